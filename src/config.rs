@@ -1,0 +1,1755 @@
+//! Proxy configuration.
+//!
+//! Configuration is loaded in two stages:
+//!
+//! 1. The JSON text is parsed into a [`serde_json::Value`], every string value
+//!    has its `${VAR}` / `${VAR:-default}` references substituted, and the
+//!    result is deserialized into private "raw" structs (all of them
+//!    `deny_unknown_fields`, every field optional).
+//! 2. The raw form is validated and normalized into [`Config`].
+//!
+//! Every [`ConfigError`] names the JSON path of the offending value, e.g.
+//! `backends[1].api_key: environment variable KIMI_API_KEY is not set`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use url::Url;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8280";
+/// Default log directory.
+pub const DEFAULT_LOG_DIR: &str = "logs";
+/// Default log level.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Default graceful-shutdown grace period, in seconds.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: u64 = 5;
+/// Default maximum request body size (32 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Default connect timeout, in milliseconds.
+pub const DEFAULT_CONNECT_MS: u64 = 10_000;
+/// Default time-to-first-byte timeout, in milliseconds.
+pub const DEFAULT_FIRST_BYTE_MS: u64 = 300_000;
+/// Default idle (between reads) timeout, in milliseconds.
+pub const DEFAULT_IDLE_MS: u64 = 300_000;
+/// Default total request timeout, in milliseconds.
+pub const DEFAULT_TOTAL_MS: u64 = 1_800_000;
+/// Default OpenTelemetry service name.
+pub const DEFAULT_SERVICE_NAME: &str = "codex-convert-proxy";
+/// Default OTLP endpoint.
+pub const DEFAULT_OTLP_ENDPOINT: &str = "http://127.0.0.1:4317";
+/// The only supported upstream protocol.
+pub const SUPPORTED_PROTOCOL: &str = "openai";
+/// Known provider profile names.
+pub const KNOWN_PROVIDERS: &[&str] = &["glm", "kimi", "deepseek", "minimax", "openai"];
+/// Paths served locally by the proxy; a `path_prefix` may not equal one of
+/// these nor lie beneath one of them.
+pub const RESERVED_PATHS: &[&str] = &[
+    "/health",
+    "/v1",
+    "/responses",
+    "/metrics",
+    "/stats",
+    "/models",
+];
+
+/// Display name used for the document root in error paths.
+const ROOT_PATH: &str = "<root>";
+
+/// A configuration error. The `Display` form always starts with the JSON path
+/// of the offending value (or, for I/O and syntax errors, the file / the
+/// line and column).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("{}: cannot read config file: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid JSON.
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A `${VAR}` reference names an unset environment variable.
+    #[error("{path}: environment variable {var} is not set")]
+    EnvVarNotSet { path: String, var: String },
+    /// The JSON does not match the schema (unknown key, wrong type, ...).
+    #[error("{path}: {message}")]
+    Schema { path: String, message: String },
+    /// A value is well-typed but invalid (bad URL, duplicate name, ...).
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl ConfigError {
+    /// The JSON path the error refers to, if any (`None` for I/O and syntax
+    /// errors).
+    pub fn json_path(&self) -> Option<&str> {
+        match self {
+            ConfigError::Io { .. } | ConfigError::Syntax { .. } => None,
+            ConfigError::EnvVarNotSet { path, .. }
+            | ConfigError::Schema { path, .. }
+            | ConfigError::Invalid { path, .. } => Some(path),
+        }
+    }
+
+    fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            path: display_path(path.into()),
+            message: message.into(),
+        }
+    }
+}
+
+/// Validated proxy configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub log_dir: PathBuf,
+    pub log_body: bool,
+    pub log_level: String,
+    pub threads: usize,
+    pub grace_period_seconds: u64,
+    pub max_body_bytes: usize,
+    pub backends: Vec<Backend>,
+    /// Index into `backends` of the default backend, if any. When `None`,
+    /// every backend has a `path_prefix` and unmatched paths get a 404.
+    pub default_backend: Option<usize>,
+    pub telemetry: Telemetry,
+}
+
+/// One validated upstream backend.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub name: String,
+    /// Base URL. Trailing slashes of the configured value are trimmed before
+    /// parsing (a URL without a path still serializes with a single `/`).
+    pub url: Url,
+    /// The base URL as a string without any trailing `/`.
+    pub base_url: String,
+    /// API key; empty means "send no `Authorization` header".
+    pub api_key: String,
+    /// When set, replaces the request's model.
+    pub model: Option<String>,
+    /// Provider profile name, one of [`KNOWN_PROVIDERS`].
+    pub provider: Option<String>,
+    /// Normalized path prefix (starts with `/`, no trailing `/`).
+    pub path_prefix: Option<String>,
+    pub is_default: bool,
+    pub timeouts: Timeouts,
+    /// `true` for `https` URLs.
+    pub tls: bool,
+    /// Host as written in the URL (IPv6 addresses keep their brackets, so
+    /// `format!("{host}:{port}")` is a valid address).
+    pub host: String,
+    /// Explicit port, or 443 / 80 by scheme.
+    pub port: u16,
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret; an empty key is shown as such because it
+        // carries no secret and is useful when debugging.
+        let api_key: &str = if self.api_key.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("Backend")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("base_url", &self.base_url)
+            .field("api_key", &api_key)
+            .field("model", &self.model)
+            .field("provider", &self.provider)
+            .field("path_prefix", &self.path_prefix)
+            .field("is_default", &self.is_default)
+            .field("timeouts", &self.timeouts)
+            .field("tls", &self.tls)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+/// Per-backend timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_millis(DEFAULT_CONNECT_MS),
+            first_byte: Duration::from_millis(DEFAULT_FIRST_BYTE_MS),
+            idle: Duration::from_millis(DEFAULT_IDLE_MS),
+            total: Duration::from_millis(DEFAULT_TOTAL_MS),
+        }
+    }
+}
+
+/// Telemetry (OpenTelemetry) settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telemetry {
+    pub enabled: bool,
+    pub service_name: String,
+    pub otlp_endpoint: String,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            enabled: false,
+            service_name: DEFAULT_SERVICE_NAME.to_string(),
+            otlp_endpoint: DEFAULT_OTLP_ENDPOINT.to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the configuration file at `path`, substituting
+    /// environment variables from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_json_str(&text, &|name: &str| std::env::var(name).ok())
+    }
+
+    /// Parses and validates a configuration from JSON text, looking up
+    /// `${VAR}` references with `env`.
+    pub fn from_json_str(
+        s: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut value: Value = serde_json::from_str(s).map_err(syntax_error)?;
+        substitute_env(&mut value, "", env)?;
+        reject_sequences_as_structs(&value)?;
+        let raw: RawConfig = deserialize_located(&value)?;
+        validate(raw)
+    }
+
+    /// The default backend, if any.
+    pub fn default_backend(&self) -> Option<&Backend> {
+        self.default_backend.and_then(|i| self.backends.get(i))
+    }
+
+    /// Routes a request path (without query string) to a backend.
+    ///
+    /// Returns the backend index and the remainder of the path after the
+    /// matched prefix (`""` or starting with `/`). The longest `path_prefix`
+    /// matching on a segment boundary wins; otherwise the default backend
+    /// receives the whole path; otherwise `None`.
+    pub fn route<'p>(&self, path: &'p str) -> Option<(usize, &'p str)> {
+        let mut best: Option<(usize, usize)> = None; // (index, prefix length)
+        for (i, backend) in self.backends.iter().enumerate() {
+            let Some(prefix) = backend.path_prefix.as_deref() else {
+                continue;
+            };
+            let Some(rest) = path.strip_prefix(prefix) else {
+                continue;
+            };
+            if !(rest.is_empty() || rest.starts_with('/')) {
+                continue;
+            }
+            if best.is_none_or(|(_, len)| prefix.len() > len) {
+                best = Some((i, prefix.len()));
+            }
+        }
+        if let Some((i, len)) = best {
+            return path.get(len..).map(|rest| (i, rest));
+        }
+        self.default_backend.map(|i| (i, path))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Raw (serde) form
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a configuration object")]
+struct RawConfig {
+    listen: Option<String>,
+    log_dir: Option<String>,
+    log_body: Option<bool>,
+    log_level: Option<String>,
+    threads: Option<usize>,
+    grace_period_seconds: Option<u64>,
+    max_body_bytes: Option<usize>,
+    backends: Option<Vec<RawBackend>>,
+    telemetry: Option<RawTelemetry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a backend object")]
+struct RawBackend {
+    // `name` and `url` are required but optional here so that a missing one
+    // is reported by validation with the backend's path.
+    name: Option<String>,
+    url: Option<String>,
+    api_key: Option<String>,
+    model: Option<String>,
+    protocol: Option<String>,
+    provider: Option<String>,
+    timeouts: Option<RawTimeouts>,
+    match_rules: Option<RawMatchRules>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a timeouts object")]
+struct RawTimeouts {
+    connect_ms: Option<u64>,
+    first_byte_ms: Option<u64>,
+    idle_ms: Option<u64>,
+    total_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a match_rules object")]
+struct RawMatchRules {
+    path_prefix: Option<String>,
+    default: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a telemetry object")]
+struct RawTelemetry {
+    enabled: Option<bool>,
+    service_name: Option<String>,
+    otlp_endpoint: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Paths and error helpers
+// ---------------------------------------------------------------------------
+
+fn display_path(path: String) -> String {
+    if path.is_empty() {
+        ROOT_PATH.to_string()
+    } else {
+        path
+    }
+}
+
+fn join_key(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn syntax_error(err: serde_json::Error) -> ConfigError {
+    let (line, column) = (err.line(), err.column());
+    let full = err.to_string();
+    let suffix = format!(" at line {line} column {column}");
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+    ConfigError::Syntax {
+        line,
+        column,
+        message,
+    }
+}
+
+/// serde quotes names with backticks; use double quotes in our messages.
+fn tidy_serde_message(message: &str) -> String {
+    message.replace('`', "\"")
+}
+
+// ---------------------------------------------------------------------------
+// Environment substitution
+// ---------------------------------------------------------------------------
+
+/// Replaces `${VAR}` and `${VAR:-default}` in every string value (not in
+/// object keys) of `value`, in place.
+fn substitute_env(
+    value: &mut Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    match value {
+        Value::String(s) => {
+            if s.contains("${") {
+                *s = substitute_str(s, path, env)?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute_env(item, &format!("{path}[{i}]"), env)?;
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                substitute_env(item, &join_key(path, key), env)?;
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+    Ok(())
+}
+
+fn substitute_str(
+    input: &str,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(ConfigError::invalid(
+                path,
+                format!("unterminated \"${{\" in {input:?}"),
+            ));
+        };
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ConfigError::invalid(
+                path,
+                format!(
+                    "invalid environment reference \"${{{inner}}}\" \
+                     (expected ${{NAME}} or ${{NAME:-default}})"
+                ),
+            ));
+        }
+        let found = env(name);
+        match default {
+            None => match found {
+                Some(v) => out.push_str(&v),
+                None => {
+                    return Err(ConfigError::EnvVarNotSet {
+                        path: display_path(path.to_string()),
+                        var: name.to_string(),
+                    })
+                }
+            },
+            Some(default) => match found {
+                Some(v) if !v.is_empty() => out.push_str(&v),
+                _ => out.push_str(default),
+            },
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Deserialization with error location
+// ---------------------------------------------------------------------------
+
+/// serde's derived structs also accept a JSON array (fields by position);
+/// the configuration format only allows objects, so reject arrays wherever
+/// a struct is expected.
+fn reject_sequences_as_structs(root: &Value) -> Result<(), ConfigError> {
+    fn check(value: Option<&Value>, path: &str, what: &str) -> Result<(), ConfigError> {
+        match value {
+            Some(Value::Array(_)) => Err(ConfigError::Schema {
+                path: display_path(path.to_string()),
+                message: format!("invalid type: sequence, expected {what}"),
+            }),
+            _ => Ok(()),
+        }
+    }
+    check(Some(root), "", "a configuration object")?;
+    check(root.get("telemetry"), "telemetry", "a telemetry object")?;
+    if let Some(Value::Array(backends)) = root.get("backends") {
+        for (i, backend) in backends.iter().enumerate() {
+            let base = format!("backends[{i}]");
+            check(Some(backend), &base, "a backend object")?;
+            check(
+                backend.get("timeouts"),
+                &format!("{base}.timeouts"),
+                "a timeouts object",
+            )?;
+            check(
+                backend.get("match_rules"),
+                &format!("{base}.match_rules"),
+                "a match_rules object",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Deserializes `value` into `T`; on failure, finds the JSON path of the
+/// offending value by re-deserializing single-key / single-element slices of
+/// the document (all raw fields are optional, so a slice containing only
+/// valid values always deserializes).
+fn deserialize_located<T: DeserializeOwned>(value: &Value) -> Result<T, ConfigError> {
+    match T::deserialize(value) {
+        Ok(v) => Ok(v),
+        Err(err) => {
+            let (path, message) =
+                locate::<T>(value, &|v| v, "").unwrap_or_else(|| (String::new(), err.to_string()));
+            Err(ConfigError::Schema {
+                path: display_path(path),
+                message: tidy_serde_message(&message),
+            })
+        }
+    }
+}
+
+/// Returns the path and serde message of the first invalid value beneath
+/// `value` (which sits at `path`; `wrap` rebuilds the document around a
+/// replacement for `value`). `None` means the problem is `value` itself.
+fn locate<T: DeserializeOwned>(
+    value: &Value,
+    wrap: &dyn Fn(Value) -> Value,
+    path: &str,
+) -> Option<(String, String)> {
+    match value {
+        Value::Object(map) => {
+            // A type mismatch at this level (e.g. a map where a string is
+            // expected) is not the fault of any child.
+            if T::deserialize(&wrap(Value::Object(Map::new()))).is_err() {
+                return None;
+            }
+            for (key, child) in map {
+                let mut single = Map::new();
+                single.insert(key.clone(), child.clone());
+                let Err(err) = T::deserialize(&wrap(Value::Object(single))) else {
+                    continue;
+                };
+                let message = err.to_string();
+                if message.starts_with(&format!("unknown field `{key}`")) {
+                    return Some((path.to_string(), message));
+                }
+                let child_path = join_key(path, key);
+                let child_wrap = |v: Value| {
+                    let mut m = Map::new();
+                    m.insert(key.clone(), v);
+                    wrap(Value::Object(m))
+                };
+                return Some(
+                    locate::<T>(child, &child_wrap, &child_path).unwrap_or((child_path, message)),
+                );
+            }
+            None
+        }
+        Value::Array(items) => {
+            if T::deserialize(&wrap(Value::Array(Vec::new()))).is_err() {
+                return None;
+            }
+            for (i, child) in items.iter().enumerate() {
+                let Err(err) = T::deserialize(&wrap(Value::Array(vec![child.clone()]))) else {
+                    continue;
+                };
+                let child_path = format!("{path}[{i}]");
+                let child_wrap = |v: Value| wrap(Value::Array(vec![v]));
+                return Some(
+                    locate::<T>(child, &child_wrap, &child_path)
+                        .unwrap_or((child_path, err.to_string())),
+                );
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let listen_str = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen: SocketAddr = listen_str.parse().map_err(|e| {
+        ConfigError::invalid(
+            "listen",
+            format!("invalid socket address {listen_str:?}: {e}"),
+        )
+    })?;
+
+    let log_dir = raw.log_dir.unwrap_or_else(|| DEFAULT_LOG_DIR.to_string());
+    if log_dir.is_empty() {
+        return Err(ConfigError::invalid("log_dir", "must not be empty"));
+    }
+
+    let log_level = raw
+        .log_level
+        .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string());
+    if log_level.trim().is_empty() {
+        return Err(ConfigError::invalid("log_level", "must not be empty"));
+    }
+
+    let threads = match raw.threads {
+        Some(0) => return Err(ConfigError::invalid("threads", "must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+
+    let max_body_bytes = match raw.max_body_bytes {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "max_body_bytes",
+                "must be greater than 0",
+            ))
+        }
+        Some(n) => n,
+        None => DEFAULT_MAX_BODY_BYTES,
+    };
+
+    let raw_backends = raw.backends.unwrap_or_default();
+    if raw_backends.is_empty() {
+        return Err(ConfigError::invalid(
+            "backends",
+            "at least one backend is required",
+        ));
+    }
+
+    let mut backends: Vec<Backend> = Vec::with_capacity(raw_backends.len());
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut prefixes: HashMap<String, usize> = HashMap::new();
+    let mut explicit_default: Option<usize> = None;
+    for (i, raw_backend) in raw_backends.into_iter().enumerate() {
+        let base = format!("backends[{i}]");
+        let backend = validate_backend(raw_backend, &base)?;
+        if let Some(&first) = names.get(&backend.name) {
+            return Err(ConfigError::invalid(
+                format!("{base}.name"),
+                format!(
+                    "duplicate backend name {:?} (already used by backends[{first}])",
+                    backend.name
+                ),
+            ));
+        }
+        names.insert(backend.name.clone(), i);
+        if let Some(prefix) = &backend.path_prefix {
+            if let Some(&first) = prefixes.get(prefix) {
+                return Err(ConfigError::invalid(
+                    format!("{base}.match_rules.path_prefix"),
+                    format!("duplicate path prefix {prefix:?} (already used by backends[{first}])"),
+                ));
+            }
+            prefixes.insert(prefix.clone(), i);
+        }
+        if backend.is_default {
+            if let Some(first) = explicit_default {
+                let first_name = backends
+                    .get(first)
+                    .map(|b| b.name.as_str())
+                    .unwrap_or_default();
+                return Err(ConfigError::invalid(
+                    format!("{base}.match_rules.default"),
+                    format!(
+                        "backend {:?} cannot be the default: backend {first_name:?} \
+                         (backends[{first}]) is already the default",
+                        backend.name
+                    ),
+                ));
+            }
+            explicit_default = Some(i);
+        }
+        backends.push(backend);
+    }
+
+    let default_backend = match explicit_default {
+        Some(i) => Some(i),
+        None if backends.len() == 1 => {
+            if let Some(only) = backends.first_mut() {
+                only.is_default = true;
+            }
+            Some(0)
+        }
+        None => None,
+    };
+
+    // Every non-default backend must be reachable through a path prefix.
+    for (i, backend) in backends.iter().enumerate() {
+        if Some(i) != default_backend && backend.path_prefix.is_none() {
+            let hint = if default_backend.is_none() {
+                "with several backends and none marked match_rules.default, \
+                 every backend needs a match_rules.path_prefix"
+            } else {
+                "it has no match_rules.path_prefix and is not the default, so no \
+                 request could reach it"
+            };
+            return Err(ConfigError::invalid(
+                format!("backends[{i}]"),
+                format!("backend {:?} is unreachable: {hint}", backend.name),
+            ));
+        }
+    }
+
+    let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default())?;
+
+    Ok(Config {
+        listen,
+        log_dir: PathBuf::from(log_dir),
+        log_body: raw.log_body.unwrap_or(false),
+        log_level,
+        threads,
+        grace_period_seconds: raw
+            .grace_period_seconds
+            .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS),
+        max_body_bytes,
+        backends,
+        default_backend,
+        telemetry,
+    })
+}
+
+/// Treats an empty string as absent (useful with `${VAR:-}`).
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError> {
+    let name = raw
+        .name
+        .ok_or_else(|| ConfigError::invalid(base, "missing required field \"name\""))?;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ConfigError::invalid(
+            format!("{base}.name"),
+            format!(
+                "invalid backend name {name:?}: must be non-empty and contain only [a-zA-Z0-9_-]"
+            ),
+        ));
+    }
+
+    let raw_url = raw
+        .url
+        .ok_or_else(|| ConfigError::invalid(base, "missing required field \"url\""))?;
+    let parsed = parse_backend_url(&raw_url, &format!("{base}.url"))?;
+
+    let protocol = raw
+        .protocol
+        .unwrap_or_else(|| SUPPORTED_PROTOCOL.to_string());
+    if protocol != SUPPORTED_PROTOCOL {
+        return Err(ConfigError::invalid(
+            format!("{base}.protocol"),
+            format!(
+                "unsupported protocol {protocol:?} (only \"{SUPPORTED_PROTOCOL}\" is supported)"
+            ),
+        ));
+    }
+
+    let provider = non_empty(raw.provider);
+    if let Some(p) = &provider {
+        if !KNOWN_PROVIDERS.contains(&p.as_str()) {
+            return Err(ConfigError::invalid(
+                format!("{base}.provider"),
+                format!(
+                    "unknown provider {p:?} (expected one of {})",
+                    KNOWN_PROVIDERS.join(", ")
+                ),
+            ));
+        }
+    }
+
+    let timeouts = validate_timeouts(
+        raw.timeouts.unwrap_or_default(),
+        &format!("{base}.timeouts"),
+    )?;
+
+    let rules = raw.match_rules.unwrap_or_default();
+    let path_prefix = match non_empty(rules.path_prefix) {
+        Some(p) => Some(normalize_prefix(
+            &p,
+            &format!("{base}.match_rules.path_prefix"),
+        )?),
+        None => None,
+    };
+
+    Ok(Backend {
+        name,
+        url: parsed.url,
+        base_url: parsed.base_url,
+        api_key: raw.api_key.unwrap_or_default(),
+        model: non_empty(raw.model),
+        provider,
+        path_prefix,
+        is_default: rules.default.unwrap_or(false),
+        timeouts,
+        tls: parsed.tls,
+        host: parsed.host,
+        port: parsed.port,
+    })
+}
+
+struct ParsedUrl {
+    url: Url,
+    base_url: String,
+    tls: bool,
+    host: String,
+    port: u16,
+}
+
+fn parse_backend_url(raw: &str, path: &str) -> Result<ParsedUrl, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err(ConfigError::invalid(path, "must not be empty"));
+    }
+    let url = Url::parse(trimmed)
+        .map_err(|e| ConfigError::invalid(path, format!("invalid URL {raw:?}: {e}")))?;
+    let tls = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        other => {
+            return Err(ConfigError::invalid(
+                path,
+                format!("unsupported URL scheme {other:?} in {raw:?} (expected http or https)"),
+            ))
+        }
+    };
+    let host = match url.host_str() {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ => {
+            return Err(ConfigError::invalid(
+                path,
+                format!("URL {raw:?} has no host"),
+            ))
+        }
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::invalid(
+            path,
+            "credentials in the URL are not supported (use api_key)",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(
+            path,
+            format!("URL {raw:?} must not have a query or fragment"),
+        ));
+    }
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if tls { 443 } else { 80 });
+    let base_url = url.as_str().trim_end_matches('/').to_string();
+    Ok(ParsedUrl {
+        url,
+        base_url,
+        tls,
+        host,
+        port,
+    })
+}
+
+fn validate_timeouts(raw: RawTimeouts, base: &str) -> Result<Timeouts, ConfigError> {
+    let field = |value: Option<u64>, key: &str, default: u64| -> Result<Duration, ConfigError> {
+        match value {
+            Some(0) => Err(ConfigError::invalid(
+                format!("{base}.{key}"),
+                "must be greater than 0",
+            )),
+            Some(ms) => Ok(Duration::from_millis(ms)),
+            None => Ok(Duration::from_millis(default)),
+        }
+    };
+    Ok(Timeouts {
+        connect: field(raw.connect_ms, "connect_ms", DEFAULT_CONNECT_MS)?,
+        first_byte: field(raw.first_byte_ms, "first_byte_ms", DEFAULT_FIRST_BYTE_MS)?,
+        idle: field(raw.idle_ms, "idle_ms", DEFAULT_IDLE_MS)?,
+        total: field(raw.total_ms, "total_ms", DEFAULT_TOTAL_MS)?,
+    })
+}
+
+fn normalize_prefix(raw: &str, path: &str) -> Result<String, ConfigError> {
+    if !raw.starts_with('/') {
+        return Err(ConfigError::invalid(
+            path,
+            format!("path prefix {raw:?} must start with '/'"),
+        ));
+    }
+    if raw.contains(['?', '#']) {
+        return Err(ConfigError::invalid(
+            path,
+            format!("path prefix {raw:?} must not contain '?' or '#'"),
+        ));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::invalid(
+            path,
+            format!("path prefix {raw:?} must not contain whitespace or control characters"),
+        ));
+    }
+    let prefix = raw.trim_end_matches('/');
+    if prefix.is_empty() {
+        return Err(ConfigError::invalid(
+            path,
+            format!("path prefix {raw:?} must not be \"/\" (omit path_prefix instead)"),
+        ));
+    }
+    if prefix.contains("//") {
+        return Err(ConfigError::invalid(
+            path,
+            format!("path prefix {raw:?} must not contain empty segments"),
+        ));
+    }
+    for reserved in RESERVED_PATHS {
+        let collides = prefix == *reserved
+            || prefix
+                .strip_prefix(reserved)
+                .is_some_and(|rest| rest.starts_with('/'));
+        if collides {
+            return Err(ConfigError::invalid(
+                path,
+                format!("path prefix {raw:?} collides with the reserved local path {reserved:?}"),
+            ));
+        }
+    }
+    Ok(prefix.to_string())
+}
+
+fn validate_telemetry(raw: RawTelemetry) -> Result<Telemetry, ConfigError> {
+    let service_name = raw
+        .service_name
+        .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_string());
+    if service_name.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            "telemetry.service_name",
+            "must not be empty",
+        ));
+    }
+    let otlp_endpoint = raw
+        .otlp_endpoint
+        .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_string());
+    match Url::parse(&otlp_endpoint) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        Ok(_) => {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp_endpoint",
+                format!("{otlp_endpoint:?} must be an http or https URL with a host"),
+            ))
+        }
+        Err(e) => {
+            return Err(ConfigError::invalid(
+                "telemetry.otlp_endpoint",
+                format!("invalid URL {otlp_endpoint:?}: {e}"),
+            ))
+        }
+    }
+    Ok(Telemetry {
+        enabled: raw.enabled.unwrap_or(false),
+        service_name,
+        otlp_endpoint,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::io::Write;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn parse(json: &str) -> Result<Config, ConfigError> {
+        Config::from_json_str(json, &no_env)
+    }
+
+    fn ok(json: &str) -> Config {
+        match parse(json) {
+            Ok(c) => c,
+            Err(e) => panic!("expected valid config, got error: {e}"),
+        }
+    }
+
+    /// Asserts the config is rejected and the message contains every needle.
+    fn err(json: &str, needles: &[&str]) -> ConfigError {
+        match parse(json) {
+            Ok(c) => panic!("expected an error, got {c:?}"),
+            Err(e) => {
+                let msg = e.to_string();
+                for needle in needles {
+                    assert!(msg.contains(needle), "{msg:?} does not contain {needle:?}");
+                }
+                e
+            }
+        }
+    }
+
+    const ONE: &str =
+        r#"{"backends":[{"name":"glm","url":"https://open.bigmodel.cn/api/paas/v4/"}]}"#;
+
+    fn with_backends(backends: &str) -> String {
+        format!(r#"{{"backends":[{backends}]}}"#)
+    }
+
+    // ---- defaults ----------------------------------------------------------
+
+    #[test]
+    fn defaults_are_applied() {
+        let c = ok(ONE);
+        assert_eq!(c.listen, "127.0.0.1:8280".parse::<SocketAddr>().unwrap());
+        assert_eq!(c.log_dir, PathBuf::from("logs"));
+        assert!(!c.log_body);
+        assert_eq!(c.log_level, "info");
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        assert_eq!(c.threads, cores);
+        assert_eq!(c.grace_period_seconds, 5);
+        assert_eq!(c.max_body_bytes, 33_554_432);
+        assert_eq!(c.telemetry, Telemetry::default());
+        assert!(!c.telemetry.enabled);
+        assert_eq!(c.telemetry.service_name, "codex-convert-proxy");
+        assert_eq!(c.telemetry.otlp_endpoint, "http://127.0.0.1:4317");
+
+        let b = &c.backends[0];
+        assert_eq!(b.name, "glm");
+        assert_eq!(b.base_url, "https://open.bigmodel.cn/api/paas/v4");
+        assert_eq!(b.url.as_str(), "https://open.bigmodel.cn/api/paas/v4");
+        assert_eq!(b.api_key, "");
+        assert_eq!(b.model, None);
+        assert_eq!(b.provider, None);
+        assert_eq!(b.path_prefix, None);
+        assert!(b.tls);
+        assert_eq!(b.host, "open.bigmodel.cn");
+        assert_eq!(b.port, 443);
+        assert_eq!(b.timeouts.connect, Duration::from_millis(10_000));
+        assert_eq!(b.timeouts.first_byte, Duration::from_millis(300_000));
+        assert_eq!(b.timeouts.idle, Duration::from_millis(300_000));
+        assert_eq!(b.timeouts.total, Duration::from_millis(1_800_000));
+        assert_eq!(b.timeouts, Timeouts::default());
+        // A single backend is the default even if not marked.
+        assert!(b.is_default);
+        assert_eq!(c.default_backend, Some(0));
+        assert_eq!(c.default_backend().map(|b| b.name.as_str()), Some("glm"));
+    }
+
+    #[test]
+    fn full_config_is_parsed() {
+        let c = ok(r#"{
+            "listen": "0.0.0.0:9000",
+            "log_dir": "/var/log/proxy",
+            "log_body": true,
+            "log_level": "debug,pingora=warn",
+            "threads": 3,
+            "grace_period_seconds": 0,
+            "max_body_bytes": 1024,
+            "backends": [
+                {
+                    "name": "glm",
+                    "url": "https://open.bigmodel.cn/api/paas/v4",
+                    "api_key": "k1",
+                    "model": "glm-4.6",
+                    "protocol": "openai",
+                    "provider": "glm",
+                    "timeouts": {"connect_ms": 1, "first_byte_ms": 2, "idle_ms": 3, "total_ms": 4},
+                    "match_rules": {"path_prefix": "/glm/", "default": true}
+                },
+                {
+                    "name": "local_llm-2",
+                    "url": "http://[::1]:8081/",
+                    "provider": "deepseek",
+                    "timeouts": {"idle_ms": 7},
+                    "match_rules": {"path_prefix": "/local"}
+                }
+            ],
+            "telemetry": {"enabled": true, "service_name": "svc", "otlp_endpoint": "https://otel:4318"}
+        }"#);
+        assert_eq!(c.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
+        assert_eq!(c.log_dir, PathBuf::from("/var/log/proxy"));
+        assert!(c.log_body);
+        assert_eq!(c.log_level, "debug,pingora=warn");
+        assert_eq!(c.threads, 3);
+        assert_eq!(c.grace_period_seconds, 0);
+        assert_eq!(c.max_body_bytes, 1024);
+        assert_eq!(c.default_backend, Some(0));
+        assert_eq!(
+            c.telemetry,
+            Telemetry {
+                enabled: true,
+                service_name: "svc".into(),
+                otlp_endpoint: "https://otel:4318".into()
+            }
+        );
+
+        let glm = &c.backends[0];
+        assert_eq!(glm.api_key, "k1");
+        assert_eq!(glm.model.as_deref(), Some("glm-4.6"));
+        assert_eq!(glm.provider.as_deref(), Some("glm"));
+        assert_eq!(glm.path_prefix.as_deref(), Some("/glm"));
+        assert!(glm.is_default);
+        assert_eq!(
+            glm.timeouts,
+            Timeouts {
+                connect: Duration::from_millis(1),
+                first_byte: Duration::from_millis(2),
+                idle: Duration::from_millis(3),
+                total: Duration::from_millis(4),
+            }
+        );
+
+        let local = &c.backends[1];
+        assert!(!local.is_default);
+        assert!(!local.tls);
+        assert_eq!(local.host, "[::1]");
+        assert_eq!(local.port, 8081);
+        assert_eq!(local.base_url, "http://[::1]:8081");
+        assert_eq!(local.timeouts.idle, Duration::from_millis(7));
+        assert_eq!(local.timeouts.connect, Duration::from_millis(10_000));
+    }
+
+    #[test]
+    fn http_default_port_and_explicit_port() {
+        let c = ok(&with_backends(r#"{"name":"a","url":"http://example.com"}"#));
+        assert_eq!(c.backends[0].port, 80);
+        assert!(!c.backends[0].tls);
+        assert_eq!(c.backends[0].base_url, "http://example.com");
+        let c = ok(&with_backends(
+            r#"{"name":"a","url":"https://example.com:8443/v1///"}"#,
+        ));
+        assert_eq!(c.backends[0].port, 8443);
+        assert_eq!(c.backends[0].base_url, "https://example.com:8443/v1");
+    }
+
+    #[test]
+    fn empty_optional_strings_are_absent() {
+        let c = ok(&with_backends(
+            r#"{"name":"a","url":"http://h","model":"","provider":"","match_rules":{"path_prefix":""}}"#,
+        ));
+        assert_eq!(c.backends[0].model, None);
+        assert_eq!(c.backends[0].provider, None);
+        assert_eq!(c.backends[0].path_prefix, None);
+    }
+
+    #[test]
+    fn all_known_providers_accepted() {
+        for p in KNOWN_PROVIDERS {
+            let c = ok(&with_backends(&format!(
+                r#"{{"name":"a","url":"http://h","provider":"{p}"}}"#
+            )));
+            assert_eq!(c.backends[0].provider.as_deref(), Some(*p));
+        }
+    }
+
+    // ---- env substitution --------------------------------------------------
+
+    #[test]
+    fn env_var_is_substituted() {
+        let env = env_of(&[("GLM_API_KEY", "secret-1"), ("HOST", "example.org")]);
+        let c = Config::from_json_str(
+            r#"{"backends":[{"name":"glm","url":"https://${HOST}/v4","api_key":"Bearer-${GLM_API_KEY}-x"}]}"#,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.backends[0].api_key, "Bearer-secret-1-x");
+        assert_eq!(c.backends[0].base_url, "https://example.org/v4");
+    }
+
+    #[test]
+    fn unset_env_var_is_an_error_naming_the_path() {
+        let env = env_of(&[("GLM_API_KEY", "k")]);
+        let e = Config::from_json_str(
+            r#"{"backends":[
+                {"name":"glm","url":"http://a","api_key":"${GLM_API_KEY}","match_rules":{"default":true}},
+                {"name":"kimi","url":"http://b","api_key":"${KIMI_API_KEY}","match_rules":{"path_prefix":"/kimi"}}
+            ]}"#,
+            &env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "backends[1].api_key: environment variable KIMI_API_KEY is not set"
+        );
+        assert!(matches!(e, ConfigError::EnvVarNotSet { ref var, .. } if var == "KIMI_API_KEY"));
+        assert_eq!(e.json_path(), Some("backends[1].api_key"));
+    }
+
+    #[test]
+    fn set_but_empty_env_var_is_used_as_is() {
+        let env = env_of(&[("EMPTY", "")]);
+        let c = Config::from_json_str(
+            r#"{"backends":[{"name":"a","url":"http://h","api_key":"${EMPTY}"}]}"#,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.backends[0].api_key, "");
+    }
+
+    #[test]
+    fn default_syntax() {
+        let env = env_of(&[("SET", "value"), ("EMPTY", "")]);
+        let c = Config::from_json_str(
+            r#"{"log_dir":"${UNSET:-/tmp/logs}","log_level":"${SET:-warn}",
+                "backends":[{"name":"a","url":"http://h","api_key":"${EMPTY:-fallback}","model":"${UNSET:-}"}],
+                "telemetry":{"service_name":"${UNSET:-a:-b}"}}"#,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.log_dir, PathBuf::from("/tmp/logs"));
+        assert_eq!(c.log_level, "value");
+        assert_eq!(c.backends[0].api_key, "fallback");
+        assert_eq!(c.backends[0].model, None);
+        assert_eq!(c.telemetry.service_name, "a:-b");
+    }
+
+    #[test]
+    fn dollar_without_brace_is_literal() {
+        let c = Config::from_json_str(
+            r#"{"backends":[{"name":"a","url":"http://h","api_key":"a$$b$c$"}]}"#,
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(c.backends[0].api_key, "a$$b$c$");
+    }
+
+    #[test]
+    fn substituted_values_are_not_rescanned() {
+        let env = env_of(&[("A", "${B}")]);
+        let c = Config::from_json_str(
+            r#"{"backends":[{"name":"a","url":"http://h","api_key":"${A}"}]}"#,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.backends[0].api_key, "${B}");
+    }
+
+    #[test]
+    fn bad_env_reference_syntax() {
+        err(
+            r#"{"log_dir":"${UNTERMINATED","backends":[]}"#,
+            &["log_dir:", "unterminated"],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","api_key":"${}"}"#),
+            &["backends[0].api_key:", "invalid environment reference"],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","api_key":"${A-b}"}"#),
+            &["backends[0].api_key:", "${A-b}"],
+        );
+    }
+
+    #[test]
+    fn env_in_arrays_and_keys() {
+        // Keys are never substituted (an unknown key stays unknown).
+        err(
+            r#"{"${X}":1,"backends":[]}"#,
+            &["<root>", "unknown field \"${X}\""],
+        );
+    }
+
+    #[test]
+    fn load_reads_file() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(ONE.as_bytes()).unwrap();
+        let c = Config::load(f.path()).unwrap();
+        assert_eq!(c.backends[0].name, "glm");
+    }
+
+    #[test]
+    fn load_missing_file_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing.json");
+        let e = Config::load(&path).unwrap_err();
+        assert!(matches!(e, ConfigError::Io { .. }));
+        assert!(e.to_string().contains("missing.json"), "{e}");
+    }
+
+    // ---- schema errors -----------------------------------------------------
+
+    #[test]
+    fn invalid_json_reports_line_and_column() {
+        let e = err("{\n  \"listen\": ,\n}", &["invalid JSON at line 2, column"]);
+        match e {
+            ConfigError::Syntax { line, column, .. } => {
+                assert_eq!(line, 2);
+                assert!(column > 0);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        err("", &["invalid JSON", "EOF"]);
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        err(
+            r#"{"listen":"127.0.0.1:1","lisen":"x","backends":[]}"#,
+            &["<root>: unknown field \"lisen\""],
+        );
+    }
+
+    #[test]
+    fn unknown_backend_key() {
+        err(
+            &with_backends(
+                r#"{"name":"a","url":"http://h","match_rules":{"default":true}},{"name":"b","url":"http://h","apikey":"x"}"#,
+            ),
+            &["backends[1]: unknown field \"apikey\""],
+        );
+    }
+
+    #[test]
+    fn unknown_nested_keys() {
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","match_rules":{"prefix":"/a"}}"#),
+            &[
+                "backends[0].match_rules: unknown field \"prefix\"",
+                "path_prefix",
+            ],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","timeouts":{"connect":1}}"#),
+            &["backends[0].timeouts: unknown field \"connect\""],
+        );
+        err(
+            r#"{"backends":[],"telemetry":{"endpoint":"x"}}"#,
+            &["telemetry: unknown field \"endpoint\""],
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        err(r#"{"threads":"two"}"#, &["threads: invalid type"]);
+        err(r#"{"threads":-1}"#, &["threads: invalid value"]);
+        err(r#"{"log_body":"yes"}"#, &["log_body: invalid type"]);
+        err(r#"{"listen":{"a":1}}"#, &["listen: invalid type: map"]);
+        err(r#"{"backends":{}}"#, &["backends: invalid type: map"]);
+        err(
+            r#"{"backends":[1]}"#,
+            &["backends[0]: invalid type: integer"],
+        );
+        err(
+            &with_backends(
+                r#"{"name":"a","url":"http://h"},{"name":"b","url":"http://h","timeouts":{"idle_ms":"x"}}"#,
+            ),
+            &["backends[1].timeouts.idle_ms: invalid type: string \"x\""],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","timeouts":5}"#),
+            &["backends[0].timeouts: invalid type: integer"],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","match_rules":{"default":"yes"}}"#),
+            &["backends[0].match_rules.default: invalid type"],
+        );
+        err("[]", &["<root>: invalid type: sequence"]);
+        err(
+            r#"{"backends":[["a","http://h"]]}"#,
+            &["backends[0]: invalid type: sequence"],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","timeouts":[1,2,3,4]}"#),
+            &["backends[0].timeouts: invalid type: sequence"],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","match_rules":["/a",true]}"#),
+            &["backends[0].match_rules: invalid type: sequence"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"telemetry":[true]}"#,
+            &["telemetry: invalid type: sequence"],
+        );
+        err("42", &["<root>: invalid type"]);
+    }
+
+    #[test]
+    fn missing_required_backend_fields() {
+        err(
+            &with_backends(r#"{"url":"http://h"}"#),
+            &["backends[0]: missing required field \"name\""],
+        );
+        err(
+            &with_backends(r#"{"name":"a"}"#),
+            &["backends[0]: missing required field \"url\""],
+        );
+    }
+
+    // ---- validation errors -------------------------------------------------
+
+    #[test]
+    fn bad_listen_address() {
+        err(
+            r#"{"listen":"localhost","backends":[{"name":"a","url":"http://h"}]}"#,
+            &["listen: invalid socket address \"localhost\""],
+        );
+    }
+
+    #[test]
+    fn bad_numbers() {
+        err(
+            r#"{"threads":0,"backends":[{"name":"a","url":"http://h"}]}"#,
+            &["threads: must be at least 1"],
+        );
+        err(
+            r#"{"max_body_bytes":0,"backends":[{"name":"a","url":"http://h"}]}"#,
+            &["max_body_bytes: must be greater than 0"],
+        );
+        for key in ["connect_ms", "first_byte_ms", "idle_ms", "total_ms"] {
+            err(
+                &with_backends(&format!(
+                    r#"{{"name":"a","url":"http://h","timeouts":{{"{key}":0}}}}"#
+                )),
+                &[&format!(
+                    "backends[0].timeouts.{key}: must be greater than 0"
+                )],
+            );
+        }
+    }
+
+    #[test]
+    fn empty_strings_rejected() {
+        err(
+            r#"{"log_dir":"","backends":[{"name":"a","url":"http://h"}]}"#,
+            &["log_dir: must not be empty"],
+        );
+        err(
+            r#"{"log_level":" ","backends":[{"name":"a","url":"http://h"}]}"#,
+            &["log_level: must not be empty"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"telemetry":{"service_name":""}}"#,
+            &["telemetry.service_name: must not be empty"],
+        );
+    }
+
+    #[test]
+    fn bad_telemetry_endpoint() {
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"telemetry":{"otlp_endpoint":"nope"}}"#,
+            &["telemetry.otlp_endpoint: invalid URL"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"telemetry":{"otlp_endpoint":"ftp://h"}}"#,
+            &["telemetry.otlp_endpoint:", "http or https"],
+        );
+    }
+
+    #[test]
+    fn no_backends() {
+        err("{}", &["backends: at least one backend is required"]);
+        err(
+            r#"{"backends":[]}"#,
+            &["backends: at least one backend is required"],
+        );
+        err(
+            r#"{"backends":null}"#,
+            &["backends: at least one backend is required"],
+        );
+    }
+
+    #[test]
+    fn bad_backend_names() {
+        for name in ["", "has space", "dot.name", "slash/x", "ümlaut"] {
+            err(
+                &with_backends(&format!(r#"{{"name":"{name}","url":"http://h"}}"#)),
+                &["backends[0].name: invalid backend name"],
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_backend_names() {
+        err(
+            &with_backends(
+                r#"{"name":"a","url":"http://h","match_rules":{"path_prefix":"/a"}},
+                   {"name":"b","url":"http://h","match_rules":{"path_prefix":"/b"}},
+                   {"name":"a","url":"http://h","match_rules":{"path_prefix":"/c"}}"#,
+            ),
+            &[
+                "backends[2].name: duplicate backend name \"a\"",
+                "backends[0]",
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_urls() {
+        let cases = [
+            ("not a url", "invalid URL"),
+            ("ftp://example.com", "unsupported URL scheme \"ftp\""),
+            ("unix:/tmp/sock", "unsupported URL scheme"),
+            ("http://", "invalid URL"),
+            ("", "must not be empty"),
+            ("/", "must not be empty"),
+            ("https://user:pw@example.com", "credentials"),
+            ("https://example.com/v1?x=1", "query or fragment"),
+            ("https://example.com/v1#frag", "query or fragment"),
+        ];
+        for (url, needle) in cases {
+            let e = err(
+                &with_backends(&format!(
+                    r#"{{"name":"ok","url":"http://h","match_rules":{{"default":true}}}},{{"name":"a","url":"{url}"}}"#
+                )),
+                &["backends[1].url:", needle],
+            );
+            // The password must never appear in error messages built by us
+            // beyond the raw value the user wrote; for credentials we omit it.
+            if needle == "credentials" {
+                assert!(!e.to_string().contains("pw"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_protocol() {
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","protocol":"anthropic"}"#),
+            &["backends[0].protocol: unsupported protocol \"anthropic\""],
+        );
+    }
+
+    #[test]
+    fn bad_provider() {
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","provider":"qwen"}"#),
+            &["backends[0].provider: unknown provider \"qwen\"", "kimi"],
+        );
+        err(
+            &with_backends(r#"{"name":"a","url":"http://h","provider":"GLM"}"#),
+            &["backends[0].provider:"],
+        );
+    }
+
+    fn prefix_err(prefix: &str, needle: &str) {
+        err(
+            &with_backends(&format!(
+                r#"{{"name":"a","url":"http://h","match_rules":{{"path_prefix":"{prefix}"}}}}"#
+            )),
+            &["backends[0].match_rules.path_prefix:", needle],
+        );
+    }
+
+    #[test]
+    fn bad_path_prefixes() {
+        prefix_err("glm", "must start with '/'");
+        prefix_err("/", "must not be \"/\"");
+        prefix_err("//", "must not be \"/\"");
+        prefix_err("/a?b", "'?' or '#'");
+        prefix_err("/a#b", "'?' or '#'");
+        prefix_err("/a b", "whitespace");
+        prefix_err("/a//b", "empty segments");
+        for reserved in RESERVED_PATHS {
+            prefix_err(reserved, "reserved");
+            prefix_err(&format!("{reserved}/"), "reserved");
+            prefix_err(&format!("{reserved}/x"), "reserved");
+        }
+    }
+
+    #[test]
+    fn prefixes_near_reserved_paths_are_fine() {
+        for prefix in ["/v1x", "/v", "/healthy", "/x/v1", "/model"] {
+            let c = ok(&with_backends(&format!(
+                r#"{{"name":"a","url":"http://h","match_rules":{{"path_prefix":"{prefix}"}}}}"#
+            )));
+            assert_eq!(c.backends[0].path_prefix.as_deref(), Some(prefix));
+        }
+    }
+
+    #[test]
+    fn trailing_slash_is_trimmed_from_prefix() {
+        let c = ok(&with_backends(
+            r#"{"name":"a","url":"http://h","match_rules":{"path_prefix":"/kimi/v2//"}}"#,
+        ));
+        assert_eq!(c.backends[0].path_prefix.as_deref(), Some("/kimi/v2"));
+    }
+
+    #[test]
+    fn duplicate_path_prefixes_after_normalization() {
+        err(
+            &with_backends(
+                r#"{"name":"a","url":"http://h","match_rules":{"path_prefix":"/k"}},
+                   {"name":"b","url":"http://h","match_rules":{"path_prefix":"/k/"}}"#,
+            ),
+            &[
+                "backends[1].match_rules.path_prefix: duplicate path prefix \"/k\"",
+                "backends[0]",
+            ],
+        );
+    }
+
+    #[test]
+    fn more_than_one_default() {
+        err(
+            &with_backends(
+                r#"{"name":"a","url":"http://h","match_rules":{"default":true}},
+                   {"name":"b","url":"http://h","match_rules":{"path_prefix":"/b","default":false}},
+                   {"name":"c","url":"http://h","match_rules":{"path_prefix":"/c","default":true}}"#,
+            ),
+            &[
+                "backends[2].match_rules.default:",
+                "already the default",
+                "\"a\"",
+            ],
+        );
+    }
+
+    #[test]
+    fn several_backends_without_default_need_prefixes() {
+        err(
+            &with_backends(
+                r#"{"name":"a","url":"http://h","match_rules":{"path_prefix":"/a"}},
+                   {"name":"b","url":"http://h"}"#,
+            ),
+            &["backends[1]:", "\"b\"", "unreachable", "path_prefix"],
+        );
+        // All prefixed and no default: valid, no default backend.
+        let c = ok(&with_backends(
+            r#"{"name":"a","url":"http://h","match_rules":{"path_prefix":"/a"}},
+               {"name":"b","url":"http://h","match_rules":{"path_prefix":"/b"}}"#,
+        ));
+        assert_eq!(c.default_backend, None);
+        assert!(c.default_backend().is_none());
+        assert!(c.backends.iter().all(|b| !b.is_default));
+    }
+
+    #[test]
+    fn non_default_backend_without_prefix_is_unreachable() {
+        err(
+            &with_backends(
+                r#"{"name":"a","url":"http://h","match_rules":{"default":true}},
+                   {"name":"b","url":"http://h"}"#,
+            ),
+            &["backends[1]:", "unreachable"],
+        );
+    }
+
+    #[test]
+    fn single_backend_with_prefix_is_default() {
+        let c = ok(&with_backends(
+            r#"{"name":"a","url":"http://h","match_rules":{"path_prefix":"/a","default":false}}"#,
+        ));
+        assert_eq!(c.default_backend, Some(0));
+        assert!(c.backends[0].is_default);
+    }
+
+    #[test]
+    fn errors_never_panic_on_odd_input() {
+        for input in [
+            "null",
+            "true",
+            "\"${X}\"",
+            "{\"backends\":[null]}",
+            "{\"backends\":[[]]}",
+            "{\"backends\":[{\"name\":null,\"url\":null}]}",
+            "{\"backends\":[{\"name\":1}]}",
+            "{\"telemetry\":[]}",
+            "{\"max_body_bytes\":1e100}",
+            "{\"grace_period_seconds\":18446744073709551616}",
+        ] {
+            let e = parse(input).unwrap_err();
+            assert!(!e.to_string().is_empty());
+        }
+        let e = parse("\"${X}\"").unwrap_err();
+        assert_eq!(e.to_string(), "<root>: environment variable X is not set");
+    }
+
+    // ---- routing -----------------------------------------------------------
+
+    fn routing_config(with_default: bool) -> Config {
+        let default = if with_default { "true" } else { "false" };
+        ok(&with_backends(&format!(
+            r#"{{"name":"glm","url":"http://g","match_rules":{{"path_prefix":"/glm","default":{default}}}}},
+               {{"name":"kimi","url":"http://k","match_rules":{{"path_prefix":"/kimi"}}}},
+               {{"name":"kimi2","url":"http://k2","match_rules":{{"path_prefix":"/kimi/v2"}}}}"#
+        )))
+    }
+
+    #[test]
+    fn route_by_prefix_on_segment_boundary() {
+        let c = routing_config(false);
+        assert_eq!(c.route("/kimi"), Some((1, "")));
+        assert_eq!(c.route("/kimi/"), Some((1, "/")));
+        assert_eq!(c.route("/kimi/v1/responses"), Some((1, "/v1/responses")));
+        assert_eq!(c.route("/glm/v1/responses"), Some((0, "/v1/responses")));
+        assert_eq!(c.route("/kimix/v1/responses"), None);
+        assert_eq!(c.route("/kim"), None);
+    }
+
+    #[test]
+    fn route_longest_prefix_wins() {
+        let c = routing_config(false);
+        assert_eq!(c.route("/kimi/v2"), Some((2, "")));
+        assert_eq!(c.route("/kimi/v2/responses"), Some((2, "/responses")));
+        assert_eq!(c.route("/kimi/v2x/responses"), Some((1, "/v2x/responses")));
+    }
+
+    #[test]
+    fn route_default_fallback_and_none() {
+        let c = routing_config(true);
+        assert_eq!(c.route("/v1/responses"), Some((0, "/v1/responses")));
+        assert_eq!(c.route("/kimix"), Some((0, "/kimix")));
+        assert_eq!(c.route(""), Some((0, "")));
+        assert_eq!(c.route("/kimi/x"), Some((1, "/x")));
+
+        let c = routing_config(false);
+        assert_eq!(c.route("/v1/responses"), None);
+        assert_eq!(c.route("/"), None);
+        assert_eq!(c.route(""), None);
+
+        let c = ok(ONE);
+        assert_eq!(c.route("/v1/responses"), Some((0, "/v1/responses")));
+    }
+
+    // ---- Debug redaction ---------------------------------------------------
+
+    #[test]
+    fn debug_redacts_api_key() {
+        let env = env_of(&[("KEY", "sk-very-secret-value")]);
+        let c = Config::from_json_str(
+            r#"{"backends":[{"name":"a","url":"http://h","api_key":"${KEY}"}]}"#,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.backends[0].api_key, "sk-very-secret-value");
+        let backend_dbg = format!("{:?}", c.backends[0]);
+        let config_dbg = format!("{c:?}");
+        let pretty = format!("{c:#?}");
+        for s in [&backend_dbg, &config_dbg, &pretty] {
+            assert!(!s.contains("sk-very-secret-value"), "{s}");
+            assert!(s.contains("<redacted>"), "{s}");
+        }
+        assert!(backend_dbg.contains("name: \"a\""), "{backend_dbg}");
+        assert!(
+            backend_dbg.contains("base_url: \"http://h\""),
+            "{backend_dbg}"
+        );
+    }
+
+    #[test]
+    fn debug_shows_empty_api_key_as_empty() {
+        let c = ok(ONE);
+        let dbg = format!("{:?}", c.backends[0]);
+        assert!(dbg.contains("api_key: \"\""), "{dbg}");
+    }
+}

@@ -1,0 +1,268 @@
+//! Upstream errors → Responses errors with the codes Codex understands.
+//!
+//! Codex reacts to `context_length_exceeded` (no retry, "ran out of room"), `insufficient_quota`,
+//! `rate_limit_exceeded` (retry, delay read from "try again in Ns"), `server_is_overloaded`
+//! (no retry), and retries anything else; before the stream it reacts to the HTTP status.
+
+use serde_json::{json, Value};
+
+/// An error for the client: HTTP status and OpenAI's `{"error": {...}}` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientError {
+    pub status: u16,
+    pub message: String,
+    pub kind: &'static str,
+    pub code: Option<String>,
+    pub param: Option<String>,
+}
+
+impl ClientError {
+    pub fn new(status: u16, kind: &'static str, code: Option<&str>, message: impl Into<String>) -> Self {
+        ClientError {
+            status,
+            message: message.into(),
+            kind,
+            code: code.map(str::to_owned),
+            param: None,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+
+    pub fn body_bytes(&self) -> Vec<u8> {
+        self.body().to_string().into_bytes()
+    }
+
+    /// The code used in `response.failed`.
+    pub fn failed_code(&self) -> String {
+        self.code.clone().unwrap_or_else(|| "server_error".to_owned())
+    }
+}
+
+/// The provider's message from an error body, in any of the shapes providers use.
+pub fn provider_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        if let Some(m) = message_of(&v) {
+            return m;
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    truncate(text, 500)
+}
+
+fn message_of(v: &Value) -> Option<String> {
+    let err = v.get("error").unwrap_or(v);
+    match err {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o
+            .get("message")
+            .or_else(|| o.get("msg"))
+            .or_else(|| o.get("detail"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                v.get("base_resp")?
+                    .get("status_msg")?
+                    .as_str()
+                    .map(str::to_owned)
+            }),
+        _ => None,
+    }
+}
+
+fn provider_code(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let err = v.get("error").unwrap_or(&v);
+    match err.get("code").or_else(|| err.get("type"))? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Does this provider message say the prompt is too long?
+pub fn is_context_length(message: &str, code: Option<&str>) -> bool {
+    let m = message.to_ascii_lowercase();
+    let code = code.unwrap_or("").to_ascii_lowercase();
+    code.contains("context_length")
+        || code == "1261" // GLM: prompt too long
+        || [
+            "context length",
+            "context_length",
+            "context window",
+            "maximum context",
+            "prompt is too long",
+            "too many tokens",
+            "exceeded model token limit",
+            "exceeds the model",
+            "input length",
+            "reduce the length",
+            "token limit",
+            "too long",
+        ]
+        .iter()
+        .any(|p| m.contains(p))
+        || message.contains("超过最大长度")
+        || message.contains("上下文长度")
+        || message.contains("超长")
+}
+
+fn is_quota(message: &str, code: Option<&str>) -> bool {
+    let m = message.to_ascii_lowercase();
+    let c = code.unwrap_or("").to_ascii_lowercase();
+    c.contains("quota")
+        || c.contains("balance")
+        || c == "1113" // GLM: insufficient balance
+        || m.contains("insufficient")
+        || m.contains("quota")
+        || m.contains("balance")
+        || message.contains("余额")
+}
+
+fn is_overloaded(message: &str, code: Option<&str>) -> bool {
+    let m = message.to_ascii_lowercase();
+    let c = code.unwrap_or("").to_ascii_lowercase();
+    c.contains("overload") || m.contains("overload") || m.contains("server is busy")
+        || message.contains("繁忙")
+}
+
+/// An upstream HTTP error (before the stream) → the client's status and error.
+pub fn map_http_error(status: u16, body: &[u8], backend: &str, retry_after: Option<&str>) -> ClientError {
+    let message = provider_message(body);
+    let code = provider_code(body);
+    let code = code.as_deref();
+    let said = format!("{backend} backend: {message}");
+    if is_context_length(&message, code) && status < 500 {
+        let mut e = ClientError::new(
+            400,
+            "invalid_request_error",
+            Some("context_length_exceeded"),
+            format!("Your input exceeds the context window of this model. ({said})"),
+        );
+        e.param = Some("input".into());
+        return e;
+    }
+    match status {
+        401 | 403 => ClientError::new(
+            401,
+            "authentication_error",
+            Some("invalid_api_key"),
+            format!(
+                "The {backend} backend rejected the proxy's credentials (HTTP {status}): {message}. \
+                 Check the backend's api_key in the proxy configuration."
+            ),
+        ),
+        402 => ClientError::new(429, "insufficient_quota", Some("insufficient_quota"), said),
+        429 if is_quota(&message, code) && !message.to_ascii_lowercase().contains("rate") => {
+            ClientError::new(429, "insufficient_quota", Some("insufficient_quota"), said)
+        }
+        429 => {
+            let wait = retry_after
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .map(|s| format!(" Please try again in {s}s."))
+                .unwrap_or_default();
+            ClientError::new(
+                429,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+                format!("Rate limit reached: {said}.{wait}"),
+            )
+        }
+        500..=599 if status == 503 || status == 529 || is_overloaded(&message, code) => {
+            ClientError::new(
+                503,
+                "server_error",
+                Some("server_is_overloaded"),
+                format!("The {backend} backend is overloaded: {message}"),
+            )
+        }
+        500..=599 => ClientError::new(
+            502,
+            "server_error",
+            Some("server_error"),
+            format!("The {backend} backend failed (HTTP {status}): {message}"),
+        ),
+        400 | 422 => ClientError::new(400, "invalid_request_error", None, said),
+        404 => ClientError::new(404, "invalid_request_error", Some("model_not_found"), said),
+        s if (400..500).contains(&s) => ClientError::new(s, "invalid_request_error", None, said),
+        s => ClientError::new(502, "server_error", Some("server_error"), format!("{said} (HTTP {s})")),
+    }
+}
+
+/// An `{"error": ...}` object inside the stream → (code, message) for `response.failed`.
+pub fn code_for_stream_error(err: &Value) -> (String, String) {
+    let wrapped = json!({ "error": err });
+    let bytes = wrapped.to_string();
+    let message = provider_message(bytes.as_bytes());
+    let code = provider_code(bytes.as_bytes());
+    let code = code.as_deref();
+    let mapped = if is_context_length(&message, code) {
+        "context_length_exceeded"
+    } else if is_quota(&message, code) {
+        "insufficient_quota"
+    } else if is_overloaded(&message, code) {
+        "server_is_overloaded"
+    } else if message.to_ascii_lowercase().contains("rate limit") || code == Some("429") {
+        "rate_limit_exceeded"
+    } else {
+        "server_error"
+    };
+    (mapped.to_owned(), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_statuses_and_codes() {
+        let e = map_http_error(400, br#"{"error":{"message":"This model's maximum context length is 131072 tokens"}}"#, "kimi", None);
+        assert_eq!((e.status, e.code.as_deref()), (400, Some("context_length_exceeded")));
+        let e = map_http_error(401, br#"{"error":{"message":"bad key sk-abc"}}"#, "glm", None);
+        assert_eq!(e.status, 401);
+        assert!(e.message.contains("glm backend"));
+        let e = map_http_error(429, br#"{"error":{"message":"slow down"}}"#, "ds", Some("3"));
+        assert_eq!((e.status, e.code.as_deref()), (429, Some("rate_limit_exceeded")));
+        assert!(e.message.contains("try again in 3s"));
+        let e = map_http_error(500, b"oops", "ds", None);
+        assert_eq!((e.status, e.code.as_deref()), (502, Some("server_error")));
+        let e = map_http_error(503, b"{}", "ds", None);
+        assert_eq!(e.code.as_deref(), Some("server_is_overloaded"));
+        let e = map_http_error(400, br#"{"base_resp":{"status_code":2013,"status_msg":"invalid params"}}"#, "mm", None);
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("invalid params"));
+        let body = e.body();
+        assert!(body["error"].get("param").is_some() && body["error"].get("type").is_some());
+    }
+
+    #[test]
+    fn stream_error_codes() {
+        let (c, m) = code_for_stream_error(&json!({"message": "context length exceeded", "code": 400}));
+        assert_eq!(c, "context_length_exceeded");
+        assert!(m.contains("context length"));
+        let (c, _) = code_for_stream_error(&json!("upstream exploded"));
+        assert_eq!(c, "server_error");
+    }
+}

@@ -1,0 +1,58 @@
+//! The pure conversion core: Responses request → Chat request, Chat stream/JSON → Responses
+//! events/object. Nothing here touches Pingora or the network.
+
+pub mod error;
+pub mod ids;
+pub mod request;
+pub mod response;
+pub mod streaming;
+pub mod tools;
+
+use serde_json::{Map, Value};
+
+use crate::providers::Quirks;
+use tools::ToolCatalog;
+
+/// What the response side needs to know about the request: echoed fields, the tool
+/// catalogue (to restore namespace and custom calls), the provider's quirks.
+#[derive(Debug, Clone)]
+pub struct ResponseContext {
+    pub response_id: String,
+    pub created_at: u64,
+    /// The model name to report (the client's, or the backend's override).
+    pub model: String,
+    pub stream: bool,
+    pub catalog: ToolCatalog,
+    pub quirks: Quirks,
+    /// Emit the raw reasoning text as item `content` (the client asked with
+    /// `include: ["reasoning.text"]`... or similar).
+    pub include_reasoning_text: bool,
+    /// Request fields echoed on the Response object (OpenAI and Open Responses require them).
+    pub echo: Map<String, Value>,
+    /// Seed for item ids (fixed in tests for reproducible output).
+    pub id_seed: u64,
+}
+
+impl ResponseContext {
+    /// A context with defaults, for tests and for the non-request paths.
+    pub fn for_tests(model: &str, stream: bool) -> Self {
+        ResponseContext {
+            response_id: "resp_test".to_owned(),
+            created_at: 1_700_000_000,
+            model: model.to_owned(),
+            stream,
+            catalog: ToolCatalog::default(),
+            quirks: Quirks::openai(),
+            include_reasoning_text: false,
+            echo: Map::new(),
+            id_seed: 1,
+        }
+    }
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

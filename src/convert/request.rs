@@ -1,0 +1,728 @@
+//! Responses request → Chat Completions request: a pure function of the request and the
+//! provider's quirks.
+
+use serde_json::{json, Map, Value};
+
+use super::ids::{decode_reasoning_token, new_response_id, random_u64};
+use super::tools::{arguments_for_custom_input, convert_tools, ToolCatalog};
+use super::{now_secs, ResponseContext};
+use crate::providers::{EffortStyle, Passback, Quirks};
+use crate::types::chat::{
+    ChatContent, ChatFunctionCall, ChatMessage, ChatPart, ChatRequest, ChatToolCall, ImageUrl,
+};
+use crate::types::responses::{
+    ContentPart, Input, InputItem, MessageContent, ResponsesRequest, ToolOutput,
+};
+
+/// A request the client got wrong: becomes a 400 `invalid_request_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRequest {
+    pub message: String,
+    pub param: Option<String>,
+    pub code: Option<&'static str>,
+}
+
+impl InvalidRequest {
+    fn new(message: impl Into<String>, param: Option<&str>) -> Self {
+        InvalidRequest {
+            message: message.into(),
+            param: param.map(str::to_owned),
+            code: None,
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Parse the client's body.
+pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest, InvalidRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(InvalidRequest::new(
+            "The request body is empty: expected a JSON Responses request.",
+            None,
+        ));
+    }
+    let text = std::str::from_utf8(body).map_err(|e| {
+        InvalidRequest::new(format!("The request body is not valid UTF-8: {e}"), None)
+    })?;
+    serde_json::from_str(text).map_err(|e| {
+        let param = field_of_serde_error(&e.to_string());
+        let mut err = InvalidRequest::new(
+            format!("We could not parse the JSON body of your request: {e}"),
+            param.as_deref(),
+        );
+        err.code = Some("invalid_json");
+        err
+    })
+}
+
+fn field_of_serde_error(msg: &str) -> Option<String> {
+    // serde says e.g. "invalid type: string \"x\", expected u64 at line 1 column 30"; the
+    // field name is not in the message for nested errors, so only flag known top-level keys.
+    for key in [
+        "model",
+        "input",
+        "tools",
+        "stream",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "instructions",
+    ] {
+        if msg.contains(&format!("`{key}`")) {
+            return Some(key.to_owned());
+        }
+    }
+    None
+}
+
+pub struct RequestOptions<'a> {
+    pub quirks: &'a Quirks,
+    /// The backend's `model`, replacing the request's.
+    pub model_override: Option<&'a str>,
+    /// Fixed id seed (tests); random otherwise.
+    pub id_seed: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct Converted {
+    pub chat: ChatRequest,
+    pub ctx: ResponseContext,
+    /// Hosted tools and item types that were left out (for a debug log line).
+    pub skipped: Vec<String>,
+}
+
+pub fn convert_request(
+    req: ResponsesRequest,
+    opts: &RequestOptions<'_>,
+) -> Result<Converted, InvalidRequest> {
+    let quirks = opts.quirks;
+    let client_model = req.model.clone().filter(|m| !m.is_empty());
+    let model = match (opts.model_override, &client_model) {
+        (Some(m), _) => m.to_owned(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => {
+            return Err(InvalidRequest::new(
+                "Missing required parameter: 'model'.",
+                Some("model"),
+            ))
+        }
+    };
+    if req.previous_response_id.is_some() {
+        return Err(InvalidRequest::new(
+            "previous_response_id is not supported by this stateless proxy: send the whole \
+             conversation in `input` (Codex does this over HTTP).",
+            Some("previous_response_id"),
+        ));
+    }
+    let input = match &req.input {
+        Some(i) => i,
+        None => {
+            return Err(InvalidRequest::new(
+                "Missing required parameter: 'input'.",
+                Some("input"),
+            ))
+        }
+    };
+    let stream = req.stream.unwrap_or(false);
+
+    let (tools, catalog, mut skipped) = match (&req.tools, quirks.drop_tools) {
+        (Some(t), false) => convert_tools(t, quirks),
+        (Some(t), true) => {
+            let (_, catalog, _) = convert_tools(t, quirks);
+            (Vec::new(), catalog, vec!["all tools (drop_tools)".to_owned()])
+        }
+        (None, _) => (Vec::new(), ToolCatalog::default(), Vec::new()),
+    };
+
+    let mut builder = MessageBuilder::new(quirks, &catalog);
+    if let Some(instr) = req.instructions.as_deref().filter(|s| !s.is_empty()) {
+        builder.system.push(instr.to_owned());
+    }
+    match input {
+        Input::Text(t) => builder.user(vec![ContentPart::Text {
+            kind: "input_text".into(),
+            text: t.clone(),
+        }]),
+        Input::Items(items) => {
+            for (i, item) in items.iter().enumerate() {
+                builder.item(i, item, &mut skipped)?;
+            }
+        }
+    }
+
+    let mut chat = ChatRequest {
+        model: model.clone(),
+        ..ChatRequest::default()
+    };
+    // response_format may add a schema hint to the system prompt.
+    if let Some(format) = req.text.as_ref().and_then(|t| t.format.as_ref()) {
+        chat.response_format = response_format(format, quirks, &mut builder.system);
+    }
+    chat.messages = builder.finish();
+
+    if stream {
+        chat.stream = Some(true);
+        chat.stream_options = Some(json!({"include_usage": true}));
+    }
+    if !tools.is_empty() {
+        let choice = tool_choice(req.tool_choice.as_ref(), &catalog, quirks);
+        if choice.as_ref().and_then(Value::as_str) == Some("none") && quirks.tool_choice_auto_only
+        {
+            // The provider cannot be told "none": leave the tools out instead.
+        } else {
+            chat.tools = Some(tools);
+            if quirks.tool_choice_auto_only {
+                chat.tool_choice = Some(Value::String("auto".into()));
+            } else {
+                chat.tool_choice = choice;
+                chat.parallel_tool_calls = req.parallel_tool_calls;
+            }
+            if stream && quirks.tool_stream {
+                chat.extra.insert("tool_stream".into(), Value::Bool(true));
+            }
+        }
+    }
+    if let Some(max) = req.max_output_tokens {
+        chat.extra
+            .insert(quirks.max_tokens_field.to_owned(), Value::from(max));
+    }
+    chat.temperature = req.temperature;
+    chat.top_p = req.top_p;
+    if let Some(effort) = req.reasoning.as_ref().and_then(|r| r.effort.as_deref()) {
+        apply_effort(effort, quirks.effort, &mut chat.extra);
+    }
+
+    let include_reasoning_text = req
+        .extra
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("reasoning.text")));
+    let ctx = ResponseContext {
+        response_id: new_response_id(),
+        created_at: now_secs(),
+        model: client_model.unwrap_or(model),
+        stream,
+        catalog,
+        quirks: quirks.clone(),
+        include_reasoning_text,
+        echo: echo_fields(&req),
+        id_seed: opts.id_seed.unwrap_or_else(random_u64),
+    };
+    Ok(Converted { chat, ctx, skipped })
+}
+
+fn echo_fields(req: &ResponsesRequest) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put("instructions", req.instructions.clone().map(Value::String));
+    put(
+        "tools",
+        req.tools.as_ref().and_then(|t| serde_json::to_value(t).ok()),
+    );
+    put("tool_choice", req.tool_choice.clone());
+    put("parallel_tool_calls", req.parallel_tool_calls.map(Value::Bool));
+    put(
+        "reasoning",
+        req.reasoning.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+    );
+    put(
+        "text",
+        req.text.as_ref().and_then(|t| serde_json::to_value(t).ok()),
+    );
+    put("temperature", req.temperature.map(Value::from));
+    put("top_p", req.top_p.map(Value::from));
+    put("max_output_tokens", req.max_output_tokens.map(Value::from));
+    put("store", req.store.map(Value::Bool));
+    put("metadata", req.metadata.clone());
+    put("prompt_cache_key", req.prompt_cache_key.clone().map(Value::String));
+    put("service_tier", req.service_tier.clone().map(Value::String));
+    put("truncation", req.truncation.clone().map(Value::String));
+    put("top_logprobs", req.top_logprobs.map(Value::from));
+    put("max_tool_calls", req.max_tool_calls.map(Value::from));
+    put("background", req.background.map(Value::Bool));
+    put("safety_identifier", req.safety_identifier.clone().map(Value::String));
+    put("user", req.user.clone().map(Value::String));
+    m
+}
+
+fn apply_effort(effort: &str, style: EffortStyle, extra: &mut Map<String, Value>) {
+    let off = matches!(effort, "none" | "minimal");
+    match style {
+        EffortStyle::Drop => {}
+        EffortStyle::ReasoningEffort => {
+            extra.insert("reasoning_effort".into(), Value::String(effort.to_owned()));
+        }
+        EffortStyle::DeepSeek => {
+            if !off {
+                let e = if matches!(effort, "xhigh" | "max") {
+                    "max"
+                } else {
+                    "high"
+                };
+                extra.insert("reasoning_effort".into(), Value::String(e.into()));
+            }
+        }
+        EffortStyle::GlmThinking => {
+            let t = if off { "disabled" } else { "enabled" };
+            extra.insert("thinking".into(), json!({ "type": t }));
+        }
+    }
+}
+
+fn tool_choice(choice: Option<&Value>, catalog: &ToolCatalog, quirks: &Quirks) -> Option<Value> {
+    let choice = choice?;
+    let out = match choice {
+        Value::String(s) => match s.as_str() {
+            "auto" | "none" | "required" => Value::String(s.clone()),
+            _ => Value::String("auto".into()),
+        },
+        Value::Object(o) => {
+            let ty = o.get("type").and_then(Value::as_str).unwrap_or("");
+            let name = o
+                .get("name")
+                .and_then(Value::as_str)
+                .or_else(|| o.get("function")?.get("name")?.as_str());
+            match (ty, name) {
+                ("function" | "custom", Some(name)) => {
+                    let ns = o.get("namespace").and_then(Value::as_str);
+                    let chat_name = catalog.chat_name_for(ns, &super::tools::sanitize_name(name));
+                    let chat_name = if ns.is_some() {
+                        catalog.chat_name_for(ns, name)
+                    } else {
+                        chat_name
+                    };
+                    json!({"type": "function", "function": {"name": chat_name}})
+                }
+                _ => Value::String("auto".into()),
+            }
+        }
+        _ => return None,
+    };
+    if quirks.tool_choice_auto_only {
+        return Some(Value::String("auto".into()));
+    }
+    Some(out)
+}
+
+fn response_format(format: &Value, quirks: &Quirks, system: &mut Vec<String>) -> Option<Value> {
+    match format.get("type").and_then(Value::as_str)? {
+        "json_schema" => {
+            let schema = format.get("schema").cloned().unwrap_or(json!({}));
+            if quirks.json_schema {
+                let mut js = Map::new();
+                js.insert(
+                    "name".into(),
+                    format
+                        .get("name")
+                        .cloned()
+                        .unwrap_or_else(|| Value::String("response".into())),
+                );
+                js.insert("schema".into(), schema);
+                for k in ["strict", "description"] {
+                    if let Some(v) = format.get(k) {
+                        js.insert(k.into(), v.clone());
+                    }
+                }
+                Some(json!({"type": "json_schema", "json_schema": js}))
+            } else {
+                system.push(format!(
+                    "Respond only with a JSON object that matches this JSON schema:\n{schema}"
+                ));
+                Some(json!({"type": "json_object"}))
+            }
+        }
+        "json_object" => Some(json!({"type": "json_object"})),
+        _ => None,
+    }
+}
+
+/// Builds Chat messages from Responses items, merging an assistant turn's text, reasoning
+/// and tool calls into one assistant message.
+struct MessageBuilder<'a> {
+    quirks: &'a Quirks,
+    catalog: &'a ToolCatalog,
+    system: Vec<String>,
+    messages: Vec<ChatMessage>,
+    /// Reasoning of the assistant turn being built.
+    reasoning: Vec<String>,
+    assistant: Option<ChatMessage>,
+    /// Images from tool outputs, sent as one user message after the run of tool messages.
+    deferred_images: Vec<ChatPart>,
+    started: bool,
+}
+
+impl<'a> MessageBuilder<'a> {
+    fn new(quirks: &'a Quirks, catalog: &'a ToolCatalog) -> Self {
+        MessageBuilder {
+            quirks,
+            catalog,
+            system: Vec::new(),
+            messages: Vec::new(),
+            reasoning: Vec::new(),
+            assistant: None,
+            deferred_images: Vec::new(),
+            started: false,
+        }
+    }
+
+    fn item(
+        &mut self,
+        index: usize,
+        item: &InputItem,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), InvalidRequest> {
+        match item {
+            InputItem::Message(m) => {
+                let parts = match &m.content {
+                    MessageContent::Text(t) => vec![ContentPart::Text {
+                        kind: "input_text".into(),
+                        text: t.clone(),
+                    }],
+                    MessageContent::Parts(p) => p.clone(),
+                };
+                match m.role.as_str() {
+                    "system" | "developer" => {
+                        let text = join_text(&parts);
+                        if !self.started {
+                            self.system.push(text);
+                        } else {
+                            self.flush();
+                            self.push(ChatMessage {
+                                role: self.quirks.developer_role.to_owned(),
+                                content: Some(ChatContent::Text(text)),
+                                ..ChatMessage::default()
+                            });
+                        }
+                    }
+                    "user" => self.user(parts),
+                    "assistant" => {
+                        self.started = true;
+                        let text = join_text(&parts);
+                        if self
+                            .assistant
+                            .as_ref()
+                            .is_some_and(|a| a.tool_calls.is_some())
+                        {
+                            self.flush();
+                        }
+                        let msg = self.assistant_mut();
+                        match &mut msg.content {
+                            Some(ChatContent::Text(existing)) if !existing.is_empty() => {
+                                existing.push_str("\n\n");
+                                existing.push_str(&text);
+                            }
+                            _ => msg.content = Some(ChatContent::Text(text)),
+                        }
+                    }
+                    other => {
+                        return Err(InvalidRequest::new(
+                            format!(
+                                "Invalid value: '{other}'. Supported values are: 'system', \
+                                 'developer', 'user' and 'assistant'."
+                            ),
+                            Some(&format!("input[{index}].role")),
+                        ))
+                    }
+                }
+            }
+            InputItem::Reasoning(r) => {
+                self.started = true;
+                let text = r
+                    .encrypted_content
+                    .as_deref()
+                    .and_then(decode_reasoning_token)
+                    .or_else(|| {
+                        let s = join_text(&r.summary);
+                        (!s.is_empty()).then_some(s)
+                    })
+                    .or_else(|| r.content.as_ref().map(|c| join_text(c)));
+                if self
+                    .assistant
+                    .as_ref()
+                    .is_some_and(|a| a.tool_calls.is_some() || a.content.is_some())
+                {
+                    self.flush();
+                }
+                if let Some(t) = text.filter(|t| !t.is_empty()) {
+                    self.reasoning.push(t);
+                }
+            }
+            InputItem::FunctionCall(fc) => {
+                self.started = true;
+                let name = self
+                    .catalog
+                    .chat_name_for(fc.namespace.as_deref(), &fc.name);
+                self.tool_call(fc.call_id.clone(), name, fc.arguments.clone());
+            }
+            InputItem::CustomToolCall(c) => {
+                self.started = true;
+                let name = self.catalog.chat_name_for(None, &c.name);
+                self.tool_call(c.call_id.clone(), name, arguments_for_custom_input(&c.input));
+            }
+            InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
+                self.started = true;
+                self.flush();
+                let (text, images) = tool_output(&o.output);
+                if !images.is_empty() {
+                    if self.quirks.images {
+                        self.deferred_images.push(ChatPart::Text {
+                            text: format!("Image(s) returned by tool call {}:", o.call_id),
+                        });
+                        self.deferred_images.extend(images);
+                    }
+                }
+                self.messages.push(ChatMessage {
+                    role: "tool".into(),
+                    content: Some(ChatContent::Text(text)),
+                    tool_call_id: Some(o.call_id.clone()),
+                    ..ChatMessage::default()
+                });
+            }
+            InputItem::Other(_) => skipped.push(format!("input[{index}]: {}", item.type_name())),
+        }
+        Ok(())
+    }
+
+    fn user(&mut self, parts: Vec<ContentPart>) {
+        self.started = true;
+        self.flush();
+        let content = self.content_of(parts);
+        self.push(ChatMessage {
+            role: "user".into(),
+            content: Some(content),
+            ..ChatMessage::default()
+        });
+    }
+
+    /// User content: a plain string when possible (or required), else text and image parts.
+    fn content_of(&self, parts: Vec<ContentPart>) -> ChatContent {
+        let has_image = parts.iter().any(|p| matches!(p, ContentPart::Image { .. }));
+        if !has_image || !self.quirks.images {
+            let mut text = join_text(&parts);
+            if has_image {
+                text.push_str("\n[image omitted: this provider does not accept images]");
+            }
+            if self.quirks.flatten_content || parts.len() <= 1 || has_image {
+                return ChatContent::Text(text);
+            }
+        }
+        let mut out = Vec::with_capacity(parts.len());
+        for p in parts {
+            match p {
+                ContentPart::Text { text, .. } => out.push(ChatPart::Text { text }),
+                ContentPart::Image { image_url, detail } => out.push(ChatPart::ImageUrl {
+                    image_url: ImageUrl {
+                        url: image_url,
+                        detail: detail.filter(|d| d != "auto" && d != "original"),
+                    },
+                }),
+                ContentPart::Other(_) => {}
+            }
+        }
+        ChatContent::Parts(out)
+    }
+
+    fn assistant_mut(&mut self) -> &mut ChatMessage {
+        self.assistant.get_or_insert_with(|| ChatMessage {
+            role: "assistant".into(),
+            ..ChatMessage::default()
+        })
+    }
+
+    fn tool_call(&mut self, id: String, name: String, arguments: String) {
+        let arguments = if arguments.trim().is_empty() {
+            "{}".to_owned()
+        } else {
+            arguments
+        };
+        self.assistant_mut()
+            .tool_calls
+            .get_or_insert_with(Vec::new)
+            .push(ChatToolCall {
+                id,
+                kind: "function".into(),
+                function: ChatFunctionCall { name, arguments },
+            });
+    }
+
+    /// A non-tool message: first the deferred tool images.
+    fn push(&mut self, msg: ChatMessage) {
+        self.push_deferred_images();
+        self.messages.push(msg);
+    }
+
+    fn push_deferred_images(&mut self) {
+        if !self.deferred_images.is_empty() {
+            let parts = std::mem::take(&mut self.deferred_images);
+            self.messages.push(ChatMessage {
+                role: "user".into(),
+                content: Some(ChatContent::Parts(parts)),
+                ..ChatMessage::default()
+            });
+        }
+    }
+
+    /// Close the assistant message under construction, with its reasoning.
+    fn flush(&mut self) {
+        let reasoning = std::mem::take(&mut self.reasoning);
+        let Some(mut msg) = self.assistant.take() else {
+            return; // reasoning without an assistant message is dropped
+        };
+        if !reasoning.is_empty() {
+            let rc = reasoning.join("\n\n");
+            match self.quirks.passback {
+                Passback::None => {}
+                Passback::ReasoningContent => msg.reasoning_content = Some(rc),
+                Passback::ThinkTags => {
+                    let text = match msg.content.take() {
+                        Some(ChatContent::Text(t)) => t,
+                        _ => String::new(),
+                    };
+                    msg.content = Some(ChatContent::Text(format!("<think>\n{rc}\n</think>\n\n{text}")));
+                }
+            }
+        }
+        if msg.content.is_none() && self.quirks.empty_content_with_tool_calls {
+            msg.content = Some(ChatContent::Text(String::new()));
+        }
+        self.push(msg);
+    }
+
+    fn finish(mut self) -> Vec<ChatMessage> {
+        self.flush();
+        self.push_deferred_images();
+        let mut out = Vec::with_capacity(self.messages.len() + 1);
+        let system: Vec<&str> = self
+            .system
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !system.is_empty() {
+            out.push(ChatMessage {
+                role: "system".into(),
+                content: Some(ChatContent::Text(system.join("\n\n"))),
+                ..ChatMessage::default()
+            });
+        }
+        out.extend(pair_tool_messages(self.messages));
+        if out.iter().all(|m| m.role == "system") {
+            // Chat providers reject a conversation without a user turn.
+            out.push(ChatMessage {
+                role: "user".into(),
+                content: Some(ChatContent::Text(String::new())),
+                ..ChatMessage::default()
+            });
+        }
+        out
+    }
+}
+
+/// Chat providers require every assistant tool call to be answered by a tool message right
+/// after it, and reject tool messages that answer nothing. Codex history can break both
+/// (an interrupted turn, a compacted history): repair instead of failing.
+fn pair_tool_messages(messages: Vec<ChatMessage>) -> Vec<ChatMessage> {
+    let mut out: Vec<ChatMessage> = Vec::with_capacity(messages.len());
+    let mut open: Vec<String> = Vec::new(); // call ids awaiting a tool message
+    let mut iter = messages.into_iter().peekable();
+    while let Some(msg) = iter.next() {
+        if msg.role == "tool" {
+            let id = msg.tool_call_id.clone().unwrap_or_default();
+            if let Some(pos) = open.iter().position(|o| *o == id) {
+                open.remove(pos);
+                out.push(msg);
+            } else {
+                let text = match msg.content {
+                    Some(ChatContent::Text(t)) => t,
+                    _ => String::new(),
+                };
+                out.push(ChatMessage {
+                    role: "user".into(),
+                    content: Some(ChatContent::Text(format!("Output of tool call {id}:\n{text}"))),
+                    ..ChatMessage::default()
+                });
+            }
+        } else {
+            close_open(&mut open, &mut out);
+            if let Some(calls) = &msg.tool_calls {
+                open = calls.iter().map(|c| c.id.clone()).collect();
+            }
+            out.push(msg);
+        }
+        if iter.peek().is_none() {
+            close_open(&mut open, &mut out);
+        }
+    }
+    out
+}
+
+fn close_open(open: &mut Vec<String>, out: &mut Vec<ChatMessage>) {
+    for id in open.drain(..) {
+        out.push(ChatMessage {
+            role: "tool".into(),
+            content: Some(ChatContent::Text(
+                "(no output: this tool call was interrupted)".into(),
+            )),
+            tool_call_id: Some(id),
+            ..ChatMessage::default()
+        });
+    }
+}
+
+fn join_text(parts: &[ContentPart]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        if let ContentPart::Text { text, .. } = p {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(text);
+        }
+    }
+    out
+}
+
+/// A tool output as text plus image parts.
+fn tool_output(output: &ToolOutput) -> (String, Vec<ChatPart>) {
+    match output {
+        ToolOutput::Text(t) => (t.clone(), Vec::new()),
+        ToolOutput::Parts(parts) => {
+            let mut text = String::new();
+            let mut images = Vec::new();
+            for p in parts {
+                match p {
+                    ContentPart::Text { text: t, .. } => {
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str(t);
+                    }
+                    ContentPart::Image { image_url, detail } => {
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str("[image]");
+                        images.push(ChatPart::ImageUrl {
+                            image_url: ImageUrl {
+                                url: image_url.clone(),
+                                detail: detail.clone().filter(|d| d != "auto" && d != "original"),
+                            },
+                        });
+                    }
+                    ContentPart::Other(_) => {}
+                }
+            }
+            (text, images)
+        }
+        ToolOutput::Other(v) => (v.to_string(), Vec::new()),
+    }
+}

@@ -1,0 +1,923 @@
+//! The stream converter: a push-based state machine from Chat Completions chunks (as raw SSE
+//! bytes, in any split) to Responses API events (as SSE bytes).
+//!
+//! It always ends with exactly one terminal event — `response.completed`,
+//! `response.incomplete` or `response.failed` — followed by `data: [DONE]`, whether the
+//! upstream ended with `[DONE]`, ended without it, sent an error, or was cut off.
+
+use bytes::{Bytes, BytesMut};
+use serde_json::{json, Value};
+
+use super::error::code_for_stream_error;
+use super::ids::{encode_reasoning_token, IdGen};
+use super::response::{response_object, usage_json, Status};
+use super::tools::{custom_input_from_arguments, ToolOrigin};
+use super::ResponseContext;
+use crate::sse::{write_event, SseDecoder, SseEvent, DONE_FRAME};
+use crate::types::chat::{
+    arguments_text, content_text, ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta,
+};
+
+#[derive(Debug)]
+enum Slot {
+    Reasoning {
+        id: String,
+        output_index: usize,
+        text: String,
+        closed: bool,
+    },
+    Message {
+        id: String,
+        output_index: usize,
+        text: String,
+        closed: bool,
+    },
+    Tool(ToolSlot),
+}
+
+#[derive(Debug)]
+struct ToolSlot {
+    chat_index: u32,
+    id: String,
+    /// Set once `output_item.added` was sent.
+    output_index: Option<usize>,
+    call_id: String,
+    chat_name: String,
+    args: String,
+    closed: bool,
+}
+
+/// How the turn ended, before mapping to a terminal event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The upstream finished (with or without `[DONE]` / a finish chunk).
+    Finished,
+    /// Failure: error code and message for `response.failed`.
+    Failed { code: String, message: String },
+}
+
+pub struct StreamConverter {
+    ctx: ResponseContext,
+    emit: bool,
+    out: BytesMut,
+    decoder: SseDecoder,
+    scratch: Vec<SseEvent>,
+    seq: u64,
+    ids: IdGen,
+    started: bool,
+    slots: Vec<Slot>,
+    added: usize,
+    open_text: Option<usize>,
+    open_reasoning: Option<usize>,
+    think: Option<ThinkSplitter>,
+    usage: Option<ChatUsage>,
+    finish_reason: Option<String>,
+    final_response: Option<Value>,
+    /// Chat chunks seen (for the access log).
+    pub chunks: u64,
+}
+
+impl StreamConverter {
+    /// `emit_sse`: write Responses SSE events (stream mode); `false` only builds the final
+    /// Response object (JSON mode).
+    pub fn new(ctx: ResponseContext, emit_sse: bool) -> Self {
+        let think = ctx.quirks.think_tags.then(ThinkSplitter::default);
+        let ids = IdGen::new(ctx.id_seed);
+        StreamConverter {
+            ctx,
+            emit: emit_sse,
+            out: BytesMut::with_capacity(4096),
+            decoder: SseDecoder::new(),
+            scratch: Vec::new(),
+            seq: 0,
+            ids,
+            started: false,
+            slots: Vec::new(),
+            added: 0,
+            open_text: None,
+            open_reasoning: None,
+            think,
+            usage: None,
+            finish_reason: None,
+            final_response: None,
+            chunks: 0,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.final_response.is_some()
+    }
+
+    /// Bytes ready for the client.
+    pub fn take_output(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
+    /// The final Response object, once the terminal event was produced.
+    pub fn final_response(&self) -> Option<Value> {
+        self.final_response.clone()
+    }
+
+    pub fn usage(&self) -> Option<&ChatUsage> {
+        self.usage.as_ref()
+    }
+
+    /// Send `response.created` and `response.in_progress` now (e.g. as soon as the upstream
+    /// answered 200), so the client sees progress before the first token.
+    pub fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let resp = self.response(Status::InProgress, &[], None, None, None);
+        self.event("response.created", json!({ "response": resp.clone() }));
+        self.event("response.in_progress", json!({ "response": resp }));
+    }
+
+    /// Feed raw upstream SSE bytes.
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
+        if self.is_done() {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.scratch);
+        self.decoder.push(bytes, &mut events);
+        self.handle_events(&mut events);
+        self.scratch = events;
+    }
+
+    /// The upstream body ended normally.
+    pub fn finish(&mut self) {
+        if !self.is_done() {
+            let mut events = std::mem::take(&mut self.scratch);
+            self.decoder.finish(&mut events);
+            self.handle_events(&mut events);
+            self.scratch = events;
+        }
+        self.finalize(Outcome::Finished);
+    }
+
+    /// JSON mode: finish without an SSE decoder.
+    pub fn finish_quiet(&mut self) {
+        self.finalize(Outcome::Finished);
+    }
+
+    /// The upstream failed (cut off, timed out, unreadable): `response.failed`.
+    pub fn fail(&mut self, code: &str, message: &str) {
+        self.finalize(Outcome::Failed {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
+    }
+
+    fn handle_events(&mut self, events: &mut Vec<SseEvent>) {
+        for ev in events.drain(..) {
+            if self.is_done() {
+                continue;
+            }
+            let data = ev.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                self.finalize(Outcome::Finished);
+                continue;
+            }
+            match serde_json::from_str::<ChatChunk>(data) {
+                Ok(chunk) => self.push_chunk(&chunk),
+                Err(e) => self.fail(
+                    "server_error",
+                    &format!("The upstream sent an unreadable stream event ({e})."),
+                ),
+            }
+        }
+    }
+
+    /// One parsed chunk.
+    pub fn push_chunk(&mut self, chunk: &ChatChunk) {
+        if self.is_done() {
+            return;
+        }
+        self.chunks += 1;
+        if let Some(err) = &chunk.error {
+            let (code, message) = code_for_stream_error(err);
+            self.fail(&code, &message);
+            return;
+        }
+        self.start();
+        if let Some(u) = &chunk.usage {
+            self.usage = Some(u.clone());
+        }
+        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+            if let Some(u) = &choice.usage {
+                self.usage = Some(u.clone());
+            }
+            if let Some(d) = choice.delta.as_ref().or(choice.message.as_ref()) {
+                self.push_delta(d);
+            }
+            if let Some(fr) = choice.finish_reason.as_deref().filter(|s| !s.is_empty()) {
+                self.finish_reason = Some(fr.to_owned());
+            }
+        }
+    }
+
+    /// A non-streamed completion (JSON mode, or a JSON reply to a streamed request).
+    pub fn push_completion(&mut self, c: &ChatCompletion) {
+        if let Some(err) = &c.error {
+            let (code, message) = code_for_stream_error(err);
+            self.fail(&code, &message);
+            return;
+        }
+        self.start();
+        if let Some(u) = &c.usage {
+            self.usage = Some(u.clone());
+        }
+        if let Some(choice) = c.choices.first() {
+            if let Some(u) = &choice.usage {
+                self.usage = Some(u.clone());
+            }
+            if let Some(m) = &choice.message {
+                if let Some(r) = m.reasoning_content.as_deref().or(m.reasoning.as_deref()) {
+                    self.reasoning_delta(r);
+                }
+                if let Some(content) = &m.content {
+                    self.content_delta(&content_text(content));
+                }
+                for (i, tc) in m.tool_calls.iter().flatten().enumerate() {
+                    let d = ToolCallDelta {
+                        index: Some(i as u32),
+                        id: tc.id.clone(),
+                        function: tc.function.clone(),
+                    };
+                    self.tool_delta(&d);
+                }
+            }
+            self.finish_reason = choice.finish_reason.clone();
+        }
+    }
+
+    fn push_delta(&mut self, d: &ChunkDelta) {
+        if let Some(r) = d.reasoning_content.as_deref().or(d.reasoning.as_deref()) {
+            self.reasoning_delta(r);
+        }
+        if let Some(c) = &d.content {
+            match c {
+                Value::String(s) => self.content_delta(s),
+                Value::Null => {}
+                other => self.content_delta(&content_text(other)),
+            }
+        }
+        if let Some(calls) = &d.tool_calls {
+            for tc in calls {
+                self.tool_delta(tc);
+            }
+        }
+    }
+
+    fn content_delta(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        match self.think.as_mut() {
+            None => self.text_delta(s),
+            Some(t) => {
+                let parts = t.push(s);
+                for (is_reasoning, piece) in parts {
+                    if is_reasoning {
+                        self.reasoning_delta(&piece);
+                    } else {
+                        self.text_delta(&piece);
+                    }
+                }
+            }
+        }
+    }
+
+    fn text_delta(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.close_reasoning();
+        let slot = match self.open_text {
+            Some(i) => i,
+            None => {
+                self.close_tools();
+                let id = self.ids.next("msg");
+                let output_index = self.added;
+                self.added += 1;
+                self.event(
+                    "response.output_item.added",
+                    json!({"output_index": output_index, "item": {
+                        "id": id, "type": "message", "status": "in_progress",
+                        "role": "assistant", "content": []}}),
+                );
+                self.event(
+                    "response.content_part.added",
+                    json!({"item_id": id, "output_index": output_index, "content_index": 0,
+                        "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}),
+                );
+                self.slots.push(Slot::Message {
+                    id,
+                    output_index,
+                    text: String::new(),
+                    closed: false,
+                });
+                self.open_text = Some(self.slots.len() - 1);
+                self.slots.len() - 1
+            }
+        };
+        if let Some(Slot::Message {
+            id,
+            output_index,
+            text,
+            ..
+        }) = self.slots.get_mut(slot)
+        {
+            text.push_str(s);
+            let payload = json!({"item_id": id, "output_index": output_index,
+                "content_index": 0, "delta": s, "logprobs": []});
+            self.event("response.output_text.delta", payload);
+        }
+    }
+
+    fn reasoning_delta(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        if self.open_text.is_some() {
+            self.close_text();
+        }
+        let slot = match self.open_reasoning {
+            Some(i) => i,
+            None => {
+                self.close_tools();
+                let id = self.ids.next("rs");
+                let output_index = self.added;
+                self.added += 1;
+                self.event(
+                    "response.output_item.added",
+                    json!({"output_index": output_index, "item": {
+                        "id": id, "type": "reasoning", "summary": []}}),
+                );
+                self.event(
+                    "response.reasoning_summary_part.added",
+                    json!({"item_id": id, "output_index": output_index, "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""}}),
+                );
+                self.slots.push(Slot::Reasoning {
+                    id,
+                    output_index,
+                    text: String::new(),
+                    closed: false,
+                });
+                self.open_reasoning = Some(self.slots.len() - 1);
+                self.slots.len() - 1
+            }
+        };
+        let raw = self.ctx.include_reasoning_text;
+        if let Some(Slot::Reasoning {
+            id,
+            output_index,
+            text,
+            ..
+        }) = self.slots.get_mut(slot)
+        {
+            text.push_str(s);
+            let (id, oi) = (id.clone(), *output_index);
+            self.event(
+                "response.reasoning_summary_text.delta",
+                json!({"item_id": id, "output_index": oi, "summary_index": 0, "delta": s}),
+            );
+            if raw {
+                self.event(
+                    "response.reasoning_text.delta",
+                    json!({"item_id": id, "output_index": oi, "content_index": 0, "delta": s}),
+                );
+            }
+        }
+    }
+
+    fn tool_delta(&mut self, d: &ToolCallDelta) {
+        let name_frag = d
+            .function
+            .as_ref()
+            .and_then(|f| f.name.as_deref())
+            .unwrap_or("");
+        let args_frag = d
+            .function
+            .as_ref()
+            .and_then(|f| f.arguments.as_ref())
+            .map(arguments_text)
+            .unwrap_or_default();
+        let chat_index = match d.index {
+            Some(i) => i,
+            None => {
+                // No index: a new call when it carries a new id, else the latest call.
+                let last = self.slots.iter().rev().find_map(|s| match s {
+                    Slot::Tool(t) => Some((t.chat_index, t.call_id.clone())),
+                    _ => None,
+                });
+                match (last, d.id.as_deref()) {
+                    (Some((i, cid)), Some(id)) if !id.is_empty() && cid != id => i + 1,
+                    (Some((i, _)), _) => i,
+                    (None, _) => 0,
+                }
+            }
+        };
+        let pos = self
+            .slots
+            .iter()
+            .position(|s| matches!(s, Slot::Tool(t) if t.chat_index == chat_index));
+        let pos = match pos {
+            Some(p) => p,
+            None => {
+                self.close_text();
+                self.close_reasoning();
+                self.slots.push(Slot::Tool(ToolSlot {
+                    chat_index,
+                    id: String::new(),
+                    output_index: None,
+                    call_id: String::new(),
+                    chat_name: String::new(),
+                    args: String::new(),
+                    closed: false,
+                }));
+                self.slots.len() - 1
+            }
+        };
+        let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
+            return;
+        };
+        if t.closed {
+            // An upstream that interleaves parallel calls after starting the next one: keep
+            // the text for the final object (the client already got this item's done event).
+            t.args.push_str(&args_frag);
+            return;
+        }
+        if let Some(id) = d.id.as_deref().filter(|s| !s.is_empty()) {
+            if t.call_id.is_empty() {
+                t.call_id = id.to_owned();
+            }
+        }
+        if !name_frag.is_empty() && t.output_index.is_none() {
+            t.chat_name = name_frag.to_owned();
+        }
+        let pending_before = t.args.len();
+        t.args.push_str(&args_frag);
+        if t.output_index.is_none() {
+            if t.chat_name.is_empty() {
+                return; // wait for the name
+            }
+            self.add_tool(pos);
+            // Everything buffered so far goes out as the first delta.
+            self.tool_args_delta(pos, 0);
+        } else if !args_frag.is_empty() {
+            self.tool_args_delta(pos, pending_before);
+        }
+    }
+
+    fn add_tool(&mut self, pos: usize) {
+        // A new call closes the calls before it (providers stream calls one after another).
+        let earlier: Vec<usize> = (0..pos)
+            .filter(|i| matches!(&self.slots[*i], Slot::Tool(t) if !t.closed && t.output_index.is_some()))
+            .collect();
+        for i in earlier {
+            self.close_tool(i);
+        }
+        let output_index = self.added;
+        self.added += 1;
+        let call_id_new = self.ids.next("call");
+        let fc_id = self.ids.next("fc");
+        let ctc_id = self.ids.next("ctc");
+        let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
+            return;
+        };
+        t.output_index = Some(output_index);
+        if t.call_id.is_empty() {
+            t.call_id = call_id_new;
+        }
+        let origin = self.ctx.catalog.origin(&t.chat_name);
+        let item = match &origin {
+            ToolOrigin::Custom { name } => {
+                t.id = ctc_id;
+                json!({"id": t.id, "type": "custom_tool_call", "status": "in_progress",
+                    "call_id": t.call_id, "name": name, "input": ""})
+            }
+            ToolOrigin::Function { name } => {
+                t.id = fc_id;
+                json!({"id": t.id, "type": "function_call", "status": "in_progress",
+                    "call_id": t.call_id, "name": name, "arguments": ""})
+            }
+            ToolOrigin::Namespaced { namespace, name } => {
+                t.id = fc_id;
+                json!({"id": t.id, "type": "function_call", "status": "in_progress",
+                    "call_id": t.call_id, "name": name, "namespace": namespace, "arguments": ""})
+            }
+        };
+        self.event(
+            "response.output_item.added",
+            json!({"output_index": output_index, "item": item}),
+        );
+    }
+
+    /// Stream the arguments after byte `from` (function tools only; a custom tool's raw
+    /// input is only known once its JSON arguments are complete).
+    fn tool_args_delta(&mut self, pos: usize, from: usize) {
+        let Some(Slot::Tool(t)) = self.slots.get(pos) else {
+            return;
+        };
+        if self.ctx.catalog.is_custom(&t.chat_name) {
+            return;
+        }
+        let delta = t.args.get(from..).unwrap_or("");
+        if delta.is_empty() {
+            return;
+        }
+        let payload = json!({"item_id": t.id, "output_index": t.output_index, "delta": delta});
+        self.event("response.function_call_arguments.delta", payload);
+    }
+
+    fn close_tool(&mut self, pos: usize) {
+        let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
+            return;
+        };
+        if t.closed {
+            return;
+        }
+        t.closed = true;
+        let Some(output_index) = t.output_index else {
+            return; // never named: nothing was announced
+        };
+        let (events, _) = tool_done_events(&self.ctx, t, output_index);
+        for (name, payload) in events {
+            self.event(name, payload);
+        }
+    }
+
+    fn close_tools(&mut self) {
+        for i in 0..self.slots.len() {
+            if matches!(&self.slots[i], Slot::Tool(t) if !t.closed) {
+                self.close_tool(i);
+            }
+        }
+    }
+
+    fn close_text(&mut self) {
+        let Some(i) = self.open_text.take() else {
+            return;
+        };
+        let Some(Slot::Message {
+            id,
+            output_index,
+            text,
+            closed,
+        }) = self.slots.get_mut(i)
+        else {
+            return;
+        };
+        *closed = true;
+        let (id, oi, text) = (id.clone(), *output_index, text.clone());
+        self.event(
+            "response.output_text.done",
+            json!({"item_id": id, "output_index": oi, "content_index": 0, "text": text, "logprobs": []}),
+        );
+        self.event(
+            "response.content_part.done",
+            json!({"item_id": id, "output_index": oi, "content_index": 0,
+                "part": {"type": "output_text", "text": text, "annotations": [], "logprobs": []}}),
+        );
+        let item = message_item(&id, &text);
+        self.event(
+            "response.output_item.done",
+            json!({"output_index": oi, "item": item}),
+        );
+    }
+
+    fn close_reasoning(&mut self) {
+        let Some(i) = self.open_reasoning.take() else {
+            return;
+        };
+        let Some(Slot::Reasoning {
+            id,
+            output_index,
+            text,
+            closed,
+        }) = self.slots.get_mut(i)
+        else {
+            return;
+        };
+        *closed = true;
+        let (id, oi, text) = (id.clone(), *output_index, text.clone());
+        if self.ctx.include_reasoning_text {
+            self.event(
+                "response.reasoning_text.done",
+                json!({"item_id": id, "output_index": oi, "content_index": 0, "text": text}),
+            );
+        }
+        self.event(
+            "response.reasoning_summary_text.done",
+            json!({"item_id": id, "output_index": oi, "summary_index": 0, "text": text}),
+        );
+        self.event(
+            "response.reasoning_summary_part.done",
+            json!({"item_id": id, "output_index": oi, "summary_index": 0,
+                "part": {"type": "summary_text", "text": text}}),
+        );
+        let item = reasoning_item(&id, &text, self.ctx.include_reasoning_text);
+        self.event(
+            "response.output_item.done",
+            json!({"output_index": oi, "item": item}),
+        );
+    }
+
+    fn finalize(&mut self, outcome: Outcome) {
+        if self.is_done() {
+            return;
+        }
+        if let Some(t) = self.think.as_mut() {
+            for (is_reasoning, piece) in t.flush() {
+                if is_reasoning {
+                    self.reasoning_delta(&piece);
+                } else {
+                    self.text_delta(&piece);
+                }
+            }
+        }
+        self.start();
+        self.close_reasoning();
+        self.close_text();
+        // Calls still waiting for a name get one now rather than vanishing.
+        for i in 0..self.slots.len() {
+            if let Slot::Tool(t) = &self.slots[i] {
+                if t.output_index.is_none() && !t.closed && !t.args.is_empty() {
+                    self.add_tool(i);
+                    self.tool_args_delta(i, 0);
+                }
+            }
+        }
+        self.close_tools();
+
+        let output = self.output_items();
+        let usage = self.usage.as_ref().map(usage_json);
+        let (status, error, reason, name) = match &outcome {
+            Outcome::Failed { code, message } => (
+                Status::Failed,
+                Some(json!({"code": code, "message": message})),
+                None,
+                "response.failed",
+            ),
+            Outcome::Finished => match self.finish_reason.as_deref() {
+                Some("length") => (
+                    Status::Incomplete,
+                    None,
+                    Some("max_output_tokens"),
+                    "response.incomplete",
+                ),
+                Some("content_filter") | Some("sensitive") => (
+                    Status::Incomplete,
+                    None,
+                    Some("content_filter"),
+                    "response.incomplete",
+                ),
+                Some("network_error") => (
+                    Status::Failed,
+                    Some(json!({"code": "server_error",
+                        "message": "The provider reported an error while generating (finish_reason network_error)."})),
+                    None,
+                    "response.failed",
+                ),
+                _ => (Status::Completed, None, None, "response.completed"),
+            },
+        };
+        let completed_at = (status == Status::Completed).then(super::now_secs);
+        let resp = self.response(status, &output, usage.as_ref(), error, reason);
+        let mut resp = resp;
+        if let (Some(at), Some(obj)) = (completed_at, resp.as_object_mut()) {
+            obj.insert("completed_at".into(), Value::from(at));
+        }
+        self.event(name, json!({ "response": resp.clone() }));
+        if self.emit {
+            self.out.extend_from_slice(DONE_FRAME);
+        }
+        self.final_response = Some(resp);
+    }
+
+    fn output_items(&self) -> Vec<Value> {
+        let mut items: Vec<(usize, Value)> = Vec::with_capacity(self.slots.len());
+        for s in &self.slots {
+            match s {
+                Slot::Message {
+                    id,
+                    output_index,
+                    text,
+                    ..
+                } => items.push((*output_index, message_item(id, text))),
+                Slot::Reasoning {
+                    id,
+                    output_index,
+                    text,
+                    ..
+                } => items.push((
+                    *output_index,
+                    reasoning_item(id, text, self.ctx.include_reasoning_text),
+                )),
+                Slot::Tool(t) => {
+                    if let Some(oi) = t.output_index {
+                        items.push((oi, tool_item(&self.ctx, t)));
+                    }
+                }
+            }
+        }
+        items.sort_by_key(|(i, _)| *i);
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    fn response(
+        &self,
+        status: Status,
+        output: &[Value],
+        usage: Option<&Value>,
+        error: Option<Value>,
+        reason: Option<&str>,
+    ) -> Value {
+        response_object(
+            &self.ctx,
+            &self.ctx.model,
+            status,
+            output,
+            usage,
+            error,
+            reason,
+            None,
+        )
+    }
+
+    fn event(&mut self, name: &'static str, mut payload: Value) {
+        let seq = self.seq;
+        self.seq += 1;
+        if !self.emit {
+            return;
+        }
+        if let Some(obj) = payload.as_object_mut() {
+            obj.insert("type".into(), Value::String(name.to_owned()));
+            obj.insert("sequence_number".into(), Value::from(seq));
+        }
+        let json = payload.to_string();
+        write_event(&mut self.out, name, &json);
+    }
+}
+
+fn message_item(id: &str, text: &str) -> Value {
+    json!({"id": id, "type": "message", "status": "completed", "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]})
+}
+
+fn reasoning_item(id: &str, text: &str, raw: bool) -> Value {
+    let mut item = json!({"id": id, "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": text}],
+        "encrypted_content": encode_reasoning_token(text)});
+    if raw {
+        if let Some(o) = item.as_object_mut() {
+            o.insert(
+                "content".into(),
+                json!([{"type": "reasoning_text", "text": text}]),
+            );
+        }
+    }
+    item
+}
+
+fn tool_item(ctx: &ResponseContext, t: &ToolSlot) -> Value {
+    let args = if t.args.trim().is_empty() {
+        "{}"
+    } else {
+        t.args.as_str()
+    };
+    match ctx.catalog.origin(&t.chat_name) {
+        ToolOrigin::Custom { name } => json!({"id": t.id, "type": "custom_tool_call",
+            "status": "completed", "call_id": t.call_id, "name": name,
+            "input": custom_input_from_arguments(&t.args)}),
+        ToolOrigin::Function { name } => json!({"id": t.id, "type": "function_call",
+            "status": "completed", "call_id": t.call_id, "name": name, "arguments": args}),
+        ToolOrigin::Namespaced { namespace, name } => json!({"id": t.id,
+            "type": "function_call", "status": "completed", "call_id": t.call_id,
+            "name": name, "namespace": namespace, "arguments": args}),
+    }
+}
+
+fn tool_done_events(
+    ctx: &ResponseContext,
+    t: &ToolSlot,
+    output_index: usize,
+) -> (Vec<(&'static str, Value)>, ()) {
+    let item = tool_item(ctx, t);
+    let mut events = Vec::with_capacity(3);
+    if let Some(input) = item.get("input").and_then(Value::as_str) {
+        if !input.is_empty() {
+            events.push((
+                "response.custom_tool_call_input.delta",
+                json!({"item_id": t.id, "output_index": output_index, "delta": input}),
+            ));
+        }
+        events.push((
+            "response.custom_tool_call_input.done",
+            json!({"item_id": t.id, "output_index": output_index, "input": input}),
+        ));
+    } else {
+        let args = item.get("arguments").cloned().unwrap_or(Value::Null);
+        let name = item.get("name").cloned().unwrap_or(Value::Null);
+        events.push((
+            "response.function_call_arguments.done",
+            json!({"item_id": t.id, "output_index": output_index, "name": name, "arguments": args}),
+        ));
+    }
+    events.push((
+        "response.output_item.done",
+        json!({"output_index": output_index, "item": item}),
+    ));
+    (events, ())
+}
+
+/// Splits `<think>…</think>` out of streamed content, with tags split across chunks.
+#[derive(Debug, Default)]
+struct ThinkSplitter {
+    in_think: bool,
+    pending: String,
+    /// Strip whitespace right after `</think>`.
+    after_close: bool,
+}
+
+const OPEN: &str = "<think>";
+const CLOSE: &str = "</think>";
+
+impl ThinkSplitter {
+    /// Returns (is_reasoning, text) pieces ready to emit.
+    fn push(&mut self, s: &str) -> Vec<(bool, String)> {
+        self.pending.push_str(s);
+        let mut out = Vec::new();
+        loop {
+            let tag = if self.in_think { CLOSE } else { OPEN };
+            if let Some(pos) = self.pending.find(tag) {
+                let before: String = self.pending[..pos].to_owned();
+                self.emit(&mut out, before);
+                self.pending.drain(..pos + tag.len());
+                self.in_think = !self.in_think;
+                self.after_close = !self.in_think;
+                continue;
+            }
+            // Keep a suffix that could be the start of the tag.
+            let keep = (1..tag.len())
+                .rev()
+                .find(|n| self.pending.ends_with(&tag[..*n]))
+                .unwrap_or(0);
+            let cut = self.pending.len() - keep;
+            if cut > 0 {
+                let head: String = self.pending[..cut].to_owned();
+                self.pending.drain(..cut);
+                self.emit(&mut out, head);
+            }
+            return out;
+        }
+    }
+
+    fn flush(&mut self) -> Vec<(bool, String)> {
+        let mut out = Vec::new();
+        let rest = std::mem::take(&mut self.pending);
+        self.emit(&mut out, rest);
+        out
+    }
+
+    fn emit(&mut self, out: &mut Vec<(bool, String)>, mut text: String) {
+        if !self.in_think && self.after_close {
+            let trimmed = text.trim_start();
+            if trimmed.is_empty() {
+                return;
+            }
+            text = trimmed.to_owned();
+            self.after_close = false;
+        }
+        if !text.is_empty() {
+            out.push((self.in_think, text));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn think_splitter_handles_split_tags() {
+        let full = "<think>plan it</think>\n\nanswer";
+        for split in 0..full.len() {
+            let mut t = ThinkSplitter::default();
+            let mut got = t.push(&full[..split]);
+            got.extend(t.push(&full[split..]));
+            got.extend(t.flush());
+            let reasoning: String = got.iter().filter(|(r, _)| *r).map(|(_, s)| s.as_str()).collect();
+            let text: String = got.iter().filter(|(r, _)| !*r).map(|(_, s)| s.as_str()).collect();
+            assert_eq!(reasoning, "plan it", "split {split}");
+            assert_eq!(text, "answer", "split {split}");
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Responses tools → Chat functions, and the catalogue that maps function names back.
+//!
+//! - `function` tools pass through (without `strict` where the provider rejects it).
+//! - `namespace` tools are flattened into functions named `{namespace}__{name}`, made safe
+//!   for every provider (`[a-zA-Z0-9_-]`, at most 64 characters, unique).
+//! - `custom` (freeform) tools become a function with one string parameter `input` whose
+//!   description carries the grammar.
+//! - hosted tools (`web_search`, `image_generation`, ...) are left out.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::providers::Quirks;
+use crate::types::responses::{CustomTool, FunctionTool, Tool};
+
+/// Where a Chat function name came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolOrigin {
+    Function { name: String },
+    Namespaced { namespace: String, name: String },
+    Custom { name: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ToolCatalog {
+    by_chat_name: HashMap<String, ToolOrigin>,
+    /// (namespace, name) → chat name.
+    namespaced: HashMap<(String, String), String>,
+}
+
+pub const MAX_NAME: usize = 64;
+
+impl ToolCatalog {
+    /// The origin of a function name the model called. Unknown names are plain functions.
+    pub fn origin(&self, chat_name: &str) -> ToolOrigin {
+        self.by_chat_name
+            .get(chat_name)
+            .cloned()
+            .unwrap_or_else(|| ToolOrigin::Function {
+                name: chat_name.to_owned(),
+            })
+    }
+
+    pub fn is_custom(&self, name: &str) -> bool {
+        matches!(self.by_chat_name.get(name), Some(ToolOrigin::Custom { .. }))
+    }
+
+    /// The Chat name for a namespaced function (also for history items whose namespace is no
+    /// longer offered).
+    pub fn chat_name_for(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace {
+            None => name.to_owned(),
+            Some(ns) => self
+                .namespaced
+                .get(&(ns.to_owned(), name.to_owned()))
+                .cloned()
+                .unwrap_or_else(|| flatten_name(ns, name)),
+        }
+    }
+
+    fn insert_unique(&mut self, wanted: String, origin: ToolOrigin) -> String {
+        let mut name = wanted.clone();
+        let mut n = 2u32;
+        while self.by_chat_name.contains_key(&name) {
+            let suffix = format!("_{n}");
+            let keep = MAX_NAME.saturating_sub(suffix.len()).min(wanted.len());
+            name = format!("{}{}", &wanted[..keep], suffix);
+            n += 1;
+        }
+        self.by_chat_name.insert(name.clone(), origin);
+        name
+    }
+}
+
+/// Replace characters providers reject and cap the length (with a hash suffix when cut).
+pub fn sanitize_name(raw: &str) -> String {
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.len() <= MAX_NAME && clean == raw {
+        return clean;
+    }
+    if clean.len() <= MAX_NAME {
+        return clean;
+    }
+    // 64 = 55 chars + '_' + 8 hex digits of a stable hash of the raw name.
+    let hash = fnv1a(raw.as_bytes()) as u32;
+    format!("{}_{hash:08x}", &clean[..MAX_NAME - 9])
+}
+
+pub fn flatten_name(namespace: &str, name: &str) -> String {
+    sanitize_name(&format!("{namespace}__{name}"))
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Convert the request's tools. Returns the Chat tools and the catalogue; hosted tools are
+/// listed in `skipped` (for a debug log line).
+pub fn convert_tools(tools: &[Tool], quirks: &Quirks) -> (Vec<Value>, ToolCatalog, Vec<String>) {
+    let mut out = Vec::with_capacity(tools.len());
+    let mut catalog = ToolCatalog::default();
+    let mut skipped = Vec::new();
+    for tool in tools {
+        match tool {
+            Tool::Function(f) => {
+                let chat_name = catalog.insert_unique(
+                    sanitize_name(&f.name),
+                    ToolOrigin::Function {
+                        name: f.name.clone(),
+                    },
+                );
+                out.push(function_json(&chat_name, f, quirks));
+            }
+            Tool::Namespace(ns) => {
+                for inner in &ns.tools {
+                    match inner {
+                        Tool::Function(f) => {
+                            let chat_name = catalog.insert_unique(
+                                flatten_name(&ns.name, &f.name),
+                                ToolOrigin::Namespaced {
+                                    namespace: ns.name.clone(),
+                                    name: f.name.clone(),
+                                },
+                            );
+                            catalog
+                                .namespaced
+                                .insert((ns.name.clone(), f.name.clone()), chat_name.clone());
+                            let mut f = f.clone();
+                            if let Some(desc) = &ns.description {
+                                let inner_desc = f.description.take().unwrap_or_default();
+                                f.description = Some(if inner_desc.is_empty() {
+                                    desc.clone()
+                                } else {
+                                    format!("{inner_desc}\n\n(Part of {}: {desc})", ns.name)
+                                });
+                            }
+                            out.push(function_json(&chat_name, &f, quirks));
+                        }
+                        other => skipped.push(format!("{}.{}", ns.name, tool_type(other))),
+                    }
+                }
+            }
+            Tool::Custom(c) => {
+                let chat_name = catalog.insert_unique(
+                    sanitize_name(&c.name),
+                    ToolOrigin::Custom {
+                        name: c.name.clone(),
+                    },
+                );
+                out.push(custom_json(&chat_name, c));
+            }
+            Tool::Other(v) => skipped.push(tool_type_of(v)),
+        }
+    }
+    (out, catalog, skipped)
+}
+
+fn tool_type(t: &Tool) -> String {
+    match t {
+        Tool::Function(_) => "function".into(),
+        Tool::Namespace(_) => "namespace".into(),
+        Tool::Custom(_) => "custom".into(),
+        Tool::Other(v) => tool_type_of(v),
+    }
+}
+
+fn tool_type_of(v: &Value) -> String {
+    v.get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+fn function_json(chat_name: &str, f: &FunctionTool, quirks: &Quirks) -> Value {
+    let mut func = serde_json::Map::new();
+    func.insert("name".into(), Value::String(chat_name.to_owned()));
+    if let Some(d) = &f.description {
+        func.insert("description".into(), Value::String(d.clone()));
+    }
+    func.insert(
+        "parameters".into(),
+        f.parameters
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+    );
+    if let (Some(strict), false) = (f.strict, quirks.strip_strict) {
+        func.insert("strict".into(), Value::Bool(strict));
+    }
+    json!({"type": "function", "function": func})
+}
+
+fn custom_json(chat_name: &str, c: &CustomTool) -> Value {
+    let mut desc = c.description.clone().unwrap_or_default();
+    let mut param_desc = String::from("The raw input of this freeform tool, as plain text (not JSON).");
+    if let Some(format) = &c.format {
+        let syntax = format.get("syntax").and_then(Value::as_str);
+        let definition = format.get("definition").and_then(Value::as_str);
+        if let Some(def) = definition {
+            param_desc.push_str(&format!(
+                " It must follow this {} grammar:\n{def}",
+                syntax.unwrap_or("")
+            ));
+        }
+    }
+    if desc.is_empty() {
+        desc = format!("Freeform tool {}.", c.name);
+    }
+    desc.push_str("\n\nPut the whole raw input in the `input` string argument.");
+    json!({
+        "type": "function",
+        "function": {
+            "name": chat_name,
+            "description": desc,
+            "parameters": {
+                "type": "object",
+                "properties": {"input": {"type": "string", "description": param_desc}},
+                "required": ["input"],
+                "additionalProperties": false
+            }
+        }
+    })
+}
+
+/// The raw input of a custom tool from the function arguments the model produced:
+/// `{"input": "..."}`, or the arguments themselves when they are not that shape.
+pub fn custom_input_from_arguments(arguments: &str) -> String {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(Value::Object(map)) => match map.get("input") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => match map.values().find_map(Value::as_str) {
+                Some(s) if map.len() == 1 => s.to_owned(),
+                _ => arguments.to_owned(),
+            },
+        },
+        Ok(Value::String(s)) => s,
+        _ => arguments.to_owned(),
+    }
+}
+
+/// Function arguments for a custom tool call sent back upstream in history.
+pub fn arguments_for_custom_input(input: &str) -> String {
+    json!({ "input": input }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tools(v: Value) -> Vec<Tool> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn namespace_custom_and_hosted() {
+        let t = tools(json!([
+            {"type": "function", "name": "exec_command", "strict": false, "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "multi_agent_v1", "description": "agents", "tools": [
+                {"type": "function", "name": "spawn_agent", "parameters": {"type": "object"}}]},
+            {"type": "custom", "name": "apply_patch", "description": "patch", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}},
+            {"type": "web_search", "external_web_access": true}
+        ]));
+        let (out, cat, skipped) = convert_tools(&t, &Quirks::openai());
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0]["function"]["strict"], json!(false));
+        assert_eq!(out[1]["function"]["name"], "multi_agent_v1__spawn_agent");
+        assert_eq!(
+            cat.origin("multi_agent_v1__spawn_agent"),
+            ToolOrigin::Namespaced { namespace: "multi_agent_v1".into(), name: "spawn_agent".into() }
+        );
+        assert!(cat.is_custom("apply_patch"));
+        let desc = out[2]["function"]["parameters"]["properties"]["input"]["description"].as_str().unwrap();
+        assert!(desc.contains("lark") && desc.contains("start: x"));
+        assert_eq!(skipped, vec!["web_search"]);
+        let glm = crate::providers::glm::quirks();
+        let (out, _, _) = convert_tools(&t, &glm);
+        assert!(out[0]["function"].get("strict").is_none());
+    }
+
+    #[test]
+    fn names_are_safe_and_unique() {
+        let long = "x".repeat(100);
+        let n = flatten_name("mcp.server/with spaces", &long);
+        assert!(n.len() <= MAX_NAME);
+        assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        assert_eq!(n, flatten_name("mcp.server/with spaces", &long), "stable");
+        let t = tools(json!([
+            {"type": "namespace", "name": "a", "tools": [{"type": "function", "name": "b__c"}]},
+            {"type": "namespace", "name": "a__b", "tools": [{"type": "function", "name": "c"}]}
+        ]));
+        let (out, cat, _) = convert_tools(&t, &Quirks::openai());
+        let n0 = out[0]["function"]["name"].as_str().unwrap();
+        let n1 = out[1]["function"]["name"].as_str().unwrap();
+        assert_ne!(n0, n1);
+        assert_eq!(cat.origin(n1), ToolOrigin::Namespaced { namespace: "a__b".into(), name: "c".into() });
+        assert_eq!(cat.chat_name_for(Some("a__b"), "c"), n1);
+    }
+
+    #[test]
+    fn custom_input_extraction() {
+        assert_eq!(custom_input_from_arguments(r#"{"input":"*** Begin Patch"}"#), "*** Begin Patch");
+        assert_eq!(custom_input_from_arguments("*** Begin Patch\n"), "*** Begin Patch\n");
+        assert_eq!(custom_input_from_arguments(r#"{"patch":"p"}"#), "p");
+        assert_eq!(
+            custom_input_from_arguments(&arguments_for_custom_input("a\"b\n")),
+            "a\"b\n"
+        );
+    }
+}

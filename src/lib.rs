@@ -1,0 +1,14 @@
+//! codex-convert-proxy: the OpenAI Responses API in front of Chat Completions providers.
+//!
+//! `convert/`, `types/`, `providers/` and `sse` are the pure core (no Pingora, no I/O);
+//! `proxy/` and `server` are the thin Pingora shell around it.
+
+pub mod cli;
+pub mod config;
+pub mod convert;
+pub mod logger;
+pub mod providers;
+pub mod proxy;
+pub mod server;
+pub mod sse;
+pub mod types;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    codex_convert_proxy::cli::main()
+}

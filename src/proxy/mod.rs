@@ -1,0 +1,611 @@
+//! The Pingora shell: the only code that touches a `Session`. Each hook delegates to the pure
+//! core in a few lines.
+//!
+//! ```text
+//! request_filter        local endpoints (/health, 404, 405, 413, 415), route by path prefix
+//! upstream_peer         peer for the backend: DNS resolved asynchronously, TLS + SNI, timeouts
+//! upstream_request_filter  path, Host, Authorization: Bearer <backend key>; client auth and
+//!                       Codex headers removed; body sent chunked (its length changes)
+//! request_body_filter   buffer the body, then convert::request → the Chat body at the end
+//! response_filter       pick the mode: SSE stream / JSON / upstream error, fix the headers
+//! response_body_filter  bytes → convert::streaming → bytes (sync; may only emit events)
+//! fail_to_proxy         errors before the response: OpenAI-shaped body; after: response.failed
+//! logging               the access line
+//! ```
+
+mod dns;
+mod local;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+
+use crate::config::{Backend, Config};
+use crate::convert::error::{map_http_error, ClientError};
+use crate::convert::request::{convert_request, parse_request, RequestOptions};
+use crate::convert::response::convert_completion;
+use crate::convert::streaming::StreamConverter;
+use crate::convert::ResponseContext;
+use crate::providers::{self, Quirks};
+use crate::types::chat::ChatCompletion;
+
+pub use local::error_response;
+
+/// The converting proxy.
+pub struct ConvertProxy {
+    config: Arc<Config>,
+    quirks: Vec<Quirks>,
+    dns: dns::Resolver,
+}
+
+impl ConvertProxy {
+    pub fn new(config: Arc<Config>) -> Self {
+        let quirks = config
+            .backends
+            .iter()
+            .map(|b| providers::resolve(b.provider.as_deref(), &b.name))
+            .collect();
+        ConvertProxy {
+            config,
+            quirks,
+            dns: dns::Resolver::default(),
+        }
+    }
+
+    fn backend(&self, ctx: &Ctx) -> Option<&Backend> {
+        ctx.backend.and_then(|i| self.config.backends.get(i))
+    }
+}
+
+/// What the response body filter does with the upstream's bytes.
+#[derive(Default)]
+enum Mode {
+    /// Not decided yet (no upstream response).
+    #[default]
+    None,
+    /// Upstream SSE → Responses SSE.
+    Stream(Box<StreamConverter>),
+    /// Upstream JSON → Responses SSE (the client streams, the provider answered in one piece).
+    StreamFromJson(Box<StreamConverter>, BytesMut),
+    /// Upstream JSON → Response object.
+    Json(BytesMut),
+    /// Upstream error body → OpenAI error body.
+    Error(BytesMut, u16, Option<String>),
+}
+
+/// Per-request state.
+pub struct Ctx {
+    start: Instant,
+    backend: Option<usize>,
+    body: BytesMut,
+    response_ctx: Option<ResponseContext>,
+    /// Set when the client should get this error (used by `fail_to_proxy`).
+    client_error: Option<ClientError>,
+    mode: Mode,
+    upstream_status: u16,
+    client_status: u16,
+    /// The response header went to the client: only SSE events can report errors now.
+    downstream_started: bool,
+    first_byte: Option<Duration>,
+    error_code: Option<String>,
+    stream: bool,
+    model: Option<String>,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        Ctx {
+            start: Instant::now(),
+            backend: None,
+            body: BytesMut::new(),
+            response_ctx: None,
+            client_error: None,
+            mode: Mode::None,
+            upstream_status: 0,
+            client_status: 0,
+            downstream_started: false,
+            first_byte: None,
+            error_code: None,
+            stream: false,
+            model: None,
+        }
+    }
+
+    fn fail_with(&mut self, err: ClientError) -> Box<Error> {
+        let status = err.status;
+        self.error_code = err.code.clone();
+        self.client_error = Some(err);
+        Error::explain(ErrorType::HTTPStatus(status), "request rejected")
+    }
+}
+
+/// Paths that convert, after the backend prefix is stripped.
+fn is_convert_path(rest: &str) -> bool {
+    matches!(
+        rest.trim_end_matches('/'),
+        "" | "/v1/responses" | "/responses"
+    )
+}
+
+#[async_trait]
+impl ProxyHttp for ConvertProxy {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        Ctx::new()
+    }
+
+    /// Local endpoints and routing. Runs before any upstream work.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        let path = session.req_header().uri.path().to_owned();
+        let method = session.req_header().method.clone();
+        if let Some(resp) = local::serve_local(&self.config, &self.quirks, &method, &path) {
+            ctx.client_status = resp.0;
+            local::write_json(session, resp.0, &resp.1, resp.2).await?;
+            return Ok(true);
+        }
+        let Some((idx, rest)) = self.config.route(&path) else {
+            let err = ClientError::new(
+                404,
+                "invalid_request_error",
+                Some("not_found"),
+                format!("No backend serves {path}: it matches no path_prefix and no default backend is configured."),
+            );
+            return respond(session, ctx, err).await;
+        };
+        if !is_convert_path(rest) {
+            let err = ClientError::new(
+                404,
+                "invalid_request_error",
+                Some("not_found"),
+                format!("Unknown path {path}: this proxy serves POST /v1/responses (also /responses and /, and the same under a backend prefix)."),
+            );
+            return respond(session, ctx, err).await;
+        }
+        if method != http::Method::POST {
+            let err = ClientError::new(
+                405,
+                "invalid_request_error",
+                Some("method_not_allowed"),
+                format!("Method {method} is not allowed on {path}: use POST."),
+            );
+            return respond(session, ctx, err).await;
+        }
+        let headers = &session.req_header().headers;
+        if let Some(ct) = headers.get(http::header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+            if !ct.is_empty() && !ct.contains("json") {
+                let err = ClientError::new(
+                    415,
+                    "invalid_request_error",
+                    Some("unsupported_media_type"),
+                    format!("Content-Type {ct} is not supported: send application/json."),
+                );
+                return respond(session, ctx, err).await;
+            }
+        }
+        let declared = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.config.max_body_bytes) {
+            return respond(session, ctx, too_large(self.config.max_body_bytes)).await;
+        }
+        ctx.backend = Some(idx);
+        Ok(false)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
+        let Some(backend) = self.backend(ctx) else {
+            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+        };
+        let addr = match self.dns.resolve(&backend.host, backend.port).await {
+            Ok(a) => a,
+            Err(e) => {
+                let err = ClientError::new(
+                    502,
+                    "server_error",
+                    Some("server_error"),
+                    format!("Cannot resolve the host of the {} backend ({}): {e}", backend.name, backend.host),
+                );
+                let name = backend.name.clone();
+                return Err(ctx.fail_with(err).more_context(name).into_up());
+            }
+        };
+        let mut peer = HttpPeer::new(addr, backend.tls, backend.host.clone());
+        let t = &backend.timeouts;
+        peer.options.connection_timeout = Some(t.connect);
+        peer.options.total_connection_timeout = Some(t.connect + Duration::from_secs(5));
+        // read_timeout applies to every read: the wait for headers and each gap in a stream.
+        peer.options.read_timeout = Some(t.idle.max(t.first_byte));
+        peer.options.write_timeout = Some(Duration::from_secs(60));
+        peer.options.idle_timeout = Some(Duration::from_secs(90));
+        Ok(Box::new(peer))
+    }
+
+    /// Headers for the provider. The body's length changes, so it goes chunked.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        let Some(backend) = self.backend(ctx) else {
+            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+        };
+        let path = format!("{}/chat/completions", backend.url.path().trim_end_matches('/'));
+        let uri: http::Uri = path
+            .parse()
+            .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream path"))?;
+        req.set_uri(uri);
+        let keep_traceparent = session
+            .req_header()
+            .headers
+            .get("traceparent")
+            .cloned();
+        let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
+        for name in names {
+            let n = name.as_str();
+            let keep = matches!(n, "user-agent" | "accept-language");
+            if !keep {
+                req.remove_header(&name);
+            }
+        }
+        let host = match (backend.tls, backend.port) {
+            (true, 443) | (false, 80) => backend.host.clone(),
+            (_, port) => format!("{}:{port}", backend.host),
+        };
+        req.insert_header(http::header::HOST, host)?;
+        if !backend.api_key.is_empty() {
+            let mut v = http::HeaderValue::from_str(&format!("Bearer {}", backend.api_key))
+                .map_err(|_| Error::explain(ErrorType::InternalError, "api_key is not a valid header value"))?;
+            v.set_sensitive(true);
+            req.insert_header(http::header::AUTHORIZATION, v)?;
+        }
+        req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        req.insert_header(http::header::ACCEPT, "text/event-stream, application/json")?;
+        req.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        if let Some(tp) = keep_traceparent {
+            req.insert_header("traceparent", tp)?;
+        }
+        Ok(())
+    }
+
+    /// Buffer the client's body; convert it once complete.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        if let Some(chunk) = body.take() {
+            if ctx.body.len() + chunk.len() > self.config.max_body_bytes {
+                return Err(ctx.fail_with(too_large(self.config.max_body_bytes)));
+            }
+            ctx.body.extend_from_slice(&chunk);
+        }
+        if !end_of_stream {
+            *body = Some(Bytes::new()); // held back: nothing goes upstream yet
+            return Ok(());
+        }
+        let Some(idx) = ctx.backend else {
+            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+        };
+        let (Some(backend), Some(quirks)) = (self.config.backends.get(idx), self.quirks.get(idx)) else {
+            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+        };
+        let raw = std::mem::take(&mut ctx.body);
+        let req = match parse_request(&raw) {
+            Ok(r) => r,
+            Err(e) => return Err(ctx.fail_with(invalid(e))),
+        };
+        ctx.model = req.model.clone();
+        let opts = RequestOptions {
+            quirks,
+            model_override: backend.model.as_deref(),
+            id_seed: None,
+        };
+        let converted = match convert_request(req, &opts) {
+            Ok(c) => c,
+            Err(e) => return Err(ctx.fail_with(invalid(e))),
+        };
+        if !converted.skipped.is_empty() {
+            tracing::debug!(backend = %backend.name, skipped = ?converted.skipped, "left out what the provider cannot take");
+        }
+        let json = serde_json::to_vec(&converted.chat)
+            .map_err(|e| Error::because(ErrorType::InternalError, "serialising the chat request", e))?;
+        if self.config.log_body {
+            tracing::info!(target: "body", backend = %backend.name, "upstream request: {}", crate::logger::redact_body(&json));
+        }
+        ctx.stream = converted.ctx.stream;
+        ctx.response_ctx = Some(converted.ctx);
+        *body = Some(Bytes::from(json));
+        Ok(())
+    }
+
+    /// Decide how the body is converted, and fix the headers for the new body.
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        let status = resp.status.as_u16();
+        ctx.upstream_status = status;
+        ctx.first_byte = Some(ctx.start.elapsed());
+        let content_type = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let retry_after = resp
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Only our own headers go to the client.
+        let names: Vec<http::HeaderName> = resp.headers.keys().cloned().collect();
+        for name in names {
+            if !matches!(name.as_str(), "retry-after" | "x-request-id" | "date") {
+                resp.remove_header(&name);
+            }
+        }
+        let Some(rctx) = ctx.response_ctx.clone() else {
+            return Err(Error::explain(ErrorType::InternalError, "response without a converted request"));
+        };
+        let client_status = if (200..300).contains(&status) {
+            if content_type.contains("event-stream") {
+                if rctx.stream {
+                    let mut conv = StreamConverter::new(rctx, true);
+                    conv.start();
+                    ctx.mode = Mode::Stream(Box::new(conv));
+                } else {
+                    // Asked for JSON, got a stream: convert the stream, keep the final object.
+                    ctx.mode = Mode::Stream(Box::new(StreamConverter::new(rctx, false)));
+                }
+            } else if rctx.stream {
+                ctx.mode = Mode::StreamFromJson(Box::new(StreamConverter::new(rctx, true)), BytesMut::new());
+            } else {
+                ctx.mode = Mode::Json(BytesMut::new());
+            }
+            200
+        } else {
+            let backend = self.backend(ctx).map(|b| b.name.clone()).unwrap_or_default();
+            let mapped = map_http_error(status, b"", &backend, retry_after.as_deref());
+            ctx.mode = Mode::Error(BytesMut::new(), status, retry_after);
+            mapped.status
+        };
+        resp.set_status(client_status)?;
+        ctx.client_status = client_status;
+        let sse = matches!(ctx.mode, Mode::StreamFromJson(..))
+            || matches!(&ctx.mode, Mode::Stream(_) if ctx.stream);
+        if sse {
+            resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream; charset=utf-8")?;
+            resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+            resp.insert_header("x-accel-buffering", "no")?;
+        } else {
+            resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+        }
+        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        ctx.downstream_started = true;
+        Ok(())
+    }
+
+    /// Convert the body. Synchronous, after the header went out: a failure here can only
+    /// become an SSE `response.failed` event.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Self::CTX,
+    ) -> Result<Option<Duration>> {
+        let input = body.take();
+        let backend = self.backend(ctx).map(|b| b.name.clone()).unwrap_or_default();
+        let mut final_obj = None;
+        match &mut ctx.mode {
+            Mode::Stream(conv) => {
+                if let Some(b) = &input {
+                    conv.push_bytes(b);
+                }
+                if end_of_stream {
+                    conv.finish();
+                    if !ctx.stream {
+                        final_obj = conv.final_response();
+                    }
+                }
+                if ctx.stream {
+                    *body = Some(conv.take_output());
+                }
+            }
+            Mode::StreamFromJson(conv, buf) => {
+                if let Some(b) = &input {
+                    buf.extend_from_slice(b);
+                }
+                if end_of_stream {
+                    match serde_json::from_slice::<ChatCompletion>(buf) {
+                        Ok(c) => conv.push_completion(&c),
+                        Err(e) => conv.fail("server_error", &format!("The {backend} backend sent an unreadable reply ({e}).")),
+                    }
+                    conv.finish_quiet();
+                    *body = Some(conv.take_output());
+                }
+            }
+            Mode::Json(buf) => {
+                if let Some(b) = &input {
+                    buf.extend_from_slice(b);
+                }
+                if end_of_stream {
+                    let rctx = ctx.response_ctx.as_ref();
+                    match (serde_json::from_slice::<ChatCompletion>(buf), rctx) {
+                        (Ok(c), Some(r)) => final_obj = Some(convert_completion(r, &c)),
+                        (Err(e), _) => {
+                            let err = ClientError::new(502, "server_error", Some("server_error"),
+                                format!("The {backend} backend sent an unreadable reply ({e})."));
+                            *body = Some(Bytes::from(err.body_bytes()));
+                            ctx.error_code = err.code;
+                        }
+                        (Ok(_), None) => {}
+                    }
+                }
+            }
+            Mode::Error(buf, status, retry_after) => {
+                if let Some(b) = &input {
+                    buf.extend_from_slice(b);
+                }
+                if end_of_stream {
+                    let mut err = map_http_error(*status, buf, &backend, retry_after.as_deref());
+                    err.status = ctx.client_status;
+                    tracing::warn!(backend = %backend, upstream_status = *status, code = ?err.code, "upstream error: {}", err.message);
+                    ctx.error_code = err.code.clone();
+                    *body = Some(Bytes::from(err.body_bytes()));
+                }
+            }
+            Mode::None => {}
+        }
+        if let Some(obj) = final_obj {
+            if obj.get("status").and_then(|s| s.as_str()) == Some("failed") {
+                ctx.error_code = obj
+                    .pointer("/error/code")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned);
+            }
+            *body = Some(Bytes::from(obj.to_string()));
+        }
+        Ok(None)
+    }
+
+    /// A fatal error. Before the response header: an OpenAI-shaped error. After it (a stream
+    /// cut off, a timeout mid-stream): the stream ends with `response.failed`.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Self::CTX) -> FailToProxy {
+        let backend = self.backend(ctx).map(|b| b.name.clone()).unwrap_or_else(|| "upstream".into());
+        if ctx.downstream_started {
+            let (code, message) = match e.etype() {
+                ErrorType::ReadTimedout => ("server_error", format!("The {backend} backend stopped sending (idle timeout).")),
+                _ => ("server_error", format!("The {backend} backend connection failed mid-stream: {}", e.etype().as_str())),
+            };
+            ctx.error_code = Some(code.to_owned());
+            let bytes = match &mut ctx.mode {
+                Mode::Stream(conv) | Mode::StreamFromJson(conv, _) if ctx.stream => {
+                    conv.fail(code, &message);
+                    Some(conv.take_output())
+                }
+                _ => None,
+            };
+            if let Some(b) = bytes {
+                if let Err(err) = session.write_response_body(Some(b), true).await {
+                    tracing::debug!("client gone while reporting a failure: {err}");
+                }
+            }
+            tracing::warn!(backend = %backend, "stream failed: {message}");
+            return FailToProxy { error_code: ctx.client_status, can_reuse_downstream: false };
+        }
+        let err = ctx.client_error.take().unwrap_or_else(|| client_error_for(e, &backend));
+        ctx.error_code = err.code.clone();
+        ctx.client_status = err.status;
+        if err.status >= 500 {
+            tracing::warn!(backend = %backend, status = err.status, "{}: {e}", err.message);
+        }
+        if let Err(we) = local::write_json(session, err.status, &err.body_bytes(), None).await {
+            tracing::debug!("could not send the error response: {we}");
+        }
+        FailToProxy { error_code: err.status, can_reuse_downstream: false }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
+        let req = session.req_header();
+        let backend = self.backend(ctx).map(|b| b.name.as_str()).unwrap_or("-");
+        let (tin, tout, tcached) = usage_of(ctx);
+        tracing::info!(
+            target: "access",
+            method = %req.method,
+            path = %req.uri.path(),
+            backend,
+            model = ctx.model.as_deref().unwrap_or("-"),
+            stream = ctx.stream,
+            status = ctx.client_status,
+            upstream_status = ctx.upstream_status,
+            duration_ms = ctx.start.elapsed().as_millis() as u64,
+            ttfb_ms = ctx.first_byte.map(|d| d.as_millis() as u64),
+            tokens_in = tin,
+            tokens_out = tout,
+            tokens_cached = tcached,
+            error_code = ctx.error_code.as_deref().unwrap_or("-"),
+            error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
+            "request"
+        );
+    }
+}
+
+fn usage_of(ctx: &Ctx) -> (u64, u64, u64) {
+    let conv = match &ctx.mode {
+        Mode::Stream(c) | Mode::StreamFromJson(c, _) => c,
+        _ => return (0, 0, 0),
+    };
+    match conv.usage() {
+        Some(u) => (
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .or(u.prompt_cache_hit_tokens)
+                .unwrap_or(0),
+        ),
+        None => (0, 0, 0),
+    }
+}
+
+async fn respond(session: &mut Session, ctx: &mut Ctx, err: ClientError) -> Result<bool> {
+    ctx.client_status = err.status;
+    ctx.error_code = err.code.clone();
+    let allow = (err.status == 405).then_some("POST");
+    local::write_json(session, err.status, &err.body_bytes(), allow).await?;
+    Ok(true)
+}
+
+fn too_large(limit: usize) -> ClientError {
+    ClientError::new(
+        413,
+        "invalid_request_error",
+        Some("request_too_large"),
+        format!("The request body is larger than this proxy's limit of {limit} bytes (max_body_bytes)."),
+    )
+}
+
+fn invalid(e: crate::convert::request::InvalidRequest) -> ClientError {
+    let mut err = ClientError::new(400, "invalid_request_error", e.code, e.message);
+    err.param = e.param;
+    err
+}
+
+/// A Pingora error before any response → the client's error.
+fn client_error_for(e: &Error, backend: &str) -> ClientError {
+    use ErrorType::*;
+    match e.etype() {
+        ConnectTimedout => ClientError::new(504, "server_error", Some("timeout"),
+            format!("Timed out connecting to the {backend} backend.")),
+        ReadTimedout => ClientError::new(504, "server_error", Some("timeout"),
+            format!("The {backend} backend did not answer in time.")),
+        ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure | TLSHandshakeTimedout
+        | InvalidCert | HandshakeError | SocketError | ConnectProxyFailure => ClientError::new(
+            502, "server_error", Some("server_error"),
+            format!("Cannot connect to the {backend} backend: {}.", e.etype().as_str())),
+        HTTPStatus(code) => ClientError::new(*code, "invalid_request_error", None, format!("HTTP {code}")),
+        _ if e.esource() == &pingora::ErrorSource::Upstream => ClientError::new(
+            502, "server_error", Some("server_error"),
+            format!("The {backend} backend failed: {}.", e.etype().as_str())),
+        _ if e.esource() == &pingora::ErrorSource::Downstream => ClientError::new(
+            400, "invalid_request_error", None, format!("Bad request: {}.", e.etype().as_str())),
+        _ => ClientError::new(500, "server_error", Some("server_error"),
+            format!("Internal proxy error: {}.", e.etype().as_str())),
+    }
+}

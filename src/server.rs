@@ -1,0 +1,38 @@
+//! Builds the Pingora server from the validated config and runs it until SIGTERM/SIGINT.
+
+use std::sync::Arc;
+
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
+
+use crate::config::Config;
+use crate::proxy::ConvertProxy;
+
+pub fn run(config: Config) -> Result<(), String> {
+    let listen = config.listen.to_string();
+    let mut conf = ServerConf {
+        threads: config.threads.max(1),
+        grace_period_seconds: Some(config.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(config.grace_period_seconds.max(1)),
+        upstream_keepalive_pool_size: 256,
+        ..ServerConf::default()
+    };
+    conf.work_stealing = true;
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    for b in &config.backends {
+        if b.api_key.is_empty() {
+            tracing::warn!(backend = %b.name, "backend has no api_key: requests go upstream without Authorization");
+        }
+    }
+    let names: Vec<&str> = config.backends.iter().map(|b| b.name.as_str()).collect();
+    tracing::info!(listen = %listen, backends = ?names, threads = config.threads, "codex-convert-proxy {} starting", env!("CARGO_PKG_VERSION"));
+    let config = Arc::new(config);
+    let proxy = ConvertProxy::new(config);
+    let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
+    service.add_tcp(&listen);
+    server.add_service(service);
+    server.run(RunArgs::default());
+    tracing::info!("codex-convert-proxy stopped");
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! The Chat Completions API: the request we send and the response/chunks we read.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    /// Provider-specific keys (`max_tokens` or `max_completion_tokens`, `reasoning_effort`,
+    /// `thinking`, `tool_stream`, `user`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct ChatMessage {
+    pub role: String,
+    /// `None` serialises as no key; assistant tool-call messages use `Some(Text(""))`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ChatContent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ChatToolCall>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ChatContent {
+    Text(String),
+    Parts(Vec<ChatPart>),
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatPart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: ChatFunctionCall,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatFunctionCall {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream → proxy. Lenient: every field optional, unknown fields ignored.
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ChatUsage {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub prompt_tokens: u64,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub completion_tokens: u64,
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub total_tokens: Option<u64>,
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+    /// DeepSeek.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub prompt_cache_hit_tokens: Option<u64>,
+    /// Kimi (some models) put cached tokens at the top level.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct PromptTokensDetails {
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CompletionTokensDetails {
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub reasoning_tokens: Option<u64>,
+}
+
+fn lenient_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(lenient_opt_u64(d)?.unwrap_or(0))
+}
+
+fn lenient_opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        _ => None,
+    })
+}
+
+/// One `data:` payload of a streamed chat completion.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ChatChunk {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    pub usage: Option<ChatUsage>,
+    /// Some providers send `{"error": {...}}` inside the stream.
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ChunkChoice {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default)]
+    pub delta: Option<ChunkDelta>,
+    /// A few providers send `message` instead of `delta` in the last chunk.
+    #[serde(default)]
+    pub message: Option<ChunkDelta>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    /// Kimi puts usage here.
+    #[serde(default)]
+    pub usage: Option<ChatUsage>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ChunkDelta {
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub content: Option<Value>,
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    /// vLLM / OpenRouter spelling.
+    #[serde(default)]
+    pub reasoning: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ToolCallDelta {
+    #[serde(default)]
+    pub index: Option<u32>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub function: Option<FunctionDelta>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct FunctionDelta {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Usually a string; a few providers send an object.
+    #[serde(default)]
+    pub arguments: Option<Value>,
+}
+
+/// A non-streamed chat completion.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ChatCompletion {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<CompletionChoice>,
+    #[serde(default)]
+    pub usage: Option<ChatUsage>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CompletionChoice {
+    #[serde(default)]
+    pub message: Option<CompletionMessage>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub usage: Option<ChatUsage>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CompletionMessage {
+    #[serde(default)]
+    pub content: Option<Value>,
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    #[serde(default)]
+    pub reasoning: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<CompletionToolCall>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct CompletionToolCall {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub function: Option<FunctionDelta>,
+}
+
+/// Text of a `content` value that may be a string, null, or an array of text parts.
+pub fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// Arguments that may be a JSON string or an object.
+pub fn arguments_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
