@@ -8,7 +8,11 @@ use clap::Parser;
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "codex-convert-proxy", version, about = "Lets the Codex CLI (OpenAI Responses API) talk to Chat Completions providers")]
+#[command(
+    name = "codex-convert-proxy",
+    version,
+    about = "Lets the Codex CLI (OpenAI Responses API) talk to Chat Completions providers"
+)]
 pub struct Args {
     /// Path of the JSON configuration.
     #[arg(short, long, default_value = "config.json")]
@@ -27,7 +31,10 @@ pub fn main() -> ExitCode {
     let mut config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("codex-convert-proxy: invalid configuration {}: {e}", args.config.display());
+            eprintln!(
+                "codex-convert-proxy: invalid configuration {}: {e}",
+                args.config.display()
+            );
             return ExitCode::from(1);
         }
     };

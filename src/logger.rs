@@ -23,9 +23,7 @@ fn is_safe(meta: &tracing::Metadata<'_>) -> bool {
 pub fn init(log_dir: &Path, level: &str) -> Result<LogGuards, String> {
     std::fs::create_dir_all(log_dir)
         .map_err(|e| format!("cannot create log_dir {}: {e}", log_dir.display()))?;
-    let filter = || {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level))
-    };
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let main_file = tracing_appender::rolling::daily(log_dir, "codex-convert-proxy.log");
     let (main_writer, g1) = tracing_appender::non_blocking(main_file);
     let err_file = tracing_appender::rolling::never(log_dir, "error.log");
@@ -103,9 +101,18 @@ fn secret_key_value_len(s: &str) -> Option<(usize, usize)> {
     let rest = s.strip_prefix('"')?;
     let end = rest.find('"')?;
     let key = rest[..end].to_ascii_lowercase();
-    let secret = ["api_key", "apikey", "api-key", "authorization", "token", "secret", "password", "access_token"]
-        .iter()
-        .any(|k| key == *k || key.ends_with(&format!("_{k}")));
+    let secret = [
+        "api_key",
+        "apikey",
+        "api-key",
+        "authorization",
+        "token",
+        "secret",
+        "password",
+        "access_token",
+    ]
+    .iter()
+    .any(|k| key == *k || key.ends_with(&format!("_{k}")));
     if !secret {
         return None;
     }
@@ -134,7 +141,8 @@ mod tests {
 
     #[test]
     fn redacts_keys_and_tokens() {
-        let s = r#"{"api_key": "abc\"def", "x": "Bearer sk-1234567890abcdef", "other": "sk-short"}"#;
+        let s =
+            r#"{"api_key": "abc\"def", "x": "Bearer sk-1234567890abcdef", "other": "sk-short"}"#;
         let r = redact(s);
         assert!(!r.contains("abc"), "{r}");
         assert!(!r.contains("1234567890abcdef"), "{r}");

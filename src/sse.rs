@@ -149,7 +149,8 @@ mod tests {
 
     #[test]
     fn decodes_events_split_anywhere() {
-        let stream = "data: {\"a\":1}\n\nevent: x\ndata: hé€llo\n\n: keep-alive\n\ndata: [DONE]\n\n";
+        let stream =
+            "data: {\"a\":1}\n\nevent: x\ndata: hé€llo\n\n: keep-alive\n\ndata: [DONE]\n\n";
         let whole = decode_all(&[stream.as_bytes()]);
         assert_eq!(whole.len(), 3);
         assert_eq!(whole[1].event.as_deref(), Some("x"));
@@ -167,9 +168,15 @@ mod tests {
     #[test]
     fn crlf_and_cr_line_endings() {
         let crlf = decode_all(&[b"data: a\r\n\r\ndata: b\r", b"\n\r\n"]);
-        assert_eq!(crlf.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            crlf.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         let cr = decode_all(&[b"data: a\r\rdata: b\r\r"]);
-        assert_eq!(cr.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            cr.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 
     #[test]

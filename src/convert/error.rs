@@ -17,7 +17,12 @@ pub struct ClientError {
 }
 
 impl ClientError {
-    pub fn new(status: u16, kind: &'static str, code: Option<&str>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        kind: &'static str,
+        code: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
         ClientError {
             status,
             message: message.into(),
@@ -42,7 +47,9 @@ impl ClientError {
 
     /// The code used in `response.failed`.
     pub fn failed_code(&self) -> String {
-        self.code.clone().unwrap_or_else(|| "server_error".to_owned())
+        self.code
+            .clone()
+            .unwrap_or_else(|| "server_error".to_owned())
     }
 }
 
@@ -144,19 +151,40 @@ fn is_quota(message: &str, code: Option<&str>) -> bool {
 fn is_overloaded(message: &str, code: Option<&str>) -> bool {
     let m = message.to_ascii_lowercase();
     let c = code.unwrap_or("").to_ascii_lowercase();
-    c.contains("overload") || m.contains("overload") || m.contains("server is busy")
+    c.contains("overload")
+        || m.contains("overload")
+        || m.contains("server is busy")
         || message.contains("繁忙")
 }
 
+/// The client's status for an upstream error status. It depends on the status alone, since
+/// the response header goes out before the error body is read.
+pub fn client_status(upstream: u16) -> u16 {
+    match upstream {
+        401 | 403 => 401,
+        402 => 429,
+        422 => 400,
+        503 | 529 => 503,
+        500..=599 => 502,
+        s if (400..500).contains(&s) => s,
+        _ => 502,
+    }
+}
+
 /// An upstream HTTP error (before the stream) → the client's status and error.
-pub fn map_http_error(status: u16, body: &[u8], backend: &str, retry_after: Option<&str>) -> ClientError {
+pub fn map_http_error(
+    status: u16,
+    body: &[u8],
+    backend: &str,
+    retry_after: Option<&str>,
+) -> ClientError {
     let message = provider_message(body);
     let code = provider_code(body);
     let code = code.as_deref();
     let said = format!("{backend} backend: {message}");
     if is_context_length(&message, code) && status < 500 {
         let mut e = ClientError::new(
-            400,
+            client_status(status),
             "invalid_request_error",
             Some("context_length_exceeded"),
             format!("Your input exceeds the context window of this model. ({said})"),
@@ -192,7 +220,7 @@ pub fn map_http_error(status: u16, body: &[u8], backend: &str, retry_after: Opti
         }
         500..=599 if status == 503 || status == 529 || is_overloaded(&message, code) => {
             ClientError::new(
-                503,
+                client_status(status),
                 "server_error",
                 Some("server_is_overloaded"),
                 format!("The {backend} backend is overloaded: {message}"),
@@ -238,19 +266,45 @@ mod tests {
 
     #[test]
     fn maps_statuses_and_codes() {
-        let e = map_http_error(400, br#"{"error":{"message":"This model's maximum context length is 131072 tokens"}}"#, "kimi", None);
-        assert_eq!((e.status, e.code.as_deref()), (400, Some("context_length_exceeded")));
-        let e = map_http_error(401, br#"{"error":{"message":"bad key sk-abc"}}"#, "glm", None);
+        let e = map_http_error(
+            400,
+            br#"{"error":{"message":"This model's maximum context length is 131072 tokens"}}"#,
+            "kimi",
+            None,
+        );
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (400, Some("context_length_exceeded"))
+        );
+        let e = map_http_error(
+            401,
+            br#"{"error":{"message":"bad key sk-abc"}}"#,
+            "glm",
+            None,
+        );
         assert_eq!(e.status, 401);
         assert!(e.message.contains("glm backend"));
-        let e = map_http_error(429, br#"{"error":{"message":"slow down"}}"#, "ds", Some("3"));
-        assert_eq!((e.status, e.code.as_deref()), (429, Some("rate_limit_exceeded")));
+        let e = map_http_error(
+            429,
+            br#"{"error":{"message":"slow down"}}"#,
+            "ds",
+            Some("3"),
+        );
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (429, Some("rate_limit_exceeded"))
+        );
         assert!(e.message.contains("try again in 3s"));
         let e = map_http_error(500, b"oops", "ds", None);
         assert_eq!((e.status, e.code.as_deref()), (502, Some("server_error")));
         let e = map_http_error(503, b"{}", "ds", None);
         assert_eq!(e.code.as_deref(), Some("server_is_overloaded"));
-        let e = map_http_error(400, br#"{"base_resp":{"status_code":2013,"status_msg":"invalid params"}}"#, "mm", None);
+        let e = map_http_error(
+            400,
+            br#"{"base_resp":{"status_code":2013,"status_msg":"invalid params"}}"#,
+            "mm",
+            None,
+        );
         assert_eq!(e.status, 400);
         assert!(e.message.contains("invalid params"));
         let body = e.body();
@@ -259,7 +313,8 @@ mod tests {
 
     #[test]
     fn stream_error_codes() {
-        let (c, m) = code_for_stream_error(&json!({"message": "context length exceeded", "code": 400}));
+        let (c, m) =
+            code_for_stream_error(&json!({"message": "context length exceeded", "code": 400}));
         assert_eq!(c, "context_length_exceeded");
         assert!(m.contains("context length"));
         let (c, _) = code_for_stream_error(&json!("upstream exploded"));

@@ -31,6 +31,8 @@ pub struct ResponseContext {
     pub echo: Map<String, Value>,
     /// Seed for item ids (fixed in tests for reproducible output).
     pub id_seed: u64,
+    /// A fixed clock for `completed_at` (tests); the system clock otherwise.
+    pub fixed_now: Option<u64>,
 }
 
 impl ResponseContext {
@@ -46,7 +48,14 @@ impl ResponseContext {
             include_reasoning_text: false,
             echo: Map::new(),
             id_seed: 1,
+            fixed_now: Some(1_700_000_001),
         }
+    }
+}
+
+impl ResponseContext {
+    pub fn now(&self) -> u64 {
+        self.fixed_now.unwrap_or_else(now_secs)
     }
 }
 

@@ -134,7 +134,11 @@ pub fn convert_request(
         (Some(t), false) => convert_tools(t, quirks),
         (Some(t), true) => {
             let (_, catalog, _) = convert_tools(t, quirks);
-            (Vec::new(), catalog, vec!["all tools (drop_tools)".to_owned()])
+            (
+                Vec::new(),
+                catalog,
+                vec!["all tools (drop_tools)".to_owned()],
+            )
         }
         (None, _) => (Vec::new(), ToolCatalog::default(), Vec::new()),
     };
@@ -171,8 +175,7 @@ pub fn convert_request(
     }
     if !tools.is_empty() {
         let choice = tool_choice(req.tool_choice.as_ref(), &catalog, quirks);
-        if choice.as_ref().and_then(Value::as_str) == Some("none") && quirks.tool_choice_auto_only
-        {
+        if choice.as_ref().and_then(Value::as_str) == Some("none") && quirks.tool_choice_auto_only {
             // The provider cannot be told "none": leave the tools out instead.
         } else {
             chat.tools = Some(tools);
@@ -212,6 +215,7 @@ pub fn convert_request(
         include_reasoning_text,
         echo: echo_fields(&req),
         id_seed: opts.id_seed.unwrap_or_else(random_u64),
+        fixed_now: None,
     };
     Ok(Converted { chat, ctx, skipped })
 }
@@ -226,13 +230,20 @@ fn echo_fields(req: &ResponsesRequest) -> Map<String, Value> {
     put("instructions", req.instructions.clone().map(Value::String));
     put(
         "tools",
-        req.tools.as_ref().and_then(|t| serde_json::to_value(t).ok()),
+        req.tools
+            .as_ref()
+            .and_then(|t| serde_json::to_value(t).ok()),
     );
     put("tool_choice", req.tool_choice.clone());
-    put("parallel_tool_calls", req.parallel_tool_calls.map(Value::Bool));
+    put(
+        "parallel_tool_calls",
+        req.parallel_tool_calls.map(Value::Bool),
+    );
     put(
         "reasoning",
-        req.reasoning.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+        req.reasoning
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok()),
     );
     put(
         "text",
@@ -243,13 +254,19 @@ fn echo_fields(req: &ResponsesRequest) -> Map<String, Value> {
     put("max_output_tokens", req.max_output_tokens.map(Value::from));
     put("store", req.store.map(Value::Bool));
     put("metadata", req.metadata.clone());
-    put("prompt_cache_key", req.prompt_cache_key.clone().map(Value::String));
+    put(
+        "prompt_cache_key",
+        req.prompt_cache_key.clone().map(Value::String),
+    );
     put("service_tier", req.service_tier.clone().map(Value::String));
     put("truncation", req.truncation.clone().map(Value::String));
     put("top_logprobs", req.top_logprobs.map(Value::from));
     put("max_tool_calls", req.max_tool_calls.map(Value::from));
     put("background", req.background.map(Value::Bool));
-    put("safety_identifier", req.safety_identifier.clone().map(Value::String));
+    put(
+        "safety_identifier",
+        req.safety_identifier.clone().map(Value::String),
+    );
     put("user", req.user.clone().map(Value::String));
     m
 }
@@ -466,7 +483,11 @@ impl<'a> MessageBuilder<'a> {
             InputItem::CustomToolCall(c) => {
                 self.started = true;
                 let name = self.catalog.chat_name_for(None, &c.name);
-                self.tool_call(c.call_id.clone(), name, arguments_for_custom_input(&c.input));
+                self.tool_call(
+                    c.call_id.clone(),
+                    name,
+                    arguments_for_custom_input(&c.input),
+                );
             }
             InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
                 self.started = true;
@@ -587,7 +608,9 @@ impl<'a> MessageBuilder<'a> {
                         Some(ChatContent::Text(t)) => t,
                         _ => String::new(),
                     };
-                    msg.content = Some(ChatContent::Text(format!("<think>\n{rc}\n</think>\n\n{text}")));
+                    msg.content = Some(ChatContent::Text(format!(
+                        "<think>\n{rc}\n</think>\n\n{text}"
+                    )));
                 }
             }
         }
@@ -647,7 +670,9 @@ fn pair_tool_messages(messages: Vec<ChatMessage>) -> Vec<ChatMessage> {
                 };
                 out.push(ChatMessage {
                     role: "user".into(),
-                    content: Some(ChatContent::Text(format!("Output of tool call {id}:\n{text}"))),
+                    content: Some(ChatContent::Text(format!(
+                        "Output of tool call {id}:\n{text}"
+                    ))),
                     ..ChatMessage::default()
                 });
             }

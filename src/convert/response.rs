@@ -58,7 +58,10 @@ pub fn response_object(
             .unwrap_or(Value::Null),
     );
     m.insert("instructions".into(), get("instructions", Value::Null));
-    m.insert("max_output_tokens".into(), get("max_output_tokens", Value::Null));
+    m.insert(
+        "max_output_tokens".into(),
+        get("max_output_tokens", Value::Null),
+    );
     m.insert("max_tool_calls".into(), get("max_tool_calls", Value::Null));
     m.insert("model".into(), Value::String(model.to_owned()));
     m.insert("output".into(), Value::Array(output.to_vec()));
@@ -67,24 +70,39 @@ pub fn response_object(
         get("parallel_tool_calls", Value::Bool(true)),
     );
     m.insert("previous_response_id".into(), Value::Null);
-    m.insert("prompt_cache_key".into(), get("prompt_cache_key", Value::Null));
+    m.insert(
+        "prompt_cache_key".into(),
+        get("prompt_cache_key", Value::Null),
+    );
     m.insert(
         "reasoning".into(),
         get("reasoning", json!({"effort": null, "summary": null})),
     );
-    m.insert("safety_identifier".into(), get("safety_identifier", Value::Null));
-    m.insert("service_tier".into(), get("service_tier", Value::String("default".into())));
+    m.insert(
+        "safety_identifier".into(),
+        get("safety_identifier", Value::Null),
+    );
+    m.insert(
+        "service_tier".into(),
+        get("service_tier", Value::String("default".into())),
+    );
     m.insert("store".into(), get("store", Value::Bool(false)));
     m.insert("temperature".into(), get("temperature", Value::from(1.0)));
     m.insert(
         "text".into(),
         get("text", json!({"format": {"type": "text"}})),
     );
-    m.insert("tool_choice".into(), get("tool_choice", Value::String("auto".into())));
+    m.insert(
+        "tool_choice".into(),
+        get("tool_choice", Value::String("auto".into())),
+    );
     m.insert("tools".into(), get("tools", Value::Array(Vec::new())));
     m.insert("top_logprobs".into(), get("top_logprobs", Value::from(0)));
     m.insert("top_p".into(), get("top_p", Value::from(1.0)));
-    m.insert("truncation".into(), get("truncation", Value::String("disabled".into())));
+    m.insert(
+        "truncation".into(),
+        get("truncation", Value::String("disabled".into())),
+    );
     m.insert("presence_penalty".into(), Value::from(0.0));
     m.insert("frequency_penalty".into(), Value::from(0.0));
     m.insert("usage".into(), usage.cloned().unwrap_or(Value::Null));

@@ -448,8 +448,9 @@ impl StreamConverter {
             return;
         };
         if t.closed {
-            // An upstream that interleaves parallel calls after starting the next one: keep
-            // the text for the final object (the client already got this item's done event).
+            // Only text after the calls closes them; a provider that goes back to a call
+            // afterwards is out of protocol. Keep the text for the final object.
+            tracing::warn!(chat_index, "tool call arguments after the call was closed");
             t.args.push_str(&args_frag);
             return;
         }
@@ -475,14 +476,10 @@ impl StreamConverter {
         }
     }
 
+    /// Announce a call. Calls stay open until the turn ends: some providers send the heads of
+    /// all parallel calls first and their arguments afterwards, so closing a call when the
+    /// next one starts could cut its arguments.
     fn add_tool(&mut self, pos: usize) {
-        // A new call closes the calls before it (providers stream calls one after another).
-        let earlier: Vec<usize> = (0..pos)
-            .filter(|i| matches!(&self.slots[*i], Slot::Tool(t) if !t.closed && t.output_index.is_some()))
-            .collect();
-        for i in earlier {
-            self.close_tool(i);
-        }
         let output_index = self.added;
         self.added += 1;
         let call_id_new = self.ids.next("call");
@@ -546,6 +543,15 @@ impl StreamConverter {
         t.closed = true;
         let Some(output_index) = t.output_index else {
             return; // never named: nothing was announced
+        };
+        if t.args.trim().is_empty() && !self.ctx.catalog.is_custom(&t.chat_name) {
+            // A call without arguments: `{}`, announced as a delta so deltas add up.
+            t.args = "{}".to_owned();
+            let payload = json!({"item_id": t.id, "output_index": output_index, "delta": "{}"});
+            self.event("response.function_call_arguments.delta", payload);
+        }
+        let Some(Slot::Tool(t)) = self.slots.get(pos) else {
+            return;
         };
         let (events, _) = tool_done_events(&self.ctx, t, output_index);
         for (name, payload) in events {
@@ -688,7 +694,7 @@ impl StreamConverter {
                 _ => (Status::Completed, None, None, "response.completed"),
             },
         };
-        let completed_at = (status == Status::Completed).then(super::now_secs);
+        let completed_at = (status == Status::Completed).then(|| self.ctx.now());
         let resp = self.response(status, &output, usage.as_ref(), error, reason);
         let mut resp = resp;
         if let (Some(at), Some(obj)) = (completed_at, resp.as_object_mut()) {
@@ -914,8 +920,16 @@ mod tests {
             let mut got = t.push(&full[..split]);
             got.extend(t.push(&full[split..]));
             got.extend(t.flush());
-            let reasoning: String = got.iter().filter(|(r, _)| *r).map(|(_, s)| s.as_str()).collect();
-            let text: String = got.iter().filter(|(r, _)| !*r).map(|(_, s)| s.as_str()).collect();
+            let reasoning: String = got
+                .iter()
+                .filter(|(r, _)| *r)
+                .map(|(_, s)| s.as_str())
+                .collect();
+            let text: String = got
+                .iter()
+                .filter(|(r, _)| !*r)
+                .map(|(_, s)| s.as_str())
+                .collect();
             assert_eq!(reasoning, "plan it", "split {split}");
             assert_eq!(text, "answer", "split {split}");
         }

@@ -206,7 +206,8 @@ fn function_json(chat_name: &str, f: &FunctionTool, quirks: &Quirks) -> Value {
 
 fn custom_json(chat_name: &str, c: &CustomTool) -> Value {
     let mut desc = c.description.clone().unwrap_or_default();
-    let mut param_desc = String::from("The raw input of this freeform tool, as plain text (not JSON).");
+    let mut param_desc =
+        String::from("The raw input of this freeform tool, as plain text (not JSON).");
     if let Some(format) = &c.format {
         let syntax = format.get("syntax").and_then(Value::as_str);
         let definition = format.get("definition").and_then(Value::as_str);
@@ -282,10 +283,15 @@ mod tests {
         assert_eq!(out[1]["function"]["name"], "multi_agent_v1__spawn_agent");
         assert_eq!(
             cat.origin("multi_agent_v1__spawn_agent"),
-            ToolOrigin::Namespaced { namespace: "multi_agent_v1".into(), name: "spawn_agent".into() }
+            ToolOrigin::Namespaced {
+                namespace: "multi_agent_v1".into(),
+                name: "spawn_agent".into()
+            }
         );
         assert!(cat.is_custom("apply_patch"));
-        let desc = out[2]["function"]["parameters"]["properties"]["input"]["description"].as_str().unwrap();
+        let desc = out[2]["function"]["parameters"]["properties"]["input"]["description"]
+            .as_str()
+            .unwrap();
         assert!(desc.contains("lark") && desc.contains("start: x"));
         assert_eq!(skipped, vec!["web_search"]);
         let glm = crate::providers::glm::quirks();
@@ -298,7 +304,9 @@ mod tests {
         let long = "x".repeat(100);
         let n = flatten_name("mcp.server/with spaces", &long);
         assert!(n.len() <= MAX_NAME);
-        assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        assert!(n
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
         assert_eq!(n, flatten_name("mcp.server/with spaces", &long), "stable");
         let t = tools(json!([
             {"type": "namespace", "name": "a", "tools": [{"type": "function", "name": "b__c"}]},
@@ -308,14 +316,26 @@ mod tests {
         let n0 = out[0]["function"]["name"].as_str().unwrap();
         let n1 = out[1]["function"]["name"].as_str().unwrap();
         assert_ne!(n0, n1);
-        assert_eq!(cat.origin(n1), ToolOrigin::Namespaced { namespace: "a__b".into(), name: "c".into() });
+        assert_eq!(
+            cat.origin(n1),
+            ToolOrigin::Namespaced {
+                namespace: "a__b".into(),
+                name: "c".into()
+            }
+        );
         assert_eq!(cat.chat_name_for(Some("a__b"), "c"), n1);
     }
 
     #[test]
     fn custom_input_extraction() {
-        assert_eq!(custom_input_from_arguments(r#"{"input":"*** Begin Patch"}"#), "*** Begin Patch");
-        assert_eq!(custom_input_from_arguments("*** Begin Patch\n"), "*** Begin Patch\n");
+        assert_eq!(
+            custom_input_from_arguments(r#"{"input":"*** Begin Patch"}"#),
+            "*** Begin Patch"
+        );
+        assert_eq!(
+            custom_input_from_arguments("*** Begin Patch\n"),
+            "*** Begin Patch\n"
+        );
         assert_eq!(custom_input_from_arguments(r#"{"patch":"p"}"#), "p");
         assert_eq!(
             custom_input_from_arguments(&arguments_for_custom_input("a\"b\n")),

@@ -22,7 +22,10 @@ pub fn serve_local(
     if method != http::Method::GET && method != http::Method::HEAD {
         return Some((
             405,
-            error_response("Method not allowed on /health: use GET.", "method_not_allowed"),
+            error_response(
+                "Method not allowed on /health: use GET.",
+                "method_not_allowed",
+            ),
             Some("GET, HEAD"),
         ));
     }

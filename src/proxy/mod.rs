@@ -27,7 +27,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
 use crate::config::{Backend, Config};
-use crate::convert::error::{map_http_error, ClientError};
+use crate::convert::error::{client_status, map_http_error, ClientError};
 use crate::convert::request::{convert_request, parse_request, RequestOptions};
 use crate::convert::response::convert_completion;
 use crate::convert::streaming::StreamConverter;
@@ -201,9 +201,16 @@ impl ProxyHttp for ConvertProxy {
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> Result<Box<HttpPeer>> {
         let Some(backend) = self.backend(ctx) else {
-            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no backend chosen",
+            ));
         };
         let addr = match self.dns.resolve(&backend.host, backend.port).await {
             Ok(a) => a,
@@ -212,7 +219,10 @@ impl ProxyHttp for ConvertProxy {
                     502,
                     "server_error",
                     Some("server_error"),
-                    format!("Cannot resolve the host of the {} backend ({}): {e}", backend.name, backend.host),
+                    format!(
+                        "Cannot resolve the host of the {} backend ({}): {e}",
+                        backend.name, backend.host
+                    ),
                 );
                 let name = backend.name.clone();
                 return Err(ctx.fail_with(err).more_context(name).into_up());
@@ -237,18 +247,20 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         let Some(backend) = self.backend(ctx) else {
-            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no backend chosen",
+            ));
         };
-        let path = format!("{}/chat/completions", backend.url.path().trim_end_matches('/'));
+        let path = format!(
+            "{}/chat/completions",
+            backend.url.path().trim_end_matches('/')
+        );
         let uri: http::Uri = path
             .parse()
             .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream path"))?;
         req.set_uri(uri);
-        let keep_traceparent = session
-            .req_header()
-            .headers
-            .get("traceparent")
-            .cloned();
+        let keep_traceparent = session.req_header().headers.get("traceparent").cloned();
         let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
         for name in names {
             let n = name.as_str();
@@ -264,7 +276,12 @@ impl ProxyHttp for ConvertProxy {
         req.insert_header(http::header::HOST, host)?;
         if !backend.api_key.is_empty() {
             let mut v = http::HeaderValue::from_str(&format!("Bearer {}", backend.api_key))
-                .map_err(|_| Error::explain(ErrorType::InternalError, "api_key is not a valid header value"))?;
+                .map_err(|_| {
+                    Error::explain(
+                        ErrorType::InternalError,
+                        "api_key is not a valid header value",
+                    )
+                })?;
             v.set_sensitive(true);
             req.insert_header(http::header::AUTHORIZATION, v)?;
         }
@@ -296,10 +313,17 @@ impl ProxyHttp for ConvertProxy {
             return Ok(());
         }
         let Some(idx) = ctx.backend else {
-            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no backend chosen",
+            ));
         };
-        let (Some(backend), Some(quirks)) = (self.config.backends.get(idx), self.quirks.get(idx)) else {
-            return Err(Error::explain(ErrorType::InternalError, "no backend chosen"));
+        let (Some(backend), Some(quirks)) = (self.config.backends.get(idx), self.quirks.get(idx))
+        else {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "no backend chosen",
+            ));
         };
         let raw = std::mem::take(&mut ctx.body);
         let req = match parse_request(&raw) {
@@ -319,8 +343,9 @@ impl ProxyHttp for ConvertProxy {
         if !converted.skipped.is_empty() {
             tracing::debug!(backend = %backend.name, skipped = ?converted.skipped, "left out what the provider cannot take");
         }
-        let json = serde_json::to_vec(&converted.chat)
-            .map_err(|e| Error::because(ErrorType::InternalError, "serialising the chat request", e))?;
+        let json = serde_json::to_vec(&converted.chat).map_err(|e| {
+            Error::because(ErrorType::InternalError, "serialising the chat request", e)
+        })?;
         if self.config.log_body {
             tracing::info!(target: "body", backend = %backend.name, "upstream request: {}", crate::logger::redact_body(&json));
         }
@@ -359,7 +384,10 @@ impl ProxyHttp for ConvertProxy {
             }
         }
         let Some(rctx) = ctx.response_ctx.clone() else {
-            return Err(Error::explain(ErrorType::InternalError, "response without a converted request"));
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "response without a converted request",
+            ));
         };
         let client_status = if (200..300).contains(&status) {
             if content_type.contains("event-stream") {
@@ -372,23 +400,27 @@ impl ProxyHttp for ConvertProxy {
                     ctx.mode = Mode::Stream(Box::new(StreamConverter::new(rctx, false)));
                 }
             } else if rctx.stream {
-                ctx.mode = Mode::StreamFromJson(Box::new(StreamConverter::new(rctx, true)), BytesMut::new());
+                ctx.mode = Mode::StreamFromJson(
+                    Box::new(StreamConverter::new(rctx, true)),
+                    BytesMut::new(),
+                );
             } else {
                 ctx.mode = Mode::Json(BytesMut::new());
             }
             200
         } else {
-            let backend = self.backend(ctx).map(|b| b.name.clone()).unwrap_or_default();
-            let mapped = map_http_error(status, b"", &backend, retry_after.as_deref());
             ctx.mode = Mode::Error(BytesMut::new(), status, retry_after);
-            mapped.status
+            client_status(status)
         };
         resp.set_status(client_status)?;
         ctx.client_status = client_status;
         let sse = matches!(ctx.mode, Mode::StreamFromJson(..))
             || matches!(&ctx.mode, Mode::Stream(_) if ctx.stream);
         if sse {
-            resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream; charset=utf-8")?;
+            resp.insert_header(
+                http::header::CONTENT_TYPE,
+                "text/event-stream; charset=utf-8",
+            )?;
             resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
             resp.insert_header("x-accel-buffering", "no")?;
         } else {
@@ -409,7 +441,10 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Option<Duration>> {
         let input = body.take();
-        let backend = self.backend(ctx).map(|b| b.name.clone()).unwrap_or_default();
+        let backend = self
+            .backend(ctx)
+            .map(|b| b.name.clone())
+            .unwrap_or_default();
         let mut final_obj = None;
         match &mut ctx.mode {
             Mode::Stream(conv) => {
@@ -433,7 +468,10 @@ impl ProxyHttp for ConvertProxy {
                 if end_of_stream {
                     match serde_json::from_slice::<ChatCompletion>(buf) {
                         Ok(c) => conv.push_completion(&c),
-                        Err(e) => conv.fail("server_error", &format!("The {backend} backend sent an unreadable reply ({e}).")),
+                        Err(e) => conv.fail(
+                            "server_error",
+                            &format!("The {backend} backend sent an unreadable reply ({e})."),
+                        ),
                     }
                     conv.finish_quiet();
                     *body = Some(conv.take_output());
@@ -448,8 +486,12 @@ impl ProxyHttp for ConvertProxy {
                     match (serde_json::from_slice::<ChatCompletion>(buf), rctx) {
                         (Ok(c), Some(r)) => final_obj = Some(convert_completion(r, &c)),
                         (Err(e), _) => {
-                            let err = ClientError::new(502, "server_error", Some("server_error"),
-                                format!("The {backend} backend sent an unreadable reply ({e})."));
+                            let err = ClientError::new(
+                                502,
+                                "server_error",
+                                Some("server_error"),
+                                format!("The {backend} backend sent an unreadable reply ({e})."),
+                            );
                             *body = Some(Bytes::from(err.body_bytes()));
                             ctx.error_code = err.code;
                         }
@@ -485,12 +527,29 @@ impl ProxyHttp for ConvertProxy {
 
     /// A fatal error. Before the response header: an OpenAI-shaped error. After it (a stream
     /// cut off, a timeout mid-stream): the stream ends with `response.failed`.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Self::CTX) -> FailToProxy {
-        let backend = self.backend(ctx).map(|b| b.name.clone()).unwrap_or_else(|| "upstream".into());
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut Self::CTX,
+    ) -> FailToProxy {
+        let backend = self
+            .backend(ctx)
+            .map(|b| b.name.clone())
+            .unwrap_or_else(|| "upstream".into());
         if ctx.downstream_started {
             let (code, message) = match e.etype() {
-                ErrorType::ReadTimedout => ("server_error", format!("The {backend} backend stopped sending (idle timeout).")),
-                _ => ("server_error", format!("The {backend} backend connection failed mid-stream: {}", e.etype().as_str())),
+                ErrorType::ReadTimedout => (
+                    "server_error",
+                    format!("The {backend} backend stopped sending (idle timeout)."),
+                ),
+                _ => (
+                    "server_error",
+                    format!(
+                        "The {backend} backend connection failed mid-stream: {}",
+                        e.etype().as_str()
+                    ),
+                ),
             };
             ctx.error_code = Some(code.to_owned());
             let bytes = match &mut ctx.mode {
@@ -506,9 +565,15 @@ impl ProxyHttp for ConvertProxy {
                 }
             }
             tracing::warn!(backend = %backend, "stream failed: {message}");
-            return FailToProxy { error_code: ctx.client_status, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: ctx.client_status,
+                can_reuse_downstream: false,
+            };
         }
-        let err = ctx.client_error.take().unwrap_or_else(|| client_error_for(e, &backend));
+        let err = ctx
+            .client_error
+            .take()
+            .unwrap_or_else(|| client_error_for(e, &backend));
         ctx.error_code = err.code.clone();
         ctx.client_status = err.status;
         if err.status >= 500 {
@@ -517,7 +582,10 @@ impl ProxyHttp for ConvertProxy {
         if let Err(we) = local::write_json(session, err.status, &err.body_bytes(), None).await {
             tracing::debug!("could not send the error response: {we}");
         }
-        FailToProxy { error_code: err.status, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: err.status,
+            can_reuse_downstream: false,
+        }
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
@@ -577,7 +645,9 @@ fn too_large(limit: usize) -> ClientError {
         413,
         "invalid_request_error",
         Some("request_too_large"),
-        format!("The request body is larger than this proxy's limit of {limit} bytes (max_body_bytes)."),
+        format!(
+            "The request body is larger than this proxy's limit of {limit} bytes (max_body_bytes)."
+        ),
     )
 }
 
@@ -591,21 +661,49 @@ fn invalid(e: crate::convert::request::InvalidRequest) -> ClientError {
 fn client_error_for(e: &Error, backend: &str) -> ClientError {
     use ErrorType::*;
     match e.etype() {
-        ConnectTimedout => ClientError::new(504, "server_error", Some("timeout"),
-            format!("Timed out connecting to the {backend} backend.")),
-        ReadTimedout => ClientError::new(504, "server_error", Some("timeout"),
-            format!("The {backend} backend did not answer in time.")),
-        ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure | TLSHandshakeTimedout
-        | InvalidCert | HandshakeError | SocketError | ConnectProxyFailure => ClientError::new(
-            502, "server_error", Some("server_error"),
-            format!("Cannot connect to the {backend} backend: {}.", e.etype().as_str())),
-        HTTPStatus(code) => ClientError::new(*code, "invalid_request_error", None, format!("HTTP {code}")),
+        ConnectTimedout => ClientError::new(
+            504,
+            "server_error",
+            Some("timeout"),
+            format!("Timed out connecting to the {backend} backend."),
+        ),
+        ReadTimedout => ClientError::new(
+            504,
+            "server_error",
+            Some("timeout"),
+            format!("The {backend} backend did not answer in time."),
+        ),
+        ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure
+        | TLSHandshakeTimedout | InvalidCert | HandshakeError | SocketError
+        | ConnectProxyFailure => ClientError::new(
+            502,
+            "server_error",
+            Some("server_error"),
+            format!(
+                "Cannot connect to the {backend} backend: {}.",
+                e.etype().as_str()
+            ),
+        ),
+        HTTPStatus(code) => {
+            ClientError::new(*code, "invalid_request_error", None, format!("HTTP {code}"))
+        }
         _ if e.esource() == &pingora::ErrorSource::Upstream => ClientError::new(
-            502, "server_error", Some("server_error"),
-            format!("The {backend} backend failed: {}.", e.etype().as_str())),
+            502,
+            "server_error",
+            Some("server_error"),
+            format!("The {backend} backend failed: {}.", e.etype().as_str()),
+        ),
         _ if e.esource() == &pingora::ErrorSource::Downstream => ClientError::new(
-            400, "invalid_request_error", None, format!("Bad request: {}.", e.etype().as_str())),
-        _ => ClientError::new(500, "server_error", Some("server_error"),
-            format!("Internal proxy error: {}.", e.etype().as_str())),
+            400,
+            "invalid_request_error",
+            None,
+            format!("Bad request: {}.", e.etype().as_str()),
+        ),
+        _ => ClientError::new(
+            500,
+            "server_error",
+            Some("server_error"),
+            format!("Internal proxy error: {}.", e.etype().as_str()),
+        ),
     }
 }

@@ -163,7 +163,10 @@ pub enum MessageContent {
 #[serde(untagged)]
 pub enum ContentPart {
     /// `input_text`, `output_text`, `text`, `summary_text`, `reasoning_text`, `refusal`.
-    Text { kind: String, text: String },
+    Text {
+        kind: String,
+        text: String,
+    },
     /// `input_image` with a URL (data URL or https) and an optional detail.
     Image {
         image_url: String,
@@ -199,7 +202,9 @@ impl<'de> Deserialize<'de> for ContentPart {
             "input_image" | "image_url" => {
                 let url = match value.get("image_url") {
                     Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Object(o)) => o.get("url").and_then(Value::as_str).map(str::to_owned),
+                    Some(Value::Object(o)) => {
+                        o.get("url").and_then(Value::as_str).map(str::to_owned)
+                    }
                     _ => None,
                 };
                 match url {
