@@ -127,6 +127,10 @@ pub struct Config {
     /// every backend has a `path_prefix` and unmatched paths get a 404.
     pub default_backend: Option<usize>,
     pub telemetry: Telemetry,
+    /// Client tokens: when non-empty, every request must carry one as
+    /// `Authorization: Bearer <token>` (or `x-api-key`). From `auth_tokens` and the
+    /// comma-separated environment variable `CODEX_PROXY_AUTH_TOKENS`.
+    pub auth_tokens: Vec<String>,
 }
 
 /// One validated upstream backend.
@@ -155,6 +159,10 @@ pub struct Backend {
     pub host: String,
     /// Explicit port, or 443 / 80 by scheme.
     pub port: u16,
+    /// Backends (indices) tried, in order, when this one cannot be connected to.
+    pub fallback: Vec<usize>,
+    /// Extra connection attempts to this backend before failing over (default 1).
+    pub retries: u32,
 }
 
 impl fmt::Debug for Backend {
@@ -179,6 +187,8 @@ impl fmt::Debug for Backend {
             .field("tls", &self.tls)
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("fallback", &self.fallback)
+            .field("retries", &self.retries)
             .finish()
     }
 }
@@ -242,7 +252,17 @@ impl Config {
         substitute_env(&mut value, "", env)?;
         reject_sequences_as_structs(&value)?;
         let raw: RawConfig = deserialize_located(&value)?;
-        validate(raw)
+        let mut config = validate(raw)?;
+        if let Some(extra) = env("CODEX_PROXY_AUTH_TOKENS") {
+            config.auth_tokens.extend(
+                extra
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        Ok(config)
     }
 
     /// The default backend, if any.
@@ -295,6 +315,7 @@ struct RawConfig {
     max_body_bytes: Option<usize>,
     backends: Option<Vec<RawBackend>>,
     telemetry: Option<RawTelemetry>,
+    auth_tokens: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -310,6 +331,8 @@ struct RawBackend {
     provider: Option<String>,
     timeouts: Option<RawTimeouts>,
     match_rules: Option<RawMatchRules>,
+    fallback: Option<Vec<String>>,
+    retries: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -616,6 +639,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     };
 
     let raw_backends = raw.backends.unwrap_or_default();
+    let fallback_names: Vec<Option<Vec<String>>> =
+        raw_backends.iter().map(|b| b.fallback.clone()).collect();
     if raw_backends.is_empty() {
         return Err(ConfigError::invalid(
             "backends",
@@ -680,9 +705,35 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         None => None,
     };
 
-    // Every non-default backend must be reachable through a path prefix.
+    // Fallbacks name other backends.
+    let mut is_fallback = vec![false; backends.len()];
+    for (i, names_opt) in fallback_names.into_iter().enumerate() {
+        for (j, fb) in names_opt.unwrap_or_default().into_iter().enumerate() {
+            let path = format!("backends[{i}].fallback[{j}]");
+            let Some(&idx) = names.get(&fb) else {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!("no backend is named {fb:?}"),
+                ));
+            };
+            if idx == i {
+                return Err(ConfigError::invalid(
+                    path,
+                    "a backend cannot be its own fallback",
+                ));
+            }
+            if let Some(b) = backends.get_mut(i) {
+                if !b.fallback.contains(&idx) {
+                    b.fallback.push(idx);
+                }
+            }
+            is_fallback[idx] = true;
+        }
+    }
+
+    // Every non-default backend must be reachable through a path prefix (or as a fallback).
     for (i, backend) in backends.iter().enumerate() {
-        if Some(i) != default_backend && backend.path_prefix.is_none() {
+        if Some(i) != default_backend && backend.path_prefix.is_none() && !is_fallback[i] {
             let hint = if default_backend.is_none() {
                 "with several backends and none marked match_rules.default, \
                  every backend needs a match_rules.path_prefix"
@@ -712,6 +763,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         backends,
         default_backend,
         telemetry,
+        auth_tokens: raw
+            .auth_tokens
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect(),
     })
 }
 
@@ -794,6 +851,8 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         tls: parsed.tls,
         host: parsed.host,
         port: parsed.port,
+        fallback: Vec::new(),
+        retries: raw.retries.unwrap_or(1),
     })
 }
 
@@ -960,6 +1019,37 @@ fn validate_telemetry(raw: RawTelemetry) -> Result<Telemetry, ConfigError> {
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
+
+#[cfg(test)]
+mod fallback_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "CODEX_PROXY_AUTH_TOKENS").then(|| " t2 , ,t3".to_owned())
+    }
+
+    #[test]
+    fn fallback_and_tokens() {
+        let c = Config::from_json_str(
+            r#"{"auth_tokens": ["t1", ""], "backends": [
+                {"name": "a", "url": "http://127.0.0.1:1/v1", "fallback": ["b"], "retries": 2, "match_rules": {"default": true}},
+                {"name": "b", "url": "http://127.0.0.1:2/v1"}]}"#,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.backends[0].fallback, vec![1]);
+        assert_eq!(c.backends[0].retries, 2);
+        assert_eq!(c.backends[1].retries, 1);
+        assert_eq!(c.auth_tokens, vec!["t1", "t2", "t3"]);
+        let e = Config::from_json_str(
+            r#"{"backends": [{"name": "a", "url": "http://h", "fallback": ["zz"]}]}"#,
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("backends[0].fallback[0]"), "{e}");
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,9 @@ pub fn run(config: Config) -> Result<(), String> {
             tracing::warn!(backend = %b.name, "backend has no api_key: requests go upstream without Authorization");
         }
     }
+    if !config.listen.ip().is_loopback() && config.auth_tokens.is_empty() {
+        tracing::warn!(listen = %listen, "listening beyond loopback without auth_tokens: anyone who can reach this port can use the backends' API keys");
+    }
     let names: Vec<&str> = config.backends.iter().map(|b| b.name.as_str()).collect();
     tracing::info!(listen = %listen, backends = ?names, threads = config.threads, "codex-convert-proxy {} starting", env!("CARGO_PKG_VERSION"));
     let config = Arc::new(config);

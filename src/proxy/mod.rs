@@ -96,6 +96,10 @@ pub struct Ctx {
     error_code: Option<String>,
     stream: bool,
     model: Option<String>,
+    /// Connection attempts on the current backend (for retries and failover).
+    attempts: u32,
+    /// Backends already given up on (failover never loops).
+    tried: Vec<usize>,
 }
 
 impl Ctx {
@@ -114,6 +118,8 @@ impl Ctx {
             error_code: None,
             stream: false,
             model: None,
+            attempts: 0,
+            tried: Vec::new(),
         }
     }
 
@@ -149,6 +155,17 @@ impl ProxyHttp for ConvertProxy {
             ctx.client_status = resp.0;
             local::write_json(session, resp.0, &resp.1, resp.2).await?;
             return Ok(true);
+        }
+        if !self.config.auth_tokens.is_empty()
+            && !authorized(session.req_header(), &self.config.auth_tokens)
+        {
+            let err = ClientError::new(
+                401,
+                "invalid_request_error",
+                Some("invalid_api_key"),
+                "Missing or invalid proxy token: send one of the proxy's auth_tokens as `Authorization: Bearer <token>`.",
+            );
+            return respond(session, ctx, err).await;
         }
         let Some((idx, rest)) = self.config.route(&path) else {
             let err = ClientError::new(
@@ -206,6 +223,12 @@ impl ProxyHttp for ConvertProxy {
         _session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
+        if ctx.attempts > 0 {
+            // Bounded backoff between connection attempts: 50 ms, 100 ms, 200 ms, … ≤ 500 ms.
+            let wait =
+                Duration::from_millis(50u64 << ctx.attempts.min(4)).min(Duration::from_millis(500));
+            tokio::time::sleep(wait).await;
+        }
         let Some(backend) = self.backend(ctx) else {
             return Err(Error::explain(
                 ErrorType::InternalError,
@@ -235,8 +258,50 @@ impl ProxyHttp for ConvertProxy {
         // read_timeout applies to every read: the wait for headers and each gap in a stream.
         peer.options.read_timeout = Some(t.idle.max(t.first_byte));
         peer.options.write_timeout = Some(Duration::from_secs(60));
-        peer.options.idle_timeout = Some(Duration::from_secs(90));
+        peer.options.idle_timeout = Some(Duration::from_secs(30));
         Ok(Box::new(peer))
+    }
+
+    /// A failed connection (before anything was sent): retry the backend, then fail over to
+    /// its `fallback` backends in order.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Self::CTX,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let Some(idx) = ctx.backend else {
+            return e;
+        };
+        let Some(backend) = self.config.backends.get(idx) else {
+            return e;
+        };
+        ctx.attempts += 1;
+        if ctx.attempts <= backend.retries {
+            tracing::warn!(backend = %backend.name, attempt = ctx.attempts, "connect failed ({}), retrying", e.etype().as_str());
+            e.set_retry(true);
+            return e;
+        }
+        ctx.tried.push(idx);
+        let next = backend
+            .fallback
+            .iter()
+            .copied()
+            .find(|i| !ctx.tried.contains(i));
+        if let Some(next) = next {
+            let to = self
+                .config
+                .backends
+                .get(next)
+                .map(|b| b.name.as_str())
+                .unwrap_or("?");
+            tracing::warn!(backend = %backend.name, fallback = to, "connect failed ({}), failing over", e.etype().as_str());
+            ctx.backend = Some(next);
+            ctx.attempts = 0;
+            e.set_retry(true);
+        }
+        e
     }
 
     /// Headers for the provider. The body's length changes, so it goes chunked.
@@ -445,6 +510,14 @@ impl ProxyHttp for ConvertProxy {
             .backend(ctx)
             .map(|b| b.name.clone())
             .unwrap_or_default();
+        if let Some(total) = self.backend(ctx).map(|b| b.timeouts.total) {
+            if !end_of_stream && ctx.start.elapsed() > total {
+                return Err(Error::explain(
+                    ErrorType::ReadTimedout,
+                    "total request timeout",
+                ));
+            }
+        }
         let mut final_obj = None;
         match &mut ctx.mode {
             Mode::Stream(conv) => {
@@ -611,6 +684,35 @@ impl ProxyHttp for ConvertProxy {
             "request"
         );
     }
+}
+
+/// Does the request carry one of the proxy's client tokens? Compared in constant time.
+fn authorized(req: &RequestHeader, tokens: &[String]) -> bool {
+    let given = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| req.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .unwrap_or("");
+    // Check every token (no early exit), each comparison in constant time.
+    tokens.iter().fold(false, |ok, t| {
+        ok | constant_time_eq(t.as_bytes(), given.trim().as_bytes())
+    })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    diff == 0
 }
 
 fn usage_of(ctx: &Ctx) -> (u64, u64, u64) {
