@@ -9,6 +9,7 @@ pub mod convert;
 pub mod logger;
 pub mod providers;
 pub mod proxy;
+pub mod redact;
 pub mod server;
 pub mod sse;
 pub mod types;

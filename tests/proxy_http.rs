@@ -425,7 +425,8 @@ async fn upstream_500_error_is_mapped() {
     mock.push(MockReply::error(500, message, "server_error", None));
     let request = simple_request("m", "hello", true);
     let resp = post_responses(&proxy.url("/v1/responses"), &request).await;
-    assert_eq!(resp.status, 500, "body: {}", resp.body);
+    // 5xx → 502 server_error (503/529 → 503 server_is_overloaded), as Codex retries on both.
+    assert_eq!(resp.status, 502, "body: {}", resp.body);
     let err = assert_openai_error_shape(&resp.json());
     assert!(
         err["message"].as_str().unwrap().contains(message),

@@ -53,8 +53,13 @@ impl ClientError {
     }
 }
 
-/// The provider's message from an error body, in any of the shapes providers use.
+/// The provider's message from an error body, in any of the shapes providers use, with
+/// anything that looks like a key redacted (providers echo rejected keys).
 pub fn provider_message(body: &[u8]) -> String {
+    crate::redact::redact(&raw_provider_message(body))
+}
+
+fn raw_provider_message(body: &[u8]) -> String {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         if let Some(m) = message_of(&v) {
             return m;

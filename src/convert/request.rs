@@ -493,13 +493,11 @@ impl<'a> MessageBuilder<'a> {
                 self.started = true;
                 self.flush();
                 let (text, images) = tool_output(&o.output);
-                if !images.is_empty() {
-                    if self.quirks.images {
-                        self.deferred_images.push(ChatPart::Text {
-                            text: format!("Image(s) returned by tool call {}:", o.call_id),
-                        });
-                        self.deferred_images.extend(images);
-                    }
+                if !images.is_empty() && self.quirks.images {
+                    self.deferred_images.push(ChatPart::Text {
+                        text: format!("Image(s) returned by tool call {}:", o.call_id),
+                    });
+                    self.deferred_images.extend(images);
                 }
                 self.messages.push(ChatMessage {
                     role: "tool".into(),

@@ -30,14 +30,13 @@ impl Status {
 /// The full Response object with every field OpenAI's and Open Responses' schemas require.
 pub fn response_object(
     ctx: &ResponseContext,
-    model: &str,
     status: Status,
     output: &[Value],
     usage: Option<&Value>,
     error: Option<Value>,
     incomplete_reason: Option<&str>,
-    completed_at: Option<u64>,
 ) -> Value {
+    let completed_at = (status == Status::Completed).then(|| ctx.now());
     let e = &ctx.echo;
     let get = |k: &str, default: Value| e.get(k).cloned().unwrap_or(default);
     let mut m = Map::with_capacity(40);
@@ -63,7 +62,7 @@ pub fn response_object(
         get("max_output_tokens", Value::Null),
     );
     m.insert("max_tool_calls".into(), get("max_tool_calls", Value::Null));
-    m.insert("model".into(), Value::String(model.to_owned()));
+    m.insert("model".into(), Value::String(ctx.model.clone()));
     m.insert("output".into(), Value::Array(output.to_vec()));
     m.insert(
         "parallel_tool_calls".into(),

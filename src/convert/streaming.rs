@@ -694,12 +694,7 @@ impl StreamConverter {
                 _ => (Status::Completed, None, None, "response.completed"),
             },
         };
-        let completed_at = (status == Status::Completed).then(|| self.ctx.now());
         let resp = self.response(status, &output, usage.as_ref(), error, reason);
-        let mut resp = resp;
-        if let (Some(at), Some(obj)) = (completed_at, resp.as_object_mut()) {
-            obj.insert("completed_at".into(), Value::from(at));
-        }
         self.event(name, json!({ "response": resp.clone() }));
         if self.emit {
             self.out.extend_from_slice(DONE_FRAME);
@@ -745,16 +740,7 @@ impl StreamConverter {
         error: Option<Value>,
         reason: Option<&str>,
     ) -> Value {
-        response_object(
-            &self.ctx,
-            &self.ctx.model,
-            status,
-            output,
-            usage,
-            error,
-            reason,
-            None,
-        )
+        response_object(&self.ctx, status, output, usage, error, reason)
     }
 
     fn event(&mut self, name: &'static str, mut payload: Value) {

@@ -131,6 +131,9 @@ impl Ctx {
     }
 }
 
+/// Larger request headers get 431 (Codex sends a few KB).
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Paths that convert, after the backend prefix is stripped.
 fn is_convert_path(rest: &str) -> bool {
     matches!(
@@ -195,6 +198,19 @@ impl ProxyHttp for ConvertProxy {
             return respond(session, ctx, err).await;
         }
         let headers = &session.req_header().headers;
+        let header_bytes: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            let err = ClientError::new(
+                431,
+                "invalid_request_error",
+                Some("request_header_fields_too_large"),
+                format!("The request headers are too large ({header_bytes} bytes; the limit is {MAX_HEADER_BYTES})."),
+            );
+            return respond(session, ctx, err).await;
+        }
         if let Some(ct) = headers.get(http::header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
             if !ct.is_empty() && !ct.contains("json") {
@@ -518,6 +534,7 @@ impl ProxyHttp for ConvertProxy {
                 ));
             }
         }
+        let api_key = self.backend(ctx).map(|b| b.api_key.as_str()).unwrap_or("");
         let mut final_obj = None;
         match &mut ctx.mode {
             Mode::Stream(conv) => {
@@ -558,16 +575,16 @@ impl ProxyHttp for ConvertProxy {
                     let rctx = ctx.response_ctx.as_ref();
                     match (serde_json::from_slice::<ChatCompletion>(buf), rctx) {
                         (Ok(c), Some(r)) => final_obj = Some(convert_completion(r, &c)),
-                        (Err(e), _) => {
-                            let err = ClientError::new(
-                                502,
+                        (Err(e), Some(r)) => {
+                            // The 200 already went out: report a failed Response object.
+                            let mut conv = StreamConverter::new(r.clone(), false);
+                            conv.fail(
                                 "server_error",
-                                Some("server_error"),
-                                format!("The {backend} backend sent an unreadable reply ({e})."),
+                                &format!("The {backend} backend sent an unreadable reply ({e})."),
                             );
-                            *body = Some(Bytes::from(err.body_bytes()));
-                            ctx.error_code = err.code;
+                            final_obj = conv.final_response();
                         }
+                        (Err(_), None) => {}
                         (Ok(_), None) => {}
                     }
                 }
@@ -579,6 +596,9 @@ impl ProxyHttp for ConvertProxy {
                 if end_of_stream {
                     let mut err = map_http_error(*status, buf, &backend, retry_after.as_deref());
                     err.status = ctx.client_status;
+                    if api_key.len() >= 4 {
+                        err.message = err.message.replace(api_key, "[REDACTED]");
+                    }
                     tracing::warn!(backend = %backend, upstream_status = *status, code = ?err.code, "upstream error: {}", err.message);
                     ctx.error_code = err.code.clone();
                     *body = Some(Bytes::from(err.body_bytes()));

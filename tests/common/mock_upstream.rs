@@ -69,6 +69,12 @@ pub enum MockReply {
         content_type: String,
         body: String,
     },
+    /// Another reply, sent after `delay_ms` (slow headers) with extra headers.
+    Delayed {
+        reply: Box<MockReply>,
+        delay_ms: u64,
+        headers: Vec<(String, String)>,
+    },
 }
 
 impl MockReply {
@@ -185,6 +191,8 @@ pub fn message_text(message: &Value) -> String {
 struct MockState {
     script: Mutex<VecDeque<MockReply>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Streamed replies whose body was dropped before its end (the client went away).
+    abandoned: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A running mock upstream. Dropping it stops the server.
@@ -217,6 +225,13 @@ impl MockUpstream {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// How many streamed replies were abandoned by the other side before their end.
+    pub fn abandoned_streams(&self) -> usize {
+        self.state
+            .abandoned
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `http://127.0.0.1:PORT{path}`.
@@ -340,7 +355,7 @@ async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
             MockReply::json_text(DEFAULT_TEXT)
         }
     });
-    render(reply)
+    render(reply, &state.abandoned).await
 }
 
 /// The checks a strict OpenAI-compatible provider makes.
@@ -444,8 +459,46 @@ fn json_response(status: u16, body: &Value) -> Response {
     resp
 }
 
-fn render(reply: MockReply) -> Response {
+/// Counts a stream as abandoned when dropped before it finished.
+struct AbandonGuard {
+    counter: Arc<std::sync::atomic::AtomicUsize>,
+    finished: bool,
+}
+
+impl AbandonGuard {
+    fn done(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.counter
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+async fn render(reply: MockReply, abandoned: &Arc<std::sync::atomic::AtomicUsize>) -> Response {
     match reply {
+        MockReply::Delayed {
+            reply,
+            delay_ms,
+            headers,
+        } => {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            let mut resp = Box::pin(render(*reply, abandoned)).await;
+            for (k, v) in headers {
+                if let (Ok(name), Ok(value)) = (
+                    header::HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(&v),
+                ) {
+                    resp.headers_mut().insert(name, value);
+                }
+            }
+            resp
+        }
         MockReply::Json { status, body } => json_response(status, &body),
         MockReply::Raw {
             status,
@@ -468,10 +521,15 @@ fn render(reply: MockReply) -> Response {
             let limit = cut_after.unwrap_or(usize::MAX);
             let cut = cut_after.is_some_and(|n| n <= chunks.len());
             // State: (remaining chunks, how many sent, whether the cut was delivered).
+            let guard = AbandonGuard {
+                counter: Arc::clone(abandoned),
+                finished: false,
+            };
             let stream = futures_util::stream::unfold(
-                (chunks.into_iter(), 0usize, false),
-                move |(mut it, sent, finished)| async move {
+                (chunks.into_iter(), 0usize, false, guard),
+                move |(mut it, sent, finished, mut guard)| async move {
                     if finished {
+                        guard.done();
                         return None;
                     }
                     if sent >= limit {
@@ -485,15 +543,20 @@ fn render(reply: MockReply) -> Response {
                                 std::io::ErrorKind::ConnectionAborted,
                                 "mock upstream: connection cut mid-stream",
                             );
-                            return Some((Err(err), (it, sent, true)));
+                            guard.done();
+                            return Some((Err(err), (it, sent, true, guard)));
                         }
+                        guard.done();
                         return None;
                     }
-                    let chunk = it.next()?;
+                    let Some(chunk) = it.next() else {
+                        guard.done();
+                        return None;
+                    };
                     if delay_ms > 0 {
                         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
                     }
-                    Some((Ok(Bytes::from(chunk)), (it, sent + 1, false)))
+                    Some((Ok(Bytes::from(chunk)), (it, sent + 1, false, guard)))
                 },
             );
             let mut resp = Response::new(Body::from_stream(stream));
