@@ -5,6 +5,7 @@ pub mod error;
 pub mod ids;
 pub mod request;
 pub mod response;
+pub mod sniff;
 pub mod streaming;
 pub mod tools;
 
