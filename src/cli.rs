@@ -1,9 +1,11 @@
-//! Command line: `codex-convert-proxy --config config.json [--listen ADDR] [--check]`.
+//! Command line: `codex-convert-proxy --config config.json [--listen ADDR] [--check]`, and
+//! `codex-convert-proxy codex-setup --config config.json [--out-dir DIR] [--write]
+//! [--codex-home DIR]`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
@@ -11,9 +13,13 @@ use crate::config::Config;
 #[command(
     name = "codex-convert-proxy",
     version,
-    about = "Lets the Codex CLI (OpenAI Responses API) talk to Chat Completions providers"
+    about = "Lets the Codex CLI (OpenAI Responses API) talk to Chat Completions providers",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    /// Without a command: run the proxy.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Path of the JSON configuration.
     #[arg(short, long, default_value = "config.json")]
     pub config: PathBuf,
@@ -25,9 +31,68 @@ pub struct Args {
     pub check: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up Codex for this proxy: write a model catalog (codex-models.json) for every
+    /// configured model, and print (or, with --write, merge into the Codex home) one model
+    /// provider per backend and one profile per backend (`codex --profile <backend>`).
+    CodexSetup(CodexSetupArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CodexSetupArgs {
+    /// Path of the proxy's JSON configuration.
+    #[arg(short, long, default_value = "config.json")]
+    pub config: PathBuf,
+    /// Directory of the generated codex-models.json (default: the Codex home).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Merge the providers into CODEX_HOME/config.toml and write the profiles
+    /// CODEX_HOME/<backend>.config.toml; everything else in them is kept.
+    #[arg(long)]
+    pub write: bool,
+    /// The Codex home (default: $CODEX_HOME, else ~/.codex).
+    #[arg(long, value_name = "DIR")]
+    pub codex_home: Option<PathBuf>,
+}
+
+fn codex_setup(args: CodexSetupArgs) -> ExitCode {
+    let (config, blanked) = match crate::codex_setup::load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "codex-convert-proxy: invalid configuration {}: {e}",
+                args.config.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    for var in blanked {
+        eprintln!(
+            "codex-convert-proxy: note: {var} is not set (not needed here; the proxy needs it)"
+        );
+    }
+    let opts = crate::codex_setup::Options {
+        out_dir: args.out_dir,
+        write: args.write,
+        codex_home: args.codex_home,
+    };
+    let stdout = std::io::stdout();
+    match crate::codex_setup::run(&config, &opts, &mut stdout.lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("codex-convert-proxy codex-setup: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// The program: parse arguments, load the config, run the server.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::CodexSetup(setup)) = args.command {
+        return codex_setup(setup);
+    }
     let mut config = match Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {

@@ -163,6 +163,9 @@ pub struct Backend {
     pub fallback: Vec<usize>,
     /// Extra connection attempts to this backend before failing over (default 1).
     pub retries: u32,
+    /// The models this backend serves, with their metadata for Codex (defaults of the
+    /// provider profile filled in): first `model` (if set), then the `models` entries.
+    pub models: Vec<ModelMetadata>,
 }
 
 impl fmt::Debug for Backend {
@@ -189,6 +192,7 @@ impl fmt::Debug for Backend {
             .field("port", &self.port)
             .field("fallback", &self.fallback)
             .field("retries", &self.retries)
+            .field("models", &self.models)
             .finish()
     }
 }
@@ -333,6 +337,14 @@ struct RawBackend {
     match_rules: Option<RawMatchRules>,
     fallback: Option<Vec<String>>,
     retries: Option<u32>,
+    // Model metadata for Codex: `models`, or the keys below for the single `model`.
+    models: Option<Vec<RawModel>>,
+    context_window: Option<i64>,
+    max_output_tokens: Option<i64>,
+    reasoning: Option<RawReasoning>,
+    input_modalities: Option<Vec<String>>,
+    parallel_tool_calls: Option<bool>,
+    apply_patch: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -513,6 +525,22 @@ fn reject_sequences_as_structs(root: &Value) -> Result<(), ConfigError> {
                 &format!("{base}.match_rules"),
                 "a match_rules object",
             )?;
+            check(
+                backend.get("reasoning"),
+                &format!("{base}.reasoning"),
+                "a reasoning object",
+            )?;
+            if let Some(Value::Array(models)) = backend.get("models") {
+                for (j, model) in models.iter().enumerate() {
+                    let model_base = format!("{base}.models[{j}]");
+                    check(Some(model), &model_base, "a model object")?;
+                    check(
+                        model.get("reasoning"),
+                        &format!("{model_base}.reasoning"),
+                        "a reasoning object",
+                    )?;
+                }
+            }
         }
     }
     Ok(())
@@ -838,12 +866,31 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         None => None,
     };
 
+    let profile = crate::providers::resolve(provider.as_deref(), &name).profile;
+    let model = non_empty(raw.model);
+    let backend_meta = RawModel {
+        name: model.clone(),
+        context_window: raw.context_window,
+        max_output_tokens: raw.max_output_tokens,
+        reasoning: raw.reasoning,
+        input_modalities: raw.input_modalities,
+        parallel_tool_calls: raw.parallel_tool_calls,
+        apply_patch: raw.apply_patch,
+    };
+    let models = validate_models(
+        model.as_deref(),
+        backend_meta,
+        raw.models.unwrap_or_default(),
+        profile,
+        base,
+    )?;
+
     Ok(Backend {
         name,
         url: parsed.url,
         base_url: parsed.base_url,
         api_key: raw.api_key.unwrap_or_default(),
-        model: non_empty(raw.model),
+        model,
         provider,
         path_prefix,
         is_default: rules.default.unwrap_or(false),
@@ -853,6 +900,7 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         port: parsed.port,
         fallback: Vec::new(),
         retries: raw.retries.unwrap_or(1),
+        models,
     })
 }
 
@@ -1013,6 +1061,455 @@ fn validate_telemetry(raw: RawTelemetry) -> Result<Telemetry, ConfigError> {
         enabled: raw.enabled.unwrap_or(false),
         service_name,
         otlp_endpoint,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Model metadata (for Codex's model catalog, see `codex_setup`)
+// ---------------------------------------------------------------------------
+
+/// A reasoning effort as Codex names it (`model_reasoning_effort`, catalog levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReasoningEffort {
+    None,
+    Minimal,
+    Low,
+    Medium,
+    High,
+    XHigh,
+}
+
+impl ReasoningEffort {
+    /// Every effort, from the lightest to the heaviest.
+    pub const ALL: [ReasoningEffort; 6] = [
+        ReasoningEffort::None,
+        ReasoningEffort::Minimal,
+        ReasoningEffort::Low,
+        ReasoningEffort::Medium,
+        ReasoningEffort::High,
+        ReasoningEffort::XHigh,
+    ];
+
+    /// The wire name (`"none"`, …, `"xhigh"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+            ReasoningEffort::XHigh => "xhigh",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// An input modality Codex may send to a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InputModality {
+    Text,
+    Image,
+}
+
+impl InputModality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputModality::Text => "text",
+            InputModality::Image => "image",
+        }
+    }
+}
+
+/// How Codex offers its `apply_patch` tool for a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApplyPatch {
+    /// A `custom` (freeform, lark grammar) tool; the proxy sends it upstream as a function
+    /// with one string parameter `input`. The default.
+    Freeform,
+    /// A JSON `function` tool.
+    Function,
+    /// No `apply_patch` tool (edits go through the shell).
+    None,
+}
+
+impl ApplyPatch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyPatch::Freeform => "freeform",
+            ApplyPatch::Function => "function",
+            ApplyPatch::None => "none",
+        }
+    }
+}
+
+/// Reasoning metadata of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasoningMetadata {
+    /// The model reasons (Codex shows reasoning summaries, offers effort levels).
+    pub supported: bool,
+    /// The effort Codex sends when the user picks none; `None`: Codex sends no effort.
+    pub default_effort: Option<ReasoningEffort>,
+    /// The efforts Codex offers (the profile's, plus `default_effort`), lightest first.
+    pub efforts: Vec<ReasoningEffort>,
+}
+
+/// Validated metadata of one model, with the provider profile's defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelMetadata {
+    /// The model name Codex uses (its catalog `slug`).
+    pub name: String,
+    /// Tokens the model accepts (input + output).
+    pub context_window: u64,
+    /// Tokens reserved for the answer: Codex compacts the history before its input
+    /// reaches `context_window - max_output_tokens`.
+    pub max_output_tokens: u64,
+    pub reasoning: ReasoningMetadata,
+    /// Always contains [`InputModality::Text`] first.
+    pub input_modalities: Vec<InputModality>,
+    pub parallel_tool_calls: bool,
+    pub apply_patch: ApplyPatch,
+    /// Where the metadata was written: `backends[0]` (keys on the backend, for its
+    /// `model`) or `backends[0].models[1]`.
+    pub json_path: String,
+}
+
+/// Default model metadata of a provider profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelDefaults {
+    pub context_window: u64,
+    pub max_output_tokens: u64,
+    pub reasoning: bool,
+    pub default_effort: Option<ReasoningEffort>,
+    /// Efforts offered when reasoning is supported (what the profile can forward).
+    pub efforts: Vec<ReasoningEffort>,
+    pub input_modalities: Vec<InputModality>,
+    pub parallel_tool_calls: bool,
+}
+
+/// The default model metadata of a provider profile (`glm`, `kimi`, `deepseek`, `minimax`,
+/// anything else = the generic `openai` profile). Conservative values: an explicit
+/// `context_window` in the config is always better.
+pub fn model_defaults(profile: &str) -> ModelDefaults {
+    use ReasoningEffort as E;
+    let text = vec![InputModality::Text];
+    match profile {
+        // `reasoning.effort` becomes `thinking: {type: enabled | disabled}`.
+        "glm" => ModelDefaults {
+            context_window: 128_000,
+            max_output_tokens: 16_384,
+            reasoning: true,
+            default_effort: Some(E::Medium),
+            efforts: vec![E::None, E::Medium],
+            input_modalities: text,
+            parallel_tool_calls: true,
+        },
+        // Reasoning depends on the model; the effort is not forwarded.
+        "kimi" => ModelDefaults {
+            context_window: 262_144,
+            max_output_tokens: 32_768,
+            reasoning: true,
+            default_effort: None,
+            efforts: Vec::new(),
+            input_modalities: text,
+            parallel_tool_calls: true,
+        },
+        // `reasoning_effort: high | max`; no images.
+        "deepseek" => ModelDefaults {
+            context_window: 128_000,
+            max_output_tokens: 8_192,
+            reasoning: true,
+            default_effort: None,
+            efforts: vec![E::High, E::XHigh],
+            input_modalities: text,
+            parallel_tool_calls: true,
+        },
+        // `<think>` tags, always on; the effort is not forwarded.
+        "minimax" => ModelDefaults {
+            context_window: 204_800,
+            max_output_tokens: 32_768,
+            reasoning: true,
+            default_effort: None,
+            efforts: Vec::new(),
+            input_modalities: text,
+            parallel_tool_calls: true,
+        },
+        // Generic: `reasoning_effort` as given, images as parts.
+        _ => ModelDefaults {
+            context_window: 128_000,
+            max_output_tokens: 16_384,
+            reasoning: true,
+            default_effort: None,
+            efforts: vec![E::Low, E::Medium, E::High],
+            input_modalities: vec![InputModality::Text, InputModality::Image],
+            parallel_tool_calls: true,
+        },
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a model object")]
+struct RawModel {
+    name: Option<String>,
+    context_window: Option<i64>,
+    max_output_tokens: Option<i64>,
+    reasoning: Option<RawReasoning>,
+    input_modalities: Option<Vec<String>>,
+    parallel_tool_calls: Option<bool>,
+    apply_patch: Option<String>,
+}
+
+impl RawModel {
+    fn first_metadata_key(&self) -> Option<&'static str> {
+        [
+            ("context_window", self.context_window.is_some()),
+            ("max_output_tokens", self.max_output_tokens.is_some()),
+            ("reasoning", self.reasoning.is_some()),
+            ("input_modalities", self.input_modalities.is_some()),
+            ("parallel_tool_calls", self.parallel_tool_calls.is_some()),
+            ("apply_patch", self.apply_patch.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, set)| *set)
+        .map(|(key, _)| key)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a reasoning object")]
+struct RawReasoning {
+    supported: Option<bool>,
+    default_effort: Option<String>,
+}
+
+/// Builds the model list of a backend: its `model` (with the metadata keys written on the
+/// backend, or its `models` entry) first, then the other `models` entries.
+fn validate_models(
+    model: Option<&str>,
+    backend_meta: RawModel,
+    raw_models: Vec<RawModel>,
+    profile: &str,
+    base: &str,
+) -> Result<Vec<ModelMetadata>, ConfigError> {
+    let defaults = model_defaults(profile);
+    let model_in_list =
+        model.is_some_and(|m| raw_models.iter().any(|r| r.name.as_deref() == Some(m)));
+    if let Some(key) = backend_meta.first_metadata_key() {
+        match model {
+            None => {
+                return Err(ConfigError::invalid(
+                    format!("{base}.{key}"),
+                    "model metadata on a backend describes its \"model\", which is not set \
+                     (set \"model\", or list the models in \"models\": [{\"name\": ...}])",
+                ))
+            }
+            Some(name) if model_in_list => {
+                return Err(ConfigError::invalid(
+                    format!("{base}.{key}"),
+                    format!(
+                        "model {name:?} has metadata both on the backend and in \"models\"; \
+                         keep one of them"
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut out: Vec<ModelMetadata> = Vec::with_capacity(raw_models.len() + 1);
+    if model.is_some() && !model_in_list {
+        out.push(validate_model(backend_meta, &defaults, base)?);
+    }
+    let listed_from = out.len();
+    for (j, raw) in raw_models.into_iter().enumerate() {
+        let path = format!("{base}.models[{j}]");
+        let meta = validate_model(raw, &defaults, &path)?;
+        if let Some(other) = out
+            .get(listed_from..)
+            .and_then(|listed| listed.iter().find(|m| m.name == meta.name))
+        {
+            return Err(ConfigError::invalid(
+                format!("{path}.name"),
+                format!(
+                    "duplicate model name {:?} (already in {})",
+                    meta.name, other.json_path
+                ),
+            ));
+        }
+        out.push(meta);
+    }
+    // The backend's own model comes first (it is the one its Codex profile selects).
+    if let Some(pos) = model.and_then(|m| out.iter().position(|x| x.name == m)) {
+        let first = out.remove(pos);
+        out.insert(0, first);
+    }
+    Ok(out)
+}
+
+/// Validates one model entry at `path`: `backends[i]` for the keys on a backend (the name
+/// is its `model`, already validated) or `backends[i].models[j]`.
+fn validate_model(
+    raw: RawModel,
+    defaults: &ModelDefaults,
+    path: &str,
+) -> Result<ModelMetadata, ConfigError> {
+    let listed = path.contains(".models[");
+    let name = match raw.name {
+        Some(n) if !listed => n,
+        Some(n) if n.trim().is_empty() => {
+            return Err(ConfigError::invalid(
+                format!("{path}.name"),
+                "must not be empty",
+            ))
+        }
+        Some(n) if n.trim() != n => {
+            return Err(ConfigError::invalid(
+                format!("{path}.name"),
+                format!("model name {n:?} must not start or end with whitespace"),
+            ))
+        }
+        Some(n) => n,
+        None => {
+            return Err(ConfigError::invalid(
+                path,
+                "missing required field \"name\"",
+            ))
+        }
+    };
+
+    let positive = |value: Option<i64>, key: &str, default: u64| -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(n) if n > 0 => Ok(n.unsigned_abs()),
+            Some(n) => Err(ConfigError::invalid(
+                format!("{path}.{key}"),
+                format!("must be a positive number of tokens, got {n}"),
+            )),
+        }
+    };
+    let context_window = positive(
+        raw.context_window,
+        "context_window",
+        defaults.context_window,
+    )?;
+    let max_output_tokens = match raw.max_output_tokens {
+        // The profile default never takes more than a quarter of a smaller window.
+        None => defaults.max_output_tokens.min(context_window / 4).max(1),
+        some => positive(some, "max_output_tokens", defaults.max_output_tokens)?,
+    };
+    if max_output_tokens >= context_window {
+        return Err(ConfigError::invalid(
+            format!("{path}.max_output_tokens"),
+            format!("{max_output_tokens} must be less than the context window ({context_window})"),
+        ));
+    }
+
+    let raw_reasoning = raw.reasoning.unwrap_or_default();
+    let supported = raw_reasoning.supported.unwrap_or(defaults.reasoning);
+    let explicit_effort = match non_empty(raw_reasoning.default_effort) {
+        None => None,
+        Some(e) => Some(ReasoningEffort::parse(&e).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("{path}.reasoning.default_effort"),
+                format!(
+                    "unknown reasoning effort {e:?} (expected one of {})",
+                    ReasoningEffort::ALL.map(ReasoningEffort::as_str).join(", ")
+                ),
+            )
+        })?),
+    };
+    let reasoning = if supported {
+        let default_effort = explicit_effort.or(defaults.default_effort);
+        let mut efforts = defaults.efforts.clone();
+        if let Some(e) = default_effort {
+            if !efforts.contains(&e) {
+                efforts.push(e);
+                efforts.sort();
+            }
+        }
+        ReasoningMetadata {
+            supported,
+            default_effort,
+            efforts,
+        }
+    } else {
+        if explicit_effort.is_some() {
+            return Err(ConfigError::invalid(
+                format!("{path}.reasoning.default_effort"),
+                "a default effort needs reasoning.supported = true",
+            ));
+        }
+        ReasoningMetadata {
+            supported,
+            default_effort: None,
+            efforts: Vec::new(),
+        }
+    };
+
+    let input_modalities = match raw.input_modalities {
+        None => defaults.input_modalities.clone(),
+        Some(list) => {
+            let key = format!("{path}.input_modalities");
+            let mut out = Vec::new();
+            for (k, m) in list.iter().enumerate() {
+                let modality = match m.as_str() {
+                    "text" => InputModality::Text,
+                    "image" => InputModality::Image,
+                    other => {
+                        return Err(ConfigError::invalid(
+                            format!("{key}[{k}]"),
+                            format!(
+                                "unknown input modality {other:?} (expected \"text\" or \"image\")"
+                            ),
+                        ))
+                    }
+                };
+                if out.contains(&modality) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}[{k}]"),
+                        format!("duplicate input modality {m:?}"),
+                    ));
+                }
+                out.push(modality);
+            }
+            if !out.contains(&InputModality::Text) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must contain \"text\" (Codex always sends text)",
+                ));
+            }
+            out.sort();
+            out
+        }
+    };
+
+    let apply_patch = match non_empty(raw.apply_patch).as_deref() {
+        None | Some("freeform") => ApplyPatch::Freeform,
+        Some("function") => ApplyPatch::Function,
+        Some("none") => ApplyPatch::None,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                format!("{path}.apply_patch"),
+                format!(
+                    "unknown apply_patch kind {other:?} (expected \"freeform\", \"function\" or \"none\")"
+                ),
+            ))
+        }
+    };
+
+    Ok(ModelMetadata {
+        name,
+        context_window,
+        max_output_tokens,
+        reasoning,
+        input_modalities,
+        parallel_tool_calls: raw
+            .parallel_tool_calls
+            .unwrap_or(defaults.parallel_tool_calls),
+        apply_patch,
+        json_path: path.to_string(),
     })
 }
 
@@ -1841,5 +2338,267 @@ mod tests {
         let c = ok(ONE);
         let dbg = format!("{:?}", c.backends[0]);
         assert!(dbg.contains("api_key: \"\""), "{dbg}");
+    }
+}
+
+#[cfg(test)]
+mod model_metadata_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn parse(backends: &str) -> Result<Config, ConfigError> {
+        Config::from_json_str(&format!(r#"{{"backends":[{backends}]}}"#), &|_| None)
+    }
+
+    fn ok(backends: &str) -> Config {
+        parse(backends).unwrap_or_else(|e| panic!("expected a valid config: {e}"))
+    }
+
+    fn err(backends: &str, needles: &[&str]) {
+        let e = parse(backends).expect_err("expected an error").to_string();
+        for n in needles {
+            assert!(e.contains(n), "{e:?} does not contain {n:?}");
+        }
+    }
+
+    #[test]
+    fn no_model_no_metadata() {
+        let c = ok(r#"{"name":"a","url":"http://h"}"#);
+        assert!(c.backends[0].models.is_empty());
+    }
+
+    #[test]
+    fn profile_defaults_by_name_and_provider() {
+        let c = ok(r#"{"name":"my-kimi","url":"http://h","model":"k2"}"#);
+        let m = &c.backends[0].models[0];
+        assert_eq!(m.name, "k2");
+        assert_eq!(m.json_path, "backends[0]");
+        assert_eq!(m.context_window, 262_144);
+        assert_eq!(m.max_output_tokens, 32_768);
+        assert!(m.reasoning.supported);
+        assert_eq!(m.reasoning.default_effort, None);
+        assert_eq!(m.input_modalities, [InputModality::Text]);
+        assert!(m.parallel_tool_calls);
+        assert_eq!(m.apply_patch, ApplyPatch::Freeform);
+
+        // `provider` wins over the name.
+        let c = ok(r#"{"name":"kimi","provider":"glm","url":"http://h","model":"g"}"#);
+        let m = &c.backends[0].models[0];
+        assert_eq!(m.context_window, 128_000);
+        assert_eq!(m.reasoning.default_effort, Some(ReasoningEffort::Medium));
+        assert_eq!(
+            m.reasoning.efforts,
+            [ReasoningEffort::None, ReasoningEffort::Medium]
+        );
+
+        let c = ok(r#"{"name":"vllm","url":"http://h","model":"q"}"#);
+        let m = &c.backends[0].models[0];
+        assert_eq!(
+            m.input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert_eq!(m.reasoning.default_effort, None);
+        assert_eq!(m.reasoning.efforts.len(), 3);
+
+        for (profile, cw) in [
+            ("glm", 128_000),
+            ("kimi", 262_144),
+            ("deepseek", 128_000),
+            ("minimax", 204_800),
+            ("openai", 128_000),
+        ] {
+            let d = model_defaults(profile);
+            assert_eq!(d.context_window, cw, "{profile}");
+            assert!(d.max_output_tokens < d.context_window);
+            if let Some(e) = d.default_effort {
+                assert!(d.efforts.contains(&e), "{profile}");
+            }
+        }
+    }
+
+    #[test]
+    fn metadata_on_the_backend_and_in_models() {
+        let c = ok(
+            r#"{"name":"deepseek","url":"http://h","model":"deepseek-chat",
+            "context_window":64000,"max_output_tokens":4000,"input_modalities":["image","text"],
+            "reasoning":{"default_effort":"low"},"parallel_tool_calls":false,"apply_patch":"function",
+            "models":[{"name":"deepseek-reasoner","reasoning":{"supported":false},"apply_patch":"none"}]}"#,
+        );
+        let models = &c.backends[0].models;
+        assert_eq!(models.len(), 2);
+        let chat = &models[0];
+        assert_eq!(chat.name, "deepseek-chat");
+        assert_eq!(chat.context_window, 64_000);
+        assert_eq!(chat.max_output_tokens, 4_000);
+        assert_eq!(
+            chat.input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert_eq!(chat.reasoning.default_effort, Some(ReasoningEffort::Low));
+        // The profile's efforts plus the configured default, lightest first.
+        assert_eq!(
+            chat.reasoning.efforts,
+            [
+                ReasoningEffort::Low,
+                ReasoningEffort::High,
+                ReasoningEffort::XHigh
+            ]
+        );
+        assert!(!chat.parallel_tool_calls);
+        assert_eq!(chat.apply_patch, ApplyPatch::Function);
+        let reasoner = &models[1];
+        assert_eq!(reasoner.json_path, "backends[0].models[0]");
+        assert!(!reasoner.reasoning.supported);
+        assert!(reasoner.reasoning.efforts.is_empty());
+        assert_eq!(reasoner.apply_patch, ApplyPatch::None);
+        assert_eq!(reasoner.context_window, 128_000);
+    }
+
+    #[test]
+    fn backend_model_listed_in_models_comes_first() {
+        let c = ok(r#"{"name":"a","url":"http://h","model":"m2",
+            "models":[{"name":"m1"},{"name":"m2","context_window":5000}]}"#);
+        let names: Vec<&str> = c.backends[0]
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(names, ["m2", "m1"]);
+        let m2 = &c.backends[0].models[0];
+        assert_eq!(m2.context_window, 5_000);
+        // The default answer reserve shrinks with a small window.
+        assert_eq!(m2.max_output_tokens, 1_250);
+        assert_eq!(m2.json_path, "backends[0].models[1]");
+    }
+
+    #[test]
+    fn bad_numbers_name_the_path() {
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","context_window":-5}"#,
+            &["backends[0].context_window: must be a positive number of tokens, got -5"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"name":"x"},{"name":"m","context_window":0}]}"#,
+            &["backends[0].models[1].context_window: must be a positive number of tokens, got 0"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","max_output_tokens":0}"#,
+            &["backends[0].max_output_tokens: must be a positive"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","context_window":1000,"max_output_tokens":1000}"#,
+            &[
+                "backends[0].max_output_tokens:",
+                "less than the context window (1000)",
+            ],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","context_window":"big"}"#,
+            &["backends[0].context_window: invalid type: string"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"name":"m","context_window":1.5e5}]}"#,
+            &["backends[0].models[0].context_window: invalid type: floating point"],
+        );
+    }
+
+    #[test]
+    fn bad_modalities_efforts_and_apply_patch_name_the_path() {
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"name":"m","input_modalities":["text","audio"]}]}"#,
+            &[
+                "backends[0].models[0].input_modalities[1]: unknown input modality \"audio\"",
+                "\"text\" or \"image\"",
+            ],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","input_modalities":["image"]}"#,
+            &["backends[0].input_modalities: must contain \"text\""],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","input_modalities":["text","text"]}"#,
+            &["backends[0].input_modalities[1]: duplicate input modality"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","reasoning":{"default_effort":"extreme"}}"#,
+            &[
+                "backends[0].reasoning.default_effort: unknown reasoning effort \"extreme\"",
+                "none, minimal, low, medium, high, xhigh",
+            ],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","reasoning":{"supported":false,"default_effort":"low"}}"#,
+            &["backends[0].reasoning.default_effort: a default effort needs reasoning.supported"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","apply_patch":"diff"}"#,
+            &["backends[0].apply_patch: unknown apply_patch kind \"diff\""],
+        );
+    }
+
+    #[test]
+    fn bad_shapes_name_the_path() {
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"name":"m","ctx":1}]}"#,
+            &["backends[0].models[0]: unknown field \"ctx\""],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"name":"m","reasoning":{"effort":"low"}}]}"#,
+            &["backends[0].models[0].reasoning: unknown field \"effort\""],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":[["m"]]}"#,
+            &["backends[0].models[0]: invalid type: sequence"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","reasoning":[true]}"#,
+            &["backends[0].reasoning: invalid type: sequence"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":{"name":"m"}}"#,
+            &["backends[0].models: invalid type: map"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"context_window":1000}]}"#,
+            &["backends[0].models[0]: missing required field \"name\""],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"name":" m"}]}"#,
+            &["backends[0].models[0].name:", "whitespace"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","models":[{"name":"m"},{"name":"m"}]}"#,
+            &[
+                "backends[0].models[1].name: duplicate model name \"m\"",
+                "backends[0].models[0]",
+            ],
+        );
+    }
+
+    #[test]
+    fn metadata_must_belong_to_one_model() {
+        err(
+            r#"{"name":"a","url":"http://h","context_window":1000}"#,
+            &["backends[0].context_window:", "\"model\", which is not set"],
+        );
+        err(
+            r#"{"name":"a","url":"http://h","model":"m","apply_patch":"none","models":[{"name":"m"}]}"#,
+            &[
+                "backends[0].apply_patch:",
+                "both on the backend and in \"models\"",
+            ],
+        );
+    }
+
+    #[test]
+    fn debug_shows_models_not_secrets() {
+        let c = Config::from_json_str(
+            r#"{"backends":[{"name":"a","url":"http://h","api_key":"sk-secret","model":"m"}]}"#,
+            &|_| None,
+        )
+        .unwrap();
+        let dbg = format!("{:?}", c.backends[0]);
+        assert!(dbg.contains("models: [ModelMetadata"), "{dbg}");
+        assert!(!dbg.contains("sk-secret"), "{dbg}");
     }
 }

@@ -4,6 +4,7 @@
 //! `proxy/` and `server` are the thin Pingora shell around it.
 
 pub mod cli;
+pub mod codex_setup;
 pub mod config;
 pub mod convert;
 pub mod logger;
@@ -12,4 +13,5 @@ pub mod proxy;
 pub mod redact;
 pub mod server;
 pub mod sse;
+pub mod stats;
 pub mod types;

@@ -1,0 +1,393 @@
+//! Request statistics: per-backend counters and latency histograms, lock-free (atomics),
+//! rendered as Prometheus text (`GET /metrics`) and JSON (`GET /stats`).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Histogram bucket upper bounds, in seconds.
+const BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BOUNDS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, b) in BOUNDS.iter().enumerate() {
+            if secs <= *b {
+                self.buckets[i].fetch_add(1, Relaxed);
+                break;
+            }
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(d.as_micros().min(u128::from(u64::MAX)) as u64, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    fn sum_secs(&self) -> f64 {
+        self.sum_micros.load(Relaxed) as f64 / 1e6
+    }
+
+    /// An upper bound of the q-quantile from the buckets (seconds).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, b) in BOUNDS.iter().enumerate() {
+            seen += self.buckets[i].load(Relaxed);
+            if seen >= rank {
+                return Some(*b);
+            }
+        }
+        Some(f64::INFINITY)
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cum = 0;
+        for (i, b) in BOUNDS.iter().enumerate() {
+            cum += self.buckets[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cum}");
+        }
+        let count = self.count();
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum_secs());
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Low-cardinality error classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The client's fault: bad JSON, 404, 405, 413, 401 from the proxy, …
+    Client,
+    /// The provider answered 4xx.
+    Upstream4xx,
+    /// The provider answered 5xx.
+    Upstream5xx,
+    /// The provider could not be reached.
+    Connect,
+    /// A timeout.
+    Timeout,
+    /// The stream ended in `response.failed` after it started.
+    StreamFailed,
+    /// Anything else.
+    Internal,
+}
+
+pub const ERROR_CLASSES: [ErrorClass; 7] = [
+    ErrorClass::Client,
+    ErrorClass::Upstream4xx,
+    ErrorClass::Upstream5xx,
+    ErrorClass::Connect,
+    ErrorClass::Timeout,
+    ErrorClass::StreamFailed,
+    ErrorClass::Internal,
+];
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Client => "client",
+            ErrorClass::Upstream4xx => "upstream_4xx",
+            ErrorClass::Upstream5xx => "upstream_5xx",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::StreamFailed => "stream_failed",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    fn index(self) -> usize {
+        ERROR_CLASSES.iter().position(|c| *c == self).unwrap_or(0)
+    }
+}
+
+#[derive(Default)]
+pub struct BackendStats {
+    pub requests: AtomicU64,
+    pub streams: AtomicU64,
+    errors: [AtomicU64; ERROR_CLASSES.len()],
+    pub tokens_in: AtomicU64,
+    pub tokens_out: AtomicU64,
+    pub tokens_cached: AtomicU64,
+    pub tokens_reasoning: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub latency: Histogram,
+    pub ttft: Histogram,
+}
+
+/// What the access log knows about one finished request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestRecord {
+    pub backend: Option<usize>,
+    pub stream: bool,
+    pub error: Option<ErrorClass>,
+    pub duration: Duration,
+    pub ttft: Option<Duration>,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub tokens_cached: u64,
+    pub tokens_reasoning: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+pub struct Stats {
+    names: Vec<String>,
+    backends: Vec<BackendStats>,
+    /// Requests that reached no backend (local endpoints excluded).
+    unrouted: BackendStats,
+    started: Instant,
+}
+
+impl Stats {
+    pub fn new(names: Vec<String>) -> Self {
+        let backends = names.iter().map(|_| BackendStats::default()).collect();
+        Stats {
+            names,
+            backends,
+            unrouted: BackendStats::default(),
+            started: Instant::now(),
+        }
+    }
+
+    fn slot(&self, backend: Option<usize>) -> &BackendStats {
+        backend
+            .and_then(|i| self.backends.get(i))
+            .unwrap_or(&self.unrouted)
+    }
+
+    pub fn record(&self, r: &RequestRecord) {
+        let s = self.slot(r.backend);
+        s.requests.fetch_add(1, Relaxed);
+        if r.stream {
+            s.streams.fetch_add(1, Relaxed);
+        }
+        if let Some(e) = r.error {
+            s.errors[e.index()].fetch_add(1, Relaxed);
+        }
+        s.tokens_in.fetch_add(r.tokens_in, Relaxed);
+        s.tokens_out.fetch_add(r.tokens_out, Relaxed);
+        s.tokens_cached.fetch_add(r.tokens_cached, Relaxed);
+        s.tokens_reasoning.fetch_add(r.tokens_reasoning, Relaxed);
+        s.bytes_in.fetch_add(r.bytes_in, Relaxed);
+        s.bytes_out.fetch_add(r.bytes_out, Relaxed);
+        s.latency.observe(r.duration);
+        if let Some(t) = r.ttft {
+            s.ttft.observe(t);
+        }
+    }
+
+    fn each(&self) -> impl Iterator<Item = (&str, &BackendStats)> {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .zip(self.backends.iter())
+            .chain(std::iter::once(("-", &self.unrouted)))
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        let counters: [Counter; 9] = [
+            (
+                "ccp_requests_total",
+                "Requests handled, per backend (\"-\": no backend).",
+                |s| s.requests.load(Relaxed),
+            ),
+            ("ccp_streams_total", "Streamed requests.", |s| {
+                s.streams.load(Relaxed)
+            }),
+            (
+                "ccp_tokens_input_total",
+                "Input tokens reported by the provider.",
+                |s| s.tokens_in.load(Relaxed),
+            ),
+            (
+                "ccp_tokens_output_total",
+                "Output tokens reported by the provider.",
+                |s| s.tokens_out.load(Relaxed),
+            ),
+            (
+                "ccp_tokens_cached_total",
+                "Cached input tokens reported by the provider.",
+                |s| s.tokens_cached.load(Relaxed),
+            ),
+            (
+                "ccp_tokens_reasoning_total",
+                "Reasoning tokens reported by the provider.",
+                |s| s.tokens_reasoning.load(Relaxed),
+            ),
+            (
+                "ccp_request_bytes_total",
+                "Request body bytes received from clients.",
+                |s| s.bytes_in.load(Relaxed),
+            ),
+            (
+                "ccp_response_bytes_total",
+                "Response body bytes sent to clients.",
+                |s| s.bytes_out.load(Relaxed),
+            ),
+            (
+                "ccp_errors_all_total",
+                "Requests that ended in an error, any class.",
+                |s| s.errors.iter().map(|e| e.load(Relaxed)).sum(),
+            ),
+        ];
+        for (name, help, get) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (backend, s) in self.each() {
+                let _ = writeln!(out, "{name}{{backend=\"{}\"}} {}", escape(backend), get(s));
+            }
+        }
+        let _ = writeln!(out, "# HELP ccp_errors_total Requests that ended in an error, by class.\n# TYPE ccp_errors_total counter");
+        for (backend, s) in self.each() {
+            for c in ERROR_CLASSES {
+                let _ = writeln!(
+                    out,
+                    "ccp_errors_total{{backend=\"{}\",class=\"{}\"}} {}",
+                    escape(backend),
+                    c.as_str(),
+                    s.errors[c.index()].load(Relaxed)
+                );
+            }
+        }
+        for (name, help, pick) in [
+            (
+                "ccp_request_duration_seconds",
+                "Time from request to the end of the response.",
+                (|s: &BackendStats| &s.latency) as fn(&BackendStats) -> &Histogram,
+            ),
+            (
+                "ccp_time_to_first_token_seconds",
+                "Time from request to the first output token.",
+                |s: &BackendStats| &s.ttft,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for (backend, s) in self.each() {
+                pick(s).render(&mut out, name, &format!("backend=\"{}\"", escape(backend)));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP ccp_uptime_seconds Seconds since start.\n# TYPE ccp_uptime_seconds gauge\nccp_uptime_seconds {}",
+            self.started.elapsed().as_secs_f64()
+        );
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        let backends: Vec<Value> = self
+            .each()
+            .map(|(name, s)| {
+                let errors: serde_json::Map<String, Value> = ERROR_CLASSES
+                    .iter()
+                    .map(|c| (c.as_str().to_owned(), Value::from(s.errors[c.index()].load(Relaxed))))
+                    .collect();
+                json!({
+                    "backend": name,
+                    "requests": s.requests.load(Relaxed),
+                    "streams": s.streams.load(Relaxed),
+                    "errors": errors,
+                    "tokens": {"input": s.tokens_in.load(Relaxed), "output": s.tokens_out.load(Relaxed),
+                        "cached": s.tokens_cached.load(Relaxed), "reasoning": s.tokens_reasoning.load(Relaxed)},
+                    "bytes": {"in": s.bytes_in.load(Relaxed), "out": s.bytes_out.load(Relaxed)},
+                    "latency_seconds": {"count": s.latency.count(), "p50_le": s.latency.quantile(0.5), "p99_le": s.latency.quantile(0.99)},
+                    "ttft_seconds": {"count": s.ttft.count(), "p50_le": s.ttft.quantile(0.5), "p99_le": s.ttft.quantile(0.99)},
+                })
+            })
+            .collect();
+        json!({"uptime_seconds": self.started.elapsed().as_secs(), "backends": backends})
+    }
+
+    /// One line for the periodic log summary.
+    pub fn summary_line(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, s) in self.each() {
+            let n = s.requests.load(Relaxed);
+            if n == 0 {
+                continue;
+            }
+            let errors: u64 = s.errors.iter().map(|e| e.load(Relaxed)).sum();
+            parts.push(format!(
+                "{name}: {n} req, {errors} err, tokens in/out/cached {}/{}/{}, p50≤{:?}s",
+                s.tokens_in.load(Relaxed),
+                s.tokens_out.load(Relaxed),
+                s.tokens_cached.load(Relaxed),
+                s.latency.quantile(0.5).unwrap_or(0.0)
+            ));
+        }
+        if parts.is_empty() {
+            "no requests yet".to_owned()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+/// (metric name, help, getter)
+type Counter = (&'static str, &'static str, fn(&BackendStats) -> u64);
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_renders() {
+        let s = Stats::new(vec!["glm".into(), "kimi".into()]);
+        s.record(&RequestRecord {
+            backend: Some(1),
+            stream: true,
+            duration: Duration::from_millis(120),
+            ttft: Some(Duration::from_millis(30)),
+            tokens_in: 10,
+            tokens_out: 5,
+            tokens_cached: 4,
+            ..RequestRecord::default()
+        });
+        s.record(&RequestRecord {
+            backend: None,
+            error: Some(ErrorClass::Client),
+            duration: Duration::from_millis(1),
+            ..RequestRecord::default()
+        });
+        let text = s.prometheus();
+        assert!(text.contains("ccp_requests_total{backend=\"kimi\"} 1"));
+        assert!(text.contains("ccp_requests_total{backend=\"glm\"} 0"));
+        assert!(text.contains("ccp_errors_total{backend=\"-\",class=\"client\"} 1"));
+        assert!(text.contains("ccp_tokens_cached_total{backend=\"kimi\"} 4"));
+        assert!(
+            text.contains("ccp_request_duration_seconds_bucket{backend=\"kimi\",le=\"0.25\"} 1")
+        );
+        assert!(text.contains("ccp_request_duration_seconds_bucket{backend=\"kimi\",le=\"0.1\"} 0"));
+        assert!(text.contains("ccp_time_to_first_token_seconds_count{backend=\"kimi\"} 1"));
+        let j = s.json();
+        assert_eq!(j["backends"][1]["tokens"]["input"], 10);
+        assert_eq!(j["backends"][1]["latency_seconds"]["p50_le"], 0.25);
+        assert!(s.summary_line().contains("kimi: 1 req"));
+    }
+}
