@@ -166,6 +166,10 @@ pub struct Backend {
     /// The models this backend serves, with their metadata for Codex (defaults of the
     /// provider profile filled in): first `model` (if set), then the `models` entries.
     pub models: Vec<ModelMetadata>,
+    /// `match_rules.model`: model names or globs (`*`, `?`) routed to this backend.
+    pub match_models: Vec<String>,
+    /// The provider profile's switches with this backend's `quirks` overrides applied.
+    pub quirks: crate::providers::Quirks,
 }
 
 impl fmt::Debug for Backend {
@@ -193,6 +197,8 @@ impl fmt::Debug for Backend {
             .field("fallback", &self.fallback)
             .field("retries", &self.retries)
             .field("models", &self.models)
+            .field("match_models", &self.match_models)
+            .field("quirks", &self.quirks)
             .finish()
     }
 }
@@ -269,6 +275,27 @@ impl Config {
         Ok(config)
     }
 
+    /// Does any backend route by model?
+    pub fn has_model_rules(&self) -> bool {
+        self.backends.iter().any(|b| !b.match_models.is_empty())
+    }
+
+    /// The backend whose `match_rules.model` matches: exact names first, then globs, each in
+    /// config order.
+    pub fn route_model(&self, model: &str) -> Option<usize> {
+        let exact = self
+            .backends
+            .iter()
+            .position(|b| b.match_models.iter().any(|m| m == model));
+        exact.or_else(|| {
+            self.backends.iter().position(|b| {
+                b.match_models
+                    .iter()
+                    .any(|m| crate::convert::sniff::glob_match(m, model))
+            })
+        })
+    }
+
     /// The default backend, if any.
     pub fn default_backend(&self) -> Option<&Backend> {
         self.default_backend.and_then(|i| self.backends.get(i))
@@ -337,6 +364,7 @@ struct RawBackend {
     match_rules: Option<RawMatchRules>,
     fallback: Option<Vec<String>>,
     retries: Option<u32>,
+    quirks: Option<RawQuirks>,
     // Model metadata for Codex: `models`, or the keys below for the single `model`.
     models: Option<Vec<RawModel>>,
     context_window: Option<i64>,
@@ -361,6 +389,115 @@ struct RawTimeouts {
 struct RawMatchRules {
     path_prefix: Option<String>,
     default: Option<bool>,
+    model: Option<OneOrMany>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Per-backend overrides of the provider profile's switches.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a quirks object")]
+struct RawQuirks {
+    developer_role: Option<String>,
+    flatten_content: Option<bool>,
+    drop_tools: Option<bool>,
+    tool_choice_auto_only: Option<bool>,
+    strip_strict: Option<bool>,
+    think_tags: Option<bool>,
+    max_tokens_field: Option<String>,
+    reasoning_passback: Option<String>,
+    images: Option<bool>,
+    tool_stream: Option<bool>,
+    reasoning_effort: Option<String>,
+    json_schema: Option<bool>,
+    empty_content_with_tool_calls: Option<bool>,
+}
+
+fn apply_quirks(
+    mut q: crate::providers::Quirks,
+    raw: RawQuirks,
+    base: &str,
+) -> Result<crate::providers::Quirks, ConfigError> {
+    use crate::providers::{EffortStyle, Passback};
+    let path = |k: &str| format!("{base}.quirks.{k}");
+    if let Some(v) = raw.developer_role {
+        q.developer_role = match v.as_str() {
+            "system" => "system",
+            "user" => "user",
+            "developer" => "developer",
+            _ => {
+                return Err(ConfigError::invalid(
+                    path("developer_role"),
+                    format!("unknown role {v:?} (expected system, user or developer)"),
+                ))
+            }
+        };
+    }
+    if let Some(v) = raw.max_tokens_field {
+        q.max_tokens_field = match v.as_str() {
+            "max_tokens" => "max_tokens",
+            "max_completion_tokens" => "max_completion_tokens",
+            _ => {
+                return Err(ConfigError::invalid(
+                    path("max_tokens_field"),
+                    format!("unknown field {v:?} (expected max_tokens or max_completion_tokens)"),
+                ))
+            }
+        };
+    }
+    if let Some(v) = raw.reasoning_passback {
+        q.passback = match v.as_str() {
+            "none" => Passback::None,
+            "reasoning_content" => Passback::ReasoningContent,
+            "think_tags" => Passback::ThinkTags,
+            _ => {
+                return Err(ConfigError::invalid(
+                    path("reasoning_passback"),
+                    format!("unknown value {v:?} (expected none, reasoning_content or think_tags)"),
+                ))
+            }
+        };
+    }
+    if let Some(v) = raw.reasoning_effort {
+        q.effort = match v.as_str() {
+            "drop" => EffortStyle::Drop,
+            "reasoning_effort" => EffortStyle::ReasoningEffort,
+            "deepseek" => EffortStyle::DeepSeek,
+            "glm_thinking" => EffortStyle::GlmThinking,
+            _ => {
+                return Err(ConfigError::invalid(
+                    path("reasoning_effort"),
+                    format!("unknown value {v:?} (expected drop, reasoning_effort, deepseek or glm_thinking)"),
+                ))
+            }
+        };
+    }
+    let flags = [
+        (raw.flatten_content, &mut q.flatten_content),
+        (raw.drop_tools, &mut q.drop_tools),
+        (raw.tool_choice_auto_only, &mut q.tool_choice_auto_only),
+        (raw.strip_strict, &mut q.strip_strict),
+        (raw.think_tags, &mut q.think_tags),
+        (raw.images, &mut q.images),
+        (raw.tool_stream, &mut q.tool_stream),
+        (raw.json_schema, &mut q.json_schema),
+        (
+            raw.empty_content_with_tool_calls,
+            &mut q.empty_content_with_tool_calls,
+        ),
+    ];
+    for (value, slot) in flags {
+        if let Some(v) = value {
+            *slot = v;
+        }
+    }
+    Ok(q)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -524,6 +661,11 @@ fn reject_sequences_as_structs(root: &Value) -> Result<(), ConfigError> {
                 backend.get("match_rules"),
                 &format!("{base}.match_rules"),
                 "a match_rules object",
+            )?;
+            check(
+                backend.get("quirks"),
+                &format!("{base}.quirks"),
+                "a quirks object",
             )?;
             check(
                 backend.get("reasoning"),
@@ -761,7 +903,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     // Every non-default backend must be reachable through a path prefix (or as a fallback).
     for (i, backend) in backends.iter().enumerate() {
-        if Some(i) != default_backend && backend.path_prefix.is_none() && !is_fallback[i] {
+        if Some(i) != default_backend
+            && backend.path_prefix.is_none()
+            && !is_fallback[i]
+            && backend.match_models.is_empty()
+        {
             let hint = if default_backend.is_none() {
                 "with several backends and none marked match_rules.default, \
                  every backend needs a match_rules.path_prefix"
@@ -866,7 +1012,22 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         None => None,
     };
 
-    let profile = crate::providers::resolve(provider.as_deref(), &name).profile;
+    let resolved = crate::providers::resolve(provider.as_deref(), &name);
+    let profile = resolved.profile;
+    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default(), base)?;
+    let match_models: Vec<String> = match rules.model {
+        None => Vec::new(),
+        Some(OneOrMany::One(m)) => vec![m],
+        Some(OneOrMany::Many(ms)) => ms,
+    };
+    for (j, m) in match_models.iter().enumerate() {
+        if m.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{base}.match_rules.model[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
     let model = non_empty(raw.model);
     let backend_meta = RawModel {
         name: model.clone(),
@@ -901,6 +1062,8 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         fallback: Vec::new(),
         retries: raw.retries.unwrap_or(1),
         models,
+        match_models,
+        quirks,
     })
 }
 
@@ -1516,6 +1679,60 @@ fn validate_model(
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
+
+#[cfg(test)]
+mod routing_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn model_rules_quirks_and_errors() {
+        let c = Config::from_json_str(
+            r#"{"backends": [
+                {"name": "glm", "url": "http://h/v4", "match_rules": {"default": true}},
+                {"name": "kimi", "url": "http://h/v1", "match_rules": {"model": ["kimi-*", "moonshot-v1"]},
+                 "quirks": {"flatten_content": true, "developer_role": "user", "reasoning_passback": "none"}},
+                {"name": "ds", "url": "http://h/v1", "match_rules": {"model": "deepseek-chat"}}
+            ]}"#,
+            &|_| None,
+        )
+        .unwrap();
+        assert!(c.has_model_rules());
+        assert_eq!(c.route_model("kimi-k2.6"), Some(1));
+        assert_eq!(c.route_model("moonshot-v1"), Some(1));
+        assert_eq!(c.route_model("deepseek-chat"), Some(2));
+        assert_eq!(c.route_model("glm-5"), None);
+        let k = &c.backends[1].quirks;
+        assert_eq!(k.profile, "kimi");
+        assert!(k.flatten_content);
+        assert_eq!(k.developer_role, "user");
+        assert_eq!(k.passback, crate::providers::Passback::None);
+        assert_eq!(c.backends[2].quirks.profile, "openai");
+        for (json, path) in [
+            (
+                r#"{"backends": [{"name": "a", "url": "http://h", "quirks": {"bogus": 1}}]}"#,
+                "backends[0].quirks",
+            ),
+            (
+                r#"{"backends": [{"name": "a", "url": "http://h", "quirks": {"developer_role": "boss"}}]}"#,
+                "backends[0].quirks.developer_role",
+            ),
+            (
+                r#"{"backends": [{"name": "a", "url": "http://h", "match_rules": {"model": 5}}]}"#,
+                "backends[0].match_rules.model",
+            ),
+            (
+                r#"{"backends": [{"name": "a", "url": "http://h", "match_rules": {"model": [""]}}]}"#,
+                "backends[0].match_rules.model[0]",
+            ),
+        ] {
+            let e = Config::from_json_str(json, &|_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(path), "{e}");
+        }
+    }
+}
 
 #[cfg(test)]
 mod fallback_tests {

@@ -7,6 +7,10 @@ use pingora::server::{RunArgs, Server};
 
 use crate::config::Config;
 use crate::proxy::ConvertProxy;
+use crate::stats::Stats;
+
+/// Interval of the statistics summary line in the log.
+const SUMMARY_EVERY_SECS: u64 = 60;
 
 pub fn run(config: Config) -> Result<(), String> {
     let listen = config.listen.to_string();
@@ -30,8 +34,20 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let names: Vec<&str> = config.backends.iter().map(|b| b.name.as_str()).collect();
     tracing::info!(listen = %listen, backends = ?names, threads = config.threads, "codex-convert-proxy {} starting", env!("CARGO_PKG_VERSION"));
+    let stats = Arc::new(Stats::new(
+        config.backends.iter().map(|b| b.name.clone()).collect(),
+    ));
+    let summary_stats = Arc::clone(&stats);
+    // A periodic summary line in the log.
+    std::thread::Builder::new()
+        .name("stats-summary".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(SUMMARY_EVERY_SECS));
+            tracing::info!(target: "stats", "{}", summary_stats.summary_line());
+        })
+        .map_err(|e| format!("cannot start the stats thread: {e}"))?;
     let config = Arc::new(config);
-    let proxy = ConvertProxy::new(config);
+    let proxy = ConvertProxy::new(config, stats);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
     service.add_tcp(&listen);
     server.add_service(service);

@@ -122,6 +122,11 @@ impl StreamConverter {
         self.usage.as_ref()
     }
 
+    /// Has any output item (text, reasoning, tool call) started?
+    pub fn has_content(&self) -> bool {
+        self.added > 0
+    }
+
     /// Send `response.created` and `response.in_progress` now (e.g. as soon as the upstream
     /// answered 200), so the client sees progress before the first token.
     pub fn start(&mut self) {

@@ -30,30 +30,24 @@ use crate::config::{Backend, Config};
 use crate::convert::error::{client_status, map_http_error, ClientError};
 use crate::convert::request::{convert_request, parse_request, RequestOptions};
 use crate::convert::response::convert_completion;
+use crate::convert::sniff::sniff_model;
 use crate::convert::streaming::StreamConverter;
 use crate::convert::ResponseContext;
-use crate::providers::{self, Quirks};
+use crate::stats::{ErrorClass, RequestRecord, Stats};
 use crate::types::chat::ChatCompletion;
-
-pub use local::error_response;
 
 /// The converting proxy.
 pub struct ConvertProxy {
     config: Arc<Config>,
-    quirks: Vec<Quirks>,
+    stats: Arc<Stats>,
     dns: dns::Resolver,
 }
 
 impl ConvertProxy {
-    pub fn new(config: Arc<Config>) -> Self {
-        let quirks = config
-            .backends
-            .iter()
-            .map(|b| providers::resolve(b.provider.as_deref(), &b.name))
-            .collect();
+    pub fn new(config: Arc<Config>, stats: Arc<Stats>) -> Self {
         ConvertProxy {
             config,
-            quirks,
+            stats,
             dns: dns::Resolver::default(),
         }
     }
@@ -100,6 +94,14 @@ pub struct Ctx {
     attempts: u32,
     /// Backends already given up on (failover never loops).
     tried: Vec<usize>,
+    /// Usage of a non-streamed reply.
+    json_usage: Option<crate::types::chat::ChatUsage>,
+    /// Answered by the proxy itself (/health, /metrics, …): not counted in the stats.
+    local: bool,
+    bytes_in: u64,
+    bytes_out: u64,
+    /// Time to the first output item (text, reasoning or tool call).
+    ttft: Option<Duration>,
 }
 
 impl Ctx {
@@ -120,6 +122,11 @@ impl Ctx {
             model: None,
             attempts: 0,
             tried: Vec::new(),
+            json_usage: None,
+            local: false,
+            bytes_in: 0,
+            bytes_out: 0,
+            ttft: None,
         }
     }
 
@@ -154,9 +161,10 @@ impl ProxyHttp for ConvertProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         let path = session.req_header().uri.path().to_owned();
         let method = session.req_header().method.clone();
-        if let Some(resp) = local::serve_local(&self.config, &self.quirks, &method, &path) {
-            ctx.client_status = resp.0;
-            local::write_json(session, resp.0, &resp.1, resp.2).await?;
+        if let Some(resp) = local::serve_local(&self.config, &self.stats, &method, &path) {
+            ctx.client_status = resp.status;
+            ctx.local = true;
+            local::write_body(session, &resp).await?;
             return Ok(true);
         }
         if !self.config.auth_tokens.is_empty()
@@ -170,15 +178,21 @@ impl ProxyHttp for ConvertProxy {
             );
             return respond(session, ctx, err).await;
         }
-        let Some((idx, rest)) = self.config.route(&path) else {
-            let err = ClientError::new(
-                404,
-                "invalid_request_error",
-                Some("not_found"),
-                format!("No backend serves {path}: it matches no path_prefix and no default backend is configured."),
-            );
-            return respond(session, ctx, err).await;
-        };
+        let routed = self.config.route(&path);
+        let rest = routed.map(|(_, rest)| rest).unwrap_or(path.as_str());
+        // Prefix > model > default.
+        let by_prefix = routed.is_some_and(|(_, rest)| rest.len() != path.len());
+        if let Some(resp) = local::serve_models(
+            &self.config,
+            &method,
+            rest,
+            routed.filter(|_| by_prefix).map(|(i, _)| i),
+        ) {
+            ctx.client_status = resp.status;
+            ctx.local = true;
+            local::write_body(session, &resp).await?;
+            return Ok(true);
+        }
         if !is_convert_path(rest) {
             let err = ClientError::new(
                 404,
@@ -230,6 +244,26 @@ impl ProxyHttp for ConvertProxy {
         if declared.is_some_and(|n| n > self.config.max_body_bytes) {
             return respond(session, ctx, too_large(self.config.max_body_bytes)).await;
         }
+        let mut chosen = routed.map(|(i, _)| i);
+        if !by_prefix && self.config.has_model_rules() {
+            // Route by model: read the first body chunk (kept in Pingora's retry buffer, so
+            // it still goes through request_body_filter) and find `model` in it.
+            session.as_downstream_mut().enable_retry_buffering();
+            if let Some(first) = session.read_request_body().await? {
+                if let Some(i) = sniff_model(&first).and_then(|m| self.config.route_model(&m)) {
+                    chosen = Some(i);
+                }
+            }
+        }
+        let Some(idx) = chosen else {
+            let err = ClientError::new(
+                404,
+                "invalid_request_error",
+                Some("not_found"),
+                format!("No backend serves {path}: it matches no path_prefix, no match_rules.model and no default backend is configured."),
+            );
+            return respond(session, ctx, err).await;
+        };
         ctx.backend = Some(idx);
         Ok(false)
     }
@@ -399,21 +433,21 @@ impl ProxyHttp for ConvertProxy {
                 "no backend chosen",
             ));
         };
-        let (Some(backend), Some(quirks)) = (self.config.backends.get(idx), self.quirks.get(idx))
-        else {
+        let Some(backend) = self.config.backends.get(idx) else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "no backend chosen",
             ));
         };
         let raw = std::mem::take(&mut ctx.body);
+        ctx.bytes_in = raw.len() as u64;
         let req = match parse_request(&raw) {
             Ok(r) => r,
             Err(e) => return Err(ctx.fail_with(invalid(e))),
         };
         ctx.model = req.model.clone();
         let opts = RequestOptions {
-            quirks,
+            quirks: &backend.quirks,
             model_override: backend.model.as_deref(),
             id_seed: None,
         };
@@ -574,7 +608,13 @@ impl ProxyHttp for ConvertProxy {
                 if end_of_stream {
                     let rctx = ctx.response_ctx.as_ref();
                     match (serde_json::from_slice::<ChatCompletion>(buf), rctx) {
-                        (Ok(c), Some(r)) => final_obj = Some(convert_completion(r, &c)),
+                        (Ok(c), Some(r)) => {
+                            final_obj = Some(convert_completion(r, &c));
+                            ctx.json_usage = c
+                                .usage
+                                .clone()
+                                .or_else(|| c.choices.first().and_then(|ch| ch.usage.clone()));
+                        }
                         (Err(e), Some(r)) => {
                             // The 200 already went out: report a failed Response object.
                             let mut conv = StreamConverter::new(r.clone(), false);
@@ -606,6 +646,16 @@ impl ProxyHttp for ConvertProxy {
             }
             Mode::None => {}
         }
+        if ctx.ttft.is_none() {
+            let seen = match &ctx.mode {
+                Mode::Stream(c) | Mode::StreamFromJson(c, _) => c.has_content(),
+                Mode::Json(_) => end_of_stream,
+                _ => false,
+            };
+            if seen {
+                ctx.ttft = Some(ctx.start.elapsed());
+            }
+        }
         if let Some(obj) = final_obj {
             if obj.get("status").and_then(|s| s.as_str()) == Some("failed") {
                 ctx.error_code = obj
@@ -614,6 +664,9 @@ impl ProxyHttp for ConvertProxy {
                     .map(str::to_owned);
             }
             *body = Some(Bytes::from(obj.to_string()));
+        }
+        if let Some(b) = body.as_ref() {
+            ctx.bytes_out += b.len() as u64;
         }
         Ok(None)
     }
@@ -684,7 +737,22 @@ impl ProxyHttp for ConvertProxy {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
         let req = session.req_header();
         let backend = self.backend(ctx).map(|b| b.name.as_str()).unwrap_or("-");
-        let (tin, tout, tcached) = usage_of(ctx);
+        let (tin, tout, tcached, treasoning) = usage_of(ctx);
+        if !ctx.local {
+            self.stats.record(&RequestRecord {
+                backend: ctx.backend,
+                stream: ctx.stream,
+                error: classify(ctx, e),
+                duration: ctx.start.elapsed(),
+                ttft: ctx.ttft,
+                tokens_in: tin,
+                tokens_out: tout,
+                tokens_cached: tcached,
+                tokens_reasoning: treasoning,
+                bytes_in: ctx.bytes_in,
+                bytes_out: ctx.bytes_out,
+            });
+        }
         tracing::info!(
             target: "access",
             method = %req.method,
@@ -696,6 +764,7 @@ impl ProxyHttp for ConvertProxy {
             upstream_status = ctx.upstream_status,
             duration_ms = ctx.start.elapsed().as_millis() as u64,
             ttfb_ms = ctx.first_byte.map(|d| d.as_millis() as u64),
+            ttft_ms = ctx.ttft.map(|d| d.as_millis() as u64),
             tokens_in = tin,
             tokens_out = tout,
             tokens_cached = tcached,
@@ -735,12 +804,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-fn usage_of(ctx: &Ctx) -> (u64, u64, u64) {
-    let conv = match &ctx.mode {
-        Mode::Stream(c) | Mode::StreamFromJson(c, _) => c,
-        _ => return (0, 0, 0),
+/// (input, output, cached, reasoning) tokens the provider reported.
+fn usage_of(ctx: &Ctx) -> (u64, u64, u64, u64) {
+    let usage = match &ctx.mode {
+        Mode::Stream(c) | Mode::StreamFromJson(c, _) => c.usage(),
+        Mode::Json(_) => ctx.json_usage.as_ref(),
+        _ => None,
     };
-    match conv.usage() {
+    match usage {
         Some(u) => (
             u.prompt_tokens,
             u.completion_tokens,
@@ -748,9 +819,39 @@ fn usage_of(ctx: &Ctx) -> (u64, u64, u64) {
                 .as_ref()
                 .and_then(|d| d.cached_tokens)
                 .or(u.prompt_cache_hit_tokens)
+                .or(u.cached_tokens)
+                .unwrap_or(0),
+            u.completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
         ),
-        None => (0, 0, 0),
+        None => (0, 0, 0, 0),
+    }
+}
+
+/// The error class of a finished request, for the statistics.
+fn classify(ctx: &Ctx, e: Option<&Error>) -> Option<ErrorClass> {
+    if let Some(e) = e {
+        use ErrorType::*;
+        return Some(match e.etype() {
+            ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => {
+                ErrorClass::Timeout
+            }
+            ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure | InvalidCert
+            | HandshakeError | SocketError | ConnectProxyFailure => ErrorClass::Connect,
+            HTTPStatus(s) if *s < 500 => ErrorClass::Client,
+            _ if ctx.downstream_started => ErrorClass::StreamFailed,
+            _ if ctx.client_status == 502 && ctx.upstream_status == 0 => ErrorClass::Connect,
+            _ => ErrorClass::Internal,
+        });
+    }
+    match (ctx.upstream_status, ctx.client_status) {
+        (0, s) if s >= 400 => Some(ErrorClass::Client),
+        (u, _) if (400..500).contains(&u) => Some(ErrorClass::Upstream4xx),
+        (u, _) if u >= 500 => Some(ErrorClass::Upstream5xx),
+        _ if ctx.error_code.is_some() => Some(ErrorClass::StreamFailed),
+        _ => None,
     }
 }
 
