@@ -1,4 +1,4 @@
-.PHONY: build release run test lint codex
+.PHONY: build release run test lint codex sdk-venv
 
 build:
 	cargo build
@@ -9,7 +9,7 @@ release:
 run:
 	cargo run --release -- --config config.json
 
-test: codex
+test: codex sdk-venv
 	cargo test --all-targets
 
 lint:
@@ -18,3 +18,7 @@ lint:
 
 codex:
 	./scripts/install-codex.sh
+
+# The OpenAI Python SDK for the strict client check (tests/sdk_strict.rs).
+sdk-venv:
+	./scripts/sdk-venv.sh

@@ -121,7 +121,7 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let _guards = match crate::logger::init(&config.log_dir, &config.log_level) {
+    let _guards = match crate::logger::init(&config.log_dir, &config.log_level, config.log_format) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("codex-convert-proxy: {e}");

@@ -42,8 +42,12 @@ pub const DEFAULT_IDLE_MS: u64 = 300_000;
 pub const DEFAULT_TOTAL_MS: u64 = 1_800_000;
 /// Default OpenTelemetry service name.
 pub const DEFAULT_SERVICE_NAME: &str = "codex-convert-proxy";
-/// Default OTLP endpoint.
+/// Default OTLP endpoint (gRPC).
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://127.0.0.1:4317";
+/// Default OTLP endpoint with `telemetry.protocol: "http"` (HTTP/protobuf).
+pub const DEFAULT_OTLP_HTTP_ENDPOINT: &str = "http://127.0.0.1:4318";
+/// Default cut of the bodies logged with `log_body` (64 KiB).
+pub const DEFAULT_LOG_BODY_MAX_BYTES: usize = 64 * 1024;
 /// The only supported upstream protocol.
 pub const SUPPORTED_PROTOCOL: &str = "openai";
 /// Known provider profile names.
@@ -118,7 +122,11 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_dir: PathBuf,
     pub log_body: bool,
+    /// Bodies logged with `log_body` are cut at this many bytes.
+    pub log_body_max_bytes: usize,
     pub log_level: String,
+    /// `text` (human-readable lines) or `json` (one JSON object per line).
+    pub log_format: LogFormat,
     pub threads: usize,
     pub grace_period_seconds: u64,
     pub max_body_bytes: usize,
@@ -223,12 +231,35 @@ impl Default for Timeouts {
     }
 }
 
+/// Format of the log lines (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, the event's fields at the top level.
+    Json,
+}
+
+/// OTLP transport (`telemetry.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC (port 4317).
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318); `/v1/traces` is appended to the endpoint.
+    Http,
+}
+
 /// Telemetry (OpenTelemetry) settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Telemetry {
     pub enabled: bool,
     pub service_name: String,
     pub otlp_endpoint: String,
+    pub protocol: OtlpProtocol,
 }
 
 impl Default for Telemetry {
@@ -237,6 +268,7 @@ impl Default for Telemetry {
             enabled: false,
             service_name: DEFAULT_SERVICE_NAME.to_string(),
             otlp_endpoint: DEFAULT_OTLP_ENDPOINT.to_string(),
+            protocol: OtlpProtocol::Grpc,
         }
     }
 }
@@ -340,7 +372,9 @@ struct RawConfig {
     listen: Option<String>,
     log_dir: Option<String>,
     log_body: Option<bool>,
+    log_body_max_bytes: Option<usize>,
     log_level: Option<String>,
+    log_format: Option<LogFormat>,
     threads: Option<usize>,
     grace_period_seconds: Option<u64>,
     max_body_bytes: Option<usize>,
@@ -408,10 +442,13 @@ struct RawQuirks {
     flatten_content: Option<bool>,
     drop_tools: Option<bool>,
     tool_choice_auto_only: Option<bool>,
+    tool_choice_required_to_auto: Option<bool>,
     strip_strict: Option<bool>,
     think_tags: Option<bool>,
     max_tokens_field: Option<String>,
     reasoning_passback: Option<String>,
+    require_reasoning_content: Option<bool>,
+    sampling: Option<String>,
     images: Option<bool>,
     tool_stream: Option<bool>,
     reasoning_effort: Option<String>,
@@ -424,7 +461,7 @@ fn apply_quirks(
     raw: RawQuirks,
     base: &str,
 ) -> Result<crate::providers::Quirks, ConfigError> {
-    use crate::providers::{EffortStyle, Passback};
+    use crate::providers::{EffortStyle, Passback, Sampling};
     let path = |k: &str| format!("{base}.quirks.{k}");
     if let Some(v) = raw.developer_role {
         q.developer_role = match v.as_str() {
@@ -464,6 +501,19 @@ fn apply_quirks(
             }
         };
     }
+    if let Some(v) = raw.sampling {
+        q.sampling = match v.as_str() {
+            "keep" => Sampling::Keep,
+            "drop" => Sampling::Drop,
+            "unit_interval" => Sampling::UnitInterval,
+            _ => {
+                return Err(ConfigError::invalid(
+                    path("sampling"),
+                    format!("unknown value {v:?} (expected keep, drop or unit_interval)"),
+                ))
+            }
+        };
+    }
     if let Some(v) = raw.reasoning_effort {
         q.effort = match v.as_str() {
             "drop" => EffortStyle::Drop,
@@ -482,6 +532,14 @@ fn apply_quirks(
         (raw.flatten_content, &mut q.flatten_content),
         (raw.drop_tools, &mut q.drop_tools),
         (raw.tool_choice_auto_only, &mut q.tool_choice_auto_only),
+        (
+            raw.tool_choice_required_to_auto,
+            &mut q.tool_choice_required_to_auto,
+        ),
+        (
+            raw.require_reasoning_content,
+            &mut q.require_reasoning_content,
+        ),
         (raw.strip_strict, &mut q.strip_strict),
         (raw.think_tags, &mut q.think_tags),
         (raw.images, &mut q.images),
@@ -506,6 +564,7 @@ struct RawTelemetry {
     enabled: Option<bool>,
     service_name: Option<String>,
     otlp_endpoint: Option<String>,
+    protocol: Option<OtlpProtocol>,
 }
 
 // ---------------------------------------------------------------------------
@@ -923,12 +982,24 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default())?;
+    let log_body_max_bytes = match raw.log_body_max_bytes {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "log_body_max_bytes",
+                "must be at least 1",
+            ))
+        }
+        Some(n) => n,
+        None => DEFAULT_LOG_BODY_MAX_BYTES,
+    };
 
     Ok(Config {
         listen,
         log_dir: PathBuf::from(log_dir),
         log_body: raw.log_body.unwrap_or(false),
+        log_body_max_bytes,
         log_level,
+        log_format: raw.log_format.unwrap_or_default(),
         threads,
         grace_period_seconds: raw
             .grace_period_seconds
@@ -1202,9 +1273,14 @@ fn validate_telemetry(raw: RawTelemetry) -> Result<Telemetry, ConfigError> {
             "must not be empty",
         ));
     }
-    let otlp_endpoint = raw
-        .otlp_endpoint
-        .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_string());
+    let protocol = raw.protocol.unwrap_or_default();
+    let otlp_endpoint = raw.otlp_endpoint.unwrap_or_else(|| {
+        match protocol {
+            OtlpProtocol::Grpc => DEFAULT_OTLP_ENDPOINT,
+            OtlpProtocol::Http => DEFAULT_OTLP_HTTP_ENDPOINT,
+        }
+        .to_string()
+    });
     match Url::parse(&otlp_endpoint) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
         Ok(_) => {
@@ -1224,6 +1300,7 @@ fn validate_telemetry(raw: RawTelemetry) -> Result<Telemetry, ConfigError> {
         enabled: raw.enabled.unwrap_or(false),
         service_name,
         otlp_endpoint,
+        protocol,
     })
 }
 
@@ -1691,7 +1768,9 @@ mod routing_tests {
             r#"{"backends": [
                 {"name": "glm", "url": "http://h/v4", "match_rules": {"default": true}},
                 {"name": "kimi", "url": "http://h/v1", "match_rules": {"model": ["kimi-*", "moonshot-v1"]},
-                 "quirks": {"flatten_content": true, "developer_role": "user", "reasoning_passback": "none"}},
+                 "quirks": {"flatten_content": true, "developer_role": "user", "reasoning_passback": "none",
+                            "tool_choice_required_to_auto": false, "require_reasoning_content": false,
+                            "sampling": "keep"}},
                 {"name": "ds", "url": "http://h/v1", "match_rules": {"model": "deepseek-chat"}}
             ]}"#,
             &|_| None,
@@ -1707,6 +1786,12 @@ mod routing_tests {
         assert!(k.flatten_content);
         assert_eq!(k.developer_role, "user");
         assert_eq!(k.passback, crate::providers::Passback::None);
+        assert!(!k.tool_choice_required_to_auto && !k.require_reasoning_content);
+        assert_eq!(k.sampling, crate::providers::Sampling::Keep);
+        // The kimi profile's own defaults, before the overrides above.
+        let d = crate::providers::quirks_for("kimi").unwrap();
+        assert!(d.tool_choice_required_to_auto && d.require_reasoning_content);
+        assert_eq!(d.sampling, crate::providers::Sampling::Drop);
         assert_eq!(c.backends[2].quirks.profile, "openai");
         for (json, path) in [
             (
@@ -1716,6 +1801,14 @@ mod routing_tests {
             (
                 r#"{"backends": [{"name": "a", "url": "http://h", "quirks": {"developer_role": "boss"}}]}"#,
                 "backends[0].quirks.developer_role",
+            ),
+            (
+                r#"{"backends": [{"name": "a", "url": "http://h", "quirks": {"sampling": "clamp"}}]}"#,
+                "backends[0].quirks.sampling",
+            ),
+            (
+                r#"{"backends": [{"name": "a", "url": "http://h", "quirks": {"tool_choice_required_to_auto": "yes"}}]}"#,
+                "backends[0].quirks",
             ),
             (
                 r#"{"backends": [{"name": "a", "url": "http://h", "match_rules": {"model": 5}}]}"#,
@@ -1903,7 +1996,8 @@ mod tests {
             Telemetry {
                 enabled: true,
                 service_name: "svc".into(),
-                otlp_endpoint: "https://otel:4318".into()
+                otlp_endpoint: "https://otel:4318".into(),
+                protocol: OtlpProtocol::Grpc,
             }
         );
 
@@ -2256,6 +2350,42 @@ mod tests {
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"telemetry":{"otlp_endpoint":"ftp://h"}}"#,
             &["telemetry.otlp_endpoint:", "http or https"],
+        );
+    }
+
+    #[test]
+    fn telemetry_protocol_and_log_options() {
+        let base = r#""backends":[{"name":"a","url":"http://h"}]"#;
+        let c = ok(&format!("{{{base}}}"));
+        assert_eq!(c.telemetry.protocol, OtlpProtocol::Grpc);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.log_body_max_bytes, DEFAULT_LOG_BODY_MAX_BYTES);
+        // "http" defaults to the OTLP/HTTP port; an explicit endpoint is kept.
+        let c = ok(&format!(
+            r#"{{{base},"telemetry":{{"enabled":true,"protocol":"http"}}}}"#
+        ));
+        assert_eq!(c.telemetry.protocol, OtlpProtocol::Http);
+        assert_eq!(c.telemetry.otlp_endpoint, "http://127.0.0.1:4318");
+        let c = ok(&format!(
+            r#"{{{base},"telemetry":{{"protocol":"grpc","otlp_endpoint":"http://c:1"}}}}"#
+        ));
+        assert_eq!(c.telemetry.otlp_endpoint, "http://c:1");
+        let c = ok(&format!(
+            r#"{{{base},"log_format":"json","log_body_max_bytes":100}}"#
+        ));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.log_body_max_bytes, 100);
+        err(
+            &format!(r#"{{{base},"telemetry":{{"protocol":"udp"}}}}"#),
+            &["telemetry.protocol: unknown variant \"udp\""],
+        );
+        err(
+            &format!(r#"{{{base},"log_format":"xml"}}"#),
+            &["log_format: unknown variant \"xml\""],
+        );
+        err(
+            &format!(r#"{{{base},"log_body_max_bytes":0}}"#),
+            &["log_body_max_bytes: must be at least 1"],
         );
     }
 

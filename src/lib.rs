@@ -14,4 +14,5 @@ pub mod redact;
 pub mod server;
 pub mod sse;
 pub mod stats;
+pub mod telemetry;
 pub mod types;

@@ -8,6 +8,7 @@ use pingora::server::{RunArgs, Server};
 use crate::config::Config;
 use crate::proxy::ConvertProxy;
 use crate::stats::Stats;
+use crate::telemetry::Telemetry;
 
 /// Interval of the statistics summary line in the log.
 const SUMMARY_EVERY_SECS: u64 = 60;
@@ -46,12 +47,18 @@ pub fn run(config: Config) -> Result<(), String> {
             tracing::info!(target: "stats", "{}", summary_stats.summary_line());
         })
         .map_err(|e| format!("cannot start the stats thread: {e}"))?;
+    // OpenTelemetry: nothing is built when it is off.
+    let telemetry = Telemetry::init(&config.telemetry)?.map(Arc::new);
     let config = Arc::new(config);
-    let proxy = ConvertProxy::new(config, stats);
+    let proxy = ConvertProxy::new(config, stats).with_telemetry(telemetry.clone());
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
     service.add_tcp(&listen);
     server.add_service(service);
     server.run(RunArgs::default());
+    // Flush the spans still buffered.
+    if let Some(t) = &telemetry {
+        t.shutdown();
+    }
     tracing::info!("codex-convert-proxy stopped");
     Ok(())
 }

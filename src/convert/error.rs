@@ -265,6 +265,28 @@ pub fn code_for_stream_error(err: &Value) -> (String, String) {
     (mapped.to_owned(), message)
 }
 
+/// MiniMax's `base_resp` with a non-zero `status_code` (an error reported inside a 200
+/// body) → (code, message) for `response.failed`; `None` for success or no `base_resp`.
+/// Codes: <https://platform.minimax.io/docs/api-reference/errorcode>.
+pub fn base_resp_error(base_resp: Option<&Value>) -> Option<(String, String)> {
+    let b = base_resp?;
+    let status = b.get("status_code").and_then(Value::as_i64)?;
+    if status == 0 {
+        return None;
+    }
+    let msg = b
+        .get("status_msg")
+        .and_then(Value::as_str)
+        .unwrap_or("MiniMax error");
+    let message = crate::redact::redact(&format!("{msg} (MiniMax status_code {status})"));
+    let code = match status {
+        1002 => "rate_limit_exceeded".to_owned(),
+        1008 => "insufficient_quota".to_owned(),
+        _ => code_for_stream_error(&json!({"message": msg})).0,
+    };
+    Some((code, message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,8 +194,8 @@ pub fn convert_request(
         chat.extra
             .insert(quirks.max_tokens_field.to_owned(), Value::from(max));
     }
-    chat.temperature = req.temperature;
-    chat.top_p = req.top_p;
+    chat.temperature = quirks.sampling.apply(req.temperature);
+    chat.top_p = quirks.sampling.apply(req.top_p);
     if let Some(effort) = req.reasoning.as_ref().and_then(|r| r.effort.as_deref()) {
         apply_effort(effort, quirks.effort, &mut chat.extra);
     }
@@ -279,7 +279,9 @@ fn apply_effort(effort: &str, style: EffortStyle, extra: &mut Map<String, Value>
             extra.insert("reasoning_effort".into(), Value::String(effort.to_owned()));
         }
         EffortStyle::DeepSeek => {
-            if !off {
+            if off {
+                extra.insert("thinking".into(), json!({"type": "disabled"}));
+            } else {
                 let e = if matches!(effort, "xhigh" | "max") {
                     "max"
                 } else {
@@ -324,7 +326,9 @@ fn tool_choice(choice: Option<&Value>, catalog: &ToolCatalog, quirks: &Quirks) -
         }
         _ => return None,
     };
-    if quirks.tool_choice_auto_only {
+    if quirks.tool_choice_auto_only
+        || (quirks.tool_choice_required_to_auto && out.as_str() != Some("none"))
+    {
         return Some(Value::String("auto".into()));
     }
     Some(out)
@@ -492,8 +496,9 @@ impl<'a> MessageBuilder<'a> {
             InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
                 self.started = true;
                 self.flush();
-                let (text, images) = tool_output(&o.output);
-                if !images.is_empty() && self.quirks.images {
+                let takes_images = self.takes_images();
+                let (text, images) = tool_output(&o.output, takes_images);
+                if !images.is_empty() && takes_images {
                     self.deferred_images.push(ChatPart::Text {
                         text: format!("Image(s) returned by tool call {}:", o.call_id),
                     });
@@ -522,10 +527,16 @@ impl<'a> MessageBuilder<'a> {
         });
     }
 
+    /// Image parts go only to providers that take images and accept array content (a
+    /// provider whose content must be a string gets a text note instead).
+    fn takes_images(&self) -> bool {
+        self.quirks.images && !self.quirks.flatten_content
+    }
+
     /// User content: a plain string when possible (or required), else text and image parts.
     fn content_of(&self, parts: Vec<ContentPart>) -> ChatContent {
         let has_image = parts.iter().any(|p| matches!(p, ContentPart::Image { .. }));
-        if !has_image || !self.quirks.images {
+        if !has_image || !self.takes_images() {
             let mut text = join_text(&parts);
             if has_image {
                 text.push_str("\n[image omitted: this provider does not accept images]");
@@ -606,11 +617,22 @@ impl<'a> MessageBuilder<'a> {
                         Some(ChatContent::Text(t)) => t,
                         _ => String::new(),
                     };
+                    // The tags as the provider wrote them: the reasoning read back from
+                    // `<think>\n…\n</think>` keeps its newlines, so add only missing ones.
+                    let open = if rc.starts_with('\n') { "" } else { "\n" };
+                    let close = if rc.ends_with('\n') { "" } else { "\n" };
                     msg.content = Some(ChatContent::Text(format!(
-                        "<think>\n{rc}\n</think>\n\n{text}"
+                        "<think>{open}{rc}{close}</think>\n\n{text}"
                     )));
                 }
             }
+        }
+        if msg.tool_calls.is_some()
+            && msg.reasoning_content.is_none()
+            && self.quirks.require_reasoning_content
+            && self.quirks.passback == Passback::ReasoningContent
+        {
+            msg.reasoning_content = Some(String::new());
         }
         if msg.content.is_none() && self.quirks.empty_content_with_tool_calls {
             msg.content = Some(ChatContent::Text(String::new()));
@@ -714,8 +736,13 @@ fn join_text(parts: &[ContentPart]) -> String {
     out
 }
 
-/// A tool output as text plus image parts.
-fn tool_output(output: &ToolOutput) -> (String, Vec<ChatPart>) {
+/// What stands for an image in a tool message's text.
+const IMAGE_PLACEHOLDER: &str = "[image]";
+const IMAGE_OMITTED: &str = "[image omitted: this provider does not accept images]";
+
+/// A tool output as text plus image parts (`takes_images`: the parts follow in a user
+/// message; otherwise the text says the image was left out).
+fn tool_output(output: &ToolOutput, takes_images: bool) -> (String, Vec<ChatPart>) {
     match output {
         ToolOutput::Text(t) => (t.clone(), Vec::new()),
         ToolOutput::Parts(parts) => {
@@ -733,7 +760,11 @@ fn tool_output(output: &ToolOutput) -> (String, Vec<ChatPart>) {
                         if !text.is_empty() {
                             text.push('\n');
                         }
-                        text.push_str("[image]");
+                        text.push_str(if takes_images {
+                            IMAGE_PLACEHOLDER
+                        } else {
+                            IMAGE_OMITTED
+                        });
                         images.push(ChatPart::ImageUrl {
                             image_url: ImageUrl {
                                 url: image_url.clone(),

@@ -8,7 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 
-use super::error::code_for_stream_error;
+use super::error::{base_resp_error, code_for_stream_error};
 use super::ids::{encode_reasoning_token, IdGen};
 use super::response::{response_object, usage_json, Status};
 use super::tools::{custom_input_from_arguments, ToolOrigin};
@@ -72,6 +72,8 @@ pub struct StreamConverter {
     think: Option<ThinkSplitter>,
     usage: Option<ChatUsage>,
     finish_reason: Option<String>,
+    /// A `delta` was seen: a later full `message` only repeats what was streamed.
+    saw_delta: bool,
     final_response: Option<Value>,
     /// Chat chunks seen (for the access log).
     pub chunks: u64,
@@ -99,6 +101,7 @@ impl StreamConverter {
             think,
             usage: None,
             finish_reason: None,
+            saw_delta: false,
             final_response: None,
             chunks: 0,
         }
@@ -208,6 +211,10 @@ impl StreamConverter {
             self.fail(&code, &message);
             return;
         }
+        if let Some((code, message)) = base_resp_error(chunk.base_resp.as_ref()) {
+            self.fail(&code, &message);
+            return;
+        }
         self.start();
         if let Some(u) = &chunk.usage {
             self.usage = Some(u.clone());
@@ -216,8 +223,15 @@ impl StreamConverter {
             if let Some(u) = &choice.usage {
                 self.usage = Some(u.clone());
             }
-            if let Some(d) = choice.delta.as_ref().or(choice.message.as_ref()) {
-                self.push_delta(d);
+            match (&choice.delta, &choice.message) {
+                (Some(d), _) => {
+                    self.saw_delta = true;
+                    self.push_delta(d);
+                }
+                // A full message after the deltas (MiniMax ends a stream with a
+                // `chat.completion` frame repeating the whole message): already streamed.
+                (None, Some(m)) if !self.saw_delta => self.push_delta(m),
+                _ => {}
             }
             if let Some(fr) = choice.finish_reason.as_deref().filter(|s| !s.is_empty()) {
                 self.finish_reason = Some(fr.to_owned());
@@ -229,6 +243,10 @@ impl StreamConverter {
     pub fn push_completion(&mut self, c: &ChatCompletion) {
         if let Some(err) = &c.error {
             let (code, message) = code_for_stream_error(err);
+            self.fail(&code, &message);
+            return;
+        }
+        if let Some((code, message)) = base_resp_error(c.base_resp.as_ref()) {
             self.fail(&code, &message);
             return;
         }
@@ -902,6 +920,85 @@ impl ThinkSplitter {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn ctx(profile: &str) -> ResponseContext {
+        use crate::convert::request::{convert_request, parse_request, RequestOptions};
+        let q = crate::providers::quirks_for(profile).unwrap();
+        let req = parse_request(br#"{"model": "m", "input": "hi", "stream": true}"#).unwrap();
+        let opts = RequestOptions {
+            quirks: &q,
+            model_override: None,
+            id_seed: Some(7),
+        };
+        convert_request(req, &opts).unwrap().ctx
+    }
+
+    /// MiniMax ends a stream with a `chat.completion` frame holding the whole message and
+    /// the real usage: the text must not be doubled, the usage must be taken.
+    #[test]
+    fn final_full_message_frame_is_not_repeated() {
+        let mut c = StreamConverter::new(ctx("minimax"), true);
+        c.push_bytes(
+            concat!(
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"\",\"content\":\"<think>plan</think>Hel\"}}],",
+                "\"usage\":{\"total_tokens\":0}}\n\n",
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n",
+                "data: {\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"finish_reason\":\"stop\",",
+                "\"message\":{\"role\":\"assistant\",\"content\":\"<think>plan</think>Hello\"}}],",
+                "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3,\"total_tokens\":8}}\n\n"
+            )
+            .as_bytes(),
+        );
+        c.finish();
+        let resp = c.final_response().unwrap();
+        assert_eq!(resp["status"], "completed");
+        assert_eq!(resp["output"][0]["summary"][0]["text"], "plan");
+        assert_eq!(resp["output"][1]["content"][0]["text"], "Hello");
+        assert_eq!(resp["usage"]["total_tokens"], 8);
+    }
+
+    /// A lone full message (no deltas before it) is still read.
+    #[test]
+    fn lone_message_frame_is_read() {
+        let mut c = StreamConverter::new(ctx("openai"), true);
+        c.push_bytes(b"data: {\"choices\":[{\"index\":0,\"finish_reason\":\"stop\",\"message\":{\"content\":\"Hi\"}}]}\n\n");
+        c.finish();
+        assert_eq!(
+            c.final_response().unwrap()["output"][0]["content"][0]["text"],
+            "Hi"
+        );
+    }
+
+    #[test]
+    fn minimax_base_resp_errors_fail_the_response() {
+        let mut c = StreamConverter::new(ctx("minimax"), true);
+        c.push_bytes(
+            b"data: {\"base_resp\":{\"status_code\":1002,\"status_msg\":\"rate limit\"}}\n\n",
+        );
+        c.finish();
+        let resp = c.final_response().unwrap();
+        assert_eq!(resp["status"], "failed");
+        assert_eq!(resp["error"]["code"], "rate_limit_exceeded");
+        // status_code 0 is success.
+        let mut c = StreamConverter::new(ctx("minimax"), false);
+        let ok: ChatCompletion =
+            serde_json::from_value(json!({"choices": [{"message": {"content": "x"},
+            "finish_reason": "stop"}], "base_resp": {"status_code": 0, "status_msg": ""}}))
+            .unwrap();
+        c.push_completion(&ok);
+        c.finish_quiet();
+        assert_eq!(c.final_response().unwrap()["status"], "completed");
+        let bad: ChatCompletion = serde_json::from_value(
+            json!({"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}),
+        )
+        .unwrap();
+        let mut c = StreamConverter::new(ctx("minimax"), false);
+        c.push_completion(&bad);
+        c.finish_quiet();
+        let resp = c.final_response().unwrap();
+        assert_eq!(resp["status"], "failed");
+        assert_eq!(resp["error"]["code"], "insufficient_quota");
+    }
 
     #[test]
     fn think_splitter_handles_split_tags() {

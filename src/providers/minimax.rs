@@ -1,17 +1,33 @@
-//! MiniMax: rejects role `developer`; one leading `system` message only; content as a
-//! string; reasoning as `<think>…</think>` inside `content`, which must come back unchanged;
-//! `max_completion_tokens`.
+//! MiniMax: `https://api.minimax.io/v1` (or `api.minimaxi.com`) + `/chat/completions`.
+//!
+//! Provider docs:
+//! - `temperature` and `top_p` in (0, 1]; `max_completion_tokens` —
+//!   <https://platform.minimax.io/docs/api-reference/text-chat>;
+//! - reasoning as `<think>…</think>` inside `content` (unless `reasoning_split`), and the whole
+//!   assistant message, `<think>` included, must come back unchanged in multi-turn tool use —
+//!   <https://platform.minimax.io/docs/api-reference/text-openai-api>;
+//! - error codes in `base_resp.status_code` (1002 rate limit, 1004 auth, 1008 balance, 2013
+//!   invalid params) — <https://platform.minimax.io/docs/api-reference/errorcode>.
+//!
+//! Second-hand: 400 "invalid params, chat content has invalid message role: system (2013)"
+//! for a system message after the first, "invalid chat setting (2013)" for two system messages
+//! (can1357/oh-my-pi#954, BigPizzaV3/CodexPlusPlus#267); `developer` rejected; content as a
+//! string; no `strict` and no documented `tool_choice` / `parallel_tool_calls` (AgentScope's
+//! MiniMax formatter); a stream ends with a full `chat.completion` frame (GCWing/OpenBitFun#792).
 
-use super::{EffortStyle, Passback, Quirks};
+use super::{EffortStyle, Passback, Quirks, Sampling};
 
 pub fn quirks() -> Quirks {
     Quirks {
         profile: "minimax",
         developer_role: "user",
         flatten_content: true,
+        tool_choice_auto_only: true,
+        strip_strict: true,
         think_tags: true,
         max_tokens_field: "max_completion_tokens",
         passback: Passback::ThinkTags,
+        sampling: Sampling::UnitInterval,
         effort: EffortStyle::Drop,
         json_schema: false,
         ..Quirks::openai()

@@ -16,10 +16,39 @@ pub enum EffortStyle {
     Drop,
     /// `reasoning_effort: <effort>` as given.
     ReasoningEffort,
-    /// DeepSeek: `reasoning_effort: high | max`.
+    /// DeepSeek: `reasoning_effort: high | max`; `none`/`minimal` → `thinking: {type: disabled}`.
     DeepSeek,
     /// GLM: `thinking: {type: enabled | disabled}`.
     GlmThinking,
+}
+
+/// What happens to `temperature` and `top_p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampling {
+    /// Sent as given.
+    Keep,
+    /// Not sent: the provider fixes them (Kimi K2.x rejects any other value).
+    Drop,
+    /// Clamped into `(0, 1]` (MiniMax, GLM): above 1 → 1, zero or below → 0.01.
+    UnitInterval,
+}
+
+impl Sampling {
+    /// The value to send for a client's `temperature` / `top_p`.
+    pub fn apply(self, value: Option<f64>) -> Option<f64> {
+        let v = value.filter(|v| v.is_finite())?;
+        match self {
+            Sampling::Keep => Some(v),
+            Sampling::Drop => None,
+            Sampling::UnitInterval => Some(if v > 1.0 {
+                1.0
+            } else if v <= 0.0 {
+                0.01
+            } else {
+                v
+            }),
+        }
+    }
 }
 
 /// How the provider's reasoning must come back on assistant messages.
@@ -45,6 +74,9 @@ pub struct Quirks {
     pub drop_tools: bool,
     /// Only `tool_choice: "auto"` is accepted.
     pub tool_choice_auto_only: bool,
+    /// `tool_choice: "required"` or a named function become `"auto"` (Kimi rejects them
+    /// while thinking, which is on by default); `"none"` stays.
+    pub tool_choice_required_to_auto: bool,
     /// Remove `strict` from function definitions.
     pub strip_strict: bool,
     /// Reasoning arrives as `<think>…</think>` inside `content`.
@@ -52,6 +84,12 @@ pub struct Quirks {
     /// Name of the output-token limit key.
     pub max_tokens_field: &'static str,
     pub passback: Passback,
+    /// With `reasoning_content` passback: every assistant message with tool calls carries
+    /// `reasoning_content`, an empty string when the turn had no reasoning (DeepSeek and
+    /// Kimi reject a tool-call message without the field while thinking).
+    pub require_reasoning_content: bool,
+    /// `temperature` / `top_p` handling.
+    pub sampling: Sampling,
     /// The provider takes image parts.
     pub images: bool,
     /// GLM: `tool_stream: true` to stream tool arguments.
@@ -72,10 +110,13 @@ impl Quirks {
             flatten_content: false,
             drop_tools: false,
             tool_choice_auto_only: false,
+            tool_choice_required_to_auto: false,
             strip_strict: false,
             think_tags: false,
             max_tokens_field: "max_tokens",
             passback: Passback::ReasoningContent,
+            require_reasoning_content: false,
+            sampling: Sampling::Keep,
             images: true,
             tool_stream: false,
             effort: EffortStyle::ReasoningEffort,
@@ -124,6 +165,7 @@ pub fn resolve(provider: Option<&str>, backend_name: &str) -> Quirks {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -134,5 +176,132 @@ mod tests {
         assert_eq!(resolve(None, "zhipu").profile, "glm");
         assert_eq!(resolve(None, "local-vllm").profile, "openai");
         assert_eq!(resolve(Some("unknown"), "deepseek").profile, "deepseek");
+    }
+
+    #[test]
+    fn sampling_policies() {
+        assert_eq!(Sampling::Keep.apply(Some(1.7)), Some(1.7));
+        assert_eq!(Sampling::Drop.apply(Some(1.0)), None);
+        assert_eq!(Sampling::UnitInterval.apply(Some(1.7)), Some(1.0));
+        assert_eq!(Sampling::UnitInterval.apply(Some(0.0)), Some(0.01));
+        assert_eq!(Sampling::UnitInterval.apply(Some(0.4)), Some(0.4));
+        assert_eq!(Sampling::UnitInterval.apply(None), None);
+        assert_eq!(Sampling::Keep.apply(Some(f64::NAN)), None);
+    }
+
+    /// The switches of each profile, as documented in the README's table.
+    #[test]
+    fn profile_defaults() {
+        let glm = quirks_for("glm").unwrap();
+        assert!(glm.tool_choice_auto_only && glm.strip_strict && glm.tool_stream);
+        assert_eq!(glm.sampling, Sampling::UnitInterval);
+        let kimi = quirks_for("kimi").unwrap();
+        assert!(kimi.tool_choice_required_to_auto && kimi.require_reasoning_content);
+        assert_eq!(
+            (kimi.max_tokens_field, kimi.sampling),
+            ("max_completion_tokens", Sampling::Drop)
+        );
+        let ds = quirks_for("deepseek").unwrap();
+        assert!(ds.require_reasoning_content && !ds.images);
+        assert_eq!(ds.effort, EffortStyle::DeepSeek);
+        let mm = quirks_for("minimax").unwrap();
+        assert!(mm.tool_choice_auto_only && mm.strip_strict && mm.think_tags);
+        assert_eq!(
+            (mm.passback, mm.sampling),
+            (Passback::ThinkTags, Sampling::UnitInterval)
+        );
+        assert_eq!(quirks_for("openai").unwrap(), Quirks::openai());
+    }
+
+    fn convert(body: serde_json::Value, q: &Quirks) -> serde_json::Value {
+        use crate::convert::request::{convert_request, parse_request, RequestOptions};
+        let req = parse_request(body.to_string().as_bytes()).unwrap();
+        let opts = RequestOptions {
+            quirks: q,
+            model_override: None,
+            id_seed: Some(1),
+        };
+        serde_json::to_value(convert_request(req, &opts).unwrap().chat).unwrap()
+    }
+
+    #[test]
+    fn profile_request_switches() {
+        use serde_json::json;
+        let tools = json!([{"type": "function", "name": "f", "strict": true,
+            "parameters": {"type": "object", "properties": {}}}]);
+        let body = |choice: serde_json::Value| {
+            json!({"model": "m", "input": "hi", "stream": true, "tools": tools,
+                "tool_choice": choice, "temperature": 1.5, "top_p": 0.0,
+                "max_output_tokens": 64})
+        };
+        // Kimi: required / named → auto, none kept; sampling dropped; max_completion_tokens.
+        let kimi = quirks_for("kimi").unwrap();
+        let chat = convert(body(json!("required")), &kimi);
+        assert_eq!(chat["tool_choice"], "auto");
+        assert!(chat.get("temperature").is_none() && chat.get("top_p").is_none());
+        assert_eq!(chat["max_completion_tokens"], 64);
+        let chat = convert(body(json!({"type": "function", "name": "f"})), &kimi);
+        assert_eq!(chat["tool_choice"], "auto");
+        assert_eq!(convert(body(json!("none")), &kimi)["tool_choice"], "none");
+        // The generic profile passes everything through.
+        let chat = convert(body(json!("required")), &Quirks::openai());
+        assert_eq!(chat["tool_choice"], "required");
+        assert_eq!(
+            (chat["temperature"].clone(), chat["top_p"].clone()),
+            (json!(1.5), json!(0.0))
+        );
+        // MiniMax: (0, 1], auto only, no strict, no parallel_tool_calls.
+        let chat = convert(body(json!("required")), &quirks_for("minimax").unwrap());
+        assert_eq!(
+            (chat["temperature"].clone(), chat["top_p"].clone()),
+            (json!(1.0), json!(0.01))
+        );
+        assert_eq!(chat["tool_choice"], "auto");
+        assert!(chat["tools"][0]["function"].get("strict").is_none());
+        assert!(chat.get("parallel_tool_calls").is_none());
+        // DeepSeek: effort none → thinking disabled; xhigh → max.
+        let ds = quirks_for("deepseek").unwrap();
+        let chat = convert(
+            json!({"model": "m", "input": "hi", "reasoning": {"effort": "none"}}),
+            &ds,
+        );
+        assert_eq!(chat["thinking"], json!({"type": "disabled"}));
+        assert!(chat.get("reasoning_effort").is_none());
+        let chat = convert(
+            json!({"model": "m", "input": "hi", "reasoning": {"effort": "xhigh"}}),
+            &ds,
+        );
+        assert_eq!(chat["reasoning_effort"], "max");
+    }
+
+    #[test]
+    fn reasoning_content_required_on_tool_calls() {
+        use serde_json::json;
+        // A tool-call turn without any reasoning item.
+        let body = json!({"model": "m", "input": [
+            {"type": "message", "role": "user", "content": "go"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"}]});
+        for (profile, expect) in [
+            ("deepseek", true),
+            ("kimi", true),
+            ("openai", false),
+            ("glm", false),
+        ] {
+            let chat = convert(body.clone(), &quirks_for(profile).unwrap());
+            let asst = &chat["messages"][1];
+            assert_eq!(asst["role"], "assistant");
+            assert_eq!(
+                asst.get("reasoning_content") == Some(&json!("")),
+                expect,
+                "{profile}"
+            );
+        }
+        // With passback switched off nothing is added.
+        let mut q = quirks_for("deepseek").unwrap();
+        q.passback = Passback::None;
+        assert!(convert(body, &q)["messages"][1]
+            .get("reasoning_content")
+            .is_none());
     }
 }

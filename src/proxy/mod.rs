@@ -41,6 +41,8 @@ pub struct ConvertProxy {
     config: Arc<Config>,
     stats: Arc<Stats>,
     dns: dns::Resolver,
+    /// OpenTelemetry; `None` when off (then no span is ever made).
+    telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl ConvertProxy {
@@ -49,7 +51,13 @@ impl ConvertProxy {
             config,
             stats,
             dns: dns::Resolver::default(),
+            telemetry: None,
         }
+    }
+
+    pub fn with_telemetry(mut self, telemetry: Option<Arc<crate::telemetry::Telemetry>>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     fn backend(&self, ctx: &Ctx) -> Option<&Backend> {
@@ -102,6 +110,10 @@ pub struct Ctx {
     bytes_out: u64,
     /// Time to the first output item (text, reasoning or tool call).
     ttft: Option<Duration>,
+    /// The request's spans (telemetry on).
+    otel: Option<crate::telemetry::RequestSpan>,
+    /// The response body so far (`log_body`).
+    body_log: Option<crate::logger::BodyLog>,
 }
 
 impl Ctx {
@@ -127,6 +139,8 @@ impl Ctx {
             bytes_in: 0,
             bytes_out: 0,
             ttft: None,
+            otel: None,
+            body_log: None,
         }
     }
 
@@ -264,6 +278,12 @@ impl ProxyHttp for ConvertProxy {
             );
             return respond(session, ctx, err).await;
         };
+        if let Some(t) = &self.telemetry {
+            let h = &session.req_header().headers;
+            let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
+            let (tp, ts) = (header("traceparent"), header("tracestate"));
+            ctx.otel = Some(t.start_request(tp, ts, method.as_str(), &path, ctx.start));
+        }
         ctx.backend = Some(idx);
         Ok(false)
     }
@@ -375,7 +395,8 @@ impl ProxyHttp for ConvertProxy {
             .parse()
             .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream path"))?;
         req.set_uri(uri);
-        let keep_traceparent = session.req_header().headers.get("traceparent").cloned();
+        let client_trace = ["traceparent", "tracestate"]
+            .map(|n| (n, session.req_header().headers.get(n).cloned()));
         let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
         for name in names {
             let n = name.as_str();
@@ -403,8 +424,21 @@ impl ProxyHttp for ConvertProxy {
         req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
         req.insert_header(http::header::ACCEPT, "text/event-stream, application/json")?;
         req.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-        if let Some(tp) = keep_traceparent {
-            req.insert_header("traceparent", tp)?;
+        // W3C trace context: the upstream span's when telemetry is on, else the client's.
+        if let Some(span) = ctx.otel.as_mut() {
+            let (host, port, tls) = (&backend.host, backend.port, backend.tls);
+            if let Some(h) = span.upstream_traceparent(host, port, tls, &path) {
+                req.insert_header("traceparent", h.traceparent)?;
+                if let Some(ts) = h.tracestate {
+                    req.insert_header("tracestate", ts)?;
+                }
+            }
+        } else {
+            for (name, value) in client_trace {
+                if let Some(v) = value {
+                    req.insert_header(name, v)?;
+                }
+            }
         }
         Ok(())
     }
@@ -462,7 +496,9 @@ impl ProxyHttp for ConvertProxy {
             Error::because(ErrorType::InternalError, "serialising the chat request", e)
         })?;
         if self.config.log_body {
-            tracing::info!(target: "body", backend = %backend.name, "upstream request: {}", crate::logger::redact_body(&json));
+            let max = self.config.log_body_max_bytes;
+            crate::logger::log_body("request", &backend.name, &json, max);
+            ctx.body_log = Some(crate::logger::BodyLog::new(max));
         }
         ctx.stream = converted.ctx.stream;
         ctx.response_ctx = Some(converted.ctx);
@@ -556,6 +592,9 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Option<Duration>> {
         let input = body.take();
+        if let (Some(span), Some(b)) = (ctx.otel.as_mut(), input.as_ref()) {
+            span.observe_upstream_body(b);
+        }
         let backend = self
             .backend(ctx)
             .map(|b| b.name.clone())
@@ -667,6 +706,9 @@ impl ProxyHttp for ConvertProxy {
         }
         if let Some(b) = body.as_ref() {
             ctx.bytes_out += b.len() as u64;
+            if let Some(log) = ctx.body_log.as_mut() {
+                log.push(b);
+            }
         }
         Ok(None)
     }
@@ -698,22 +740,38 @@ impl ProxyHttp for ConvertProxy {
                 ),
             };
             ctx.error_code = Some(code.to_owned());
+            // Finish the response the client already has the header of: the terminal event
+            // of a stream, a failed Response object for JSON (nothing of it was sent yet).
             let bytes = match &mut ctx.mode {
                 Mode::Stream(conv) | Mode::StreamFromJson(conv, _) if ctx.stream => {
                     conv.fail(code, &message);
                     Some(conv.take_output())
                 }
+                Mode::Json(_) | Mode::Stream(_) => ctx.response_ctx.clone().and_then(|r| {
+                    let mut conv = StreamConverter::new(r, false);
+                    conv.fail(code, &message);
+                    conv.final_response().map(|v| Bytes::from(v.to_string()))
+                }),
+                Mode::Error(_, status, retry_after) => {
+                    let mut err = map_http_error(*status, b"", &backend, retry_after.as_deref());
+                    err.message = format!("{} ({message})", err.message);
+                    Some(Bytes::from(err.body_bytes()))
+                }
                 _ => None,
             };
+            // The response is complete when the final bytes went out: the client's
+            // connection stays usable (closing it would race with the client's next request).
+            let mut complete = false;
             if let Some(b) = bytes {
-                if let Err(err) = session.write_response_body(Some(b), true).await {
-                    tracing::debug!("client gone while reporting a failure: {err}");
+                match session.write_response_body(Some(b), true).await {
+                    Ok(()) => complete = true,
+                    Err(err) => tracing::debug!("client gone while reporting a failure: {err}"),
                 }
             }
             tracing::warn!(backend = %backend, "stream failed: {message}");
             return FailToProxy {
                 error_code: ctx.client_status,
-                can_reuse_downstream: false,
+                can_reuse_downstream: complete,
             };
         }
         let err = ctx
@@ -725,12 +783,22 @@ impl ProxyHttp for ConvertProxy {
         if err.status >= 500 {
             tracing::warn!(backend = %backend, status = err.status, "{}: {e}", err.message);
         }
-        if let Err(we) = local::write_json(session, err.status, &err.body_bytes(), None).await {
-            tracing::debug!("could not send the error response: {we}");
-        }
+        // A complete error response leaves the connection usable (Pingora drains any unread
+        // request body before reusing it); a client that is gone gets no reuse.
+        let written = match local::write_json(session, err.status, &err.body_bytes(), None).await {
+            Ok(()) => true,
+            Err(we) => {
+                tracing::debug!("could not send the error response: {we}");
+                false
+            }
+        };
+        let client_gone = matches!(
+            e.etype(),
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+        ) && e.esource() == &pingora::ErrorSource::Downstream;
         FailToProxy {
             error_code: err.status,
-            can_reuse_downstream: false,
+            can_reuse_downstream: written && !client_gone,
         }
     }
 
@@ -772,6 +840,25 @@ impl ProxyHttp for ConvertProxy {
             error = e.map(|e| e.etype().as_str()).unwrap_or("-"),
             "request"
         );
+        if let Some(log) = ctx.body_log.take() {
+            log.log(backend);
+        }
+        if let Some(span) = ctx.otel.take() {
+            let b = self.backend(ctx);
+            span.finish(&crate::telemetry::Finish {
+                backend: b.map(|b| b.name.as_str()),
+                provider: b.map(|b| b.quirks.profile),
+                request_model: b.and_then(|b| b.model.as_deref()).or(ctx.model.as_deref()),
+                stream: ctx.stream,
+                status: ctx.client_status,
+                upstream_status: ctx.upstream_status,
+                usage: (tin + tout > 0).then_some((tin, tout, tcached, treasoning)),
+                ttft: ctx.ttft,
+                response_id: ctx.response_ctx.as_ref().map(|r| r.response_id.as_str()),
+                error_class: classify(ctx, e),
+                error_code: ctx.error_code.as_deref(),
+            });
+        }
     }
 }
 

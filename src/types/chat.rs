@@ -119,6 +119,14 @@ pub struct CompletionTokensDetails {
     pub reasoning_tokens: Option<u64>,
 }
 
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 fn lenient_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(lenient_opt_u64(d)?.unwrap_or(0))
 }
@@ -140,13 +148,16 @@ pub struct ChatChunk {
     pub id: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub choices: Vec<ChunkChoice>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
     /// Some providers send `{"error": {...}}` inside the stream.
     #[serde(default)]
     pub error: Option<Value>,
+    /// MiniMax: `{"status_code", "status_msg"}`, non-zero on errors.
+    #[serde(default)]
+    pub base_resp: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -206,12 +217,16 @@ pub struct ChatCompletion {
     pub id: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
+    /// MiniMax sends `"choices": null` with an error in `base_resp`.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub choices: Vec<CompletionChoice>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
     #[serde(default)]
     pub error: Option<Value>,
+    /// MiniMax: `{"status_code", "status_msg"}`, non-zero on errors.
+    #[serde(default)]
+    pub base_resp: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

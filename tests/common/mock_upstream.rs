@@ -75,6 +75,19 @@ pub enum MockReply {
         delay_ms: u64,
         headers: Vec<(String, String)>,
     },
+    /// A reply built from the request it answers (e.g. a text quoting a tool output the
+    /// request carries).
+    Dynamic(DynamicReply),
+}
+
+/// The function behind [`MockReply::Dynamic`].
+#[derive(Clone)]
+pub struct DynamicReply(pub Arc<dyn Fn(&RecordedRequest) -> MockReply + Send + Sync>);
+
+impl std::fmt::Debug for DynamicReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DynamicReply(..)")
+    }
 }
 
 impl MockReply {
@@ -108,6 +121,11 @@ impl MockReply {
             status: 200,
             body: chat_completion_json(text),
         }
+    }
+
+    /// A reply built by `f` from the request it answers.
+    pub fn dynamic(f: impl Fn(&RecordedRequest) -> MockReply + Send + Sync + 'static) -> Self {
+        MockReply::Dynamic(DynamicReply(Arc::new(f)))
     }
 
     /// An OpenAI-style error with this status.
@@ -187,8 +205,25 @@ pub fn message_text(message: &Value) -> String {
     }
 }
 
+/// Opt-in checks, off by default: the mock then behaves like a stricter provider.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Strictness {
+    /// OpenAI's rule: an assistant message with `tool_calls` must be followed by one `tool`
+    /// message per call id (before any other message), and a `tool` message must answer a
+    /// call of the assistant message before it.
+    pub tool_pairing: bool,
+    /// DeepSeek's / Kimi's rule in thinking mode: an assistant message with `tool_calls` made
+    /// in a thinking turn (a streamed reply of this mock that carried `reasoning_content`
+    /// and these call ids) must carry its non-empty `reasoning_content` (else 400
+    /// "reasoning_content ... must be passed back").
+    pub reasoning_passback: bool,
+}
+
 #[derive(Default)]
 struct MockState {
+    strictness: Mutex<Strictness>,
+    /// Ids of the tool calls this mock streamed in a reply that also streamed reasoning.
+    thinking_calls: Mutex<std::collections::HashSet<String>>,
     script: Mutex<VecDeque<MockReply>>,
     requests: Mutex<Vec<RecordedRequest>>,
     /// Streamed replies whose body was dropped before its end (the client went away).
@@ -237,6 +272,11 @@ impl MockUpstream {
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Turns the opt-in checks of [`Strictness`] on or off (all off by default).
+    pub fn set_strictness(&self, strictness: Strictness) {
+        *self.state.strictness.lock().unwrap() = strictness;
     }
 
     /// Appends a reply to the script.
@@ -333,7 +373,11 @@ async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
         rejection: None,
     };
 
-    if let Err(reason) = validate(&recorded) {
+    let strictness = *state.strictness.lock().unwrap();
+    let thinking_calls = state.thinking_calls.lock().unwrap().clone();
+    if let Err(reason) =
+        validate(&recorded).and_then(|()| validate_strict(&recorded, strictness, &thinking_calls))
+    {
         recorded.rejection = Some(reason.clone());
         state.requests.lock().unwrap().push(recorded);
         return json_response(400, &error_body(&reason, "invalid_request_error", None));
@@ -345,16 +389,20 @@ async fn handle(State(state): State<Arc<MockState>>, req: Request) -> Response {
         .and_then(|b| b.get("stream"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    state.requests.lock().unwrap().push(recorded);
+    state.requests.lock().unwrap().push(recorded.clone());
 
     let reply = state.script.lock().unwrap().pop_front();
-    let reply = reply.unwrap_or_else(|| {
+    let mut reply = reply.unwrap_or_else(|| {
         if streaming {
             MockReply::text(DEFAULT_TEXT)
         } else {
             MockReply::json_text(DEFAULT_TEXT)
         }
     });
+    while let MockReply::Dynamic(f) = reply {
+        reply = (f.0)(&recorded);
+    }
+    note_thinking_calls(&reply, &state.thinking_calls);
     render(reply, &state.abandoned).await
 }
 
@@ -445,6 +493,123 @@ fn validate(req: &RecordedRequest) -> Result<(), String> {
     Ok(())
 }
 
+/// Remembers the tool call ids of a streamed reply that also streams reasoning.
+fn note_thinking_calls(reply: &MockReply, calls: &Mutex<std::collections::HashSet<String>>) {
+    let chunks = match reply {
+        MockReply::Sse { chunks, .. } => chunks,
+        MockReply::Delayed { reply, .. } => return note_thinking_calls(reply, calls),
+        _ => return,
+    };
+    let mut thinking = false;
+    let mut ids = Vec::new();
+    for line in chunks.iter().flat_map(|c| c.lines()) {
+        let Some(v) = line
+            .strip_prefix("data:")
+            .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        else {
+            continue;
+        };
+        for choice in v["choices"].as_array().into_iter().flatten() {
+            let delta = &choice["delta"];
+            if delta["reasoning_content"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+            {
+                thinking = true;
+            }
+            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                if let Some(id) = call["id"].as_str().filter(|id| !id.is_empty()) {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+    }
+    if thinking {
+        calls.lock().unwrap().extend(ids);
+    }
+}
+
+/// The opt-in checks of [`Strictness`] (run after [`validate`] accepted the request).
+fn validate_strict(
+    req: &RecordedRequest,
+    strictness: Strictness,
+    thinking_calls: &std::collections::HashSet<String>,
+) -> Result<(), String> {
+    let messages = req.messages();
+    if strictness.reasoning_passback {
+        for (i, m) in messages.iter().enumerate() {
+            let has_calls = m
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c.get("id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| thinking_calls.contains(id))
+                    })
+                });
+            let has_reasoning = m
+                .get("reasoning_content")
+                .and_then(Value::as_str)
+                .is_some_and(|r| !r.is_empty());
+            if m.get("role").and_then(Value::as_str) == Some("assistant")
+                && has_calls
+                && !has_reasoning
+            {
+                return Err(format!(
+                    "messages[{i}]: The reasoning_content in the thinking mode must be passed \
+                     back to the API (assistant message with tool_calls of a thinking turn \
+                     without reasoning_content)"
+                ));
+            }
+        }
+    }
+    if strictness.tool_pairing {
+        // Call ids of the last assistant message still waiting for their tool message.
+        let mut open: Vec<String> = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+            if role == "tool" {
+                let id = m.get("tool_call_id").and_then(Value::as_str).unwrap_or("");
+                match open.iter().position(|o| o == id) {
+                    Some(p) => {
+                        open.remove(p);
+                    }
+                    None => {
+                        return Err(format!(
+                            "messages[{i}]: messages with role 'tool' must be a response to a \
+                             preceding message with 'tool_calls' (tool_call_id {id:?})"
+                        ))
+                    }
+                }
+                continue;
+            }
+            if !open.is_empty() {
+                return Err(format!(
+                    "messages[{i}]: an assistant message with 'tool_calls' must be followed by \
+                     tool messages responding to each 'tool_call_id'; missing: {open:?}"
+                ));
+            }
+            if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
+                for c in calls {
+                    let id = c.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
+                    if open.contains(&id) {
+                        return Err(format!("messages[{i}]: duplicate tool_call id {id:?}"));
+                    }
+                    open.push(id);
+                }
+            }
+        }
+        if !open.is_empty() {
+            return Err(format!(
+                "an assistant message with 'tool_calls' must be followed by tool messages \
+                 responding to each 'tool_call_id'; missing: {open:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
@@ -500,6 +665,15 @@ async fn render(reply: MockReply, abandoned: &Arc<std::sync::atomic::AtomicUsize
             resp
         }
         MockReply::Json { status, body } => json_response(status, &body),
+        // Resolved in `handle`; a nested one (inside `Delayed`) gets no request to see.
+        MockReply::Dynamic(_) => json_response(
+            500,
+            &error_body(
+                "mock upstream: a dynamic reply must not be nested",
+                "server_error",
+                None,
+            ),
+        ),
         MockReply::Raw {
             status,
             content_type,

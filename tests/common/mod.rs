@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod codex;
 pub mod mock_upstream;
+pub mod providers;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -234,6 +236,11 @@ impl ProxyProcess {
 }
 
 impl ProxyProcess {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM (graceful shutdown).
     pub fn terminate(&self) {
         let _ = Command::new("kill")

@@ -1,0 +1,160 @@
+//! The real Codex CLI (0.169.0, offline) finishes a two-turn tool task — `exec_command`
+//! creating a file, then a final answer — through each profile's strict mock provider
+//! (tests/common/providers.rs): glm, kimi, deepseek, minimax and the generic openai.
+//!
+//! One Codex run per profile, each bounded by [`CODEX_TIMEOUT`] (killed after it); the runs
+//! are serialized so that they do not compete for the CPU. The Codex binary comes from
+//! `$CODEX_BIN` or `.codex-cli/node_modules/.bin/codex` (`make codex`); a missing binary fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::codex::{run_codex, CodexOptions, CODEX_CLIENT_KEY};
+use common::providers::{Profile, ProviderMock, Reply};
+use common::*;
+use serde_json::{json, Value};
+
+const CODEX_TIMEOUT: Duration = Duration::from_secs(120);
+const PROMPT: &str = "Create out.txt containing the profile name, using the shell";
+
+/// One Codex run at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn two_turn_task(p: Profile) {
+    let _serial = SERIAL.lock().await;
+    let key = format!("sk-{}-provider-key", p.name());
+    let mock = ProviderMock::start(p, &key).await;
+    let args = json!({"cmd": format!("echo hello-{} > out.txt", p.name())}).to_string();
+    let r1 = format!("{}: one shell command creates the file.", p.name());
+    let r2 = "The command ran; answer.";
+    let final_text = format!("Created out.txt through {}.", p.name());
+    mock.push(Reply::tool(Some(&r1), "exec_command", &args));
+    mock.push(Reply::text(Some(r2), &final_text));
+    let backend = mock.backend(p.name(), json!({"default": true}));
+    let proxy = ProxyProcess::start_with(move |port, log_dir| {
+        json!({
+            "listen": format!("127.0.0.1:{port}"),
+            "log_dir": log_dir.to_string_lossy(),
+            "threads": 1,
+            "grace_period_seconds": 1,
+            "backends": [backend],
+        })
+    })
+    .await;
+    let workdir = tempfile::tempdir().unwrap();
+    let opts = CodexOptions {
+        model: p.model().to_owned(),
+        timeout: CODEX_TIMEOUT,
+        ..CodexOptions::default()
+    };
+    let run = run_codex(&proxy.url("/v1"), workdir.path(), PROMPT, &opts).await;
+    let context = format!(
+        "profile {}\n{}\n--- mock requests ---\n{:#?}\n--- proxy stderr ---\n{}",
+        p.name(),
+        run.describe(),
+        mock.requests()
+            .iter()
+            .map(|r| (r.path.clone(), r.rejection.clone()))
+            .collect::<Vec<_>>(),
+        proxy.stderr()
+    );
+    run.assert_success(&context);
+
+    // The tool really ran, and Codex printed the final answer.
+    let out = std::fs::read_to_string(workdir.path().join("out.txt"))
+        .unwrap_or_else(|e| panic!("out.txt was not created ({e})\n{context}"));
+    assert_eq!(out.trim(), format!("hello-{}", p.name()), "{context}");
+    let execs = run.completed_items("command_execution");
+    assert!(
+        execs.iter().any(|i| i["exit_code"] == 0),
+        "no successful command_execution\n{context}"
+    );
+    assert_eq!(
+        run.agent_messages().last().map(String::as_str),
+        Some(final_text.as_str()),
+        "{context}"
+    );
+
+    // The provider accepted both requests, with the reasoning back in its shape.
+    mock.assert_all_accepted();
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "{context}");
+    for r in &reqs {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {key}").as_str())
+        );
+        assert!(r.headers.iter().all(|(_, v)| !v.contains(CODEX_CLIENT_KEY)));
+        assert_eq!(r.json()["model"], p.model(), "{context}");
+    }
+    let calls = mock.emitted_calls();
+    let call_id = calls.keys().next().unwrap().clone();
+    let msgs = reqs[1].messages();
+    let systems = msgs.iter().filter(|m| m["role"] == "system").count();
+    assert_eq!(msgs[0]["role"], "system", "{context}");
+    if p == Profile::MiniMax {
+        assert_eq!(
+            systems, 1,
+            "MiniMax takes one leading system message\n{context}"
+        );
+    }
+    let asst = msgs
+        .iter()
+        .find(|m| {
+            m["tool_calls"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["id"] == call_id.as_str()))
+        })
+        .unwrap_or_else(|| panic!("no assistant message with the call\n{context}"));
+    let call = &asst["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "exec_command", "{context}");
+    let sent: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sent,
+        serde_json::from_str::<Value>(&args).unwrap(),
+        "{context}"
+    );
+    match p {
+        Profile::MiniMax => assert!(
+            asst["content"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("<think>\n{r1}\n</think>")),
+            "{context}"
+        ),
+        _ => assert_eq!(asst["reasoning_content"], r1.as_str(), "{context}"),
+    }
+    assert!(
+        msgs.iter()
+            .any(|m| m["role"] == "tool" && m["tool_call_id"] == call_id.as_str()),
+        "{context}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_through_glm() {
+    two_turn_task(Profile::Glm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_through_kimi() {
+    two_turn_task(Profile::Kimi).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_through_deepseek() {
+    two_turn_task(Profile::DeepSeek).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_through_minimax() {
+    two_turn_task(Profile::MiniMax).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_through_openai_compatible() {
+    two_turn_task(Profile::OpenAi).await;
+}

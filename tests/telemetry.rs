@@ -1,0 +1,447 @@
+//! OpenTelemetry: the real proxy binary exports its spans to an in-process OTLP receiver —
+//! a tonic gRPC `TraceService` (OTLP/gRPC) or an axum route decoding protobuf (OTLP/HTTP) —
+//! with the GenAI attributes, the mock upstream's usage, and the W3C trace context taken from
+//! the client and passed upstream with the upstream span's id.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::mock_upstream::{
+    MockReply, MockUpstream, CACHED_TOKENS, COMPLETION_TOKENS, MOCK_MODEL, PROMPT_TOKENS,
+};
+use common::*;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use serde_json::{json, Value};
+
+const CLIENT_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN_ID: &str = "00f067aa0ba902b7";
+const TRACESTATE: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+const UPSTREAM_KEY: &str = "sk-test-deepseek-0123456789abcdef";
+const SPAN_KIND_SERVER: i32 = 2;
+const SPAN_KIND_CLIENT: i32 = 3;
+const STATUS_CODE_ERROR: i32 = 2;
+
+fn client_traceparent() -> String {
+    format!("00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-01")
+}
+
+/// One received span, flattened with its resource's `service.name`.
+#[derive(Debug, Clone)]
+struct Received {
+    service: Option<String>,
+    name: String,
+    kind: i32,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    status_code: i32,
+    attrs: BTreeMap<String, Value>,
+}
+
+impl Received {
+    fn attr(&self, key: &str) -> Value {
+        self.attrs.get(key).cloned().unwrap_or(Value::Null)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn json_of(kv: &KeyValue) -> Value {
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(AnyValue::StringValue(s)) => json!(s),
+        Some(AnyValue::IntValue(i)) => json!(i),
+        Some(AnyValue::DoubleValue(d)) => json!(d),
+        Some(AnyValue::BoolValue(b)) => json!(b),
+        other => json!(format!("{other:?}")),
+    }
+}
+
+/// What a receiver got, shared with the test.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<Received>>>);
+
+impl Spans {
+    fn add(&self, req: ExportTraceServiceRequest) {
+        let mut out = self.0.lock().unwrap();
+        for rs in req.resource_spans {
+            let service = rs.resource.as_ref().and_then(|r| {
+                r.attributes
+                    .iter()
+                    .find(|kv| kv.key == "service.name")
+                    .and_then(|kv| json_of(kv).as_str().map(str::to_owned))
+            });
+            for ss in rs.scope_spans {
+                for s in ss.spans {
+                    out.push(Received {
+                        service: service.clone(),
+                        name: s.name.clone(),
+                        kind: s.kind,
+                        trace_id: hex(&s.trace_id),
+                        span_id: hex(&s.span_id),
+                        parent_span_id: hex(&s.parent_span_id),
+                        status_code: s.status.as_ref().map(|st| st.code).unwrap_or(0),
+                        attrs: s
+                            .attributes
+                            .iter()
+                            .map(|kv| (kv.key.clone(), json_of(kv)))
+                            .collect(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn all(&self) -> Vec<Received> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until at least `n` spans arrived.
+    async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.all();
+            if all.len() >= n || Instant::now() >= deadline {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Spans {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.add(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// An OTLP/gRPC receiver on 127.0.0.1:0.
+async fn grpc_receiver() -> (Spans, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let spans = Spans::default();
+    let service = TraceServiceServer::new(spans.clone());
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    (spans, port)
+}
+
+/// An OTLP/HTTP (protobuf) receiver on 127.0.0.1:0: `POST /v1/traces`.
+async fn http_receiver() -> (Spans, u16) {
+    use axum::http::header::CONTENT_TYPE;
+    use prost::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let spans = Spans::default();
+    let state = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let spans = state.clone();
+            async move {
+                let req = ExportTraceServiceRequest::decode(body).unwrap();
+                spans.add(req);
+                (
+                    [(CONTENT_TYPE, "application/x-protobuf")],
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (spans, port)
+}
+
+fn config(port: u16, log_dir: &std::path::Path, mock_port: u16, telemetry: Value) -> Value {
+    json!({
+        "listen": format!("127.0.0.1:{port}"),
+        "log_dir": log_dir.to_string_lossy(),
+        "threads": 1,
+        "grace_period_seconds": 1,
+        "backends": [{
+            "name": "deepseek",
+            "url": format!("http://127.0.0.1:{mock_port}/v1"),
+            "api_key": UPSTREAM_KEY,
+            "match_rules": {"default": true}
+        }],
+        "telemetry": telemetry,
+    })
+}
+
+/// (trace id, parent id) of a `traceparent` header.
+fn ids(traceparent: &str) -> (String, String) {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(parts[0], "00");
+    (parts[1].to_owned(), parts[2].to_owned())
+}
+
+fn one<'a>(spans: &'a [Received], pred: impl Fn(&Received) -> bool, what: &str) -> &'a Received {
+    let found: Vec<&Received> = spans.iter().filter(|s| pred(s)).collect();
+    assert_eq!(found.len(), 1, "{what}: {spans:#?}");
+    found[0]
+}
+
+fn shown(span: &Received) -> String {
+    serde_json::to_string_pretty(&json!({
+        "name": span.name,
+        "kind": span.kind,
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "status_code": span.status_code,
+        "service.name": span.service,
+        "attributes": span.attrs,
+    }))
+    .unwrap()
+}
+
+/// Sends SIGTERM and waits for the exit: the spans must be flushed by then.
+fn stop(proxy: &mut ProxyProcess) {
+    proxy.terminate();
+    let status = proxy.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the proxy did not exit cleanly: {status:?}\n{}",
+        proxy.stderr()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_spans_carry_genai_attributes_and_the_client_trace() {
+    let (spans, otlp_port) = grpc_receiver().await;
+    let mock = MockUpstream::start().await;
+    let mp = mock.port();
+    let mut proxy = ProxyProcess::start_with(move |port, dir| {
+        config(
+            port,
+            dir,
+            mp,
+            json!({"enabled": true, "service_name": "proxy-under-test",
+                   "otlp_endpoint": format!("http://127.0.0.1:{otlp_port}")}),
+        )
+    })
+    .await;
+
+    // 1. A streamed turn inside the client's trace.
+    let tp = client_traceparent();
+    let resp = post_json(
+        &proxy.url("/v1/responses"),
+        &simple_request("deepseek-chat", "hi", true),
+        &[("traceparent", tp.as_str()), ("tracestate", TRACESTATE)],
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    check_lifecycle(&parse_sse(&resp.body));
+    let up = mock.requests().pop().unwrap();
+    let up_tp = up.header("traceparent").expect("traceparent upstream");
+    let (up_trace, up_parent) = ids(up_tp);
+    assert_eq!(
+        up_trace, CLIENT_TRACE_ID,
+        "the client's trace goes upstream"
+    );
+    assert_ne!(
+        up_parent, CLIENT_SPAN_ID,
+        "upstream, the parent is the proxy's span"
+    );
+    assert!(up_tp.ends_with("-01"), "sampled: {up_tp}");
+    assert_eq!(up.header("tracestate"), Some(TRACESTATE));
+
+    // 2. A provider error (429), non-streamed, no client trace: a trace of its own.
+    mock.push(MockReply::error(
+        429,
+        "Rate limit reached, try again in 1s",
+        "rate_limit_error",
+        Some("rate_limit_exceeded"),
+    ));
+    let resp = post_json(
+        &proxy.url("/v1/responses"),
+        &simple_request("deepseek-chat", "again", false),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status, 429, "{}", resp.body);
+    let up2 = mock.requests().pop().unwrap();
+    let (up2_trace, up2_parent) = ids(up2.header("traceparent").unwrap());
+    assert_ne!(up2_trace, CLIENT_TRACE_ID);
+    assert_eq!(up2.header("tracestate"), None);
+
+    // Flushed on shutdown: everything is there once the process is gone.
+    stop(&mut proxy);
+    let got = spans.wait_for(4, Duration::from_secs(2)).await;
+    assert_eq!(got.len(), 4, "two requests, two spans each: {got:#?}");
+
+    // The server span of the first request: GenAI conventions, the client's trace.
+    let server = one(
+        &got,
+        |s| s.kind == SPAN_KIND_SERVER && s.trace_id == CLIENT_TRACE_ID,
+        "server span in the client's trace",
+    );
+    eprintln!("server span:\n{}", shown(server));
+    assert_eq!(server.parent_span_id, CLIENT_SPAN_ID);
+    assert_eq!(server.name, "chat deepseek-chat");
+    assert_eq!(server.service.as_deref(), Some("proxy-under-test"));
+    assert_eq!(server.attr("gen_ai.operation.name"), "chat");
+    assert_eq!(server.attr("gen_ai.provider.name"), "deepseek");
+    assert_eq!(server.attr("gen_ai.request.model"), "deepseek-chat");
+    assert_eq!(server.attr("gen_ai.response.model"), MOCK_MODEL);
+    assert_eq!(server.attr("gen_ai.usage.input_tokens"), PROMPT_TOKENS);
+    assert_eq!(server.attr("gen_ai.usage.output_tokens"), COMPLETION_TOKENS);
+    assert_eq!(
+        server.attr("gen_ai.usage.cache_read.input_tokens"),
+        CACHED_TOKENS
+    );
+    let ttft = server.attr("gen_ai.response.time_to_first_chunk");
+    assert!(ttft.as_f64().is_some_and(|t| t > 0.0 && t < 30.0), "{ttft}");
+    assert!(server
+        .attr("gen_ai.response.id")
+        .as_str()
+        .unwrap()
+        .starts_with("resp_"));
+    assert_eq!(server.attr("http.request.method"), "POST");
+    assert_eq!(server.attr("url.path"), "/v1/responses");
+    assert_eq!(server.attr("http.response.status_code"), 200);
+    assert_eq!(server.attr("codex_proxy.backend"), "deepseek");
+    assert_eq!(server.attr("codex_proxy.stream"), true);
+    assert_eq!(server.attr("error.type"), Value::Null);
+    assert_ne!(server.status_code, STATUS_CODE_ERROR);
+
+    // Its upstream child: CLIENT, the span whose id went upstream in traceparent.
+    let client = one(
+        &got,
+        |s| s.kind == SPAN_KIND_CLIENT && s.trace_id == CLIENT_TRACE_ID,
+        "upstream span in the client's trace",
+    );
+    eprintln!("upstream span:\n{}", shown(client));
+    assert_eq!(client.parent_span_id, server.span_id);
+    assert_eq!(client.span_id, up_parent);
+    assert_eq!(client.name, "POST /v1/chat/completions");
+    assert_eq!(client.attr("server.address"), "127.0.0.1");
+    assert_eq!(client.attr("server.port"), mp);
+    assert_eq!(
+        client.attr("url.full"),
+        format!("http://127.0.0.1:{mp}/v1/chat/completions").as_str()
+    );
+    assert_eq!(client.attr("http.response.status_code"), 200);
+    assert_eq!(client.attr("gen_ai.provider.name"), "deepseek");
+
+    // The failed request: error.type on both spans, status ERROR.
+    let server2 = one(
+        &got,
+        |s| s.kind == SPAN_KIND_SERVER && s.trace_id == up2_trace,
+        "server span of the 429",
+    );
+    assert_eq!(server2.parent_span_id, "", "a root span");
+    assert_eq!(server2.attr("http.response.status_code"), 429);
+    assert_eq!(server2.attr("error.type"), "rate_limit_exceeded");
+    assert_eq!(server2.attr("codex_proxy.error_class"), "upstream_4xx");
+    assert_eq!(server2.attr("codex_proxy.stream"), false);
+    assert_eq!(server2.status_code, STATUS_CODE_ERROR);
+    let client2 = one(
+        &got,
+        |s| s.kind == SPAN_KIND_CLIENT && s.trace_id == up2_trace,
+        "upstream span of the 429",
+    );
+    assert_eq!(client2.span_id, up2_parent);
+    assert_eq!(client2.parent_span_id, server2.span_id);
+    assert_eq!(client2.attr("http.response.status_code"), 429);
+    assert_eq!(client2.attr("error.type"), "429");
+
+    // Never a secret in a span.
+    let all = format!("{got:?}");
+    assert!(!all.contains(UPSTREAM_KEY), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_export() {
+    let (spans, otlp_port) = http_receiver().await;
+    let mock = MockUpstream::start().await;
+    let mp = mock.port();
+    let mut proxy = ProxyProcess::start_with(move |port, dir| {
+        config(
+            port,
+            dir,
+            mp,
+            // the base endpoint: the exporter appends /v1/traces
+            json!({"enabled": true, "protocol": "http",
+                   "otlp_endpoint": format!("http://127.0.0.1:{otlp_port}")}),
+        )
+    })
+    .await;
+    let tp = client_traceparent();
+    let resp = post_json(
+        &proxy.url("/v1/responses"),
+        &simple_request("deepseek-chat", "hi", false),
+        &[("traceparent", tp.as_str())],
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let (_, up_parent) = ids(mock
+        .requests()
+        .pop()
+        .unwrap()
+        .header("traceparent")
+        .unwrap());
+    stop(&mut proxy);
+    let got = spans.wait_for(2, Duration::from_secs(2)).await;
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let server = one(&got, |s| s.kind == SPAN_KIND_SERVER, "server span");
+    assert_eq!(server.trace_id, CLIENT_TRACE_ID);
+    assert_eq!(server.parent_span_id, CLIENT_SPAN_ID);
+    assert_eq!(server.service.as_deref(), Some("codex-convert-proxy"));
+    assert_eq!(server.attr("gen_ai.operation.name"), "chat");
+    assert_eq!(server.attr("gen_ai.response.model"), MOCK_MODEL);
+    assert_eq!(server.attr("gen_ai.usage.input_tokens"), PROMPT_TOKENS);
+    assert_eq!(server.attr("gen_ai.usage.output_tokens"), COMPLETION_TOKENS);
+    assert_eq!(server.attr("codex_proxy.stream"), false);
+    let client = one(&got, |s| s.kind == SPAN_KIND_CLIENT, "upstream span");
+    assert_eq!(client.span_id, up_parent);
+    assert_eq!(client.parent_span_id, server.span_id);
+}
+
+/// Off (the default): nothing exported, and the client's trace context passes upstream as is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_by_default_the_client_trace_context_passes_through() {
+    let mock = MockUpstream::start().await;
+    let mp = mock.port();
+    let proxy = ProxyProcess::start_with(move |port, dir| {
+        let mut c = config(port, dir, mp, json!({}));
+        c.as_object_mut().unwrap().remove("telemetry");
+        c
+    })
+    .await;
+    let tp = client_traceparent();
+    let resp = post_json(
+        &proxy.url("/v1/responses"),
+        &simple_request("deepseek-chat", "hi", true),
+        &[("traceparent", tp.as_str()), ("tracestate", TRACESTATE)],
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let up = mock.requests().pop().unwrap();
+    assert_eq!(up.header("traceparent"), Some(tp.as_str()));
+    assert_eq!(up.header("tracestate"), Some(TRACESTATE));
+    assert!(!proxy.logs().contains("OpenTelemetry"), "{}", proxy.logs());
+}
