@@ -216,8 +216,20 @@ async fn soak_20k_mixed_requests_at_concurrency_64() {
         .build()
         .unwrap();
 
+    // After a stream the upstream cut mid-way, the client gets a complete `response.failed`
+    // stream, but Pingora closes the connection (it never reuses a client connection after an
+    // upstream error); a pooled client could race that close with its next request. Those
+    // requests use a client that does not pool, as a real client's retry on a fresh
+    // connection would.
+    let no_pool = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .no_proxy()
+        .build()
+        .unwrap();
     let run = |range: std::ops::Range<usize>| {
         let client = client.clone();
+        let no_pool = no_pool.clone();
         let url = url.clone();
         let failures = Arc::new(AtomicUsize::new(0));
         let first_failure = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -225,9 +237,10 @@ async fn soak_20k_mixed_requests_at_concurrency_64() {
         async move {
             futures_util::stream::iter(range)
                 .for_each_concurrent(CONCURRENCY, |i| {
-                    let (client, url, failures, first) = (client.clone(), url.clone(), Arc::clone(&f2), Arc::clone(&ff2));
+                    let (model, stream) = scenario(i);
+                    let client = if model == "soak-cut" { no_pool.clone() } else { client.clone() };
+                    let (url, failures, first) = (url.clone(), Arc::clone(&f2), Arc::clone(&ff2));
                     async move {
-                        let (model, stream) = scenario(i);
                         let body = json!({"model": model, "stream": stream, "input": format!("request {i}")});
                         let result = match client.post(&url).json(&body).send().await {
                             Ok(r) => {
