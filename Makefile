@@ -1,4 +1,4 @@
-.PHONY: build release run test lint codex sdk-venv
+.PHONY: build release run test lint codex sdk-venv fuzz check-config
 
 build:
 	cargo build
@@ -22,3 +22,11 @@ codex:
 # The OpenAI Python SDK for the strict client check (tests/sdk_strict.rs).
 sdk-venv:
 	./scripts/sdk-venv.sh
+
+# Bounded fuzzing of the pure core (FUZZ_SECONDS per target, default 30).
+fuzz:
+	./scripts/fuzz.sh
+
+# Validate config.json (needs the variables it references, e.g. GLM_API_KEY).
+check-config:
+	cargo run --bin codex-convert-proxy -- --check --config config.json
