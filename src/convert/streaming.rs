@@ -662,6 +662,18 @@ impl StreamConverter {
         if self.is_done() {
             return;
         }
+        self.start();
+        // A failed turn leaves the items still open unfinished: no `output_item.done` for a
+        // partial message or call (Codex would keep the fragment in its history and show it),
+        // only `response.failed` with the items that were complete.
+        if !matches!(outcome, Outcome::Failed { .. }) {
+            self.close_all();
+        }
+        self.terminal(outcome);
+    }
+
+    /// Finish every open item (end of a successful turn).
+    fn close_all(&mut self) {
         if let Some(t) = self.think.as_mut() {
             for (is_reasoning, piece) in t.flush() {
                 if is_reasoning {
@@ -671,7 +683,6 @@ impl StreamConverter {
                 }
             }
         }
-        self.start();
         self.close_reasoning();
         self.close_text();
         // Calls still waiting for a name get one now rather than vanishing.
@@ -684,7 +695,9 @@ impl StreamConverter {
             }
         }
         self.close_tools();
+    }
 
+    fn terminal(&mut self, outcome: Outcome) {
         let output = self.output_items();
         let usage = self.usage.as_ref().map(usage_json);
         let (status, error, reason, name) = match &outcome {
@@ -733,19 +746,20 @@ impl StreamConverter {
                     id,
                     output_index,
                     text,
-                    ..
+                    closed: true,
                 } => items.push((*output_index, message_item(id, text))),
                 Slot::Reasoning {
                     id,
                     output_index,
                     text,
-                    ..
+                    closed: true,
                 } => items.push((
                     *output_index,
                     reasoning_item(id, text, self.ctx.include_reasoning_text),
                 )),
+                Slot::Message { .. } | Slot::Reasoning { .. } => {}
                 Slot::Tool(t) => {
-                    if let Some(oi) = t.output_index {
+                    if let (Some(oi), true) = (t.output_index, t.closed) {
                         items.push((oi, tool_item(&self.ctx, t)));
                     }
                 }
