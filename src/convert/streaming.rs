@@ -45,6 +45,8 @@ struct ToolSlot {
     chat_name: String,
     args: String,
     closed: bool,
+    /// Freeform tools: the raw input decoded so far from the `{"input": "…` arguments.
+    input: InputDecoder,
 }
 
 /// How the turn ended, before mapping to a terminal event.
@@ -463,6 +465,7 @@ impl StreamConverter {
                     chat_name: String::new(),
                     args: String::new(),
                     closed: false,
+                    input: InputDecoder::default(),
                 }));
                 self.slots.len() - 1
             }
@@ -542,12 +545,26 @@ impl StreamConverter {
     /// Stream the arguments after byte `from` (function tools only; a custom tool's raw
     /// input is only known once its JSON arguments are complete).
     fn tool_args_delta(&mut self, pos: usize, from: usize) {
+        let custom = match self.slots.get(pos) {
+            Some(Slot::Tool(t)) => self.ctx.catalog.is_custom(&t.chat_name),
+            _ => return,
+        };
+        if custom {
+            // Stream the raw input as the JSON string arrives.
+            let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
+                return;
+            };
+            let piece = t.input.feed(&t.args);
+            if !piece.is_empty() {
+                let payload =
+                    json!({"item_id": t.id, "output_index": t.output_index, "delta": piece});
+                self.event("response.custom_tool_call_input.delta", payload);
+            }
+            return;
+        }
         let Some(Slot::Tool(t)) = self.slots.get(pos) else {
             return;
         };
-        if self.ctx.catalog.is_custom(&t.chat_name) {
-            return;
-        }
         let delta = t.args.get(from..).unwrap_or("");
         if delta.is_empty() {
             return;
@@ -841,10 +858,14 @@ fn tool_done_events(
     let item = tool_item(ctx, t);
     let mut events = Vec::with_capacity(3);
     if let Some(input) = item.get("input").and_then(Value::as_str) {
-        if !input.is_empty() {
+        // What was not streamed yet (all of it when the arguments were not `{"input": "…"}`).
+        let rest = input
+            .strip_prefix(t.input.decoded.as_str())
+            .unwrap_or(input);
+        if !rest.is_empty() {
             events.push((
                 "response.custom_tool_call_input.delta",
-                json!({"item_id": t.id, "output_index": output_index, "delta": input}),
+                json!({"item_id": t.id, "output_index": output_index, "delta": rest}),
             ));
         }
         events.push((
@@ -864,6 +885,144 @@ fn tool_done_events(
         json!({"output_index": output_index, "item": item}),
     ));
     (events, ())
+}
+
+/// Decodes the string value of `{"input": "…` incrementally from a growing arguments text, so
+/// a freeform tool's raw input streams as it arrives. Gives up (and leaves the whole input to
+/// the final event) when the arguments have another shape.
+#[derive(Debug, Default)]
+struct InputDecoder {
+    /// Byte offset in the arguments up to which they were consumed.
+    pos: usize,
+    state: InputState,
+    decoded: String,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+enum InputState {
+    #[default]
+    Prefix,
+    InString,
+    Finished,
+    GaveUp,
+}
+
+impl InputDecoder {
+    /// Consume what is new in `args`; returns the newly decoded text.
+    fn feed(&mut self, args: &str) -> String {
+        let mut out = String::new();
+        if self.state == InputState::Prefix {
+            let trimmed = args.trim_start();
+            let lead = args.len() - trimmed.len();
+            let compact: String = trimmed
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .take(10)
+                .collect();
+            if compact.len() < 10 {
+                if !"{\"input\":\"".starts_with(compact.as_str()) {
+                    self.state = InputState::GaveUp;
+                }
+                return out;
+            }
+            if compact != "{\"input\":\"" {
+                self.state = InputState::GaveUp;
+                return out;
+            }
+            // position right after the opening quote of the value
+            let Some(colon) = trimmed.find(':') else {
+                return out;
+            };
+            let Some(quote) = trimmed[colon..].find('"') else {
+                return out;
+            };
+            self.pos = lead + colon + quote + 1;
+            self.state = InputState::InString;
+        }
+        if self.state != InputState::InString {
+            return out;
+        }
+        let bytes = args.as_bytes();
+        let mut i = self.pos;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => {
+                    self.state = InputState::Finished;
+                    i += 1;
+                    break;
+                }
+                b'\\' => {
+                    let Some(&esc) = bytes.get(i + 1) else {
+                        break; // wait for the rest of the escape
+                    };
+                    let simple = match esc {
+                        b'n' => Some('\n'),
+                        b't' => Some('\t'),
+                        b'r' => Some('\r'),
+                        b'b' => Some('\u{8}'),
+                        b'f' => Some('\u{c}'),
+                        b'"' => Some('"'),
+                        b'\\' => Some('\\'),
+                        b'/' => Some('/'),
+                        _ => None,
+                    };
+                    if let Some(c) = simple {
+                        out.push(c);
+                        i += 2;
+                        continue;
+                    }
+                    if esc != b'u' {
+                        self.state = InputState::GaveUp;
+                        break;
+                    }
+                    // \uXXXX, possibly a surrogate pair \uXXXX\uXXXX
+                    let Some(hi) = args
+                        .get(i + 2..i + 6)
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    else {
+                        if args.len() < i + 6 {
+                            break; // incomplete
+                        }
+                        self.state = InputState::GaveUp;
+                        break;
+                    };
+                    if (0xD800..0xDC00).contains(&hi) {
+                        if args.len() < i + 12 {
+                            break; // wait for the low surrogate
+                        }
+                        let lo = args
+                            .get(i + 6..i + 8)
+                            .filter(|s| *s == "\\u")
+                            .and_then(|_| args.get(i + 8..i + 12))
+                            .and_then(|h| u32::from_str_radix(h, 16).ok());
+                        match lo.and_then(|lo| {
+                            char::from_u32(
+                                0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF),
+                            )
+                        }) {
+                            Some(c) => out.push(c),
+                            None => out.push('\u{FFFD}'),
+                        }
+                        i += 12;
+                    } else {
+                        out.push(char::from_u32(hi).unwrap_or('\u{FFFD}'));
+                        i += 6;
+                    }
+                }
+                _ => {
+                    // copy a run of plain characters (valid UTF-8: `args` is a str)
+                    let start = i;
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\\' {
+                        i += 1;
+                    }
+                    out.push_str(&args[start..i]);
+                }
+            }
+        }
+        self.pos = i;
+        self.decoded.push_str(&out);
+        out
+    }
 }
 
 /// Splits `<think>…</think>` out of streamed content, with tags split across chunks.
@@ -1012,6 +1171,37 @@ mod tests {
         let resp = c.final_response().unwrap();
         assert_eq!(resp["status"], "failed");
         assert_eq!(resp["error"]["code"], "insufficient_quota");
+    }
+
+    #[test]
+    fn freeform_input_streams_for_every_split() {
+        let input =
+            "*** Begin Patch\n*** Add File: a \"b\".txt\n+héllo 😀 \\ tab\t/\n*** End Patch\n";
+        let args = serde_json::json!({ "input": input }).to_string();
+        let escaped = args.replace('😀', "\\ud83d\\ude00").replace('é', "\\u00e9");
+        for a in [&args, &escaped] {
+            let cuts: Vec<usize> = (0..=a.len()).filter(|i| a.is_char_boundary(*i)).collect();
+            for &cut in &cuts {
+                let mut d = InputDecoder::default();
+                let mut got = d.feed(&a[..cut]);
+                got.push_str(&d.feed(a));
+                assert_eq!(got, input, "cut {cut} of {a}");
+                assert_eq!(d.decoded, input);
+            }
+            // one byte at a time
+            let mut d = InputDecoder::default();
+            let mut got = String::new();
+            for &cut in &cuts {
+                got.push_str(&d.feed(&a[..cut]));
+            }
+            assert_eq!(got, input);
+        }
+        let mut d = InputDecoder::default();
+        assert_eq!(d.feed(r#"{"patch": "x"}"#), "");
+        assert_eq!(d.state, InputState::GaveUp);
+        let mut d = InputDecoder::default();
+        assert_eq!(d.feed("*** Begin Patch"), "");
+        assert_eq!(d.state, InputState::GaveUp);
     }
 
     #[test]
