@@ -678,7 +678,7 @@ impl ProxyHttp for ConvertProxy {
                     if api_key.len() >= 4 {
                         err.message = err.message.replace(api_key, "[REDACTED]");
                     }
-                    tracing::warn!(backend = %backend, upstream_status = *status, code = ?err.code, "upstream error: {}", err.message);
+                    tracing::warn!(backend = %backend, upstream_status = *status, code = err.code.as_deref().unwrap_or("-"), "upstream error: {}", err.message);
                     ctx.error_code = err.code.clone();
                     *body = Some(Bytes::from(err.body_bytes()));
                 }
