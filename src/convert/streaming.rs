@@ -261,20 +261,12 @@ impl StreamConverter {
                 self.usage = Some(u.clone());
             }
             if let Some(m) = &choice.message {
-                if let Some(r) = m.reasoning_content.as_deref().or(m.reasoning.as_deref()) {
-                    self.reasoning_delta(r);
+                // A whole message is one big delta; its calls are numbered in order.
+                let mut m = m.clone();
+                for (i, tc) in m.tool_calls.iter_mut().flatten().enumerate() {
+                    tc.index = Some(i as u32);
                 }
-                if let Some(content) = &m.content {
-                    self.content_delta(&content_text(content));
-                }
-                for (i, tc) in m.tool_calls.iter().flatten().enumerate() {
-                    let d = ToolCallDelta {
-                        index: Some(i as u32),
-                        id: tc.id.clone(),
-                        function: tc.function.clone(),
-                    };
-                    self.tool_delta(&d);
-                }
+                self.push_delta(&m);
             }
             self.finish_reason = choice.finish_reason.clone();
         }

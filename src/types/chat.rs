@@ -231,32 +231,13 @@ pub struct ChatCompletion {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct CompletionChoice {
+    /// The same fields as a stream delta (tool calls without `index`).
     #[serde(default)]
-    pub message: Option<CompletionMessage>,
+    pub message: Option<ChunkDelta>,
     #[serde(default)]
     pub finish_reason: Option<String>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct CompletionMessage {
-    #[serde(default)]
-    pub content: Option<Value>,
-    #[serde(default)]
-    pub reasoning_content: Option<String>,
-    #[serde(default)]
-    pub reasoning: Option<String>,
-    #[serde(default)]
-    pub tool_calls: Option<Vec<CompletionToolCall>>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct CompletionToolCall {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub function: Option<FunctionDelta>,
 }
 
 /// Text of a `content` value that may be a string, null, or an array of text parts.
