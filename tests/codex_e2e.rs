@@ -8,199 +8,15 @@
 
 mod common;
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
+use common::codex::{run_codex, CodexOptions, CODEX_CLIENT_KEY};
 use common::mock_upstream::{self, MockReply, MockUpstream, RecordedRequest};
 use common::*;
 use serde_json::Value;
 
-/// Upper bound of one Codex run.
-const CODEX_TIMEOUT: Duration = Duration::from_secs(120);
-/// The model name Codex is told to use.
+/// The model name Codex is told to use (CodexOptions' default).
 const CODEX_MODEL: &str = "glm-5";
 /// Start of the base prompt Codex sends as its first developer message.
 const CODEX_PROMPT_START: &str = "You are a coding agent running in the Codex CLI";
-/// The key Codex sends to the proxy (must never reach the provider).
-const CODEX_CLIENT_KEY: &str = "codex-client-dummy-key";
-
-fn codex_bin() -> PathBuf {
-    let path = match std::env::var_os("CODEX_BIN") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join(".codex-cli/node_modules/.bin/codex"),
-    };
-    assert!(
-        path.exists(),
-        "the Codex CLI was not found at {}: run `make codex` (scripts/install-codex.sh) \
-         to install @openai/codex@0.169.0 into .codex-cli/, or set CODEX_BIN",
-        path.display()
-    );
-    path
-}
-
-/// Result of one `codex exec --json` run.
-struct CodexRun {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    /// The JSON lines of stdout.
-    events: Vec<Value>,
-}
-
-impl CodexRun {
-    fn describe(&self) -> String {
-        format!(
-            "codex exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-
-    /// Error events, ignoring the harmless "Model metadata ... not found" warning.
-    fn errors(&self) -> Vec<&Value> {
-        self.events
-            .iter()
-            .filter(|e| {
-                let ty = e["type"].as_str().unwrap_or_default();
-                if ty == "error" || ty == "turn.failed" {
-                    return true;
-                }
-                if ty == "item.completed" || ty == "item.started" {
-                    let item = &e["item"];
-                    if item["type"] == "error" {
-                        let msg = item["message"].as_str().unwrap_or_default();
-                        return !msg.contains("Model metadata");
-                    }
-                }
-                false
-            })
-            .collect()
-    }
-
-    /// Texts of the completed `agent_message` items.
-    fn agent_messages(&self) -> Vec<String> {
-        self.events
-            .iter()
-            .filter(|e| e["type"] == "item.completed" && e["item"]["type"] == "agent_message")
-            .filter_map(|e| e["item"]["text"].as_str().map(str::to_owned))
-            .collect()
-    }
-
-    /// Asserts exit status 0, no error event and a `turn.completed`.
-    fn assert_success(&self) {
-        assert!(self.status.success(), "{}", self.describe());
-        let errors = self.errors();
-        assert!(
-            errors.is_empty(),
-            "codex reported errors: {errors:?}\n{}",
-            self.describe()
-        );
-        assert!(
-            self.events.iter().any(|e| e["type"] == "turn.completed"),
-            "no turn.completed event\n{}",
-            self.describe()
-        );
-    }
-}
-
-/// Runs `codex exec --json` with the offline flags of PROTOCOL.md §1, against
-/// the given base URL, in `workdir`, with a fresh `CODEX_HOME`. Killed after
-/// [`CODEX_TIMEOUT`].
-async fn run_codex(base_url: &str, workdir: &Path, prompt: &str) -> CodexRun {
-    let bin = codex_bin();
-    let base_url = base_url.to_owned();
-    let workdir = workdir.to_owned();
-    let prompt = prompt.to_owned();
-    tokio::task::spawn_blocking(move || run_codex_blocking(&bin, &base_url, &workdir, &prompt))
-        .await
-        .expect("codex runner thread panicked")
-}
-
-fn run_codex_blocking(bin: &Path, base_url: &str, workdir: &Path, prompt: &str) -> CodexRun {
-    let home = tempfile::tempdir().expect("codex home");
-    let out_dir = tempfile::tempdir().expect("codex output dir");
-    let stdout_path = out_dir.path().join("codex.stdout");
-    let stderr_path = out_dir.path().join("codex.stderr");
-    let provider = format!(
-        "model_providers.proxy={{name=\"proxy\", base_url=\"{base_url}\", wire_api=\"responses\", \
-         env_key=\"PROXY_API_KEY\", request_max_retries=0, stream_max_retries=0, \
-         stream_idle_timeout_ms=30000}}"
-    );
-    let mut cmd = Command::new(bin);
-    cmd.arg("exec")
-        .arg("--json")
-        .args(["--skip-git-repo-check", "--ephemeral", "--color", "never"])
-        .arg("-C")
-        .arg(workdir)
-        .args(["-c", "model_provider=proxy"])
-        .args(["-c", &format!("model=\"{CODEX_MODEL}\"")])
-        .args(["-c", &provider])
-        .args(["-c", "approval_policy=never"])
-        .args(["-c", "sandbox_mode=danger-full-access"])
-        .args(["-c", "check_for_update_on_startup=false"])
-        .args(["-c", "analytics.enabled=false"])
-        .args(["-c", "feedback.enabled=false"])
-        .args(["--disable", "plugins"])
-        .args(["--disable", "remote_plugin"])
-        .args(["--disable", "apps"])
-        .args(["--disable", "goals"])
-        .args(["--disable", "multi_agent"])
-        .args(["-c", "web_search=\"disabled\""])
-        .arg(prompt)
-        .env("CODEX_HOME", home.path())
-        .env("PROXY_API_KEY", CODEX_CLIENT_KEY)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(
-            File::create(&stdout_path).expect("stdout file"),
-        ))
-        .stderr(Stdio::from(
-            File::create(&stderr_path).expect("stderr file"),
-        ));
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-    let deadline = Instant::now() + CODEX_TIMEOUT;
-    let status = loop {
-        match child.try_wait().expect("wait for codex") {
-            Some(status) => break status,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "codex did not finish within {CODEX_TIMEOUT:?} (killed)\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                    std::fs::read_to_string(&stdout_path).unwrap_or_default(),
-                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let events = stdout
-        .lines()
-        .filter(|l| l.trim_start().starts_with('{'))
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    CodexRun {
-        status,
-        stdout,
-        stderr,
-        events,
-    }
-}
-
 /// Asserts that a provider request carries Codex's developer prompt (as a
 /// system or user message) and the user's prompt (as a user message).
 fn assert_has_prompts(up: &RecordedRequest, user_prompt: &str) {
@@ -252,7 +68,13 @@ async fn text_turn(base_path: &str, upstream_path: &str, key: &str, model: &str)
     let workdir = tempfile::tempdir().unwrap();
     let prompt = "Say hello to the e2e test";
 
-    let run = run_codex(&proxy.url(base_path), workdir.path(), prompt).await;
+    let run = run_codex(
+        &proxy.url(base_path),
+        workdir.path(),
+        prompt,
+        &CodexOptions::default(),
+    )
+    .await;
     let context = format!(
         "{}\n--- proxy stderr ---\n{}",
         run.describe(),
@@ -264,7 +86,7 @@ async fn text_turn(base_path: &str, upstream_path: &str, key: &str, model: &str)
         "errors: {:?}\n{context}",
         run.errors()
     );
-    run.assert_success();
+    run.assert_success("");
     let messages = run.agent_messages();
     assert!(
         messages.iter().any(|m| m.contains(reply)),
@@ -306,7 +128,13 @@ async fn codex_tool_round_trip() {
     let workdir = tempfile::tempdir().unwrap();
     let prompt = "Write hello-from-tool into out.txt using the shell";
 
-    let run = run_codex(&proxy.url("/v1"), workdir.path(), prompt).await;
+    let run = run_codex(
+        &proxy.url("/v1"),
+        workdir.path(),
+        prompt,
+        &CodexOptions::default(),
+    )
+    .await;
     let context = format!(
         "{}\n--- proxy stderr ---\n{}",
         run.describe(),
@@ -318,7 +146,7 @@ async fn codex_tool_round_trip() {
         "errors: {:?}\n{context}",
         run.errors()
     );
-    run.assert_success();
+    run.assert_success("");
 
     // The tool really ran in the work dir.
     let out = workdir.path().join("out.txt");
