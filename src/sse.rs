@@ -130,6 +130,22 @@ pub fn write_event(out: &mut BytesMut, name: &str, json: &str) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// Append one event as `event: NAME\ndata: JSON\n\n`, serialising `payload` (compact, so
+/// without newlines) straight into `out`: no intermediate string.
+pub fn write_event_json<T: serde::Serialize + ?Sized>(out: &mut BytesMut, name: &str, payload: &T) {
+    use bytes::BufMut as _;
+    let start = out.len();
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    if serde_json::to_writer((&mut *out).writer(), payload).is_err() {
+        // Only a failing Serialize impl gets here (writing to memory cannot fail).
+        out.truncate(start);
+        return;
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
 pub const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 #[cfg(test)]
@@ -191,5 +207,15 @@ mod tests {
         let mut out = BytesMut::new();
         write_event(&mut out, "response.created", "{\"x\":1}");
         assert_eq!(&out[..], b"event: response.created\ndata: {\"x\":1}\n\n");
+    }
+
+    #[test]
+    fn json_encoder_matches_the_string_encoder() {
+        let v = serde_json::json!({"type": "t", "delta": "a\nb \"q\" 思考", "n": 1});
+        let mut a = BytesMut::from(&b"prefix"[..]);
+        let mut b = a.clone();
+        write_event(&mut a, "t", &v.to_string());
+        write_event_json(&mut b, "t", &v);
+        assert_eq!(a, b);
     }
 }

@@ -13,7 +13,7 @@ use super::ids::{encode_reasoning_token, IdGen};
 use super::response::{response_object, usage_json, Status};
 use super::tools::{custom_input_from_arguments, ToolOrigin};
 use super::ResponseContext;
-use crate::sse::{write_event, SseDecoder, SseEvent, DONE_FRAME};
+use crate::sse::{write_event_json, SseDecoder, SseEvent, DONE_FRAME};
 use crate::types::chat::{
     arguments_text, content_text, ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta,
 };
@@ -799,8 +799,7 @@ impl StreamConverter {
             obj.insert("type".into(), Value::String(name.to_owned()));
             obj.insert("sequence_number".into(), Value::from(seq));
         }
-        let json = payload.to_string();
-        write_event(&mut self.out, name, &json);
+        write_event_json(&mut self.out, name, &payload);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The OpenAI Responses API request, as Codex and the SDKs send it.
 
-use serde::de::Error as _;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Error as _, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -59,11 +60,40 @@ pub struct ResponsesRequest {
 }
 
 /// `input`: a plain string or a list of items.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Input {
     Text(String),
     Items(Vec<InputItem>),
+}
+
+// Hand-written rather than `#[serde(untagged)]`: an untagged enum first copies the whole
+// value into serde's private buffer and then deserializes it again, which doubled the cost
+// of parsing a long Codex history (see benches/convert.rs).
+impl<'de> Deserialize<'de> for Input {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Input;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of input items")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Input, E> {
+                Ok(Input::Text(s.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Input, E> {
+                Ok(Input::Text(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Input::Items(items))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -151,11 +181,38 @@ pub struct MessageItem {
     pub extra: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
+}
+
+/// Not `#[serde(untagged)]`, for the same reason as [`Input`].
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MessageContent;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(s.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MessageContent, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(p) = seq.next_element()? {
+                    parts.push(p);
+                }
+                Ok(MessageContent::Parts(parts))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A content part of a message or of a tool output array.
@@ -266,12 +323,60 @@ fn empty_output() -> ToolOutput {
     ToolOutput::Text(String::new())
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum ToolOutput {
     Text(String),
     Parts(Vec<ContentPart>),
     Other(Value),
+}
+
+/// A string (the common case) without serde's untagged buffering; anything else as before:
+/// an array of content parts when every element is one, else the value as is.
+impl<'de> Deserialize<'de> for ToolOutput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ToolOutput;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a tool output")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ToolOutput, E> {
+                Ok(ToolOutput::Text(s.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<ToolOutput, E> {
+                Ok(ToolOutput::Text(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ToolOutput, A::Error> {
+                let value = Value::deserialize(SeqAccessDeserializer::new(seq))?;
+                Ok(
+                    match serde_json::from_value::<Vec<ContentPart>>(value.clone()) {
+                        Ok(parts) => ToolOutput::Parts(parts),
+                        Err(_) => ToolOutput::Other(value),
+                    },
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ToolOutput, A::Error> {
+                Value::deserialize(MapAccessDeserializer::new(map)).map(ToolOutput::Other)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<ToolOutput, E> {
+                Ok(ToolOutput::Other(Value::Null))
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<ToolOutput, E> {
+                Ok(ToolOutput::Other(Value::Bool(b)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ToolOutput, E> {
+                Ok(ToolOutput::Other(Value::from(n)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ToolOutput, E> {
+                Ok(ToolOutput::Other(Value::from(n)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<ToolOutput, E> {
+                Ok(ToolOutput::Other(Value::from(n)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Summaries of `make bench` and `make loadtest` (standard library only).
+
+    report.py --criterion target/criterion --out bench/results   # after cargo bench
+    report.py --runs bench/results/runs.jsonl --out bench/results  # after the load test
+
+Writes bench/results/bench.json (criterion means), loadtest.json (runs + ratios + targets),
+summary.md (the tables for the README) and loadtest.svg (the chart). Each step keeps what
+the other wrote, so the summary shows the latest of both.
+"""
+
+import argparse
+import datetime
+import html
+import json
+import os
+import platform
+
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "kernel": platform.release(),
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+# ----------------------------------------------------------------------------- criterion
+
+
+def read_criterion(root):
+    """Mean time (ns) and throughput of every benchmark under target/criterion."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        if "estimates.json" not in files or os.path.basename(dirpath) != "new":
+            continue
+        bench_dir = os.path.dirname(dirpath)
+        try:
+            with open(os.path.join(dirpath, "benchmark.json"), encoding="utf-8") as f:
+                meta = json.load(f)
+            with open(os.path.join(dirpath, "estimates.json"), encoding="utf-8") as f:
+                est = json.load(f)
+        except (OSError, ValueError):
+            continue
+        name = meta.get("full_id") or os.path.relpath(bench_dir, root)
+        entry = {"mean_ns": est["mean"]["point_estimate"]}
+        tp = meta.get("throughput") or {}
+        if "Bytes" in tp:
+            entry["bytes"] = tp["Bytes"]
+            entry["mb_per_s"] = tp["Bytes"] / entry["mean_ns"] * 1e9 / 1e6
+        if "Elements" in tp:
+            entry["elements"] = tp["Elements"]
+            entry["per_s"] = tp["Elements"] / entry["mean_ns"] * 1e9
+        out[name] = entry
+    return out
+
+
+def fmt_time(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.1f} µs"
+    return f"{ns:.0f} ns"
+
+
+def bench_tables(b):
+    lines = []
+    rows = sorted(k for k in b if k.startswith("request/pipeline/"))
+    if rows:
+        lines += [
+            "| request (parse + convert + serialise) | size | time | MB/s |",
+            "|---|---:|---:|---:|",
+        ]
+        for k in rows:
+            e = b[k]
+            lines.append(
+                f"| {k.split('/', 2)[2]} | {e.get('bytes', 0) / 1024:.0f} KiB | "
+                f"{fmt_time(e['mean_ns'])} | {e.get('mb_per_s', 0):.0f} |"
+            )
+        lines.append("")
+    stages = sorted(k for k in b if k.startswith("request/stage/"))
+    if stages:
+        lines += ["| stage | time | MB/s |", "|---|---:|---:|"]
+        for k in stages:
+            e = b[k]
+            lines.append(
+                f"| {k.split('/', 2)[2]} | {fmt_time(e['mean_ns'])} | {e.get('mb_per_s', 0):.0f} |"
+            )
+        lines.append("")
+    pairs = []
+    for k in sorted(b):
+        if k.startswith("json/serde_json/"):
+            other = k.replace("json/serde_json/", "json/sonic_rs/")
+            if other in b:
+                pairs.append((k[len("json/serde_json/"):], b[k], b[other]))
+    if pairs:
+        lines += [
+            "| JSON work | serde_json | sonic-rs | sonic-rs speed-up |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, s, r in pairs:
+            lines.append(
+                f"| {name} | {fmt_time(s['mean_ns'])} | {fmt_time(r['mean_ns'])} | "
+                f"{s['mean_ns'] / r['mean_ns']:.2f}× |"
+            )
+        lines.append("")
+    streams = sorted(k for k in b if k.startswith("stream/"))
+    if streams:
+        lines += ["| stream conversion | time per stream | rate |", "|---|---:|---:|"]
+        for k in streams:
+            e = b[k]
+            rate = (
+                f"{e['mb_per_s']:.0f} MB/s upstream"
+                if "mb_per_s" in e
+                else f"{e.get('per_s', 0) / 1e6:.2f} M events/s"
+            )
+            lines.append(f"| {k} | {fmt_time(e['mean_ns'])} | {rate} |")
+        lines.append("")
+    return lines
+
+
+# ----------------------------------------------------------------------------- load test
+
+
+LABEL = {
+    "direct": "(1) direct to the mock",
+    "pingora": "(2) Pingora pass-through",
+    "nginx": "(3) nginx pass-through",
+    "convert": "(4) codex-convert-proxy",
+}
+ORDER = ["direct", "pingora", "nginx", "convert"]
+
+
+def analyse(runs, bench):
+    by = {(r["target"], r["mode"], r["kind"]): r for r in runs}
+
+    def get(t, m, k, field):
+        r = by.get((t, m, k))
+        return None if r is None else r.get(field)
+
+    def ratio(a, b):
+        return None if not a or not b else round(a / b, 3)
+
+    ratios = {}
+    for mode in ("json", "sse"):
+        c = get("convert", mode, "saturate", "rps")
+        ratios[f"convert/pingora rps {mode}"] = ratio(c, get("pingora", mode, "saturate", "rps"))
+        ratios[f"convert/nginx rps {mode}"] = ratio(c, get("nginx", mode, "saturate", "rps"))
+        ratios[f"convert/pingora cpu per request {mode}"] = ratio(
+            get("convert", mode, "saturate", "cpu_us_per_req"),
+            get("pingora", mode, "saturate", "cpu_us_per_req"),
+        )
+    added = {}
+    for t in ("pingora", "nginx", "convert"):
+        for q in ("p50_us", "p99_us"):
+            a, d = get(t, "json", "rate", q), get("direct", "json", "rate", q)
+            if a is not None and d is not None:
+                added[f"{t} {q}"] = a - d
+    per_stream = get("convert", "sse", "streams", "kib_per_stream")
+    history_ns = (bench.get("request/pipeline/history-300") or {}).get("mean_ns")
+    targets = [
+        {
+            "target": "converting proxy ≥ 0.9× Pingora pass-through req/s (non-stream)",
+            "value": ratios.get("convert/pingora rps json"),
+            "unit": "×",
+            "ok": (ratios.get("convert/pingora rps json") or 0) >= 0.9,
+        },
+        {
+            "target": f"p99 added latency ≤ 1 ms at {runs_rate(runs)} req/s",
+            "value": None if "convert p99_us" not in added else round(added["convert p99_us"] / 1000, 3),
+            "unit": "ms",
+            "ok": added.get("convert p99_us", 1e9) <= 1000,
+        },
+        {
+            "target": "≤ 64 KiB RSS per open idle stream",
+            "value": per_stream,
+            "unit": "KiB",
+            "ok": per_stream is not None and per_stream <= 64,
+        },
+        {
+            "target": "a 1 MB Codex history converted in ≤ 2 ms",
+            "value": None if history_ns is None else round(history_ns / 1e6, 3),
+            "unit": "ms",
+            "ok": history_ns is not None and history_ns <= 2e6,
+        },
+    ]
+    return ratios, added, targets
+
+
+def runs_rate(runs):
+    rates = [r["rps"] for r in runs if r["kind"] == "rate" and r.get("rps")]
+    return round(sum(rates) / len(rates)) if rates else "?"
+
+
+def load_tables(runs, ratios, added, targets):
+    by = {(r["target"], r["mode"], r["kind"]): r for r in runs}
+    lines = [
+        "| target | mode | req/s | p50 | p99 | CPU/req | RSS | p50 @rate | p99 @rate | added p99 @rate |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in ORDER:
+        for m in ("json", "sse"):
+            s = by.get((t, m, "saturate"))
+            if not s:
+                continue
+            r = by.get((t, m, "rate"))
+            d = by.get(("direct", "json", "rate"))
+            add = "—"
+            if r and d and t != "direct" and m == "json":
+                add = f"{(r['p99_us'] - d['p99_us']) / 1000:+.2f} ms"
+            lines.append(
+                f"| {LABEL[t]} | {'stream' if m == 'sse' else 'non-stream'} | {s['rps']:,.0f} | "
+                f"{s['p50_us'] / 1000:.2f} ms | {s['p99_us'] / 1000:.2f} ms | "
+                f"{s['cpu_us_per_req']:.0f} µs | {s['rss_kib'] / 1024:.1f} MiB | "
+                + (f"{r['p50_us'] / 1000:.2f} ms | {r['p99_us'] / 1000:.2f} ms | " if r else "— | — | ")
+                + f"{add} |"
+            )
+    lines.append("")
+    streams = [r for r in runs if r["kind"] == "streams"]
+    if streams:
+        lines += [
+            "| open streams (slow upstream) | open | RSS before | RSS with all open | per stream |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in sorted(streams, key=lambda r: ORDER.index(r["target"])):
+            lines.append(
+                f"| {LABEL[r['target']]} | {r['streams_open']:,} / {r['streams_requested']:,} | "
+                f"{r['rss_before_kib'] / 1024:.1f} MiB | {r['rss_open_kib'] / 1024:.1f} MiB | "
+                f"{r['kib_per_stream']:.1f} KiB |"
+            )
+        lines.append("")
+    lines += ["| ratio | value |", "|---|---:|"]
+    for k, v in ratios.items():
+        if v is not None:
+            lines.append(f"| {k} | {v:.2f}× |")
+    lines.append("")
+    lines += ["| target | measured | met |", "|---|---:|:---:|"]
+    for t in targets:
+        v = "—" if t["value"] is None else f"{t['value']}{' ' if t['unit'] != '×' else ''}{t['unit']}"
+        lines.append(f"| {t['target']} | {v} | {'yes' if t['ok'] else '**no**'} |")
+    lines.append("")
+    return lines
+
+
+def svg_chart(runs, ratios, m):
+    """Two panels: saturated req/s per target (non-stream and stream bars), and CPU µs per
+    request."""
+    by = {(r["target"], r["mode"], r["kind"]): r for r in runs}
+    targets = [t for t in ORDER if (t, "json", "saturate") in by]
+    colors = {"json": "#4e79a7", "sse": "#f28e2b"}
+    width, panel_h, top, left = 760, 210, 56, 210
+    height = top + 2 * panel_h + 60
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">'
+        "codex-convert-proxy load test (same run, 127.0.0.1)</text>",
+        f'<text x="{width / 2}" y="38" text-anchor="middle" fill="#555">'
+        f"{html.escape(str(m['nproc']))} cores, {html.escape(m['cpu'])}, {m['date']}; "
+        "load generator on the same cores</text>",
+    ]
+
+    def panel(y0, title, field, fmt):
+        vals = [
+            by[(t, mode, "saturate")][field]
+            for t in targets
+            for mode in ("json", "sse")
+            if (t, mode, "saturate") in by
+        ]
+        vmax = max(vals) if vals else 1
+        bar_w = width - left - 90
+        out.append(f'<text x="10" y="{y0 + 14}" font-weight="bold">{title}</text>')
+        row_h = (panel_h - 30) / max(len(targets), 1)
+        for i, t in enumerate(targets):
+            y = y0 + 24 + i * row_h
+            out.append(
+                f'<text x="{left - 8}" y="{y + row_h / 2}" text-anchor="end" '
+                f'dominant-baseline="middle">{html.escape(LABEL[t])}</text>'
+            )
+            for j, mode in enumerate(("json", "sse")):
+                r = by.get((t, mode, "saturate"))
+                if not r:
+                    continue
+                h = (row_h - 8) / 2
+                yy = y + 2 + j * h
+                w = max(1.0, r[field] / vmax * bar_w)
+                out.append(
+                    f'<rect x="{left}" y="{yy:.1f}" width="{w:.1f}" height="{h - 1:.1f}" '
+                    f'fill="{colors[mode]}"/>'
+                )
+                out.append(
+                    f'<text x="{left + w + 4:.1f}" y="{yy + h / 2:.1f}" '
+                    f'dominant-baseline="middle">{fmt(r[field])}</text>'
+                )
+
+    panel(top, "Requests per second, saturated (higher is better)", "rps", lambda v: f"{v:,.0f}")
+    panel(
+        top + panel_h,
+        "Proxy CPU per request, µs (lower is better)",
+        "cpu_us_per_req",
+        lambda v: f"{v:,.0f}",
+    )
+    ly = height - 34
+    out.append(f'<rect x="{left}" y="{ly}" width="12" height="12" fill="{colors["json"]}"/>')
+    out.append(f'<text x="{left + 16}" y="{ly + 10}">non-stream (JSON)</text>')
+    out.append(f'<rect x="{left + 150}" y="{ly}" width="12" height="12" fill="{colors["sse"]}"/>')
+    out.append(f'<text x="{left + 166}" y="{ly + 10}">stream (SSE)</text>')
+    r1 = ratios.get("convert/pingora rps json")
+    r2 = ratios.get("convert/nginx rps json")
+    if r1 and r2:
+        out.append(
+            f'<text x="{left + 280}" y="{ly + 10}">non-stream ratios: (4)/(2) {r1:.2f}×, '
+            f"(4)/(3) {r2:.2f}×</text>"
+        )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def load_json(path, default):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--criterion")
+    ap.add_argument("--runs")
+    ap.add_argument("--out", default="bench/results")
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    m = machine()
+    bench_path = os.path.join(a.out, "bench.json")
+    load_path = os.path.join(a.out, "loadtest.json")
+    bench = load_json(bench_path, {})
+    if a.criterion:
+        bench = {"machine": m, "results": read_criterion(a.criterion)}
+        with open(bench_path, "w", encoding="utf-8") as f:
+            json.dump(bench, f, indent=1, sort_keys=True)
+    load = load_json(load_path, {})
+    if a.runs:
+        with open(a.runs, encoding="utf-8") as f:
+            runs = [json.loads(line) for line in f if line.strip()]
+        ratios, added, targets = analyse(runs, bench.get("results", {}))
+        load = {"machine": m, "runs": runs, "ratios": ratios, "added_us": added, "targets": targets}
+        with open(load_path, "w", encoding="utf-8") as f:
+            json.dump(load, f, indent=1)
+        with open(os.path.join(a.out, "loadtest.svg"), "w", encoding="utf-8") as f:
+            f.write(svg_chart(runs, ratios, m))
+    elif load.get("runs"):
+        # refresh the targets with the latest benchmark figures
+        ratios, added, targets = analyse(load["runs"], bench.get("results", {}))
+        load.update(ratios=ratios, added_us=added, targets=targets)
+        with open(load_path, "w", encoding="utf-8") as f:
+            json.dump(load, f, indent=1)
+
+    lines = ["# Performance results", ""]
+    if load.get("runs"):
+        lm = load["machine"]
+        lines += [
+            f"Load test: {lm['date']}, {lm['nproc']} cores ({lm['cpu']}), kernel {lm['kernel']}.",
+            "",
+        ]
+        lines += load_tables(load["runs"], load["ratios"], load["added_us"], load["targets"])
+    if bench.get("results"):
+        bm = bench["machine"]
+        lines += [f"Benchmarks (criterion means): {bm['date']}, {bm['nproc']} cores ({bm['cpu']}).", ""]
+        lines += bench_tables(bench["results"])
+    with open(os.path.join(a.out, "summary.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

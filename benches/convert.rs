@@ -1,0 +1,458 @@
+//! Benchmarks of the pure conversion core (`make bench`).
+//!
+//! - `request/*`: the recorded Codex 0.169 requests (`tests/fixtures/codex-0.169/`) and a
+//!   generated ~1 MB, 300-turn Codex history, parsed, converted and serialised exactly as
+//!   the proxy does (`parse_request` → `convert_request` → `serde_json::to_vec`), and each
+//!   stage on its own.
+//! - `json/*`: serde_json against sonic-rs on the same bodies (parse into our types, parse
+//!   into a DOM, serialise the Chat request, parse a stream chunk). A comparison only: the
+//!   product uses serde_json.
+//! - `stream/*`: a long generated upstream Chat stream (reasoning, text and tool-call
+//!   deltas, a few MB of SSE) through `StreamConverter`, as MB/s of upstream bytes and as
+//!   output events/s, fed one SSE event per read and in 16 KiB reads.
+//!
+//! Timings are reported, never asserted. They are CPU time of the benchmark thread
+//! (`CLOCK_THREAD_CPUTIME_ID`), so that other work on shared cores does not inflate them;
+//! `BENCH_CLOCK=wall` measures wall time instead. `BENCH_QUICK=1` shortens every
+//! measurement.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use codex_convert_proxy::convert::ids::encode_reasoning_token;
+use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
+use codex_convert_proxy::convert::streaming::StreamConverter;
+use codex_convert_proxy::convert::ResponseContext;
+use codex_convert_proxy::providers::Quirks;
+use codex_convert_proxy::types::chat::ChatChunk;
+use codex_convert_proxy::types::responses::ResponsesRequest;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::{json, Value};
+
+const FIXTURE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/codex-0.169");
+
+/// The recorded Codex requests (every fixture with an `input`), sorted by name.
+fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(FIXTURE_DIR).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        if v.get("input").is_none() {
+            continue; // e.g. the model catalogue example
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        out.push((name, bytes));
+    }
+    out.sort();
+    out
+}
+
+/// Deterministic pseudo-random text (xorshift), so the history is the same every run.
+struct Words(u64);
+
+impl Words {
+    const VOCAB: &'static [&'static str] = &[
+        "the",
+        "proxy",
+        "converts",
+        "a",
+        "request",
+        "into",
+        "Chat",
+        "messages",
+        "and",
+        "tool",
+        "calls",
+        "function",
+        "output",
+        "reasoning",
+        "stream",
+        "event",
+        "file",
+        "src/lib.rs",
+        "cargo",
+        "test",
+        "passed",
+        "error:",
+        "expected",
+        "found",
+        "`String`",
+        "let",
+        "fn",
+        "impl",
+        "struct",
+        "{",
+        "}",
+        "=>",
+        "ok",
+        "résumé",
+        "思考",
+        "—",
+        "\"quoted\"",
+        "\\n",
+    ];
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn text(&mut self, bytes: usize) -> String {
+        let mut s = String::with_capacity(bytes + 16);
+        while s.len() < bytes {
+            if !s.is_empty() {
+                s.push(if self.next().is_multiple_of(11) { '\n' } else { ' ' });
+            }
+            s.push_str(Self::VOCAB[(self.next() % Self::VOCAB.len() as u64) as usize]);
+        }
+        s
+    }
+}
+
+/// A Codex history of `turns` agent turns on top of a real Codex request (its instructions,
+/// developer messages and tools): per turn a user message, a reasoning item carrying our
+/// `encrypted_content` token, assistant commentary, a `function_call` and its
+/// `function_call_output`, and the assistant's answer.
+fn codex_history(turns: usize) -> Vec<u8> {
+    let base: Value =
+        serde_json::from_slice(&std::fs::read(format!("{FIXTURE_DIR}/turn1-text.json")).unwrap())
+            .unwrap();
+    let mut req = base.clone();
+    let mut input: Vec<Value> = base["input"].as_array().unwrap().clone();
+    let mut w = Words(0x9E37_79B9_7F4A_7C15);
+    for t in 0..turns {
+        input.push(json!({"type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": w.text(300)}]}));
+        let reasoning = w.text(420);
+        input.push(json!({"type": "reasoning", "id": format!("rs_{t:016x}"),
+            "summary": [{"type": "summary_text", "text": reasoning}],
+            "encrypted_content": encode_reasoning_token(&reasoning)}));
+        input.push(
+            json!({"type": "message", "role": "assistant", "id": format!("msg_a{t:015x}"),
+            "content": [{"type": "output_text", "text": w.text(120)}]}),
+        );
+        let call_id = format!("call_{t:024x}");
+        let args =
+            json!({"cmd": w.text(60), "workdir": "/home/user/project", "yield_time_ms": 1000});
+        input.push(
+            json!({"type": "function_call", "id": format!("fc_{t:032x}"),
+            "name": "exec_command", "arguments": args.to_string(), "call_id": call_id}),
+        );
+        input.push(json!({"type": "function_call_output", "call_id": call_id,
+            "output": format!("Chunk ID: {t:06x}\nWall time: 0.0123 seconds\nProcess exited with code 0\nOutput:\n{}", w.text(900))}));
+        input.push(
+            json!({"type": "message", "role": "assistant", "id": format!("msg_b{t:015x}"),
+            "content": [{"type": "output_text", "text": w.text(250)}]}),
+        );
+    }
+    req["input"] = Value::Array(input);
+    serde_json::to_vec(&req).unwrap()
+}
+
+fn opts(quirks: &Quirks) -> RequestOptions<'_> {
+    RequestOptions {
+        quirks,
+        model_override: None,
+        id_seed: Some(42),
+    }
+}
+
+/// What the proxy does with a client body: parse, convert, serialise the Chat request.
+fn full_pipeline(body: &[u8], quirks: &Quirks) -> Vec<u8> {
+    let req = parse_request(body).unwrap();
+    let converted = convert_request(req, &opts(quirks)).unwrap();
+    serde_json::to_vec(&converted.chat).unwrap()
+}
+
+/// CPU time of the calling thread, in nanoseconds. Wall time when `BENCH_CLOCK=wall`.
+pub struct Clock {
+    wall: bool,
+}
+
+impl Clock {
+    fn now(&self) -> u64 {
+        if self.wall {
+            return std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        }
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .expect("CLOCK_THREAD_CPUTIME_ID");
+        t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+    }
+}
+
+impl Measurement for Clock {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        self.now()
+    }
+    fn end(&self, start: u64) -> u64 {
+        self.now().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter() // nanoseconds either way
+    }
+}
+
+fn config() -> Criterion<Clock> {
+    let wall = std::env::var("BENCH_CLOCK").is_ok_and(|v| v == "wall");
+    let c = Criterion::default().with_measurement(Clock { wall });
+    if std::env::var_os("BENCH_QUICK").is_some() {
+        c.sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1))
+    } else {
+        c.sample_size(30)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+    }
+}
+
+fn bench_requests(c: &mut Criterion<Clock>) {
+    let quirks = Quirks::openai();
+    let mut bodies = fixtures();
+    let history = codex_history(300);
+    eprintln!(
+        "history-300: {} bytes, {} input items",
+        history.len(),
+        parse_request(&history)
+            .ok()
+            .and_then(|r| match r.input {
+                Some(codex_convert_proxy::types::responses::Input::Items(i)) => Some(i.len()),
+                _ => None,
+            })
+            .unwrap_or(0)
+    );
+    bodies.push(("history-300".to_owned(), history));
+
+    let mut g = c.benchmark_group("request/pipeline");
+    for (name, body) in &bodies {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), body, |b, body| {
+            b.iter(|| full_pipeline(black_box(body), &quirks))
+        });
+    }
+    g.finish();
+
+    // The stages on their own, for the two sizes that matter.
+    let mut g = c.benchmark_group("request/stage");
+    for (name, body) in bodies
+        .iter()
+        .filter(|(n, _)| n == "turn1-text" || n == "history-300")
+    {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_with_input(BenchmarkId::new("parse", name), body, |b, body| {
+            b.iter(|| parse_request(black_box(body)).unwrap())
+        });
+        let parsed = parse_request(body).unwrap();
+        g.bench_with_input(BenchmarkId::new("convert", name), &parsed, |b, parsed| {
+            b.iter_batched(
+                || parsed.clone(),
+                |req| convert_request(req, &opts(&quirks)).unwrap(),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+        let chat = convert_request(parsed, &opts(&quirks)).unwrap().chat;
+        g.bench_with_input(BenchmarkId::new("serialize", name), &chat, |b, chat| {
+            b.iter(|| serde_json::to_vec(black_box(chat)).unwrap())
+        });
+    }
+    g.finish();
+
+    // serde_json against sonic-rs on the same work.
+    let mut g = c.benchmark_group("json");
+    for (name, body) in bodies
+        .iter()
+        .filter(|(n, _)| n == "turn1-text" || n == "history-300")
+    {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("serde_json/typed", name),
+            body,
+            |b, body| {
+                b.iter(|| serde_json::from_slice::<ResponsesRequest>(black_box(body)).unwrap())
+            },
+        );
+        g.bench_with_input(BenchmarkId::new("sonic_rs/typed", name), body, |b, body| {
+            b.iter(|| sonic_rs::from_slice::<ResponsesRequest>(black_box(body)).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("serde_json/dom", name), body, |b, body| {
+            b.iter(|| serde_json::from_slice::<Value>(black_box(body)).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("sonic_rs/dom", name), body, |b, body| {
+            b.iter(|| sonic_rs::from_slice::<sonic_rs::Value>(black_box(body)).unwrap())
+        });
+        let chat = convert_request(parse_request(body).unwrap(), &opts(&quirks))
+            .unwrap()
+            .chat;
+        g.bench_with_input(
+            BenchmarkId::new("serde_json/to_vec", name),
+            &chat,
+            |b, c| b.iter(|| serde_json::to_vec(black_box(c)).unwrap()),
+        );
+        g.bench_with_input(BenchmarkId::new("sonic_rs/to_vec", name), &chat, |b, c| {
+            b.iter(|| sonic_rs::to_vec(black_box(c)).unwrap())
+        });
+    }
+    let chunk = br#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1764000000,"model":"deepseek-reasoner","choices":[{"index":0,"delta":{"content":"Hello, wor"},"logprobs":null,"finish_reason":null}]}"#;
+    g.throughput(Throughput::Bytes(chunk.len() as u64));
+    g.bench_function("serde_json/chunk", |b| {
+        b.iter(|| serde_json::from_slice::<ChatChunk>(black_box(chunk)).unwrap())
+    });
+    g.bench_function("sonic_rs/chunk", |b| {
+        b.iter(|| sonic_rs::from_slice::<ChatChunk>(black_box(chunk)).unwrap())
+    });
+    g.finish();
+}
+
+fn chunk_line(delta: Value, finish: Option<&str>) -> String {
+    let v = json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk",
+        "created": 1_764_000_000u64, "model": "deepseek-reasoner",
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
+    format!("data: {v}\n\n")
+}
+
+/// A long upstream Chat stream in recorded shape: `rounds` × (reasoning deltas, text
+/// deltas), then three parallel tool calls with their arguments in small pieces, the
+/// finish chunk, a usage chunk and `[DONE]`. Returned as one SSE event per element.
+fn upstream_stream(rounds: usize) -> Vec<String> {
+    let mut w = Words(0x2545_F491_4F6C_DD1D);
+    let mut ev = vec![chunk_line(
+        json!({"role": "assistant", "content": null, "reasoning_content": ""}),
+        None,
+    )];
+    for _ in 0..rounds {
+        for _ in 0..40 {
+            ev.push(chunk_line(
+                json!({"content": null, "reasoning_content": w.text(12)}),
+                None,
+            ));
+        }
+        for _ in 0..40 {
+            ev.push(chunk_line(json!({"content": w.text(12)}), None));
+        }
+    }
+    for i in 0..3u32 {
+        ev.push(chunk_line(
+            json!({"tool_calls": [{"index": i, "id": format!("call_{i:08}"), "type": "function",
+                "function": {"name": "exec_command", "arguments": ""}}]}),
+            None,
+        ));
+        let args = json!({"cmd": w.text(2000), "workdir": "/home/user/project"}).to_string();
+        let mut rest = args.as_str();
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(16);
+            while !rest.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let (piece, tail) = rest.split_at(cut);
+            ev.push(chunk_line(
+                json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                None,
+            ));
+            rest = tail;
+        }
+    }
+    ev.push(chunk_line(json!({}), Some("tool_calls")));
+    ev.push(format!(
+        "data: {}\n\n",
+        json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "choices": [],
+            "usage": {"prompt_tokens": 12000, "completion_tokens": 9000, "total_tokens": 21000,
+                "prompt_tokens_details": {"cached_tokens": 11000},
+                "completion_tokens_details": {"reasoning_tokens": 4000}}})
+    ));
+    ev.push("data: [DONE]\n\n".to_owned());
+    ev
+}
+
+/// The response context a real Codex request gives (its tool catalogue), fixed ids.
+fn stream_ctx() -> ResponseContext {
+    let body = std::fs::read(format!("{FIXTURE_DIR}/turn1-text.json")).unwrap();
+    let quirks = Quirks::openai();
+    let mut ctx = convert_request(parse_request(&body).unwrap(), &opts(&quirks))
+        .unwrap()
+        .ctx;
+    ctx.fixed_now = Some(1_700_000_001);
+    ctx.id_seed = 7;
+    ctx
+}
+
+fn run_stream<'a>(ctx: &ResponseContext, reads: impl Iterator<Item = &'a [u8]>) -> usize {
+    let mut conv = StreamConverter::new(ctx.clone(), true);
+    conv.start();
+    let mut out = 0;
+    for r in reads {
+        conv.push_bytes(r);
+        out += conv.take_output().len();
+    }
+    conv.finish();
+    out + conv.take_output().len()
+}
+
+fn bench_stream(c: &mut Criterion<Clock>) {
+    let ctx = stream_ctx();
+    let events = upstream_stream(400);
+    let whole: Vec<u8> = events.concat().into_bytes();
+    let reads16k: Vec<&[u8]> = whole.chunks(16 * 1024).collect();
+    // Count the Responses events one run produces (for events/s).
+    let out_events = {
+        let mut conv = StreamConverter::new(ctx.clone(), true);
+        conv.start();
+        conv.push_bytes(&whole);
+        conv.finish();
+        let out = conv.take_output();
+        out.windows(2).filter(|w| w == b"\n\n").count()
+    };
+    eprintln!(
+        "stream: {} upstream bytes, {} upstream events, {} Responses events out",
+        whole.len(),
+        events.len(),
+        out_events
+    );
+
+    let mut g = c.benchmark_group("stream/bytes");
+    g.throughput(Throughput::Bytes(whole.len() as u64));
+    g.bench_function("per_event_reads", |b| {
+        b.iter(|| run_stream(&ctx, events.iter().map(|e| e.as_bytes())))
+    });
+    g.bench_function("16k_reads", |b| {
+        b.iter(|| run_stream(&ctx, reads16k.iter().copied()))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("stream/events");
+    g.throughput(Throughput::Elements(out_events as u64));
+    g.bench_function("per_event_reads", |b| {
+        b.iter(|| run_stream(&ctx, events.iter().map(|e| e.as_bytes())))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_requests, bench_stream
+}
+criterion_main!(benches);
