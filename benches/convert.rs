@@ -111,7 +111,11 @@ impl Words {
         let mut s = String::with_capacity(bytes + 16);
         while s.len() < bytes {
             if !s.is_empty() {
-                s.push(if self.next().is_multiple_of(11) { '\n' } else { ' ' });
+                s.push(if self.next().is_multiple_of(11) {
+                    '\n'
+                } else {
+                    ' '
+                });
             }
             s.push_str(Self::VOCAB[(self.next() % Self::VOCAB.len() as u64) as usize]);
         }
