@@ -114,16 +114,17 @@ def bench_tables(b):
                 f"{s['mean_ns'] / r['mean_ns']:.2f}× |"
             )
         lines.append("")
-    streams = sorted(k for k in b if k.startswith("stream/"))
+    streams = sorted(k for k in b if k.startswith(("stream/", "response/")))
     if streams:
-        lines += ["| stream conversion | time per stream | rate |", "|---|---:|---:|"]
+        lines += ["| response conversion | time | rate |", "|---|---:|---:|"]
         for k in streams:
             e = b[k]
-            rate = (
-                f"{e['mb_per_s']:.0f} MB/s upstream"
-                if "mb_per_s" in e
-                else f"{e.get('per_s', 0) / 1e6:.2f} M events/s"
-            )
+            if k.startswith("response/"):
+                rate = "—"
+            elif "mb_per_s" in e:
+                rate = f"{e['mb_per_s']:.0f} MB/s upstream"
+            else:
+                rate = f"{e.get('per_s', 0) / 1e6:.2f} M events/s"
             lines.append(f"| {k} | {fmt_time(e['mean_ns'])} | {rate} |")
         lines.append("")
     return lines

@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use codex_convert_proxy::convert::ids::encode_reasoning_token;
 use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
+use codex_convert_proxy::convert::response::convert_completion;
 use codex_convert_proxy::convert::streaming::StreamConverter;
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::Quirks;
-use codex_convert_proxy::types::chat::ChatChunk;
+use codex_convert_proxy::types::chat::{ChatChunk, ChatCompletion};
 use codex_convert_proxy::types::responses::ResponsesRequest;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -454,9 +455,38 @@ fn bench_stream(c: &mut Criterion<Clock>) {
     g.finish();
 }
 
+/// The non-stream reply path of the proxy: parse the upstream completion, build the Response
+/// object (which echoes the request's fields, tools included), serialise it.
+fn bench_response(c: &mut Criterion<Clock>) {
+    let ctx = stream_ctx();
+    let text = "Here is the plan: read the file, change the function, run the tests. ".repeat(6);
+    let completion =
+        json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1_764_000_000u64,
+        "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+        "finish_reason": "stop"}], "usage": {"prompt_tokens": 11000, "completion_tokens": 90,
+        "total_tokens": 11090}})
+        .to_string();
+    let mut g = c.benchmark_group("response");
+    g.throughput(Throughput::Bytes(completion.len() as u64));
+    g.bench_function("json_reply/turn1-text", |b| {
+        b.iter(|| {
+            let parsed: ChatCompletion = serde_json::from_str(black_box(&completion)).unwrap();
+            convert_completion(&ctx, &parsed).to_string()
+        })
+    });
+    g.bench_function("stream_start/turn1-text", |b| {
+        b.iter(|| {
+            let mut conv = StreamConverter::new(ctx.clone(), true);
+            conv.start();
+            conv.take_output()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_requests, bench_stream
+    targets = bench_requests, bench_stream, bench_response
 }
 criterion_main!(benches);

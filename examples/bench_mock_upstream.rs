@@ -53,21 +53,16 @@ fn canned(chunks: usize) -> Canned {
     }
 }
 
-/// `"stream"` followed (after optional spaces and the colon) by `true`.
+/// The first `"stream"` key is followed (after optional spaces and the colon) by `true`.
+/// A raw `"stream"` inside a JSON string is escaped, so the first hit is the key (or, rarely,
+/// a string value "stream": then this says "no stream").
 fn wants_stream(body: &[u8]) -> bool {
-    let key = b"\"stream\"";
-    let mut i = 0;
-    while let Some(pos) = body[i..].windows(key.len()).position(|w| w == key) {
-        let mut j = i + pos + key.len();
-        while j < body.len() && matches!(body[j], b' ' | b'\n' | b'\r' | b'\t' | b':') {
-            j += 1;
-        }
-        if body[j..].starts_with(b"true") {
-            return true;
-        }
-        i = i + pos + key.len();
-    }
-    false
+    let Some(pos) = memchr::memmem::find(body, b"\"stream\"") else {
+        return false;
+    };
+    let rest = &body[pos + 8..];
+    let value = rest.trim_ascii_start().strip_prefix(b":").unwrap_or(b"");
+    value.trim_ascii_start().starts_with(b"true")
 }
 
 fn reply(content_type: &'static str, body: Body) -> Response<Body> {

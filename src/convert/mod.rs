@@ -9,6 +9,8 @@ pub mod sniff;
 pub mod streaming;
 pub mod tools;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::providers::Quirks;
@@ -29,7 +31,8 @@ pub struct ResponseContext {
     /// `include: ["reasoning.text"]`... or similar).
     pub include_reasoning_text: bool,
     /// Request fields echoed on the Response object (OpenAI and Open Responses require them).
-    pub echo: Map<String, Value>,
+    /// Shared: the context is cloned per response path, and `tools` alone can be tens of KB.
+    pub echo: Arc<Map<String, Value>>,
     /// Seed for item ids (fixed in tests for reproducible output).
     pub id_seed: u64,
     /// A fixed clock for `completed_at` (tests); the system clock otherwise.
@@ -47,7 +50,7 @@ impl ResponseContext {
             catalog: ToolCatalog::default(),
             quirks: Quirks::openai(),
             include_reasoning_text: false,
-            echo: Map::new(),
+            echo: Arc::default(),
             id_seed: 1,
             fixed_now: Some(1_700_000_001),
         }

@@ -213,7 +213,7 @@ pub fn convert_request(
         catalog,
         quirks: quirks.clone(),
         include_reasoning_text,
-        echo: echo_fields(&req),
+        echo: std::sync::Arc::new(echo_fields(&req)),
         id_seed: opts.id_seed.unwrap_or_else(random_u64),
         fixed_now: None,
     };

@@ -142,5 +142,5 @@ pub fn convert_completion(ctx: &ResponseContext, completion: &ChatCompletion) ->
     let mut conv = StreamConverter::new(ctx.clone(), false);
     conv.push_completion(completion);
     conv.finish_quiet();
-    conv.final_response().unwrap_or(Value::Null)
+    conv.into_final_response().unwrap_or(Value::Null)
 }

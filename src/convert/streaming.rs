@@ -123,6 +123,11 @@ impl StreamConverter {
         self.final_response.clone()
     }
 
+    /// The final Response object, without copying it.
+    pub fn into_final_response(self) -> Option<Value> {
+        self.final_response
+    }
+
     pub fn usage(&self) -> Option<&ChatUsage> {
         self.usage.as_ref()
     }
@@ -139,6 +144,12 @@ impl StreamConverter {
             return;
         }
         self.started = true;
+        if !self.emit {
+            // JSON mode: the two events are not written, so do not build them (the Response
+            // object carries the echoed request fields, tools included).
+            self.seq += 2;
+            return;
+        }
         let resp = self.response(Status::InProgress, &[], None, None, None);
         self.event("response.created", json!({ "response": resp.clone() }));
         self.event("response.in_progress", json!({ "response": resp }));
@@ -740,9 +751,11 @@ impl StreamConverter {
             },
         };
         let resp = self.response(status, &output, usage.as_ref(), error, reason);
-        self.event(name, json!({ "response": resp.clone() }));
         if self.emit {
+            self.event(name, json!({ "response": resp.clone() }));
             self.out.extend_from_slice(DONE_FRAME);
+        } else {
+            self.seq += 1; // JSON mode: the terminal event is not written
         }
         self.final_response = Some(resp);
     }
