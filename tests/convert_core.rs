@@ -717,3 +717,112 @@ fn every_single_byte_split_is_identical() {
         events(&whole);
     }
 }
+
+/// The Response objects echo `tools` exactly as the client wrote them (key order, unknown
+/// keys, number spelling), in every event that carries the Response and in the JSON reply.
+#[test]
+fn tools_are_echoed_byte_for_byte() {
+    let tools = r#"[{"type":"function","name":"exec_command","x_vendor":{"b":1,"a":2},"parameters":{"type":"object","properties":{"cmd":{"type":"string"}},"required":["cmd"]},"strict":false},{"type":"web_search","external_web_access":true},{"type":"custom","name":"apply_patch","format":{"type":"grammar","syntax":"lark","definition":"start: x"}}]"#;
+    let body = format!(
+        r#"{{"model":"m","stream":true,"instructions":"Be \"brief\".\n","tools":{tools},"input":"hi","client_metadata":{{"k":"v"}},"unknown_top":[1,{{"z":null}}]}}"#
+    );
+    let req = parse_request(body.as_bytes()).unwrap();
+    let opts = RequestOptions {
+        quirks: &Quirks::openai(),
+        model_override: None,
+        id_seed: Some(1),
+    };
+    let c = convert_request(req, &opts).unwrap();
+    // The chat tools carry the schema as sent too.
+    let chat = serde_json::to_string(&c.chat).unwrap();
+    assert!(
+        chat.contains(r#""parameters":{"type":"object","properties":{"cmd":{"type":"string"}},"required":["cmd"]}"#),
+        "{chat}"
+    );
+    let ctx = fixed(c.ctx);
+    let out = run_stream(
+        ctx.clone(),
+        &[b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\ndata: [DONE]\n\n"],
+    );
+    let text = std::str::from_utf8(&out).unwrap();
+    let needle = format!(r#""tools":{tools}"#);
+    let with_response = text.matches("\"response\":").count();
+    assert_eq!(with_response, 3, "created, in_progress, completed: {text}");
+    assert_eq!(text.matches(needle.as_str()).count(), 3, "{text}");
+    assert!(text.contains(r#""instructions":"Be \"brief\".\n""#));
+    let evs = events(&out);
+    let done = terminal(&evs);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["output"][0]["content"][0]["text"], "ok");
+    assert_eq!(done["tool_choice"], "auto");
+    assert_eq!(done["metadata"], json!({}));
+
+    let completion: ChatCompletion = serde_json::from_value(json!({"choices": [{"index": 0,
+        "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}))
+    .unwrap();
+    let (json_reply, failed) =
+        codex_convert_proxy::convert::response::convert_completion_json(ctx, &completion);
+    assert!(failed.is_none());
+    let reply = std::str::from_utf8(&json_reply).unwrap();
+    assert!(reply.contains(needle.as_str()), "{reply}");
+    let v: Value = serde_json::from_str(reply).unwrap();
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["tools"].as_array().unwrap().len(), 3);
+}
+
+/// Items and parts parse in one pass whatever their shape: `type` not first, `type` not a
+/// string, no `type` but a `role`, not an object at all, `image_url` as a string or an
+/// object, a tool output array that is not all content parts.
+#[test]
+fn odd_item_shapes_parse_or_are_skipped_never_rejected() {
+    let body = json!({"model": "m", "input": [
+        {"role": "user", "content": [{"text": "type last", "type": "input_text"}]},
+        {"role": "user", "content": "no type, a role"},
+        {"type": 7, "content": "numeric type"},
+        "a bare string",
+        {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+        {"content": [{"image_url": {"url": "data:image/png;base64,AAAA"}, "type": "input_image", "detail": "low"},
+                     {"type": "input_image", "image_url": "https://example.com/a.png"},
+                     {"type": "input_image", "file_id": "file_1"}],
+         "role": "user", "type": "message"},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_text", "text": "part"}, 42]},
+        {"type" : "function_call", "call_id": "c2", "name": "g", "arguments": "{}"},
+        {"call_id": "c2", "output": [{"type": "input_text", "text": "all parts"}], "type": "function_call_output"}
+    ]});
+    let (chat, _) = convert(body.to_string().as_bytes(), &Quirks::openai());
+    let msgs = chat["messages"].as_array().unwrap();
+    let text = serde_json::to_string(msgs).unwrap();
+    assert!(text.contains("type last"), "{text}");
+    assert!(text.contains("no type, a role"), "{text}");
+    assert!(
+        !text.contains("numeric type") && !text.contains("a bare string"),
+        "{text}"
+    );
+    assert!(
+        text.contains("data:image/png;base64,AAAA") && text.contains("\"low\""),
+        "{text}"
+    );
+    assert!(text.contains("https://example.com/a.png"), "{text}");
+    let tool_msgs: Vec<&Value> = msgs.iter().filter(|m| m["role"] == "tool").collect();
+    assert_eq!(tool_msgs.len(), 2, "{text}");
+    // The text parts of an output array are kept (a bare number is not a part).
+    assert_eq!(tool_msgs[0]["content"], "part");
+    assert_eq!(tool_msgs[1]["content"], "all parts");
+
+    // A malformed known item is still a clear 400 naming the item type.
+    let bad = json!({"model": "m", "input": [{"type": "function_call", "name": "f"}]});
+    let err = parse_request(bad.to_string().as_bytes()).unwrap_err();
+    assert!(
+        err.message.contains("invalid `function_call` item"),
+        "{}",
+        err.message
+    );
+    let bad = json!({"model": "m", "input": "x", "tools": [{"type": "function"}]});
+    let err = parse_request(bad.to_string().as_bytes()).unwrap_err();
+    assert!(
+        err.message.contains("invalid `function` tool"),
+        "{}",
+        err.message
+    );
+}

@@ -11,8 +11,6 @@ pub mod tools;
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use crate::providers::Quirks;
 use tools::ToolCatalog;
 
@@ -30,9 +28,10 @@ pub struct ResponseContext {
     /// Emit the raw reasoning text as item `content` (the client asked with
     /// `include: ["reasoning.text"]`... or similar).
     pub include_reasoning_text: bool,
-    /// Request fields echoed on the Response object (OpenAI and Open Responses require them).
-    /// Shared: the context is cloned per response path, and `tools` alone can be tens of KB.
-    pub echo: Arc<Map<String, Value>>,
+    /// Request fields echoed on the Response object (OpenAI and Open Responses require them),
+    /// rendered once as JSON members (see [`response::echo_members`]). Shared: `tools` and
+    /// `instructions` alone can be tens of KB, and every Response object of a turn has them.
+    pub echo: Arc<str>,
     /// Seed for item ids (fixed in tests for reproducible output).
     pub id_seed: u64,
     /// A fixed clock for `completed_at` (tests); the system clock otherwise.
@@ -50,7 +49,7 @@ impl ResponseContext {
             catalog: ToolCatalog::default(),
             quirks: Quirks::openai(),
             include_reasoning_text: false,
-            echo: Arc::default(),
+            echo: Arc::from(response::echo_members(&Default::default())),
             id_seed: 1,
             fixed_now: Some(1_700_000_001),
         }

@@ -131,9 +131,9 @@ pub fn convert_request(
     let stream = req.stream.unwrap_or(false);
 
     let (tools, catalog, mut skipped) = match (&req.tools, quirks.drop_tools) {
-        (Some(t), false) => convert_tools(t, quirks),
+        (Some(t), false) => convert_tools(&t.list, quirks),
         (Some(t), true) => {
-            let (_, catalog, _) = convert_tools(t, quirks);
+            let (_, catalog, _) = convert_tools(&t.list, quirks);
             (
                 Vec::new(),
                 catalog,
@@ -201,8 +201,8 @@ pub fn convert_request(
     }
 
     let include_reasoning_text = req
-        .extra
-        .get("include")
+        .include
+        .as_ref()
         .and_then(Value::as_array)
         .is_some_and(|a| a.iter().any(|v| v.as_str() == Some("reasoning.text")));
     let ctx = ResponseContext {
@@ -213,62 +213,11 @@ pub fn convert_request(
         catalog,
         quirks: quirks.clone(),
         include_reasoning_text,
-        echo: std::sync::Arc::new(echo_fields(&req)),
+        echo: std::sync::Arc::from(super::response::echo_members(&req)),
         id_seed: opts.id_seed.unwrap_or_else(random_u64),
         fixed_now: None,
     };
     Ok(Converted { chat, ctx, skipped })
-}
-
-fn echo_fields(req: &ResponsesRequest) -> Map<String, Value> {
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(k.to_owned(), v);
-        }
-    };
-    put("instructions", req.instructions.clone().map(Value::String));
-    put(
-        "tools",
-        req.tools
-            .as_ref()
-            .and_then(|t| serde_json::to_value(t).ok()),
-    );
-    put("tool_choice", req.tool_choice.clone());
-    put(
-        "parallel_tool_calls",
-        req.parallel_tool_calls.map(Value::Bool),
-    );
-    put(
-        "reasoning",
-        req.reasoning
-            .as_ref()
-            .and_then(|r| serde_json::to_value(r).ok()),
-    );
-    put(
-        "text",
-        req.text.as_ref().and_then(|t| serde_json::to_value(t).ok()),
-    );
-    put("temperature", req.temperature.map(Value::from));
-    put("top_p", req.top_p.map(Value::from));
-    put("max_output_tokens", req.max_output_tokens.map(Value::from));
-    put("store", req.store.map(Value::Bool));
-    put("metadata", req.metadata.clone());
-    put(
-        "prompt_cache_key",
-        req.prompt_cache_key.clone().map(Value::String),
-    );
-    put("service_tier", req.service_tier.clone().map(Value::String));
-    put("truncation", req.truncation.clone().map(Value::String));
-    put("top_logprobs", req.top_logprobs.map(Value::from));
-    put("max_tool_calls", req.max_tool_calls.map(Value::from));
-    put("background", req.background.map(Value::Bool));
-    put(
-        "safety_identifier",
-        req.safety_identifier.clone().map(Value::String),
-    );
-    put("user", req.user.clone().map(Value::String));
-    m
 }
 
 fn apply_effort(effort: &str, style: EffortStyle, extra: &mut Map<String, Value>) {

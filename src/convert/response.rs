@@ -1,11 +1,13 @@
 //! The Response object (for `response.created`/`completed`/... events and for non-streamed
 //! replies) and the conversion of a non-streamed chat completion.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::streaming::StreamConverter;
 use super::ResponseContext;
 use crate::types::chat::{ChatCompletion, ChatUsage};
+use crate::types::responses::ResponsesRequest;
 
 /// Status of a Response object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +29,69 @@ impl Status {
     }
 }
 
-/// The full Response object with every field OpenAI's and Open Responses' schemas require.
+/// The full Response object with every field OpenAI's and Open Responses' schemas require,
+/// written as JSON into `out`. The fields that change during a turn are serialised here;
+/// the request fields it echoes (instructions, tools, ...) were rendered once per request
+/// ([`echo_members`]) and are copied in.
+pub fn write_response(
+    out: &mut Vec<u8>,
+    ctx: &ResponseContext,
+    status: Status,
+    output: &[Value],
+    usage: Option<&Value>,
+    error: Option<&Value>,
+    incomplete_reason: Option<&str>,
+) {
+    #[derive(Serialize)]
+    struct Reason<'a> {
+        reason: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Head<'a> {
+        id: &'a str,
+        object: &'static str,
+        created_at: u64,
+        completed_at: Option<u64>,
+        status: &'static str,
+        error: Option<&'a Value>,
+        incomplete_details: Option<Reason<'a>>,
+        model: &'a str,
+        output: &'a [Value],
+        previous_response_id: Option<()>,
+        presence_penalty: f64,
+        frequency_penalty: f64,
+        usage: Option<&'a Value>,
+    }
+    let head = Head {
+        id: &ctx.response_id,
+        object: "response",
+        created_at: ctx.created_at,
+        completed_at: (status == Status::Completed).then(|| ctx.now()),
+        status: status.as_str(),
+        error,
+        incomplete_details: incomplete_reason.map(|reason| Reason { reason }),
+        model: &ctx.model,
+        output,
+        previous_response_id: None,
+        presence_penalty: 0.0,
+        frequency_penalty: 0.0,
+        usage,
+    };
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, &head).is_err() {
+        // Only a failing Serialize impl gets here (writing to memory cannot fail).
+        out.truncate(start);
+        out.extend_from_slice(b"{}");
+        return;
+    }
+    // `{...}` → `{...,ECHO}`
+    out.pop();
+    out.push(b',');
+    out.extend_from_slice(ctx.echo.as_bytes());
+    out.push(b'}');
+}
+
+/// The Response object as a `Value` (tests and callers that inspect it).
 pub fn response_object(
     ctx: &ResponseContext,
     status: Status,
@@ -36,78 +100,100 @@ pub fn response_object(
     error: Option<Value>,
     incomplete_reason: Option<&str>,
 ) -> Value {
-    let completed_at = (status == Status::Completed).then(|| ctx.now());
-    let e = &ctx.echo;
-    let get = |k: &str, default: Value| e.get(k).cloned().unwrap_or(default);
-    let mut m = Map::with_capacity(40);
-    m.insert("id".into(), Value::String(ctx.response_id.clone()));
-    m.insert("object".into(), Value::String("response".into()));
-    m.insert("created_at".into(), Value::from(ctx.created_at));
-    m.insert(
-        "completed_at".into(),
-        completed_at.map(Value::from).unwrap_or(Value::Null),
+    let mut out = Vec::with_capacity(1024 + ctx.echo.len());
+    write_response(
+        &mut out,
+        ctx,
+        status,
+        output,
+        usage,
+        error.as_ref(),
+        incomplete_reason,
     );
-    m.insert("status".into(), Value::String(status.as_str().into()));
-    m.insert("background".into(), get("background", Value::Bool(false)));
-    m.insert("error".into(), error.unwrap_or(Value::Null));
-    m.insert(
-        "incomplete_details".into(),
-        incomplete_reason
-            .map(|r| json!({ "reason": r }))
-            .unwrap_or(Value::Null),
+    serde_json::from_slice(&out).unwrap_or(Value::Null)
+}
+
+/// The request fields a Response object echoes, with the API's defaults for the missing
+/// ones, rendered once as JSON object members (`"instructions":...,"tools":[...],...`,
+/// without braces). `tools` is copied from the request as the client wrote it.
+pub fn echo_members(req: &ResponsesRequest) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(
+        256 + req
+            .instructions
+            .as_ref()
+            .map_or(0, |s| s.len() + s.len() / 8)
+            + req
+                .tools
+                .as_ref()
+                .and_then(|t| t.raw.as_ref())
+                .map_or(0, |r| r.get().len()),
     );
-    m.insert("instructions".into(), get("instructions", Value::Null));
-    m.insert(
-        "max_output_tokens".into(),
-        get("max_output_tokens", Value::Null),
+    fn member<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        let start = out.len();
+        if serde_json::to_writer(&mut *out, value).is_err() {
+            out.truncate(start);
+            out.extend_from_slice(b"null");
+        }
+    }
+    fn or<'a>(v: Option<&'a Value>, default: &'a Value) -> &'a Value {
+        v.unwrap_or(default)
+    }
+    member(&mut out, "background", &req.background.unwrap_or(false));
+    member(&mut out, "instructions", &req.instructions);
+    member(&mut out, "max_output_tokens", &req.max_output_tokens);
+    member(&mut out, "max_tool_calls", &req.max_tool_calls);
+    member(
+        &mut out,
+        "parallel_tool_calls",
+        &req.parallel_tool_calls.unwrap_or(true),
     );
-    m.insert("max_tool_calls".into(), get("max_tool_calls", Value::Null));
-    m.insert("model".into(), Value::String(ctx.model.clone()));
-    m.insert("output".into(), Value::Array(output.to_vec()));
-    m.insert(
-        "parallel_tool_calls".into(),
-        get("parallel_tool_calls", Value::Bool(true)),
+    member(&mut out, "prompt_cache_key", &req.prompt_cache_key);
+    match &req.reasoning {
+        Some(r) => member(&mut out, "reasoning", r),
+        None => member(
+            &mut out,
+            "reasoning",
+            &json!({"effort": null, "summary": null}),
+        ),
+    }
+    member(&mut out, "safety_identifier", &req.safety_identifier);
+    member(
+        &mut out,
+        "service_tier",
+        req.service_tier.as_deref().unwrap_or("default"),
     );
-    m.insert("previous_response_id".into(), Value::Null);
-    m.insert(
-        "prompt_cache_key".into(),
-        get("prompt_cache_key", Value::Null),
+    member(&mut out, "store", &req.store.unwrap_or(false));
+    member(&mut out, "temperature", &req.temperature.unwrap_or(1.0));
+    match &req.text {
+        Some(t) => member(&mut out, "text", t),
+        None => member(&mut out, "text", &json!({"format": {"type": "text"}})),
+    }
+    member(
+        &mut out,
+        "tool_choice",
+        or(req.tool_choice.as_ref(), &Value::String("auto".into())),
     );
-    m.insert(
-        "reasoning".into(),
-        get("reasoning", json!({"effort": null, "summary": null})),
+    match &req.tools {
+        Some(t) => member(&mut out, "tools", t),
+        None => member(&mut out, "tools", &[] as &[Value]),
+    }
+    member(&mut out, "top_logprobs", &req.top_logprobs.unwrap_or(0));
+    member(&mut out, "top_p", &req.top_p.unwrap_or(1.0));
+    member(
+        &mut out,
+        "truncation",
+        req.truncation.as_deref().unwrap_or("disabled"),
     );
-    m.insert(
-        "safety_identifier".into(),
-        get("safety_identifier", Value::Null),
-    );
-    m.insert(
-        "service_tier".into(),
-        get("service_tier", Value::String("default".into())),
-    );
-    m.insert("store".into(), get("store", Value::Bool(false)));
-    m.insert("temperature".into(), get("temperature", Value::from(1.0)));
-    m.insert(
-        "text".into(),
-        get("text", json!({"format": {"type": "text"}})),
-    );
-    m.insert(
-        "tool_choice".into(),
-        get("tool_choice", Value::String("auto".into())),
-    );
-    m.insert("tools".into(), get("tools", Value::Array(Vec::new())));
-    m.insert("top_logprobs".into(), get("top_logprobs", Value::from(0)));
-    m.insert("top_p".into(), get("top_p", Value::from(1.0)));
-    m.insert(
-        "truncation".into(),
-        get("truncation", Value::String("disabled".into())),
-    );
-    m.insert("presence_penalty".into(), Value::from(0.0));
-    m.insert("frequency_penalty".into(), Value::from(0.0));
-    m.insert("usage".into(), usage.cloned().unwrap_or(Value::Null));
-    m.insert("user".into(), get("user", Value::Null));
-    m.insert("metadata".into(), get("metadata", json!({})));
-    Value::Object(m)
+    member(&mut out, "user", &req.user);
+    member(&mut out, "metadata", or(req.metadata.as_ref(), &json!({})));
+    // serde_json writes valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Chat usage → Responses usage.
@@ -139,8 +225,18 @@ pub fn usage_json(u: &ChatUsage) -> Value {
 /// A non-streamed chat completion → the Response object (status completed, incomplete or
 /// failed). The same state machine as the stream path builds the items, so both agree.
 pub fn convert_completion(ctx: &ResponseContext, completion: &ChatCompletion) -> Value {
-    let mut conv = StreamConverter::new(ctx.clone(), false);
+    let (json, _) = convert_completion_json(ctx.clone(), completion);
+    serde_json::from_slice(&json).unwrap_or(Value::Null)
+}
+
+/// The same, as the JSON the client receives, and the error code when the Response failed.
+pub fn convert_completion_json(
+    ctx: ResponseContext,
+    completion: &ChatCompletion,
+) -> (Vec<u8>, Option<String>) {
+    let mut conv = StreamConverter::new(ctx, false);
     conv.push_completion(completion);
     conv.finish_quiet();
-    conv.into_final_response().unwrap_or(Value::Null)
+    let code = conv.failure_code().map(str::to_owned);
+    (conv.take_final_json().unwrap_or_default(), code)
 }

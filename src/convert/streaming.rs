@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::{base_resp_error, code_for_stream_error};
 use super::ids::{encode_reasoning_token, IdGen};
-use super::response::{response_object, usage_json, Status};
+use super::response::{usage_json, write_response, Status};
 use super::tools::{custom_input_from_arguments, ToolOrigin};
 use super::ResponseContext;
 use crate::sse::{write_event_json, SseDecoder, SseEvent, DONE_FRAME};
@@ -76,7 +76,10 @@ pub struct StreamConverter {
     finish_reason: Option<String>,
     /// A `delta` was seen: a later full `message` only repeats what was streamed.
     saw_delta: bool,
-    final_response: Option<Value>,
+    /// The final Response object as JSON, once the terminal event was produced.
+    final_json: Option<Vec<u8>>,
+    /// `error.code` of a failed final Response.
+    failure_code: Option<String>,
     /// Chat chunks seen (for the access log).
     pub chunks: u64,
 }
@@ -104,13 +107,14 @@ impl StreamConverter {
             usage: None,
             finish_reason: None,
             saw_delta: false,
-            final_response: None,
+            final_json: None,
+            failure_code: None,
             chunks: 0,
         }
     }
 
     pub fn is_done(&self) -> bool {
-        self.final_response.is_some()
+        self.final_json.is_some()
     }
 
     /// Bytes ready for the client.
@@ -120,12 +124,24 @@ impl StreamConverter {
 
     /// The final Response object, once the terminal event was produced.
     pub fn final_response(&self) -> Option<Value> {
-        self.final_response.clone()
+        self.final_json
+            .as_deref()
+            .and_then(|j| serde_json::from_slice(j).ok())
     }
 
-    /// The final Response object, without copying it.
-    pub fn into_final_response(self) -> Option<Value> {
-        self.final_response
+    /// The final Response object as the JSON the client receives.
+    pub fn final_json(&self) -> Option<&[u8]> {
+        self.final_json.as_deref()
+    }
+
+    /// The final Response object's JSON, moved out (the converter stays done).
+    pub fn take_final_json(&mut self) -> Option<Vec<u8>> {
+        self.final_json.as_mut().map(std::mem::take)
+    }
+
+    /// The `error.code` of the final Response when it failed.
+    pub fn failure_code(&self) -> Option<&str> {
+        self.failure_code.as_deref()
     }
 
     pub fn usage(&self) -> Option<&ChatUsage> {
@@ -150,9 +166,18 @@ impl StreamConverter {
             self.seq += 2;
             return;
         }
-        let resp = self.response(Status::InProgress, &[], None, None, None);
-        self.event("response.created", json!({ "response": resp.clone() }));
-        self.event("response.in_progress", json!({ "response": resp }));
+        let mut resp = Vec::with_capacity(1024 + self.ctx.echo.len());
+        write_response(
+            &mut resp,
+            &self.ctx,
+            Status::InProgress,
+            &[],
+            None,
+            None,
+            None,
+        );
+        self.response_event("response.created", &resp);
+        self.response_event("response.in_progress", &resp);
     }
 
     /// Feed raw upstream SSE bytes.
@@ -750,14 +775,26 @@ impl StreamConverter {
                 _ => (Status::Completed, None, None, "response.completed"),
             },
         };
-        let resp = self.response(status, &output, usage.as_ref(), error, reason);
+        let mut resp = Vec::with_capacity(1024 + self.ctx.echo.len());
+        write_response(
+            &mut resp,
+            &self.ctx,
+            status,
+            &output,
+            usage.as_ref(),
+            error.as_ref(),
+            reason,
+        );
         if self.emit {
-            self.event(name, json!({ "response": resp.clone() }));
+            self.response_event(name, &resp);
             self.out.extend_from_slice(DONE_FRAME);
         } else {
             self.seq += 1; // JSON mode: the terminal event is not written
         }
-        self.final_response = Some(resp);
+        self.failure_code = error
+            .as_ref()
+            .and_then(|e| e.get("code").and_then(Value::as_str).map(str::to_owned));
+        self.final_json = Some(resp);
     }
 
     fn output_items(&self) -> Vec<Value> {
@@ -791,15 +828,26 @@ impl StreamConverter {
         items.into_iter().map(|(_, v)| v).collect()
     }
 
-    fn response(
-        &self,
-        status: Status,
-        output: &[Value],
-        usage: Option<&Value>,
-        error: Option<Value>,
-        reason: Option<&str>,
-    ) -> Value {
-        response_object(&self.ctx, status, output, usage, error, reason)
+    /// `{"type":NAME,"sequence_number":N,"response":RESPONSE}` with the Response object's
+    /// JSON copied in (it was serialised once for the created and in_progress pair).
+    fn response_event(&mut self, name: &'static str, response_json: &[u8]) {
+        let seq = self.seq;
+        self.seq += 1;
+        if !self.emit {
+            return;
+        }
+        let num = seq.to_string();
+        let o = &mut self.out;
+        o.reserve(response_json.len() + 2 * name.len() + 96);
+        o.extend_from_slice(b"event: ");
+        o.extend_from_slice(name.as_bytes());
+        o.extend_from_slice(b"\ndata: {\"type\":\"");
+        o.extend_from_slice(name.as_bytes());
+        o.extend_from_slice(b"\",\"sequence_number\":");
+        o.extend_from_slice(num.as_bytes());
+        o.extend_from_slice(b",\"response\":");
+        o.extend_from_slice(response_json);
+        o.extend_from_slice(b"}\n\n");
     }
 
     fn event(&mut self, name: &'static str, mut payload: Value) {

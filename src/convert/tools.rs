@@ -9,9 +9,11 @@
 
 use std::collections::HashMap;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::providers::Quirks;
+use crate::types::chat::{ChatFunction, ChatTool};
 use crate::types::responses::{CustomTool, FunctionTool, Tool};
 
 /// Where a Chat function name came from.
@@ -111,7 +113,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Convert the request's tools. Returns the Chat tools and the catalogue; hosted tools are
 /// listed in `skipped` (for a debug log line).
-pub fn convert_tools(tools: &[Tool], quirks: &Quirks) -> (Vec<Value>, ToolCatalog, Vec<String>) {
+pub fn convert_tools(tools: &[Tool], quirks: &Quirks) -> (Vec<ChatTool>, ToolCatalog, Vec<String>) {
     let mut out = Vec::with_capacity(tools.len());
     let mut catalog = ToolCatalog::default();
     let mut skipped = Vec::new();
@@ -186,25 +188,28 @@ fn tool_type_of(v: &Value) -> String {
         .to_owned()
 }
 
-fn function_json(chat_name: &str, f: &FunctionTool, quirks: &Quirks) -> Value {
-    let mut func = serde_json::Map::new();
-    func.insert("name".into(), Value::String(chat_name.to_owned()));
-    if let Some(d) = &f.description {
-        func.insert("description".into(), Value::String(d.clone()));
+fn function_json(chat_name: &str, f: &FunctionTool, quirks: &Quirks) -> ChatTool {
+    ChatTool {
+        kind: "function",
+        function: ChatFunction {
+            name: chat_name.to_owned(),
+            description: f.description.clone(),
+            parameters: f.parameters.clone().unwrap_or_else(empty_schema),
+            strict: f.strict.filter(|_| !quirks.strip_strict),
+        },
     }
-    func.insert(
-        "parameters".into(),
-        f.parameters
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-    );
-    if let (Some(strict), false) = (f.strict, quirks.strip_strict) {
-        func.insert("strict".into(), Value::Bool(strict));
-    }
-    json!({"type": "function", "function": func})
 }
 
-fn custom_json(chat_name: &str, c: &CustomTool) -> Value {
+fn empty_schema() -> Box<RawValue> {
+    raw_json(&json!({"type": "object", "properties": {}}))
+}
+
+fn raw_json(v: &Value) -> Box<RawValue> {
+    // A `Value` always serialises; the fallback is never taken.
+    serde_json::value::to_raw_value(v).unwrap_or_default()
+}
+
+fn custom_json(chat_name: &str, c: &CustomTool) -> ChatTool {
     let mut desc = c.description.clone().unwrap_or_default();
     let mut param_desc =
         String::from("The raw input of this freeform tool, as plain text (not JSON).");
@@ -222,19 +227,20 @@ fn custom_json(chat_name: &str, c: &CustomTool) -> Value {
         desc = format!("Freeform tool {}.", c.name);
     }
     desc.push_str("\n\nPut the whole raw input in the `input` string argument.");
-    json!({
-        "type": "function",
-        "function": {
-            "name": chat_name,
-            "description": desc,
-            "parameters": {
+    ChatTool {
+        kind: "function",
+        function: ChatFunction {
+            name: chat_name.to_owned(),
+            description: Some(desc),
+            parameters: raw_json(&json!({
                 "type": "object",
                 "properties": {"input": {"type": "string", "description": param_desc}},
                 "required": ["input"],
                 "additionalProperties": false
-            }
-        }
-    })
+            })),
+            strict: None,
+        },
+    }
 }
 
 /// The raw input of a custom tool from the function arguments the model produced:
@@ -265,7 +271,7 @@ mod tests {
     use super::*;
 
     fn tools(v: Value) -> Vec<Tool> {
-        serde_json::from_value(v).unwrap()
+        serde_json::from_str(&v.to_string()).unwrap()
     }
 
     #[test]
@@ -278,7 +284,8 @@ mod tests {
             {"type": "web_search", "external_web_access": true}
         ]));
         let (out, cat, skipped) = convert_tools(&t, &Quirks::openai());
-        assert_eq!(out.len(), 3);
+        let out = serde_json::to_value(&out).unwrap();
+        assert_eq!(out.as_array().unwrap().len(), 3);
         assert_eq!(out[0]["function"]["strict"], json!(false));
         assert_eq!(out[1]["function"]["name"], "multi_agent_v1__spawn_agent");
         assert_eq!(
@@ -296,6 +303,7 @@ mod tests {
         assert_eq!(skipped, vec!["web_search"]);
         let glm = crate::providers::glm::quirks();
         let (out, _, _) = convert_tools(&t, &glm);
+        let out = serde_json::to_value(&out).unwrap();
         assert!(out[0]["function"].get("strict").is_none());
     }
 
@@ -313,8 +321,8 @@ mod tests {
             {"type": "namespace", "name": "a__b", "tools": [{"type": "function", "name": "c"}]}
         ]));
         let (out, cat, _) = convert_tools(&t, &Quirks::openai());
-        let n0 = out[0]["function"]["name"].as_str().unwrap();
-        let n1 = out[1]["function"]["name"].as_str().unwrap();
+        let n0 = out[0].function.name.as_str();
+        let n1 = out[1].function.name.as_str();
         assert_ne!(n0, n1);
         assert_eq!(
             cat.origin(n1),

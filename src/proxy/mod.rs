@@ -29,7 +29,7 @@ use pingora::{Error, ErrorType, Result};
 use crate::config::{Backend, Config};
 use crate::convert::error::{client_status, map_http_error, ClientError};
 use crate::convert::request::{convert_request, parse_request, RequestOptions};
-use crate::convert::response::convert_completion;
+use crate::convert::response::convert_completion_json;
 use crate::convert::sniff::sniff_model;
 use crate::convert::streaming::StreamConverter;
 use crate::convert::ResponseContext;
@@ -76,7 +76,8 @@ enum Mode {
     /// Upstream JSON → Responses SSE (the client streams, the provider answered in one piece).
     StreamFromJson(Box<StreamConverter>, BytesMut),
     /// Upstream JSON → Response object.
-    Json(BytesMut),
+    /// (The context is taken when the body is complete.)
+    Json(BytesMut, Option<Box<ResponseContext>>),
     /// Upstream error body → OpenAI error body.
     Error(BytesMut, u16, Option<String>),
 }
@@ -86,7 +87,10 @@ pub struct Ctx {
     start: Instant,
     backend: Option<usize>,
     body: BytesMut,
+    /// From the converted request until the response header (then moved into the mode).
     response_ctx: Option<ResponseContext>,
+    /// The Response id (for the access log).
+    response_id: Option<String>,
     /// Set when the client should get this error (used by `fail_to_proxy`).
     client_error: Option<ClientError>,
     mode: Mode,
@@ -123,6 +127,7 @@ impl Ctx {
             backend: None,
             body: BytesMut::new(),
             response_ctx: None,
+            response_id: None,
             client_error: None,
             mode: Mode::None,
             upstream_status: 0,
@@ -501,6 +506,7 @@ impl ProxyHttp for ConvertProxy {
             ctx.body_log = Some(crate::logger::BodyLog::new(max));
         }
         ctx.stream = converted.ctx.stream;
+        ctx.response_id = Some(converted.ctx.response_id.clone());
         ctx.response_ctx = Some(converted.ctx);
         *body = Some(Bytes::from(json));
         Ok(())
@@ -534,7 +540,7 @@ impl ProxyHttp for ConvertProxy {
                 resp.remove_header(&name);
             }
         }
-        let Some(rctx) = ctx.response_ctx.clone() else {
+        let Some(rctx) = ctx.response_ctx.take() else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "response without a converted request",
@@ -556,7 +562,7 @@ impl ProxyHttp for ConvertProxy {
                     BytesMut::new(),
                 );
             } else {
-                ctx.mode = Mode::Json(BytesMut::new());
+                ctx.mode = Mode::Json(BytesMut::new(), Some(Box::new(rctx)));
             }
             200
         } else {
@@ -608,7 +614,8 @@ impl ProxyHttp for ConvertProxy {
             }
         }
         let api_key = self.backend(ctx).map(|b| b.api_key.as_str()).unwrap_or("");
-        let mut final_obj = None;
+        let mut final_obj: Option<Vec<u8>> = None;
+        let mut failed: Option<String> = None;
         match &mut ctx.mode {
             Mode::Stream(conv) => {
                 if let Some(b) = &input {
@@ -617,7 +624,8 @@ impl ProxyHttp for ConvertProxy {
                 if end_of_stream {
                     conv.finish();
                     if !ctx.stream {
-                        final_obj = conv.final_response();
+                        final_obj = conv.take_final_json();
+                        failed = conv.failure_code().map(str::to_owned);
                     }
                 }
                 if ctx.stream {
@@ -640,31 +648,31 @@ impl ProxyHttp for ConvertProxy {
                     *body = Some(conv.take_output());
                 }
             }
-            Mode::Json(buf) => {
+            Mode::Json(buf, rctx) => {
                 if let Some(b) = &input {
                     buf.extend_from_slice(b);
                 }
-                if end_of_stream {
-                    let rctx = ctx.response_ctx.as_ref();
-                    match (serde_json::from_slice::<ChatCompletion>(buf), rctx) {
-                        (Ok(c), Some(r)) => {
-                            final_obj = Some(convert_completion(r, &c));
+                if let (true, Some(rctx)) = (end_of_stream, rctx.take()) {
+                    let rctx = *rctx;
+                    match serde_json::from_slice::<ChatCompletion>(buf) {
+                        Ok(c) => {
+                            let (json, code) = convert_completion_json(rctx, &c);
+                            final_obj = Some(json);
+                            failed = code;
                             ctx.json_usage = c
                                 .usage
-                                .clone()
-                                .or_else(|| c.choices.first().and_then(|ch| ch.usage.clone()));
+                                .or_else(|| c.choices.into_iter().next().and_then(|ch| ch.usage));
                         }
-                        (Err(e), Some(r)) => {
+                        Err(e) => {
                             // The 200 already went out: report a failed Response object.
-                            let mut conv = StreamConverter::new(r.clone(), false);
+                            let mut conv = StreamConverter::new(rctx, false);
                             conv.fail(
                                 "server_error",
                                 &format!("The {backend} backend sent an unreadable reply ({e})."),
                             );
-                            final_obj = conv.final_response();
+                            final_obj = conv.take_final_json();
+                            failed = conv.failure_code().map(str::to_owned);
                         }
-                        (Err(_), None) => {}
-                        (Ok(_), None) => {}
                     }
                 }
             }
@@ -688,7 +696,7 @@ impl ProxyHttp for ConvertProxy {
         if ctx.ttft.is_none() {
             let seen = match &ctx.mode {
                 Mode::Stream(c) | Mode::StreamFromJson(c, _) => c.has_content(),
-                Mode::Json(_) => end_of_stream,
+                Mode::Json(..) => end_of_stream,
                 _ => false,
             };
             if seen {
@@ -696,13 +704,10 @@ impl ProxyHttp for ConvertProxy {
             }
         }
         if let Some(obj) = final_obj {
-            if obj.get("status").and_then(|s| s.as_str()) == Some("failed") {
-                ctx.error_code = obj
-                    .pointer("/error/code")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_owned);
+            if failed.is_some() {
+                ctx.error_code = failed;
             }
-            *body = Some(Bytes::from(obj.to_string()));
+            *body = Some(Bytes::from(obj));
         }
         if let Some(b) = body.as_ref() {
             ctx.bytes_out += b.len() as u64;
@@ -747,10 +752,14 @@ impl ProxyHttp for ConvertProxy {
                     conv.fail(code, &message);
                     Some(conv.take_output())
                 }
-                Mode::Json(_) | Mode::Stream(_) => ctx.response_ctx.clone().and_then(|r| {
-                    let mut conv = StreamConverter::new(r, false);
+                Mode::Stream(conv) => {
                     conv.fail(code, &message);
-                    conv.final_response().map(|v| Bytes::from(v.to_string()))
+                    conv.take_final_json().map(Bytes::from)
+                }
+                Mode::Json(_, r) => r.take().and_then(|r| {
+                    let mut conv = StreamConverter::new(*r, false);
+                    conv.fail(code, &message);
+                    conv.take_final_json().map(Bytes::from)
                 }),
                 Mode::Error(_, status, retry_after) => {
                     let mut err = map_http_error(*status, b"", &backend, retry_after.as_deref());
@@ -854,7 +863,7 @@ impl ProxyHttp for ConvertProxy {
                 upstream_status: ctx.upstream_status,
                 usage: (tin + tout > 0).then_some((tin, tout, tcached, treasoning)),
                 ttft: ctx.ttft,
-                response_id: ctx.response_ctx.as_ref().map(|r| r.response_id.as_str()),
+                response_id: ctx.response_id.as_deref(),
                 error_class: classify(ctx, e),
                 error_code: ctx.error_code.as_deref(),
             });
@@ -895,7 +904,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn usage_of(ctx: &Ctx) -> (u64, u64, u64, u64) {
     let usage = match &ctx.mode {
         Mode::Stream(c) | Mode::StreamFromJson(c, _) => c.usage(),
-        Mode::Json(_) => ctx.json_usage.as_ref(),
+        Mode::Json(..) => ctx.json_usage.as_ref(),
         _ => None,
     };
     match usage {

@@ -12,7 +12,7 @@ pub struct ChatRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<Value>>,
+    pub tools: Option<Vec<ChatTool>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,6 +27,25 @@ pub struct ChatRequest {
     /// `thinking`, `tool_stream`, `user`, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `{"type": "function", "function": {...}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatTool {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: ChatFunction,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatFunction {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The client's JSON schema as it was sent (not parsed into a tree and re-serialised).
+    pub parameters: Box<serde_json::value::RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]
