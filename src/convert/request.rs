@@ -38,6 +38,14 @@ impl std::fmt::Display for InvalidRequest {
     }
 }
 
+/// The Chat request's JSON body. `size_hint`: the client's body length (the Chat body is
+/// about as long), so the buffer is allocated once instead of grown and copied.
+pub fn chat_body(chat: &ChatRequest, size_hint: usize) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(size_hint + size_hint / 8 + 256);
+    serde_json::to_writer(&mut out, chat)?;
+    Ok(out)
+}
+
 /// Parse the client's body.
 pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest, InvalidRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -97,7 +105,7 @@ pub struct Converted {
 }
 
 pub fn convert_request(
-    req: ResponsesRequest,
+    mut req: ResponsesRequest,
     opts: &RequestOptions<'_>,
 ) -> Result<Converted, InvalidRequest> {
     let quirks = opts.quirks;
@@ -119,7 +127,8 @@ pub fn convert_request(
             Some("previous_response_id"),
         ));
     }
-    let input = match &req.input {
+    // Taken, not copied: the history is the bulk of a request.
+    let input = match req.input.take() {
         Some(i) => i,
         None => {
             return Err(InvalidRequest::new(
@@ -150,10 +159,10 @@ pub fn convert_request(
     match input {
         Input::Text(t) => builder.user(vec![ContentPart::Text {
             kind: "input_text".into(),
-            text: t.clone(),
+            text: t,
         }]),
         Input::Items(items) => {
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.into_iter().enumerate() {
                 builder.item(i, item, &mut skipped)?;
             }
         }
@@ -347,21 +356,21 @@ impl<'a> MessageBuilder<'a> {
     fn item(
         &mut self,
         index: usize,
-        item: &InputItem,
+        item: InputItem,
         skipped: &mut Vec<String>,
     ) -> Result<(), InvalidRequest> {
         match item {
             InputItem::Message(m) => {
-                let parts = match &m.content {
+                let parts = match m.content {
                     MessageContent::Text(t) => vec![ContentPart::Text {
                         kind: "input_text".into(),
-                        text: t.clone(),
+                        text: t,
                     }],
-                    MessageContent::Parts(p) => p.clone(),
+                    MessageContent::Parts(p) => p,
                 };
                 match m.role.as_str() {
                     "system" | "developer" => {
-                        let text = join_text(&parts);
+                        let text = join_text_owned(parts);
                         if !self.started {
                             self.system.push(text);
                         } else {
@@ -376,7 +385,7 @@ impl<'a> MessageBuilder<'a> {
                     "user" => self.user(parts),
                     "assistant" => {
                         self.started = true;
-                        let text = join_text(&parts);
+                        let text = join_text_owned(parts);
                         if self
                             .assistant
                             .as_ref()
@@ -431,22 +440,19 @@ impl<'a> MessageBuilder<'a> {
                 let name = self
                     .catalog
                     .chat_name_for(fc.namespace.as_deref(), &fc.name);
-                self.tool_call(fc.call_id.clone(), name, fc.arguments.clone());
+                self.tool_call(fc.call_id, name, fc.arguments);
             }
             InputItem::CustomToolCall(c) => {
                 self.started = true;
                 let name = self.catalog.chat_name_for(None, &c.name);
-                self.tool_call(
-                    c.call_id.clone(),
-                    name,
-                    arguments_for_custom_input(&c.input),
-                );
+                let arguments = arguments_for_custom_input(&c.input);
+                self.tool_call(c.call_id, name, arguments);
             }
             InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
                 self.started = true;
                 self.flush();
                 let takes_images = self.takes_images();
-                let (text, images) = tool_output(&o.output, takes_images);
+                let (text, images) = tool_output(o.output, takes_images);
                 if !images.is_empty() && takes_images {
                     self.deferred_images.push(ChatPart::Text {
                         text: format!("Image(s) returned by tool call {}:", o.call_id),
@@ -456,11 +462,13 @@ impl<'a> MessageBuilder<'a> {
                 self.messages.push(ChatMessage {
                     role: "tool".into(),
                     content: Some(ChatContent::Text(text)),
-                    tool_call_id: Some(o.call_id.clone()),
+                    tool_call_id: Some(o.call_id),
                     ..ChatMessage::default()
                 });
             }
-            InputItem::Other(_) => skipped.push(format!("input[{index}]: {}", item.type_name())),
+            other @ InputItem::Other(_) => {
+                skipped.push(format!("input[{index}]: {}", other.type_name()))
+            }
         }
         Ok(())
     }
@@ -672,6 +680,17 @@ fn close_open(open: &mut Vec<String>, out: &mut Vec<ChatMessage>) {
     }
 }
 
+/// The text parts joined by newlines; a single text part is moved, not copied.
+fn join_text_owned(mut parts: Vec<ContentPart>) -> String {
+    if parts.len() == 1 {
+        if let Some(ContentPart::Text { text, .. }) = parts.pop() {
+            return text;
+        }
+        return String::new();
+    }
+    join_text(&parts)
+}
+
 fn join_text(parts: &[ContentPart]) -> String {
     let mut out = String::new();
     for p in parts {
@@ -691,9 +710,9 @@ const IMAGE_OMITTED: &str = "[image omitted: this provider does not accept image
 
 /// A tool output as text plus image parts (`takes_images`: the parts follow in a user
 /// message; otherwise the text says the image was left out).
-fn tool_output(output: &ToolOutput, takes_images: bool) -> (String, Vec<ChatPart>) {
+fn tool_output(output: ToolOutput, takes_images: bool) -> (String, Vec<ChatPart>) {
     match output {
-        ToolOutput::Text(t) => (t.clone(), Vec::new()),
+        ToolOutput::Text(t) => (t, Vec::new()),
         ToolOutput::Parts(parts) => {
             let mut text = String::new();
             let mut images = Vec::new();
@@ -703,7 +722,7 @@ fn tool_output(output: &ToolOutput, takes_images: bool) -> (String, Vec<ChatPart
                         if !text.is_empty() {
                             text.push('\n');
                         }
-                        text.push_str(t);
+                        text.push_str(&t);
                     }
                     ContentPart::Image { image_url, detail } => {
                         if !text.is_empty() {
@@ -716,8 +735,8 @@ fn tool_output(output: &ToolOutput, takes_images: bool) -> (String, Vec<ChatPart
                         });
                         images.push(ChatPart::ImageUrl {
                             image_url: ImageUrl {
-                                url: image_url.clone(),
-                                detail: detail.clone().filter(|d| d != "auto" && d != "original"),
+                                url: image_url,
+                                detail: detail.filter(|d| d != "auto" && d != "original"),
                             },
                         });
                     }

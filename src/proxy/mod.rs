@@ -28,7 +28,7 @@ use pingora::{Error, ErrorType, Result};
 
 use crate::config::{Backend, Config};
 use crate::convert::error::{client_status, map_http_error, ClientError};
-use crate::convert::request::{convert_request, parse_request, RequestOptions};
+use crate::convert::request::{chat_body, convert_request, parse_request, RequestOptions};
 use crate::convert::response::convert_completion_json;
 use crate::convert::sniff::sniff_model;
 use crate::convert::streaming::StreamConverter;
@@ -497,7 +497,7 @@ impl ProxyHttp for ConvertProxy {
         if !converted.skipped.is_empty() {
             tracing::debug!(backend = %backend.name, skipped = ?converted.skipped, "left out what the provider cannot take");
         }
-        let json = serde_json::to_vec(&converted.chat).map_err(|e| {
+        let json = chat_body(&converted.chat, raw.len()).map_err(|e| {
             Error::because(ErrorType::InternalError, "serialising the chat request", e)
         })?;
         if self.config.log_body {

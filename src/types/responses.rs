@@ -99,36 +99,105 @@ impl Serialize for Tools {
     }
 }
 
-/// The `type` of a JSON object given as text, and whether it has a `role` member, read
-/// without building anything: a look at the first member first (Codex and the SDKs write
-/// `type` first), else a parse that skips every other member. `None` for a non-object.
-fn peek_type(raw: &str) -> Option<(Option<Cow<'_, str>>, bool)> {
-    let t = raw.trim_start();
-    if !t.starts_with('{') {
-        return None;
-    }
-    if let Some(ty) = first_member_type(t) {
-        return Some((Some(Cow::Borrowed(ty)), false));
-    }
-    #[derive(Deserialize)]
-    struct Peek<'a> {
-        #[serde(rename = "type", default, borrow)]
-        ty: Option<LooseStr<'a>>,
-        #[serde(default)]
-        role: Option<IgnoredAny>,
-    }
-    let p: Peek = serde_json::from_str(raw).ok()?;
-    Some((p.ty.and_then(|l| l.0), p.role.is_some()))
+/// An object told apart by its `type` member (items, content parts). Read in one pass when
+/// `type` is the first member, as Codex and the SDKs write it: the rest of the members go
+/// straight into the struct of that type. Otherwise (or for a non-object) the value is
+/// collected as a `Value` first and read from that.
+trait Tagged: Sized {
+    /// `type` was first: read the other members from `rest`.
+    fn typed<'de, A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error>;
+    /// Any other shape.
+    fn untyped<E: serde::de::Error>(value: Value) -> Result<Self, E>;
 }
 
-/// `{"type":"NAME"` at the very start (whitespace allowed), NAME without escapes.
-fn first_member_type(t: &str) -> Option<&str> {
-    let rest = t.strip_prefix('{')?.trim_start();
-    let rest = rest.strip_prefix("\"type\"")?.trim_start();
-    let rest = rest.strip_prefix(':')?.trim_start();
-    let rest = rest.strip_prefix('"')?;
-    let end = rest.find(['"', '\\'])?;
-    (rest.as_bytes().get(end) == Some(&b'"')).then(|| &rest[..end])
+fn deserialize_tagged<'de, T: Tagged, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    d.deserialize_any(TaggedVisitor(std::marker::PhantomData))
+}
+
+struct TaggedVisitor<T>(std::marker::PhantomData<T>);
+
+/// A member name: `type` or another.
+enum Key {
+    Type,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key, E> {
+                Ok(if s == "type" {
+                    Key::Type
+                } else {
+                    Key::Other(s.to_owned())
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de, T: Tagged> Visitor<'de> for TaggedVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        match map.next_key::<Key>()? {
+            Some(Key::Type) => {
+                let ty: LooseStr<'de> = map.next_value()?;
+                T::typed(ty.0.as_deref(), map)
+            }
+            first => {
+                let mut m = Map::new();
+                if let Some(Key::Other(k)) = first {
+                    m.insert(k, map.next_value()?);
+                    while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                        m.insert(k, v);
+                    }
+                }
+                T::untyped(Value::Object(m))
+            }
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        T::untyped(v)
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+        T::untyped(Value::String(s.to_owned()))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        T::untyped(Value::Null)
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<T, E> {
+        T::untyped(Value::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<T, E> {
+        T::untyped(Value::from(n))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<T, E> {
+        T::untyped(Value::from(n))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<T, E> {
+        T::untyped(Value::from(n))
+    }
+}
+
+/// Read the rest of an object into `T` (a struct without a `type` field).
+fn rest_as<'de, T: Deserialize<'de>, A: MapAccess<'de>>(rest: A) -> Result<T, A::Error> {
+    T::deserialize(MapAccessDeserializer::new(rest))
+}
+
+/// Skip the rest of an object.
+fn skip_rest<'de, A: MapAccess<'de>>(mut rest: A) -> Result<(), A::Error> {
+    while rest.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
 }
 
 /// A string, or `None` for any other JSON value (a `type` that is not a string).
@@ -267,37 +336,58 @@ impl InputItem {
     }
 }
 
-// One parse per item: the item's text is taken as it is (no copy), its `type` peeked, and
-// only then parsed into the struct of that type. (Going through a `Value` first built and
-// dropped a tree of every item of the history.)
+// One pass per item (see [`Tagged`]): no `Value` tree is built for the items of a history.
 impl<'de> Deserialize<'de> for InputItem {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <&'de RawValue>::deserialize(d)?;
-        let text = raw.get();
-        let ty = match peek_type(text) {
-            Some((Some(t), _)) => t,
-            // An item without `type` but with a `role` is an "easy input message".
-            Some((None, true)) => Cow::Borrowed("message"),
-            _ => return other_value(text).map(InputItem::Other),
-        };
-        let parsed = match ty.as_ref() {
-            "message" => serde_json::from_str(text).map(InputItem::Message),
-            "function_call" => serde_json::from_str(text).map(InputItem::FunctionCall),
-            "function_call_output" => serde_json::from_str(text).map(InputItem::FunctionCallOutput),
-            "custom_tool_call" => serde_json::from_str(text).map(InputItem::CustomToolCall),
-            "custom_tool_call_output" => {
-                serde_json::from_str(text).map(InputItem::CustomToolCallOutput)
-            }
-            "reasoning" => serde_json::from_str(text).map(InputItem::Reasoning),
-            _ => return other_value(text).map(InputItem::Other),
-        };
-        parsed.map_err(|e| D::Error::custom(format!("invalid `{ty}` item: {e}")))
+        deserialize_tagged(d)
     }
 }
 
-/// An item or part this proxy does not convert, kept as a `Value`.
-fn other_value<E: serde::de::Error>(text: &str) -> Result<Value, E> {
-    serde_json::from_str(text).map_err(E::custom)
+impl Tagged for InputItem {
+    fn typed<'de, A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error> {
+        let Some(ty) = ty else {
+            skip_rest(rest)?;
+            return Ok(InputItem::Other(Value::Object(Map::new())));
+        };
+        let parsed = match ty {
+            "message" => rest_as(rest).map(InputItem::Message),
+            "function_call" => rest_as(rest).map(InputItem::FunctionCall),
+            "function_call_output" => rest_as(rest).map(InputItem::FunctionCallOutput),
+            "custom_tool_call" => rest_as(rest).map(InputItem::CustomToolCall),
+            "custom_tool_call_output" => rest_as(rest).map(InputItem::CustomToolCallOutput),
+            "reasoning" => rest_as(rest).map(InputItem::Reasoning),
+            // Not converted (`web_search_call`, `compaction`, ...): only its type is kept,
+            // for the log line that lists what was left out.
+            _ => {
+                skip_rest(rest)?;
+                return Ok(InputItem::Other(serde_json::json!({ "type": ty })));
+            }
+        };
+        parsed.map_err(|e: A::Error| A::Error::custom(format!("invalid `{ty}` item: {e}")))
+    }
+
+    fn untyped<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        let ty = match value.get("type").and_then(Value::as_str) {
+            Some(t) => t.to_owned(),
+            // An item without `type` but with a `role` is an "easy input message".
+            None if value.get("role").is_some() => "message".to_owned(),
+            None => return Ok(InputItem::Other(value)),
+        };
+        let parsed = match ty.as_str() {
+            "message" => serde_json::from_value(value).map(InputItem::Message),
+            "function_call" => serde_json::from_value(value).map(InputItem::FunctionCall),
+            "function_call_output" => {
+                serde_json::from_value(value).map(InputItem::FunctionCallOutput)
+            }
+            "custom_tool_call" => serde_json::from_value(value).map(InputItem::CustomToolCall),
+            "custom_tool_call_output" => {
+                serde_json::from_value(value).map(InputItem::CustomToolCallOutput)
+            }
+            "reasoning" => serde_json::from_value(value).map(InputItem::Reasoning),
+            _ => return Ok(InputItem::Other(value)),
+        };
+        parsed.map_err(|e| E::custom(format!("invalid `{ty}` item: {e}")))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -361,17 +451,24 @@ pub enum ContentPart {
 
 impl<'de> Deserialize<'de> for ContentPart {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <&'de RawValue>::deserialize(d)?;
-        ContentPart::from_raw(raw.get()).map_err(D::Error::custom)
+        deserialize_tagged(d)
     }
 }
 
-impl ContentPart {
-    /// One content part from its JSON text: `type` peeked, then one typed parse.
-    fn from_raw(text: &str) -> Result<ContentPart, String> {
+const TEXT_KINDS: [&str; 5] = [
+    "input_text",
+    "output_text",
+    "text",
+    "summary_text",
+    "reasoning_text",
+];
+
+impl Tagged for ContentPart {
+    fn typed<'de, A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error> {
         #[derive(Deserialize)]
         struct TextPart {
-            text: String,
+            #[serde(default)]
+            text: Option<LooseString>,
         }
         #[derive(Deserialize)]
         struct RefusalPart {
@@ -385,47 +482,87 @@ impl ContentPart {
             #[serde(default)]
             detail: Option<LooseString>,
         }
-        let ty = match peek_type(text) {
-            Some((Some(t), _)) => t,
-            _ => {
-                return Ok(ContentPart::Other(
-                    other_value::<serde_json::Error>(text).map_err(|e| e.to_string())?,
-                ))
-            }
-        };
-        match ty.as_ref() {
-            "input_text" | "output_text" | "text" | "summary_text" | "reasoning_text" => {
-                match serde_json::from_str::<TextPart>(text) {
-                    Ok(p) => Ok(ContentPart::Text {
-                        kind: ty.into_owned(),
-                        text: p.text,
-                    }),
-                    Err(_) => Err(format!("content part `{ty}` needs a string `text`")),
-                }
-            }
+        let ty = ty.unwrap_or("");
+        if TEXT_KINDS.contains(&ty) {
+            let p: TextPart = rest_as(rest)?;
+            return match p.text.and_then(|t| t.0) {
+                Some(text) => Ok(ContentPart::Text {
+                    kind: ty.to_owned(),
+                    text,
+                }),
+                None => Err(A::Error::custom(format!(
+                    "content part `{ty}` needs a string `text`"
+                ))),
+            };
+        }
+        match ty {
             "refusal" => {
-                let p: RefusalPart = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                let p: RefusalPart = rest_as(rest)?;
                 Ok(ContentPart::Text {
-                    kind: ty.into_owned(),
+                    kind: ty.to_owned(),
                     text: p.refusal.and_then(|l| l.0).unwrap_or_default(),
                 })
             }
             "input_image" | "image_url" => {
-                let p: ImagePart = serde_json::from_str(text).map_err(|e| e.to_string())?;
-                match p.image_url.and_then(|u| u.0) {
-                    Some(image_url) => Ok(ContentPart::Image {
+                let p: ImagePart = rest_as(rest)?;
+                Ok(match p.image_url.and_then(|u| u.0) {
+                    Some(image_url) => ContentPart::Image {
                         image_url,
                         detail: p.detail.and_then(|l| l.0),
-                    }),
+                    },
                     // `file_id` images cannot be fetched by a Chat provider.
-                    None => other_value::<serde_json::Error>(text)
-                        .map(ContentPart::Other)
-                        .map_err(|e| e.to_string()),
-                }
+                    None => ContentPart::Other(serde_json::json!({ "type": ty })),
+                })
             }
-            _ => other_value::<serde_json::Error>(text)
-                .map(ContentPart::Other)
-                .map_err(|e| e.to_string()),
+            _ => {
+                skip_rest(rest)?;
+                Ok(ContentPart::Other(serde_json::json!({ "type": ty })))
+            }
+        }
+    }
+
+    fn untyped<E: serde::de::Error>(value: Value) -> Result<Self, E> {
+        let ty = value.get("type").and_then(Value::as_str).unwrap_or("");
+        if TEXT_KINDS.contains(&ty) {
+            return match value.get("text").and_then(Value::as_str) {
+                Some(text) => Ok(ContentPart::Text {
+                    kind: ty.to_owned(),
+                    text: text.to_owned(),
+                }),
+                None => Err(E::custom(format!(
+                    "content part `{ty}` needs a string `text`"
+                ))),
+            };
+        }
+        match ty {
+            "refusal" => Ok(ContentPart::Text {
+                kind: ty.to_owned(),
+                text: value
+                    .get("refusal")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+            "input_image" | "image_url" => {
+                let url = match value.get("image_url") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Object(o)) => {
+                        o.get("url").and_then(Value::as_str).map(str::to_owned)
+                    }
+                    _ => None,
+                };
+                Ok(match url {
+                    Some(image_url) => ContentPart::Image {
+                        image_url,
+                        detail: value
+                            .get("detail")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    },
+                    None => ContentPart::Other(value),
+                })
+            }
+            _ => Ok(ContentPart::Other(value)),
         }
     }
 }
@@ -449,18 +586,43 @@ impl<'de> Deserialize<'de> for ImageUrlField {
             #[serde(default)]
             url: Option<LooseString>,
         }
-        let raw = <&'de RawValue>::deserialize(d)?;
-        let text = raw.get();
-        if text.starts_with('"') {
-            return serde_json::from_str::<String>(text)
-                .map(|s| ImageUrlField(Some(s)))
-                .map_err(D::Error::custom);
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ImageUrlField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a URL or {\"url\": ...}")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ImageUrlField, E> {
+                Ok(ImageUrlField(Some(s.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<ImageUrlField, E> {
+                Ok(ImageUrlField(Some(s)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ImageUrlField, A::Error> {
+                let o: UrlObject = rest_as(map)?;
+                Ok(ImageUrlField(o.url.and_then(|l| l.0)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ImageUrlField, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ImageUrlField(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<ImageUrlField, E> {
+                Ok(ImageUrlField(None))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<ImageUrlField, E> {
+                Ok(ImageUrlField(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<ImageUrlField, E> {
+                Ok(ImageUrlField(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<ImageUrlField, E> {
+                Ok(ImageUrlField(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<ImageUrlField, E> {
+                Ok(ImageUrlField(None))
+            }
         }
-        if text.starts_with('{') {
-            let o: UrlObject = serde_json::from_str(text).map_err(D::Error::custom)?;
-            return Ok(ImageUrlField(o.url.and_then(|l| l.0)));
-        }
-        Ok(ImageUrlField(None))
+        d.deserialize_any(V)
     }
 }
 
@@ -526,22 +688,17 @@ impl<'de> Deserialize<'de> for ToolOutput {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ToolOutput, A::Error> {
                 // An array of content parts when every element is one, else the value as is.
-                let mut raws: Vec<&'de RawValue> = Vec::new();
-                while let Some(r) = seq.next_element::<&'de RawValue>()? {
-                    raws.push(r);
+                // (Rare and short: image outputs, MCP results.)
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<Value>()? {
+                    values.push(v);
                 }
-                let parts: Result<Vec<ContentPart>, String> = raws
-                    .iter()
-                    .map(|r| ContentPart::from_raw(r.get()))
-                    .collect();
-                match parts {
-                    Ok(parts) => Ok(ToolOutput::Parts(parts)),
-                    Err(_) => raws
-                        .iter()
-                        .map(|r| other_value(r.get()))
-                        .collect::<Result<Vec<Value>, A::Error>>()
-                        .map(|v| ToolOutput::Other(Value::Array(v))),
-                }
+                let parts: Result<Vec<ContentPart>, serde_json::Error> =
+                    values.iter().cloned().map(ContentPart::untyped).collect();
+                Ok(match parts {
+                    Ok(parts) => ToolOutput::Parts(parts),
+                    Err(_) => ToolOutput::Other(Value::Array(values)),
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ToolOutput, A::Error> {
                 Value::deserialize(MapAccessDeserializer::new(map)).map(ToolOutput::Other)
