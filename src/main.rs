@@ -1,4 +1,5 @@
 // mimalloc rather than glibc's malloc: see Cargo.toml.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

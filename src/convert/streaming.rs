@@ -58,6 +58,10 @@ pub enum Outcome {
     Failed { code: String, message: String },
 }
 
+/// The output buffer's first size, and the most it keeps between reads.
+const OUT_INITIAL: usize = 2048;
+const OUT_KEEP: usize = 8192;
+
 pub struct StreamConverter {
     ctx: ResponseContext,
     emit: bool,
@@ -93,7 +97,7 @@ impl StreamConverter {
         StreamConverter {
             ctx,
             emit: emit_sse,
-            out: BytesMut::with_capacity(4096),
+            out: BytesMut::with_capacity(OUT_INITIAL),
             decoder: SseDecoder::new(),
             scratch: Vec::new(),
             seq: 0,
@@ -119,6 +123,12 @@ impl StreamConverter {
 
     /// Bytes ready for the client.
     pub fn take_output(&mut self) -> Bytes {
+        if self.out.capacity() > OUT_KEEP {
+            // A big write (the first events carry the echoed request): hand the whole
+            // buffer over. `split` would leave this converter sharing the allocation, and
+            // so holding it, for as long as the stream stays open.
+            return std::mem::replace(&mut self.out, BytesMut::with_capacity(OUT_INITIAL)).freeze();
+        }
         self.out.split().freeze()
     }
 

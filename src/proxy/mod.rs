@@ -14,6 +14,7 @@
 //! ```
 
 mod dns;
+mod intern;
 mod local;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct ConvertProxy {
     dns: dns::Resolver,
     /// OpenTelemetry; `None` when off (then no span is ever made).
     telemetry: Option<Arc<crate::telemetry::Telemetry>>,
+    /// One copy of identical echoed request fields for all open streams.
+    echoes: intern::Interner,
 }
 
 impl ConvertProxy {
@@ -52,6 +55,7 @@ impl ConvertProxy {
             stats,
             dns: dns::Resolver::default(),
             telemetry: None,
+            echoes: intern::Interner::default(),
         }
     }
 
@@ -262,6 +266,11 @@ impl ProxyHttp for ConvertProxy {
             .and_then(|v| v.trim().parse::<usize>().ok());
         if declared.is_some_and(|n| n > self.config.max_body_bytes) {
             return respond(session, ctx, too_large(self.config.max_body_bytes)).await;
+        }
+        // The body is buffered whole: one allocation of the declared size, not a doubling
+        // series of copies.
+        if let Some(n) = declared {
+            ctx.body.reserve(n);
         }
         let mut chosen = routed.map(|(i, _)| i);
         if !by_prefix && self.config.has_model_rules() {
@@ -490,7 +499,7 @@ impl ProxyHttp for ConvertProxy {
             model_override: backend.model.as_deref(),
             id_seed: None,
         };
-        let converted = match convert_request(req, &opts) {
+        let mut converted = match convert_request(req, &opts) {
             Ok(c) => c,
             Err(e) => return Err(ctx.fail_with(invalid(e))),
         };
@@ -505,6 +514,7 @@ impl ProxyHttp for ConvertProxy {
             crate::logger::log_body("request", &backend.name, &json, max);
             ctx.body_log = Some(crate::logger::BodyLog::new(max));
         }
+        converted.ctx.echo = self.echoes.intern(converted.ctx.echo);
         ctx.stream = converted.ctx.stream;
         ctx.response_id = Some(converted.ctx.response_id.clone());
         ctx.response_ctx = Some(converted.ctx);
@@ -730,6 +740,16 @@ impl ProxyHttp for ConvertProxy {
             .backend(ctx)
             .map(|b| b.name.clone())
             .unwrap_or_else(|| "upstream".into());
+        if ctx.downstream_started && e.esource() == &pingora::ErrorSource::Downstream {
+            // The client went away mid-response: nothing to finish, and not the backend's
+            // fault.
+            tracing::debug!(backend = %backend, "client gone mid-response: {e}");
+            ctx.error_code = Some("client_closed".to_owned());
+            return FailToProxy {
+                error_code: ctx.client_status,
+                can_reuse_downstream: false,
+            };
+        }
         if ctx.downstream_started {
             let (code, message) = match e.etype() {
                 ErrorType::ReadTimedout => (
