@@ -28,7 +28,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use codex_convert_proxy::convert::request::{
     chat_body, convert_request, parse_request, RequestOptions,
 };
-use codex_convert_proxy::convert::response::convert_completion;
+use codex_convert_proxy::convert::response::convert_completion_json;
 use codex_convert_proxy::convert::streaming::StreamConverter;
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::Quirks;
@@ -483,7 +483,8 @@ fn bench_response(c: &mut Criterion<Clock>) {
     g.bench_function("json_reply/turn1-text", |b| {
         b.iter(|| {
             let parsed: ChatCompletion = serde_json::from_str(black_box(&completion)).unwrap();
-            convert_completion(&ctx, &parsed).to_string()
+            // What the proxy does: the Response object's JSON straight from the converter.
+            convert_completion_json(ctx.clone(), &parsed).0
         })
     });
     g.bench_function("stream_start/turn1-text", |b| {
