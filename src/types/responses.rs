@@ -8,6 +8,33 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+/// A visitor's `visit_unit`/`bool`/`i64`/`u64`/`f64`: the scalar as a `Value` bound to the
+/// given name, then the given expression.
+macro_rules! scalars_to {
+    ($ret:ty, |$v:ident| $body:expr) => {
+        fn visit_unit<E: serde::de::Error>(self) -> Result<$ret, E> {
+            let $v = Value::Null;
+            $body
+        }
+        fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<$ret, E> {
+            let $v = Value::Bool(b);
+            $body
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<$ret, E> {
+            let $v = Value::from(n);
+            $body
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<$ret, E> {
+            let $v = Value::from(n);
+            $body
+        }
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<$ret, E> {
+            let $v = Value::from(n);
+            $body
+        }
+    };
+}
+
 /// `POST /v1/responses` body.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 pub struct ResponsesRequest {
@@ -172,21 +199,7 @@ impl<'de, T: Tagged> Visitor<'de> for TaggedVisitor<T> {
     fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
         T::untyped(Value::String(s.to_owned()))
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
-        T::untyped(Value::Null)
-    }
-    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<T, E> {
-        T::untyped(Value::Bool(b))
-    }
-    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<T, E> {
-        T::untyped(Value::from(n))
-    }
-    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<T, E> {
-        T::untyped(Value::from(n))
-    }
-    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<T, E> {
-        T::untyped(Value::from(n))
-    }
+    scalars_to!(T, |v| T::untyped(v));
 }
 
 /// Read the rest of an object into `T` (a struct without a `type` field).
@@ -223,21 +236,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for LooseStr<'a> {
             fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
                 Ok(LooseStr(Some(Cow::Owned(s))))
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(LooseStr(None))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(LooseStr(None))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(LooseStr(None))
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(LooseStr(None))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(LooseStr(None))
-            }
+            scalars_to!(Self::Value, |_v| Ok(LooseStr(None)));
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(LooseStr(None))
@@ -606,21 +605,7 @@ impl<'de> Deserialize<'de> for ImageUrlField {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(ImageUrlField(None))
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<ImageUrlField, E> {
-                Ok(ImageUrlField(None))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<ImageUrlField, E> {
-                Ok(ImageUrlField(None))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<ImageUrlField, E> {
-                Ok(ImageUrlField(None))
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<ImageUrlField, E> {
-                Ok(ImageUrlField(None))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<ImageUrlField, E> {
-                Ok(ImageUrlField(None))
-            }
+            scalars_to!(ImageUrlField, |_v| Ok(ImageUrlField(None)));
         }
         d.deserialize_any(V)
     }
@@ -703,21 +688,7 @@ impl<'de> Deserialize<'de> for ToolOutput {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ToolOutput, A::Error> {
                 Value::deserialize(MapAccessDeserializer::new(map)).map(ToolOutput::Other)
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<ToolOutput, E> {
-                Ok(ToolOutput::Other(Value::Null))
-            }
-            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<ToolOutput, E> {
-                Ok(ToolOutput::Other(Value::Bool(b)))
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ToolOutput, E> {
-                Ok(ToolOutput::Other(Value::from(n)))
-            }
-            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ToolOutput, E> {
-                Ok(ToolOutput::Other(Value::from(n)))
-            }
-            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<ToolOutput, E> {
-                Ok(ToolOutput::Other(Value::from(n)))
-            }
+            scalars_to!(ToolOutput, |v| Ok(ToolOutput::Other(v)));
         }
         d.deserialize_any(V)
     }
@@ -785,21 +756,7 @@ impl<'de> Deserialize<'de> for Tool {
             fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
                 Ok(None)
             }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(None)
-            }
+            scalars_to!(Self::Value, |_v| Ok(None));
         }
         let f = match d.deserialize_any(ObjectOnly) {
             Ok(Some(f)) => f,
