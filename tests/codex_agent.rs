@@ -35,20 +35,18 @@ const DS_MODEL: &str = "deepseek-reasoner";
 
 /// A config with one default backend using the `deepseek` profile.
 fn deepseek_config(listen_port: u16, log_dir: &Path, mock_port: u16) -> Value {
-    json!({
-        "listen": format!("127.0.0.1:{listen_port}"),
-        "log_dir": log_dir.to_string_lossy(),
-        "threads": 1,
-        "grace_period_seconds": 1,
-        "backends": [{
+    test_config(
+        listen_port,
+        log_dir,
+        json!([{
             "name": "reasoner",
             "provider": "deepseek",
             "url": format!("http://127.0.0.1:{mock_port}/v1"),
             "api_key": DS_KEY,
             "model": DS_MODEL,
             "match_rules": { "default": true },
-        }],
-    })
+        }]),
+    )
 }
 
 // ------------------------------------------------------------------------------------------

@@ -653,13 +653,10 @@ async fn codex_runs_with_the_generated_setup() {
     let mock = MockUpstream::start().await;
     let mock_port = mock.port();
     let proxy = ProxyProcess::start_with(move |port, log_dir| {
-        json!({
-            "listen": format!("127.0.0.1:{port}"),
-            "log_dir": log_dir.to_string_lossy(),
-            "threads": 1,
-            "grace_period_seconds": 1,
-            "auth_tokens": [CLIENT_TOKEN],
-            "backends": [
+        let mut c = test_config(
+            port,
+            log_dir,
+            json!([
                 {
                     "name": "main",
                     "url": format!("http://127.0.0.1:{mock_port}/v1"),
@@ -677,8 +674,10 @@ async fn codex_runs_with_the_generated_setup() {
                     "model": "kimi-e2e",
                     "match_rules": {"path_prefix": "/kimi"},
                 },
-            ],
-        })
+            ]),
+        );
+        c["auth_tokens"] = json!([CLIENT_TOKEN]);
+        c
     })
     .await;
 

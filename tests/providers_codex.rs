@@ -33,16 +33,7 @@ async fn two_turn_task(p: Profile) {
     mock.push(Reply::tool(Some(&r1), "exec_command", &args));
     mock.push(Reply::text(Some(r2), &final_text));
     let backend = mock.backend(p.name(), json!({"default": true}));
-    let proxy = ProxyProcess::start_with(move |port, log_dir| {
-        json!({
-            "listen": format!("127.0.0.1:{port}"),
-            "log_dir": log_dir.to_string_lossy(),
-            "threads": 1,
-            "grace_period_seconds": 1,
-            "backends": [backend],
-        })
-    })
-    .await;
+    let proxy = ProxyProcess::start_with_backends(json!([backend])).await;
     let workdir = tempfile::tempdir().unwrap();
     let opts = CodexOptions {
         model: p.model().to_owned(),

@@ -36,16 +36,7 @@ impl Rig {
                 m.backend(name, json!({"path_prefix": format!("/{name}")}))
             })
             .collect();
-        let proxy = ProxyProcess::start_with(move |port, log_dir| {
-            json!({
-                "listen": format!("127.0.0.1:{port}"),
-                "log_dir": log_dir.to_string_lossy(),
-                "threads": 1,
-                "grace_period_seconds": 1,
-                "backends": backends,
-            })
-        })
-        .await;
+        let proxy = ProxyProcess::start_with_backends(Value::Array(backends)).await;
         Rig { proxy, mocks }
     }
 

@@ -175,19 +175,18 @@ async fn http_receiver() -> (Spans, u16) {
 }
 
 fn config(port: u16, log_dir: &std::path::Path, mock_port: u16, telemetry: Value) -> Value {
-    json!({
-        "listen": format!("127.0.0.1:{port}"),
-        "log_dir": log_dir.to_string_lossy(),
-        "threads": 1,
-        "grace_period_seconds": 1,
-        "backends": [{
+    let mut c = test_config(
+        port,
+        log_dir,
+        json!([{
             "name": "deepseek",
             "url": format!("http://127.0.0.1:{mock_port}/v1"),
             "api_key": UPSTREAM_KEY,
             "match_rules": {"default": true}
-        }],
-        "telemetry": telemetry,
-    })
+        }]),
+    );
+    c["telemetry"] = telemetry;
+    c
 }
 
 /// (trace id, parent id) of a `traceparent` header.

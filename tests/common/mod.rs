@@ -82,16 +82,26 @@ pub fn simple_request(model: &str, text: &str, stream: bool) -> Value {
     })
 }
 
+/// A test proxy config: `listen` on `port`, logs in `log_dir`, one worker thread, a 1 s
+/// shutdown grace, and `backends`. Callers add other keys to the object it returns.
+pub fn test_config(port: u16, log_dir: &Path, backends: Value) -> Value {
+    json!({
+        "listen": format!("127.0.0.1:{port}"),
+        "log_dir": log_dir.to_string_lossy(),
+        "threads": 1,
+        "grace_period_seconds": 1,
+        "backends": backends,
+    })
+}
+
 /// The default two-backend config of the brief: `main` (default, model
 /// override) at `/v1` of the mock and `kimi` (prefix `/kimi`, no model) at
 /// `/kimi-base/v1` of the mock.
 pub fn default_config(listen_port: u16, log_dir: &Path, mock_port: u16) -> Value {
-    json!({
-        "listen": format!("127.0.0.1:{listen_port}"),
-        "log_dir": log_dir.to_string_lossy(),
-        "threads": 1,
-        "grace_period_seconds": 1,
-        "backends": [
+    test_config(
+        listen_port,
+        log_dir,
+        json!([
             {
                 "name": "main",
                 "url": format!("http://127.0.0.1:{mock_port}/v1"),
@@ -105,8 +115,8 @@ pub fn default_config(listen_port: u16, log_dir: &Path, mock_port: u16) -> Value
                 "api_key": KIMI_KEY,
                 "match_rules": { "path_prefix": "/kimi" },
             },
-        ],
-    })
+        ]),
+    )
 }
 
 /// A running proxy process. Killed on drop.
@@ -124,6 +134,11 @@ impl ProxyProcess {
     pub async fn start(mock: &MockUpstream) -> Self {
         let mock_port = mock.port();
         Self::start_with(move |port, log_dir| default_config(port, log_dir, mock_port)).await
+    }
+
+    /// Starts the proxy with [`test_config`] and these backends.
+    pub async fn start_with_backends(backends: Value) -> Self {
+        Self::start_with(move |port, log_dir| test_config(port, log_dir, backends)).await
     }
 
     /// Starts the proxy with a config built from `(listen port, log dir)`.
