@@ -29,7 +29,7 @@ use codex_convert_proxy::convert::request::{
     chat_body, convert_request, parse_request, RequestOptions,
 };
 use codex_convert_proxy::convert::response::convert_completion_json;
-use codex_convert_proxy::convert::streaming::StreamConverter;
+use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::Quirks;
 use codex_convert_proxy::types::chat::{ChatChunk, ChatCompletion};
@@ -417,7 +417,7 @@ fn stream_ctx() -> ResponseContext {
 }
 
 fn run_stream<'a>(ctx: &ResponseContext, reads: impl Iterator<Item = &'a [u8]>) -> usize {
-    let mut conv = StreamConverter::new(ctx.clone(), true);
+    let mut conv = StreamConverter::new(ctx.clone(), Framing::Sse);
     conv.start();
     let mut out = 0;
     for r in reads {
@@ -435,7 +435,7 @@ fn bench_stream(c: &mut Criterion<Clock>) {
     let reads16k: Vec<&[u8]> = whole.chunks(16 * 1024).collect();
     // Count the Responses events one run produces (for events/s).
     let out_events = {
-        let mut conv = StreamConverter::new(ctx.clone(), true);
+        let mut conv = StreamConverter::new(ctx.clone(), Framing::Sse);
         conv.start();
         conv.push_bytes(&whole);
         conv.finish();
@@ -489,7 +489,7 @@ fn bench_response(c: &mut Criterion<Clock>) {
     });
     g.bench_function("stream_start/turn1-text", |b| {
         b.iter(|| {
-            let mut conv = StreamConverter::new(ctx.clone(), true);
+            let mut conv = StreamConverter::new(ctx.clone(), Framing::Sse);
             conv.start();
             conv.take_output()
         })

@@ -139,6 +139,34 @@ pub struct Config {
     /// `Authorization: Bearer <token>` (or `x-api-key`). From `auth_tokens` and the
     /// comma-separated environment variable `CODEX_PROXY_AUTH_TOKENS`.
     pub auth_tokens: Vec<String>,
+    /// The WebSocket transport (`GET …/responses` with `Upgrade: websocket`).
+    pub websocket: WebSocketConfig,
+}
+
+/// `websocket`: Codex's (and Open Responses') WebSocket mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketConfig {
+    /// When off, an upgrade gets 426 (Codex then uses HTTP at once, silently).
+    pub enabled: bool,
+    /// A connection older than this is closed after its current turn
+    /// (`websocket_connection_limit_reached`); the client opens a new one.
+    pub max_connection_age: std::time::Duration,
+    /// Memory one connection may hold: its remembered responses (for
+    /// `previous_response_id`) and its queued messages.
+    pub max_connection_bytes: usize,
+    /// Largest message a client may send.
+    pub max_message_bytes: usize,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            enabled: true,
+            max_connection_age: std::time::Duration::from_secs(60 * 60),
+            max_connection_bytes: 256 * 1024 * 1024,
+            max_message_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 /// One validated upstream backend.
@@ -381,6 +409,7 @@ struct RawConfig {
     backends: Option<Vec<RawBackend>>,
     telemetry: Option<RawTelemetry>,
     auth_tokens: Option<Vec<String>>,
+    websocket: Option<RawWebSocket>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -556,6 +585,51 @@ fn apply_quirks(
         }
     }
     Ok(q)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a websocket object")]
+struct RawWebSocket {
+    enabled: Option<bool>,
+    max_connection_minutes: Option<u64>,
+    max_connection_bytes: Option<usize>,
+    max_message_bytes: Option<usize>,
+}
+
+fn validate_websocket(raw: RawWebSocket) -> Result<WebSocketConfig, ConfigError> {
+    let d = WebSocketConfig::default();
+    let positive = |v: Option<usize>, key: &str, default: usize| match v {
+        Some(0) => Err(ConfigError::invalid(
+            format!("websocket.{key}"),
+            "must be at least 1",
+        )),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let minutes = match raw.max_connection_minutes {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                "websocket.max_connection_minutes",
+                "must be at least 1",
+            ))
+        }
+        Some(m) => m.min(7 * 24 * 60),
+        None => d.max_connection_age.as_secs() / 60,
+    };
+    Ok(WebSocketConfig {
+        enabled: raw.enabled.unwrap_or(d.enabled),
+        max_connection_age: std::time::Duration::from_secs(minutes * 60),
+        max_connection_bytes: positive(
+            raw.max_connection_bytes,
+            "max_connection_bytes",
+            d.max_connection_bytes,
+        )?,
+        max_message_bytes: positive(
+            raw.max_message_bytes,
+            "max_message_bytes",
+            d.max_message_bytes,
+        )?,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -982,6 +1056,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default())?;
+    let websocket = validate_websocket(raw.websocket.unwrap_or_default())?;
     let log_body_max_bytes = match raw.log_body_max_bytes {
         Some(0) => {
             return Err(ConfigError::invalid(
@@ -1008,6 +1083,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         backends,
         default_backend,
         telemetry,
+        websocket,
         auth_tokens: raw
             .auth_tokens
             .unwrap_or_default()

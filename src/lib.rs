@@ -15,4 +15,5 @@ pub mod server;
 pub mod sse;
 pub mod stats;
 pub mod telemetry;
+pub mod turn;
 pub mod types;

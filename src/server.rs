@@ -10,6 +10,17 @@ use crate::proxy::ConvertProxy;
 use crate::stats::Stats;
 use crate::telemetry::Telemetry;
 
+/// Forwards Pingora's shutdown signal to the proxy's WebSocket sessions.
+struct ShutdownRelay(tokio::sync::watch::Sender<bool>);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for ShutdownRelay {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        let _ = self.0.send(true);
+    }
+}
+
 /// Interval of the statistics summary line in the log.
 const SUMMARY_EVERY_SECS: u64 = 60;
 
@@ -50,7 +61,16 @@ pub fn run(config: Config) -> Result<(), String> {
     // OpenTelemetry: nothing is built when it is off.
     let telemetry = Telemetry::init(&config.telemetry)?.map(Arc::new);
     let config = Arc::new(config);
-    let proxy = ConvertProxy::new(config, stats).with_telemetry(telemetry.clone());
+    // Pingora tells its services when a graceful shutdown starts; WebSocket sessions learn
+    // it through this channel and close with 1001 after their turn in flight.
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    server.add_service(pingora::services::background::background_service(
+        "shutdown relay",
+        ShutdownRelay(shutdown_tx),
+    ));
+    let proxy = ConvertProxy::new(config, stats)
+        .with_telemetry(telemetry.clone())
+        .with_shutdown(shutdown_rx);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
     service.add_tcp(&listen);
     server.add_service(service);

@@ -146,6 +146,17 @@ pub fn write_event_json<T: serde::Serialize + ?Sized>(out: &mut BytesMut, name: 
     out.extend_from_slice(b"\n\n");
 }
 
+/// `JSON\n`: one event of the WebSocket framing (a line per text frame).
+pub fn write_json_line<T: serde::Serialize + ?Sized>(out: &mut BytesMut, payload: &T) {
+    use bytes::BufMut as _;
+    let start = out.len();
+    if serde_json::to_writer((&mut *out).writer(), payload).is_err() {
+        out.truncate(start);
+        return;
+    }
+    out.extend_from_slice(b"\n");
+}
+
 pub const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
 #[cfg(test)]

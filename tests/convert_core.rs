@@ -3,7 +3,7 @@
 
 use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
 use codex_convert_proxy::convert::response::convert_completion;
-use codex_convert_proxy::convert::streaming::StreamConverter;
+use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::{self, Quirks};
 use codex_convert_proxy::types::chat::ChatCompletion;
@@ -114,7 +114,7 @@ fn events(out: &[u8]) -> Vec<(String, Value)> {
 }
 
 fn run_stream(ctx: ResponseContext, chunks: &[&[u8]]) -> Vec<u8> {
-    let mut conv = StreamConverter::new(ctx, true);
+    let mut conv = StreamConverter::new(ctx, Framing::Sse);
     let mut out = Vec::new();
     for c in chunks {
         conv.push_bytes(c);
@@ -577,7 +577,7 @@ fn upstream_error_in_stream_and_garbage_fail_cleanly() {
     let evs = events(&run_stream(ctx.clone(), &[]));
     assert_eq!(terminal(&evs)["status"], "completed");
     // a cut-off stream
-    let mut conv = StreamConverter::new(ctx, true);
+    let mut conv = StreamConverter::new(ctx, Framing::Sse);
     conv.push_bytes(
         b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"half\"}}]}\n\ndata: {\"cho",
     );

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use codex_convert_proxy::convert::request::{
     convert_request, parse_request, Converted, RequestOptions,
 };
-use codex_convert_proxy::convert::streaming::StreamConverter;
+use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::providers::{self, Quirks};
 use serde_json::{json, Value};
 
@@ -222,7 +222,7 @@ fn recorded_default_tools_namespaces_flattened_web_search_left_out() {
 /// Streams one call of `chat_name` back through the converter of this request and returns
 /// the `output_item.done` item.
 fn stream_call(conv: &Converted, chat_name: &str, args: &str) -> Value {
-    let mut c = StreamConverter::new(conv.ctx.clone(), true);
+    let mut c = StreamConverter::new(conv.ctx.clone(), Framing::Sse);
     let chunk = json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [{"index": 0,
             "id": "call_1", "type": "function", "function": {"name": chat_name, "arguments": args}}]},

@@ -5,7 +5,7 @@
 
 use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
 use codex_convert_proxy::convert::response::convert_completion;
-use codex_convert_proxy::convert::streaming::StreamConverter;
+use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::{self, Quirks};
 use codex_convert_proxy::types::chat::ChatCompletion;
@@ -98,7 +98,7 @@ fn request_from(input: Value, tools: Value, extra: Value) -> Value {
 }
 
 fn run_stream(ctx: ResponseContext, chunks: &[Vec<u8>]) -> String {
-    let mut conv = StreamConverter::new(ctx, true);
+    let mut conv = StreamConverter::new(ctx, Framing::Sse);
     let mut out = Vec::new();
     for c in chunks {
         conv.push_bytes(c);

@@ -2,13 +2,13 @@
 //! Any bytes as an upstream SSE body, split at a fuzzed point: no panic, exactly one terminal
 //! event, and the split does not change the output.
 
-use codex_convert_proxy_fuzz::convert::streaming::StreamConverter;
+use codex_convert_proxy_fuzz::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy_fuzz::convert::ResponseContext;
 use codex_convert_proxy_fuzz::providers;
 use libfuzzer_sys::fuzz_target;
 
 fn run(ctx: &ResponseContext, parts: &[&[u8]]) -> Vec<u8> {
-    let mut conv = StreamConverter::new(ctx.clone(), true);
+    let mut conv = StreamConverter::new(ctx.clone(), Framing::Sse);
     let mut out = Vec::new();
     for p in parts {
         conv.push_bytes(p);

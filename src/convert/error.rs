@@ -45,6 +45,17 @@ impl ClientError {
         self.body().to_string().into_bytes()
     }
 
+    /// The WebSocket error frame: `{"type": "error", "status": N, "error": {...}}`.
+    pub fn ws_frame(&self) -> String {
+        json!({"type": "error", "status": self.status, "error": {
+            "code": self.code.as_deref().unwrap_or(self.kind),
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+        }})
+        .to_string()
+    }
+
     /// The code used in `response.failed`.
     pub fn failed_code(&self) -> String {
         self.code

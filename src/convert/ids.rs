@@ -70,6 +70,84 @@ pub fn decode_reasoning_token(token: &str) -> Option<String> {
     v.get("rc")?.as_str().map(str::to_owned)
 }
 
+/// The compaction token: `ccpc1.` + base64url of `{"s": summary, "h": fnv1a64(summary)}`.
+/// Stateless like the reasoning token: any instance, after any restart, can expand it.
+const COMPACTION_PREFIX: &str = "ccpc";
+const COMPACTION_VERSION: &str = "1";
+
+/// Why a compaction item's `encrypted_content` cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompactionTokenError {
+    /// Not one of this proxy's tokens (e.g. OpenAI's own, or another proxy's).
+    Foreign,
+    /// One of ours, of a version this build does not read.
+    UnknownVersion(String),
+    /// One of ours, but altered or cut.
+    Damaged,
+}
+
+impl std::fmt::Display for CompactionTokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompactionTokenError::Foreign => f.write_str(
+                "its encrypted_content was not produced by this proxy's remote compaction",
+            ),
+            CompactionTokenError::UnknownVersion(v) => write!(
+                f,
+                "its encrypted_content is a compaction token of version {v}, which this proxy does not read (it reads version {COMPACTION_VERSION})"
+            ),
+            CompactionTokenError::Damaged => {
+                f.write_str("its encrypted_content is damaged (altered or cut)")
+            }
+        }
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Wrap a conversation summary into a compaction item's opaque `encrypted_content`.
+pub fn encode_compaction_token(summary: &str) -> String {
+    let h = format!("{:016x}", fnv1a64(summary.as_bytes()));
+    let payload = serde_json::json!({ "s": summary, "h": h }).to_string();
+    let mut out = format!("{COMPACTION_PREFIX}{COMPACTION_VERSION}.");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut out);
+    out
+}
+
+/// The summary inside a compaction token of ours.
+pub fn decode_compaction_token(token: &str) -> Result<String, CompactionTokenError> {
+    let rest = token
+        .strip_prefix(COMPACTION_PREFIX)
+        .ok_or(CompactionTokenError::Foreign)?;
+    let (version, b64) = rest.split_once('.').ok_or(CompactionTokenError::Foreign)?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CompactionTokenError::Foreign);
+    }
+    if version != COMPACTION_VERSION {
+        return Err(CompactionTokenError::UnknownVersion(
+            version.chars().take(8).collect(),
+        ));
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64.as_bytes())
+        .map_err(|_| CompactionTokenError::Damaged)?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| CompactionTokenError::Damaged)?;
+    let summary = v
+        .get("s")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(CompactionTokenError::Damaged)?;
+    let h = v.get("h").and_then(serde_json::Value::as_str);
+    if h != Some(format!("{:016x}", fnv1a64(summary.as_bytes())).as_str()) {
+        return Err(CompactionTokenError::Damaged);
+    }
+    Ok(summary.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -82,6 +160,54 @@ mod tests {
         assert_eq!(decode_reasoning_token(&t).unwrap(), "think \"hard\" 思考");
         assert_eq!(decode_reasoning_token("gAAAAABopenai"), None);
         assert_eq!(decode_reasoning_token("ccp1.!!!"), None);
+    }
+
+    #[test]
+    fn compaction_token_round_trip_and_rejections() {
+        let t = encode_compaction_token("We fixed the bug in \"main.rs\"; 次は tests.");
+        assert!(t.starts_with("ccpc1."));
+        assert_eq!(
+            decode_compaction_token(&t).unwrap(),
+            "We fixed the bug in \"main.rs\"; 次は tests."
+        );
+        assert_eq!(
+            decode_compaction_token("gAAAAABopenai-encrypted"),
+            Err(CompactionTokenError::Foreign)
+        );
+        assert_eq!(
+            decode_compaction_token("ccpc2.eyJzIjoiIn0"),
+            Err(CompactionTokenError::UnknownVersion("2".into()))
+        );
+        // Cut, altered payload, altered summary with the old checksum.
+        assert_eq!(
+            decode_compaction_token(&t[..t.len() - 3]),
+            Err(CompactionTokenError::Damaged)
+        );
+        assert_eq!(
+            decode_compaction_token("ccpc1.!!!"),
+            Err(CompactionTokenError::Damaged)
+        );
+        let payload = serde_json::json!({"s": "something else", "h": "0000000000000000"});
+        let forged = format!(
+            "ccpc1.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string())
+        );
+        assert_eq!(
+            decode_compaction_token(&forged),
+            Err(CompactionTokenError::Damaged)
+        );
+        // Never a panic on arbitrary text.
+        for s in [
+            "",
+            "ccpc",
+            "ccpc.",
+            "ccpc1",
+            "ccpc1.",
+            "ccpcx.abc",
+            "ccpc١.x",
+        ] {
+            assert!(decode_compaction_token(s).is_err(), "{s}");
+        }
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct ResponseContext {
     pub id_seed: u64,
     /// A fixed clock for `completed_at` (tests); the system clock otherwise.
     pub fixed_now: Option<u64>,
+    /// Remote compaction: the reply's text becomes one `compaction` item.
+    pub compaction: bool,
 }
 
 impl ResponseContext {
@@ -52,6 +54,7 @@ impl ResponseContext {
             echo: Arc::from(response::echo_members(&Default::default())),
             id_seed: 1,
             fixed_now: Some(1_700_000_001),
+            compaction: false,
         }
     }
 }

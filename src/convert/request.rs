@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::ids::{decode_reasoning_token, new_response_id, random_u64};
+use super::ids::{decode_compaction_token, decode_reasoning_token, new_response_id, random_u64};
 use super::tools::{arguments_for_custom_input, convert_tools, ToolCatalog};
 use super::{now_secs, ResponseContext};
 use crate::providers::{EffortStyle, Passback, Quirks};
@@ -138,6 +138,10 @@ pub fn convert_request(
         }
     };
     let stream = req.stream.unwrap_or(false);
+    // Remote compaction (v2): the input ends with `compaction_trigger`. The provider is asked
+    // for a summary instead of a turn, without tools, and the reply becomes one `compaction`
+    // item (see `StreamConverter`).
+    let compaction = matches!(&input, Input::Items(items) if matches!(items.last(), Some(InputItem::CompactionTrigger)));
 
     let (tools, catalog, mut skipped) = match (&req.tools, quirks.drop_tools) {
         (Some(t), false) => convert_tools(&t.list, quirks),
@@ -168,6 +172,13 @@ pub fn convert_request(
         }
     }
 
+    if compaction {
+        builder.user(vec![ContentPart::Text {
+            kind: "input_text".into(),
+            text: COMPACTION_PROMPT.to_owned(),
+        }]);
+    }
+
     let mut chat = ChatRequest {
         model: model.clone(),
         ..ChatRequest::default()
@@ -182,7 +193,7 @@ pub fn convert_request(
         chat.stream = Some(true);
         chat.stream_options = Some(json!({"include_usage": true}));
     }
-    if !tools.is_empty() {
+    if !tools.is_empty() && !compaction {
         let choice = tool_choice(req.tool_choice.as_ref(), &catalog, quirks);
         if choice.as_ref().and_then(Value::as_str) == Some("none") && quirks.tool_choice_auto_only {
             // The provider cannot be told "none": leave the tools out instead.
@@ -225,8 +236,27 @@ pub fn convert_request(
         echo: std::sync::Arc::from(super::response::echo_members(&req)),
         id_seed: opts.id_seed.unwrap_or_else(random_u64),
         fixed_now: None,
+        compaction,
     };
     Ok(Converted { chat, ctx, skipped })
+}
+
+/// What the provider is asked when a client compacts remotely. The proxy owns this prompt:
+/// the summary it produces replaces the conversation for every later turn.
+pub const COMPACTION_PROMPT: &str = "The conversation above is about to be compacted: it \
+will be replaced by the summary you write now, and the work continues from that summary \
+alone. Write the summary for the one who continues (possibly another model). Include: the \
+user's goal and every explicit requirement or constraint; what has been done so far (commands \
+run, files created or changed with their paths, decisions made and why); the current state, \
+including errors still open; what remains to be done, as concrete next steps; and any exact \
+values (names, paths, numbers, code words, identifiers) that later steps need, verbatim. Do \
+not call tools. Do not address the user. Answer with the summary only.";
+
+/// How a compaction item's summary is given to the provider, in the item's place.
+pub fn compaction_summary_text(summary: &str) -> String {
+    format!(
+        "Summary of the conversation so far (the earlier messages were compacted into it):\n\n{summary}"
+    )
 }
 
 fn apply_effort(effort: &str, style: EffortStyle, extra: &mut Map<String, Value>) {
@@ -466,6 +496,26 @@ impl<'a> MessageBuilder<'a> {
                     ..ChatMessage::default()
                 });
             }
+            InputItem::Compaction(c) => match decode_compaction_token(&c.encrypted_content) {
+                Ok(summary) => self.user(vec![ContentPart::Text {
+                    kind: "input_text".into(),
+                    text: compaction_summary_text(&summary),
+                }]),
+                // Another server's compaction (e.g. OpenAI's own, from before the switch to this
+                // proxy): nothing to expand, and rejecting it would fail every later turn.
+                Err(super::ids::CompactionTokenError::Foreign) => {
+                    skipped.push(format!("input[{index}]: compaction (foreign token)"));
+                }
+                Err(e) => {
+                    let mut err = InvalidRequest::new(
+                        format!("The compaction item input[{index}] cannot be used: {e}."),
+                        Some(&format!("input[{index}].encrypted_content")),
+                    );
+                    err.code = Some("invalid_encrypted_content");
+                    return Err(err);
+                }
+            },
+            InputItem::CompactionTrigger => {}
             other @ InputItem::Other(_) => {
                 skipped.push(format!("input[{index}]: {}", other.type_name()))
             }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::streaming::StreamConverter;
+use super::streaming::{Framing, StreamConverter};
 use super::ResponseContext;
 use crate::types::chat::{ChatCompletion, ChatUsage};
 use crate::types::responses::ResponsesRequest;
@@ -234,7 +234,7 @@ pub fn convert_completion_json(
     ctx: ResponseContext,
     completion: &ChatCompletion,
 ) -> (Vec<u8>, Option<String>) {
-    let mut conv = StreamConverter::new(ctx, false);
+    let mut conv = StreamConverter::new(ctx, Framing::None);
     conv.push_completion(completion);
     conv.finish_quiet();
     let code = conv.failure_code().map(str::to_owned);

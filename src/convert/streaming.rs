@@ -9,11 +9,11 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 
 use super::error::{base_resp_error, code_for_stream_error};
-use super::ids::{encode_reasoning_token, IdGen};
+use super::ids::{encode_compaction_token, encode_reasoning_token, IdGen};
 use super::response::{usage_json, write_response, Status};
 use super::tools::{custom_input_from_arguments, ToolOrigin};
 use super::ResponseContext;
-use crate::sse::{write_event_json, SseDecoder, SseEvent, DONE_FRAME};
+use crate::sse::{write_event_json, write_json_line, SseDecoder, SseEvent, DONE_FRAME};
 use crate::types::chat::{
     arguments_text, content_text, ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta,
 };
@@ -49,6 +49,20 @@ struct ToolSlot {
     input: InputDecoder,
 }
 
+/// How events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events: `event: NAME\ndata: JSON\n\n`, one per event, then
+    /// `data: [DONE]`.
+    Sse,
+    /// One JSON object per event, each followed by `\n` (serde_json never writes a raw
+    /// newline inside JSON): the WebSocket transport sends each line as one text frame.
+    /// No `[DONE]`.
+    WebSocket,
+    /// Nothing is written: only the final Response object is built (whole JSON replies).
+    None,
+}
+
 /// How the turn ended, before mapping to a terminal event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -64,6 +78,8 @@ const OUT_KEEP: usize = 8192;
 
 pub struct StreamConverter {
     ctx: ResponseContext,
+    framing: Framing,
+    /// `framing != Framing::None`.
     emit: bool,
     out: BytesMut,
     decoder: SseDecoder,
@@ -86,17 +102,22 @@ pub struct StreamConverter {
     failure_code: Option<String>,
     /// Chat chunks seen (for the access log).
     pub chunks: u64,
+    /// Remote compaction: the summary text so far (no message items are made).
+    summary: String,
+    /// Remote compaction: the one `compaction` output item, once made.
+    compaction_item: Option<(usize, Value)>,
 }
 
 impl StreamConverter {
-    /// `emit_sse`: write Responses SSE events (stream mode); `false` only builds the final
-    /// Response object (JSON mode).
-    pub fn new(ctx: ResponseContext, emit_sse: bool) -> Self {
+    /// `framing`: how the Responses events are written ([`Framing::None`]: only the final
+    /// Response object is built, for whole JSON replies).
+    pub fn new(ctx: ResponseContext, framing: Framing) -> Self {
         let think = ctx.quirks.think_tags.then(ThinkSplitter::default);
         let ids = IdGen::new(ctx.id_seed);
         StreamConverter {
             ctx,
-            emit: emit_sse,
+            framing,
+            emit: framing != Framing::None,
             out: BytesMut::with_capacity(OUT_INITIAL),
             decoder: SseDecoder::new(),
             scratch: Vec::new(),
@@ -114,6 +135,8 @@ impl StreamConverter {
             final_json: None,
             failure_code: None,
             chunks: 0,
+            summary: String::new(),
+            compaction_item: None,
         }
     }
 
@@ -359,6 +382,10 @@ impl StreamConverter {
         if s.is_empty() {
             return;
         }
+        if self.ctx.compaction {
+            self.summary.push_str(s);
+            return;
+        }
         self.close_reasoning();
         let slot = match self.open_text {
             Some(i) => i,
@@ -403,7 +430,7 @@ impl StreamConverter {
     }
 
     fn reasoning_delta(&mut self, s: &str) {
-        if s.is_empty() {
+        if s.is_empty() || self.ctx.compaction {
             return;
         }
         if self.open_text.is_some() {
@@ -460,6 +487,10 @@ impl StreamConverter {
     }
 
     fn tool_delta(&mut self, d: &ToolCallDelta) {
+        if self.ctx.compaction {
+            // The summarisation request offers no tools; a call anyway is not a summary.
+            return;
+        }
         let name_frag = d
             .function
             .as_ref()
@@ -718,6 +749,11 @@ impl StreamConverter {
             return;
         }
         self.start();
+        let outcome = if self.ctx.compaction {
+            self.compaction_outcome(outcome)
+        } else {
+            outcome
+        };
         // A failed turn leaves the items still open unfinished: no `output_item.done` for a
         // partial message or call (Codex would keep the fragment in its history and show it),
         // only `response.failed` with the items that were complete.
@@ -725,6 +761,50 @@ impl StreamConverter {
             self.close_all();
         }
         self.terminal(outcome);
+    }
+
+    /// Remote compaction: a finished reply becomes exactly one `compaction` item carrying
+    /// the summary; no summary is a failure, never an empty or made-up compaction.
+    fn compaction_outcome(&mut self, outcome: Outcome) -> Outcome {
+        if let Some(t) = self.think.as_mut() {
+            for (is_reasoning, piece) in t.flush() {
+                if !is_reasoning {
+                    self.summary.push_str(&piece);
+                }
+            }
+        }
+        if !matches!(outcome, Outcome::Finished) {
+            return outcome;
+        }
+        if matches!(
+            self.finish_reason.as_deref(),
+            Some("content_filter" | "sensitive")
+        ) {
+            return outcome;
+        }
+        let summary = self.summary.trim();
+        if summary.is_empty() {
+            return Outcome::Failed {
+                code: "server_error".to_owned(),
+                message: "The provider returned no summary for the compaction request.".to_owned(),
+            };
+        }
+        // A summary cut at the length limit is still the summary: not `incomplete`.
+        self.finish_reason = None;
+        let item = json!({"id": self.ids.next("cmp"), "type": "compaction",
+            "encrypted_content": encode_compaction_token(summary)});
+        let output_index = self.added;
+        self.added += 1;
+        self.event(
+            "response.output_item.added",
+            json!({"output_index": output_index, "item": item}),
+        );
+        self.event(
+            "response.output_item.done",
+            json!({"output_index": output_index, "item": item}),
+        );
+        self.compaction_item = Some((output_index, item));
+        outcome
     }
 
     /// Finish every open item (end of a successful turn).
@@ -797,7 +877,9 @@ impl StreamConverter {
         );
         if self.emit {
             self.response_event(name, &resp);
-            self.out.extend_from_slice(DONE_FRAME);
+            if self.framing == Framing::Sse {
+                self.out.extend_from_slice(DONE_FRAME);
+            }
         } else {
             self.seq += 1; // JSON mode: the terminal event is not written
         }
@@ -808,7 +890,10 @@ impl StreamConverter {
     }
 
     fn output_items(&self) -> Vec<Value> {
-        let mut items: Vec<(usize, Value)> = Vec::with_capacity(self.slots.len());
+        let mut items: Vec<(usize, Value)> = Vec::with_capacity(self.slots.len() + 1);
+        if let Some(c) = &self.compaction_item {
+            items.push(c.clone());
+        }
         for s in &self.slots {
             match s {
                 Slot::Message {
@@ -847,17 +932,21 @@ impl StreamConverter {
             return;
         }
         let num = seq.to_string();
+        let sse = self.framing == Framing::Sse;
         let o = &mut self.out;
         o.reserve(response_json.len() + 2 * name.len() + 96);
-        o.extend_from_slice(b"event: ");
-        o.extend_from_slice(name.as_bytes());
-        o.extend_from_slice(b"\ndata: {\"type\":\"");
+        if sse {
+            o.extend_from_slice(b"event: ");
+            o.extend_from_slice(name.as_bytes());
+            o.extend_from_slice(b"\ndata: ");
+        }
+        o.extend_from_slice(b"{\"type\":\"");
         o.extend_from_slice(name.as_bytes());
         o.extend_from_slice(b"\",\"sequence_number\":");
         o.extend_from_slice(num.as_bytes());
         o.extend_from_slice(b",\"response\":");
         o.extend_from_slice(response_json);
-        o.extend_from_slice(b"}\n\n");
+        o.extend_from_slice(if sse { b"}\n\n" } else { b"}\n" });
     }
 
     fn event(&mut self, name: &'static str, mut payload: Value) {
@@ -870,7 +959,10 @@ impl StreamConverter {
             obj.insert("type".into(), Value::String(name.to_owned()));
             obj.insert("sequence_number".into(), Value::from(seq));
         }
-        write_event_json(&mut self.out, name, &payload);
+        match self.framing {
+            Framing::Sse => write_event_json(&mut self.out, name, &payload),
+            _ => write_json_line(&mut self.out, &payload),
+        }
     }
 }
 
@@ -1172,7 +1264,7 @@ mod tests {
     /// the real usage: the text must not be doubled, the usage must be taken.
     #[test]
     fn final_full_message_frame_is_not_repeated() {
-        let mut c = StreamConverter::new(ctx("minimax"), true);
+        let mut c = StreamConverter::new(ctx("minimax"), Framing::Sse);
         c.push_bytes(
             concat!(
                 "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"\",\"content\":\"<think>plan</think>Hel\"}}],",
@@ -1195,7 +1287,7 @@ mod tests {
     /// A lone full message (no deltas before it) is still read.
     #[test]
     fn lone_message_frame_is_read() {
-        let mut c = StreamConverter::new(ctx("openai"), true);
+        let mut c = StreamConverter::new(ctx("openai"), Framing::Sse);
         c.push_bytes(b"data: {\"choices\":[{\"index\":0,\"finish_reason\":\"stop\",\"message\":{\"content\":\"Hi\"}}]}\n\n");
         c.finish();
         assert_eq!(
@@ -1206,7 +1298,7 @@ mod tests {
 
     #[test]
     fn minimax_base_resp_errors_fail_the_response() {
-        let mut c = StreamConverter::new(ctx("minimax"), true);
+        let mut c = StreamConverter::new(ctx("minimax"), Framing::Sse);
         c.push_bytes(
             b"data: {\"base_resp\":{\"status_code\":1002,\"status_msg\":\"rate limit\"}}\n\n",
         );
@@ -1215,7 +1307,7 @@ mod tests {
         assert_eq!(resp["status"], "failed");
         assert_eq!(resp["error"]["code"], "rate_limit_exceeded");
         // status_code 0 is success.
-        let mut c = StreamConverter::new(ctx("minimax"), false);
+        let mut c = StreamConverter::new(ctx("minimax"), Framing::None);
         let ok: ChatCompletion =
             serde_json::from_value(json!({"choices": [{"message": {"content": "x"},
             "finish_reason": "stop"}], "base_resp": {"status_code": 0, "status_msg": ""}}))
@@ -1227,7 +1319,7 @@ mod tests {
             json!({"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}),
         )
         .unwrap();
-        let mut c = StreamConverter::new(ctx("minimax"), false);
+        let mut c = StreamConverter::new(ctx("minimax"), Framing::None);
         c.push_completion(&bad);
         c.finish_quiet();
         let resp = c.final_response().unwrap();

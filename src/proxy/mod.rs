@@ -14,8 +14,9 @@
 //! ```
 
 mod dns;
-mod intern;
 mod local;
+pub mod upstream;
+pub mod websocket;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,14 +29,14 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
 use crate::config::{Backend, Config};
-use crate::convert::error::{client_status, map_http_error, ClientError};
-use crate::convert::request::{chat_body, convert_request, parse_request, RequestOptions};
-use crate::convert::response::convert_completion_json;
+use crate::convert::error::ClientError;
 use crate::convert::sniff::sniff_model;
-use crate::convert::streaming::StreamConverter;
+use crate::convert::streaming::Framing;
 use crate::convert::ResponseContext;
 use crate::stats::{ErrorClass, RequestRecord, Stats};
-use crate::types::chat::ChatCompletion;
+use crate::turn::intern;
+use crate::turn::prepare::prepare;
+use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
 
 /// The converting proxy.
 pub struct ConvertProxy {
@@ -46,6 +47,10 @@ pub struct ConvertProxy {
     telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     /// One copy of identical echoed request fields for all open streams.
     echoes: intern::Interner,
+    /// Upstream connections made outside Pingora's proxy flow (WebSocket turns).
+    connector: pingora::connectors::http::Connector,
+    /// Flips when the server shuts down (WebSocket sessions close with 1001).
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl ConvertProxy {
@@ -56,7 +61,15 @@ impl ConvertProxy {
             dns: dns::Resolver::default(),
             telemetry: None,
             echoes: intern::Interner::default(),
+            connector: pingora::connectors::http::Connector::new(None),
+            shutdown: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// The receiver that tells WebSocket sessions the server is shutting down.
+    pub fn with_shutdown(mut self, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.shutdown = shutdown;
+        self
     }
 
     pub fn with_telemetry(mut self, telemetry: Option<Arc<crate::telemetry::Telemetry>>) -> Self {
@@ -67,23 +80,6 @@ impl ConvertProxy {
     fn backend(&self, ctx: &Ctx) -> Option<&Backend> {
         ctx.backend.and_then(|i| self.config.backends.get(i))
     }
-}
-
-/// What the response body filter does with the upstream's bytes.
-#[derive(Default)]
-enum Mode {
-    /// Not decided yet (no upstream response).
-    #[default]
-    None,
-    /// Upstream SSE → Responses SSE.
-    Stream(Box<StreamConverter>),
-    /// Upstream JSON → Responses SSE (the client streams, the provider answered in one piece).
-    StreamFromJson(Box<StreamConverter>, BytesMut),
-    /// Upstream JSON → Response object.
-    /// (The context is taken when the body is complete.)
-    Json(BytesMut, Option<Box<ResponseContext>>),
-    /// Upstream error body → OpenAI error body.
-    Error(BytesMut, u16, Option<String>),
 }
 
 /// Per-request state.
@@ -97,7 +93,8 @@ pub struct Ctx {
     response_id: Option<String>,
     /// Set when the client should get this error (used by `fail_to_proxy`).
     client_error: Option<ClientError>,
-    mode: Mode,
+    /// What the response body filter does with the upstream's bytes (set by the head).
+    mode: Option<ReplyMode>,
     upstream_status: u16,
     client_status: u16,
     /// The response header went to the client: only SSE events can report errors now.
@@ -110,8 +107,6 @@ pub struct Ctx {
     attempts: u32,
     /// Backends already given up on (failover never loops).
     tried: Vec<usize>,
-    /// Usage of a non-streamed reply.
-    json_usage: Option<crate::types::chat::ChatUsage>,
     /// Answered by the proxy itself (/health, /metrics, …): not counted in the stats.
     local: bool,
     bytes_in: u64,
@@ -122,6 +117,8 @@ pub struct Ctx {
     otel: Option<crate::telemetry::RequestSpan>,
     /// The response body so far (`log_body`).
     body_log: Option<crate::logger::BodyLog>,
+    /// Remote compaction v1: the user messages its output keeps (`Some` on that path).
+    compact: Option<crate::turn::compact::Kept>,
 }
 
 impl Ctx {
@@ -133,7 +130,7 @@ impl Ctx {
             response_ctx: None,
             response_id: None,
             client_error: None,
-            mode: Mode::None,
+            mode: None,
             upstream_status: 0,
             client_status: 0,
             downstream_started: false,
@@ -143,13 +140,13 @@ impl Ctx {
             model: None,
             attempts: 0,
             tried: Vec::new(),
-            json_usage: None,
             local: false,
             bytes_in: 0,
             bytes_out: 0,
             ttft: None,
             otel: None,
             body_log: None,
+            compact: None,
         }
     }
 
@@ -169,6 +166,14 @@ fn is_convert_path(rest: &str) -> bool {
     matches!(
         rest.trim_end_matches('/'),
         "" | "/v1/responses" | "/responses"
+    ) || is_compact_path(rest)
+}
+
+/// Remote compaction v1 (`POST …/responses/compact`).
+fn is_compact_path(rest: &str) -> bool {
+    matches!(
+        rest.trim_end_matches('/'),
+        "/v1/responses/compact" | "/responses/compact"
     )
 }
 
@@ -224,6 +229,17 @@ impl ProxyHttp for ConvertProxy {
                 format!("Unknown path {path}: this proxy serves POST /v1/responses (also /responses and /, and the same under a backend prefix)."),
             );
             return respond(session, ctx, err).await;
+        }
+        if method == http::Method::GET
+            && !is_compact_path(rest)
+            && websocket::is_upgrade(session.req_header())
+        {
+            ctx.local = true;
+            ctx.client_status = 101;
+            let route = websocket::WsRoute {
+                prefix_backend: routed.filter(|_| by_prefix).map(|(i, _)| i),
+            };
+            return self.serve_websocket(session, route).await;
         }
         if method != http::Method::POST {
             let err = ClientError::new(
@@ -299,6 +315,9 @@ impl ProxyHttp for ConvertProxy {
             ctx.otel = Some(t.start_request(tp, ts, method.as_str(), &path, ctx.start));
         }
         ctx.backend = Some(idx);
+        if is_compact_path(rest) {
+            ctx.compact = Some(crate::turn::compact::Kept::default());
+        }
         Ok(false)
     }
 
@@ -308,10 +327,7 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
         if ctx.attempts > 0 {
-            // Bounded backoff between connection attempts: 50 ms, 100 ms, 200 ms, … ≤ 500 ms.
-            let wait =
-                Duration::from_millis(50u64 << ctx.attempts.min(4)).min(Duration::from_millis(500));
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(upstream::backoff(ctx.attempts)).await;
         }
         let Some(backend) = self.backend(ctx) else {
             return Err(Error::explain(
@@ -319,31 +335,13 @@ impl ProxyHttp for ConvertProxy {
                 "no backend chosen",
             ));
         };
-        let addr = match self.dns.resolve(&backend.host, backend.port).await {
-            Ok(a) => a,
-            Err(e) => {
-                let err = ClientError::new(
-                    502,
-                    "server_error",
-                    Some("server_error"),
-                    format!(
-                        "Cannot resolve the host of the {} backend ({}): {e}",
-                        backend.name, backend.host
-                    ),
-                );
+        match self.peer_for(backend).await {
+            Ok(peer) => Ok(Box::new(peer)),
+            Err(err) => {
                 let name = backend.name.clone();
-                return Err(ctx.fail_with(err).more_context(name).into_up());
+                Err(ctx.fail_with(err).more_context(name).into_up())
             }
-        };
-        let mut peer = HttpPeer::new(addr, backend.tls, backend.host.clone());
-        let t = &backend.timeouts;
-        peer.options.connection_timeout = Some(t.connect);
-        peer.options.total_connection_timeout = Some(t.connect + Duration::from_secs(5));
-        // read_timeout applies to every read: the wait for headers and each gap in a stream.
-        peer.options.read_timeout = Some(t.idle.max(t.first_byte));
-        peer.options.write_timeout = Some(Duration::from_secs(60));
-        peer.options.idle_timeout = Some(Duration::from_secs(30));
-        Ok(Box::new(peer))
+        }
     }
 
     /// A failed connection (before anything was sent): retry the backend, then fail over to
@@ -401,43 +399,14 @@ impl ProxyHttp for ConvertProxy {
                 "no backend chosen",
             ));
         };
-        let path = format!(
-            "{}/chat/completions",
-            backend.url.path().trim_end_matches('/')
-        );
+        let path = upstream::chat_path(backend);
         let uri: http::Uri = path
             .parse()
             .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream path"))?;
         req.set_uri(uri);
         let client_trace = ["traceparent", "tracestate"]
             .map(|n| (n, session.req_header().headers.get(n).cloned()));
-        let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
-        for name in names {
-            let n = name.as_str();
-            let keep = matches!(n, "user-agent" | "accept-language");
-            if !keep {
-                req.remove_header(&name);
-            }
-        }
-        let host = match (backend.tls, backend.port) {
-            (true, 443) | (false, 80) => backend.host.clone(),
-            (_, port) => format!("{}:{port}", backend.host),
-        };
-        req.insert_header(http::header::HOST, host)?;
-        if !backend.api_key.is_empty() {
-            let mut v = http::HeaderValue::from_str(&format!("Bearer {}", backend.api_key))
-                .map_err(|_| {
-                    Error::explain(
-                        ErrorType::InternalError,
-                        "api_key is not a valid header value",
-                    )
-                })?;
-            v.set_sensitive(true);
-            req.insert_header(http::header::AUTHORIZATION, v)?;
-        }
-        req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        req.insert_header(http::header::ACCEPT, "text/event-stream, application/json")?;
-        req.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        upstream::set_headers(req, backend, None)?;
         // W3C trace context: the upstream span's when telemetry is on, else the client's.
         if let Some(span) = ctx.otel.as_mut() {
             let (host, port, tls) = (&backend.host, backend.port, backend.tls);
@@ -487,38 +456,33 @@ impl ProxyHttp for ConvertProxy {
                 "no backend chosen",
             ));
         };
-        let raw = std::mem::take(&mut ctx.body);
+        let mut raw = std::mem::take(&mut ctx.body);
         ctx.bytes_in = raw.len() as u64;
-        let req = match parse_request(&raw) {
-            Ok(r) => r,
-            Err(e) => return Err(ctx.fail_with(invalid(e))),
-        };
-        ctx.model = req.model.clone();
-        let opts = RequestOptions {
-            quirks: &backend.quirks,
-            model_override: backend.model.as_deref(),
-            id_seed: None,
-        };
-        let mut converted = match convert_request(req, &opts) {
-            Ok(c) => c,
-            Err(e) => return Err(ctx.fail_with(invalid(e))),
-        };
-        if !converted.skipped.is_empty() {
-            tracing::debug!(backend = %backend.name, skipped = ?converted.skipped, "left out what the provider cannot take");
+        if ctx.compact.is_some() {
+            match crate::turn::compact::compact_request(&raw) {
+                Ok((create, kept)) => {
+                    raw = BytesMut::from(&create[..]);
+                    ctx.compact = Some(kept);
+                }
+                Err(e) => return Err(ctx.fail_with(e)),
+            }
         }
-        let json = chat_body(&converted.chat, raw.len()).map_err(|e| {
-            Error::because(ErrorType::InternalError, "serialising the chat request", e)
-        })?;
-        if self.config.log_body {
-            let max = self.config.log_body_max_bytes;
-            crate::logger::log_body("request", &backend.name, &json, max);
+        let log = self
+            .config
+            .log_body
+            .then_some(self.config.log_body_max_bytes);
+        let prepared = match prepare(&raw, backend, &self.echoes, log) {
+            Ok(p) => p,
+            Err(e) => return Err(ctx.fail_with(e)),
+        };
+        if let Some(max) = log {
             ctx.body_log = Some(crate::logger::BodyLog::new(max));
         }
-        converted.ctx.echo = self.echoes.intern(converted.ctx.echo);
-        ctx.stream = converted.ctx.stream;
-        ctx.response_id = Some(converted.ctx.response_id.clone());
-        ctx.response_ctx = Some(converted.ctx);
-        *body = Some(Bytes::from(json));
+        ctx.model = prepared.model;
+        ctx.stream = prepared.rctx.stream;
+        ctx.response_id = Some(prepared.rctx.response_id.clone());
+        ctx.response_ctx = Some(prepared.rctx);
+        *body = Some(Bytes::from(prepared.chat));
         Ok(())
     }
 
@@ -556,33 +520,17 @@ impl ProxyHttp for ConvertProxy {
                 "response without a converted request",
             ));
         };
-        let client_status = if (200..300).contains(&status) {
-            if content_type.contains("event-stream") {
-                if rctx.stream {
-                    let mut conv = StreamConverter::new(rctx, true);
-                    conv.start();
-                    ctx.mode = Mode::Stream(Box::new(conv));
-                } else {
-                    // Asked for JSON, got a stream: convert the stream, keep the final object.
-                    ctx.mode = Mode::Stream(Box::new(StreamConverter::new(rctx, false)));
-                }
-            } else if rctx.stream {
-                ctx.mode = Mode::StreamFromJson(
-                    Box::new(StreamConverter::new(rctx, true)),
-                    BytesMut::new(),
-                );
-            } else {
-                ctx.mode = Mode::Json(BytesMut::new(), Some(Box::new(rctx)));
-            }
-            200
-        } else {
-            ctx.mode = Mode::Error(BytesMut::new(), status, retry_after);
-            client_status(status)
+        let head = UpstreamHead {
+            status,
+            content_type: &content_type,
+            retry_after,
         };
+        let mode = ReplyMode::on_head(rctx, &head, Framing::Sse);
+        let client_status = mode.client_status();
+        let sse = mode.is_event_stream();
+        ctx.mode = Some(mode);
         resp.set_status(client_status)?;
         ctx.client_status = client_status;
-        let sse = matches!(ctx.mode, Mode::StreamFromJson(..))
-            || matches!(&ctx.mode, Mode::Stream(_) if ctx.stream);
         if sse {
             resp.insert_header(
                 http::header::CONTENT_TYPE,
@@ -624,101 +572,25 @@ impl ProxyHttp for ConvertProxy {
             }
         }
         let api_key = self.backend(ctx).map(|b| b.api_key.as_str()).unwrap_or("");
-        let mut final_obj: Option<Vec<u8>> = None;
-        let mut failed: Option<String> = None;
-        match &mut ctx.mode {
-            Mode::Stream(conv) => {
-                if let Some(b) = &input {
-                    conv.push_bytes(b);
-                }
-                if end_of_stream {
-                    conv.finish();
-                    if !ctx.stream {
-                        final_obj = conv.take_final_json();
-                        failed = conv.failure_code().map(str::to_owned);
-                    }
-                }
-                if ctx.stream {
-                    *body = Some(conv.take_output());
-                }
-            }
-            Mode::StreamFromJson(conv, buf) => {
-                if let Some(b) = &input {
-                    buf.extend_from_slice(b);
-                }
-                if end_of_stream {
-                    match serde_json::from_slice::<ChatCompletion>(buf) {
-                        Ok(c) => conv.push_completion(&c),
-                        Err(e) => conv.fail(
-                            "server_error",
-                            &format!("The {backend} backend sent an unreadable reply ({e})."),
-                        ),
-                    }
-                    conv.finish_quiet();
-                    *body = Some(conv.take_output());
-                }
-            }
-            Mode::Json(buf, rctx) => {
-                if let Some(b) = &input {
-                    buf.extend_from_slice(b);
-                }
-                if let (true, Some(rctx)) = (end_of_stream, rctx.take()) {
-                    let rctx = *rctx;
-                    match serde_json::from_slice::<ChatCompletion>(buf) {
-                        Ok(c) => {
-                            let (json, code) = convert_completion_json(rctx, &c);
-                            final_obj = Some(json);
-                            failed = code;
-                            ctx.json_usage = c
-                                .usage
-                                .or_else(|| c.choices.into_iter().next().and_then(|ch| ch.usage));
-                        }
-                        Err(e) => {
-                            // The 200 already went out: report a failed Response object.
-                            let mut conv = StreamConverter::new(rctx, false);
-                            conv.fail(
-                                "server_error",
-                                &format!("The {backend} backend sent an unreadable reply ({e})."),
-                            );
-                            final_obj = conv.take_final_json();
-                            failed = conv.failure_code().map(str::to_owned);
-                        }
-                    }
-                }
-            }
-            Mode::Error(buf, status, retry_after) => {
-                if let Some(b) = &input {
-                    buf.extend_from_slice(b);
-                }
-                if end_of_stream {
-                    let mut err = map_http_error(*status, buf, &backend, retry_after.as_deref());
-                    err.status = ctx.client_status;
-                    if api_key.len() >= 4 {
-                        err.message = err.message.replace(api_key, "[REDACTED]");
-                    }
-                    tracing::warn!(backend = %backend, upstream_status = *status, code = err.code.as_deref().unwrap_or("-"), "upstream error: {}", err.message);
-                    ctx.error_code = err.code.clone();
-                    *body = Some(Bytes::from(err.body_bytes()));
-                }
-            }
-            Mode::None => {}
+        let Some(mode) = ctx.mode.as_mut() else {
+            return Ok(None);
+        };
+        let pushed = mode.push(input.as_deref(), end_of_stream, &backend, api_key);
+        if ctx.ttft.is_none() && mode.has_content(end_of_stream) {
+            ctx.ttft = Some(ctx.start.elapsed());
         }
-        if ctx.ttft.is_none() {
-            let seen = match &ctx.mode {
-                Mode::Stream(c) | Mode::StreamFromJson(c, _) => c.has_content(),
-                Mode::Json(..) => end_of_stream,
-                _ => false,
-            };
-            if seen {
-                ctx.ttft = Some(ctx.start.elapsed());
-            }
+        if let Some(err) = &pushed.error {
+            ctx.error_code = err.code.clone();
         }
-        if let Some(obj) = final_obj {
-            if failed.is_some() {
-                ctx.error_code = failed;
-            }
-            *body = Some(Bytes::from(obj));
+        if pushed.failed_code.is_some() {
+            ctx.error_code = pushed.failed_code;
         }
+        *body = match (&ctx.compact, pushed.out) {
+            (Some(kept), Some(obj)) if end_of_stream && !mode.is_event_stream() => Some(
+                Bytes::from(crate::turn::compact::compaction_object(&obj, kept)),
+            ),
+            (_, out) => out,
+        };
         if let Some(b) = body.as_ref() {
             ctx.bytes_out += b.len() as u64;
             if let Some(log) = ctx.body_log.as_mut() {
@@ -767,27 +639,10 @@ impl ProxyHttp for ConvertProxy {
             ctx.error_code = Some(code.to_owned());
             // Finish the response the client already has the header of: the terminal event
             // of a stream, a failed Response object for JSON (nothing of it was sent yet).
-            let bytes = match &mut ctx.mode {
-                Mode::Stream(conv) | Mode::StreamFromJson(conv, _) if ctx.stream => {
-                    conv.fail(code, &message);
-                    Some(conv.take_output())
-                }
-                Mode::Stream(conv) => {
-                    conv.fail(code, &message);
-                    conv.take_final_json().map(Bytes::from)
-                }
-                Mode::Json(_, r) => r.take().and_then(|r| {
-                    let mut conv = StreamConverter::new(*r, false);
-                    conv.fail(code, &message);
-                    conv.take_final_json().map(Bytes::from)
-                }),
-                Mode::Error(_, status, retry_after) => {
-                    let mut err = map_http_error(*status, b"", &backend, retry_after.as_deref());
-                    err.message = format!("{} ({message})", err.message);
-                    Some(Bytes::from(err.body_bytes()))
-                }
-                _ => None,
-            };
+            let bytes = ctx
+                .mode
+                .as_mut()
+                .and_then(|m| m.fail(code, &message, &backend));
             // The response is complete when the final bytes went out: the client's
             // connection stays usable (closing it would race with the client's next request).
             let mut complete = false;
@@ -806,7 +661,7 @@ impl ProxyHttp for ConvertProxy {
         let err = ctx
             .client_error
             .take()
-            .unwrap_or_else(|| client_error_for(e, &backend));
+            .unwrap_or_else(|| upstream::upstream_error(e, &backend));
         ctx.error_code = err.code.clone();
         ctx.client_status = err.status;
         if err.status >= 500 {
@@ -922,28 +777,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// (input, output, cached, reasoning) tokens the provider reported.
 fn usage_of(ctx: &Ctx) -> (u64, u64, u64, u64) {
-    let usage = match &ctx.mode {
-        Mode::Stream(c) | Mode::StreamFromJson(c, _) => c.usage(),
-        Mode::Json(..) => ctx.json_usage.as_ref(),
-        _ => None,
-    };
-    match usage {
-        Some(u) => (
-            u.prompt_tokens,
-            u.completion_tokens,
-            u.prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-                .or(u.prompt_cache_hit_tokens)
-                .or(u.cached_tokens)
-                .unwrap_or(0),
-            u.completion_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-        ),
-        None => (0, 0, 0, 0),
-    }
+    usage_tokens(ctx.mode.as_ref().and_then(ReplyMode::usage))
 }
 
 /// The error class of a finished request, for the statistics.
@@ -988,61 +822,4 @@ fn too_large(limit: usize) -> ClientError {
             "The request body is larger than this proxy's limit of {limit} bytes (max_body_bytes)."
         ),
     )
-}
-
-fn invalid(e: crate::convert::request::InvalidRequest) -> ClientError {
-    let mut err = ClientError::new(400, "invalid_request_error", e.code, e.message);
-    err.param = e.param;
-    err
-}
-
-/// A Pingora error before any response → the client's error.
-fn client_error_for(e: &Error, backend: &str) -> ClientError {
-    use ErrorType::*;
-    match e.etype() {
-        ConnectTimedout => ClientError::new(
-            504,
-            "server_error",
-            Some("timeout"),
-            format!("Timed out connecting to the {backend} backend."),
-        ),
-        ReadTimedout => ClientError::new(
-            504,
-            "server_error",
-            Some("timeout"),
-            format!("The {backend} backend did not answer in time."),
-        ),
-        ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure
-        | TLSHandshakeTimedout | InvalidCert | HandshakeError | SocketError
-        | ConnectProxyFailure => ClientError::new(
-            502,
-            "server_error",
-            Some("server_error"),
-            format!(
-                "Cannot connect to the {backend} backend: {}.",
-                e.etype().as_str()
-            ),
-        ),
-        HTTPStatus(code) => {
-            ClientError::new(*code, "invalid_request_error", None, format!("HTTP {code}"))
-        }
-        _ if e.esource() == &pingora::ErrorSource::Upstream => ClientError::new(
-            502,
-            "server_error",
-            Some("server_error"),
-            format!("The {backend} backend failed: {}.", e.etype().as_str()),
-        ),
-        _ if e.esource() == &pingora::ErrorSource::Downstream => ClientError::new(
-            400,
-            "invalid_request_error",
-            None,
-            format!("Bad request: {}.", e.etype().as_str()),
-        ),
-        _ => ClientError::new(
-            500,
-            "server_error",
-            Some("server_error"),
-            format!("Internal proxy error: {}.", e.etype().as_str()),
-        ),
-    }
 }

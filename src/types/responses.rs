@@ -317,7 +317,11 @@ pub enum InputItem {
     CustomToolCall(CustomToolCallItem),
     CustomToolCallOutput(ToolOutputItem),
     Reasoning(ReasoningItem),
-    /// An item type this proxy does not convert (`web_search_call`, `compaction`, ...).
+    /// A compaction item (remote compaction): its token carries the summary.
+    Compaction(CompactionItem),
+    /// `{"type": "compaction_trigger"}`, last in the input of a remote compaction request.
+    CompactionTrigger,
+    /// An item type this proxy does not convert (`web_search_call`, `agent_message`, ...).
     Other(Value),
 }
 
@@ -330,6 +334,8 @@ impl InputItem {
             InputItem::CustomToolCall(_) => "custom_tool_call",
             InputItem::CustomToolCallOutput(_) => "custom_tool_call_output",
             InputItem::Reasoning(_) => "reasoning",
+            InputItem::Compaction(_) => "compaction",
+            InputItem::CompactionTrigger => "compaction_trigger",
             InputItem::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
         }
     }
@@ -355,7 +361,12 @@ impl Tagged for InputItem {
             "custom_tool_call" => rest_as(rest).map(InputItem::CustomToolCall),
             "custom_tool_call_output" => rest_as(rest).map(InputItem::CustomToolCallOutput),
             "reasoning" => rest_as(rest).map(InputItem::Reasoning),
-            // Not converted (`web_search_call`, `compaction`, ...): only its type is kept,
+            "compaction" => rest_as(rest).map(InputItem::Compaction),
+            "compaction_trigger" => {
+                skip_rest(rest)?;
+                return Ok(InputItem::CompactionTrigger);
+            }
+            // Not converted (`web_search_call`, `agent_message`, ...): only its type is kept,
             // for the log line that lists what was left out.
             _ => {
                 skip_rest(rest)?;
@@ -383,10 +394,21 @@ impl Tagged for InputItem {
                 serde_json::from_value(value).map(InputItem::CustomToolCallOutput)
             }
             "reasoning" => serde_json::from_value(value).map(InputItem::Reasoning),
+            "compaction" => serde_json::from_value(value).map(InputItem::Compaction),
+            "compaction_trigger" => return Ok(InputItem::CompactionTrigger),
             _ => return Ok(InputItem::Other(value)),
         };
         parsed.map_err(|e| E::custom(format!("invalid `{ty}` item: {e}")))
     }
+}
+
+/// `{"type": "compaction", "id", "encrypted_content"}`: what a remote compaction returned,
+/// sent back byte for byte.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CompactionItem {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub encrypted_content: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,0 +1,657 @@
+//! The WebSocket transport (Codex's and Open Responses' WebSocket mode).
+//!
+//! Pingora hands an upgraded connection over as a byte tunnel, so the WebSocket is terminated
+//! here, in `request_filter`: the 101 goes out, then the upgraded bytes are pumped between
+//! Pingora's session and tungstenite (the framing: RFC 6455, pings, fragments, close), and each
+//! `response.create` message runs through the same turn as an HTTP request — resolve the
+//! chain, prepare, upstream, reply — with the events written as one JSON text frame each.
+//!
+//! ```text
+//!  client ⇄ Pingora session ⇄ pump ⇄ duplex ⇄ tungstenite ⇄ session loop ─▶ turn ─▶ provider
+//!                                                 (chain, queue, the one turn in flight)
+//! ```
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::Result;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::convert::error::ClientError;
+use crate::convert::streaming::{Framing, StreamConverter};
+use crate::stats::{ErrorClass, RequestRecord};
+use crate::turn::chain::{extend_with_output, resolve_message, ChainEntry, ConnChain, Message};
+use crate::turn::prepare::prepare;
+use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
+
+use super::ConvertProxy;
+
+/// Responses one connection remembers for `previous_response_id` (Codex continues the
+/// latest; a fork or a retry may go back a few).
+const CHAIN_ENTRIES: usize = 16;
+/// Frames a turn may have waiting for the client.
+const FRAME_QUEUE: usize = 256;
+
+/// Is this an HTTP/1.1 WebSocket upgrade request?
+pub fn is_upgrade(req: &RequestHeader) -> bool {
+    let has = |name: http::header::HeaderName, token: &str| {
+        req.headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    has(http::header::UPGRADE, "websocket") && has(http::header::CONNECTION, "upgrade")
+}
+
+/// Where a connection's messages go: the backend chosen by the path prefix, or (without a
+/// prefix) per message by its model, else the default backend.
+#[derive(Debug, Clone, Copy)]
+pub struct WsRoute {
+    pub prefix_backend: Option<usize>,
+}
+
+/// A client message waiting for its turn.
+enum Incoming {
+    Text(String),
+    Binary,
+}
+
+/// How a turn ended, for the connection's chain.
+struct TurnEnd {
+    response_id: String,
+    /// The conversation after the turn (`None` when it failed: not continued).
+    entry: Option<ChainEntry>,
+    /// The id it continued (evicted when the turn failed).
+    previous: Option<String>,
+}
+
+impl ConvertProxy {
+    /// Serve a WebSocket upgrade on `session`; returns when the connection is over.
+    pub(crate) async fn serve_websocket(
+        &self,
+        session: &mut Session,
+        route: WsRoute,
+    ) -> Result<bool> {
+        let ws_conf = &self.config.websocket;
+        if !ws_conf.enabled {
+            let err = ClientError::new(
+                426,
+                "invalid_request_error",
+                Some("websocket_disabled"),
+                "WebSockets are switched off on this proxy (websocket.enabled = false): use HTTP POST.",
+            );
+            super::local::write_json(session, 426, &err.body_bytes(), None).await?;
+            return Ok(true);
+        }
+        let headers = &session.req_header().headers;
+        let key = headers
+            .get("sec-websocket-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        let version_ok = headers
+            .get("sec-websocket-version")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "13");
+        let Some(key) = key.filter(|_| version_ok) else {
+            let err = ClientError::new(
+                400,
+                "invalid_request_error",
+                Some("invalid_websocket_handshake"),
+                "A WebSocket upgrade needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13.",
+            );
+            super::local::write_json(session, 400, &err.body_bytes(), None).await?;
+            return Ok(true);
+        };
+        let client = session.req_header().clone();
+        let mut resp = ResponseHeader::build(101, Some(4))?;
+        resp.insert_header(http::header::UPGRADE, "websocket")?;
+        resp.insert_header(http::header::CONNECTION, "Upgrade")?;
+        resp.insert_header(
+            "sec-websocket-accept",
+            tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        )?;
+        // permessage-deflate is declined (not echoed): Codex works either way.
+        session.write_response_header(Box::new(resp), false).await?;
+        // Between turns a connection may be idle for long: no read timeout on the socket.
+        session.as_downstream_mut().set_read_timeout(None);
+
+        let (ours, theirs) = tokio::io::duplex(256 * 1024);
+        let cfg = WebSocketConfig::default()
+            .max_message_size(Some(ws_conf.max_message_bytes))
+            .max_frame_size(Some(ws_conf.max_message_bytes));
+        let ws = WebSocketStream::from_raw_socket(ours, Role::Server, Some(cfg)).await;
+        tracing::debug!(path = %client.uri.path(), "websocket open");
+        let ((), ()) = tokio::join!(pump(session, theirs), self.ws_loop(ws, route, &client));
+        tracing::debug!(path = %client.uri.path(), "websocket closed");
+        Ok(true)
+    }
+
+    /// The session: read messages, run one turn at a time, write its frames.
+    async fn ws_loop<S>(&self, ws: WebSocketStream<S>, route: WsRoute, client: &RequestHeader)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let conf = &self.config.websocket;
+        let (mut sink, mut stream) = ws.split();
+        let (tx, mut rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
+        let mut chain = ConnChain::new(CHAIN_ENTRIES, conf.max_connection_bytes);
+        let mut queue: VecDeque<Incoming> = VecDeque::new();
+        let mut queued_bytes = 0usize;
+        type TurnFuture<'a> = Pin<Box<dyn Future<Output = TurnEnd> + Send + 'a>>;
+        let mut turn: Option<TurnFuture<'_>> = None;
+        let age_limit = tokio::time::sleep(conf.max_connection_age);
+        tokio::pin!(age_limit);
+        let mut aged = false;
+        let mut shutdown = self.shutdown.clone();
+        let mut stopping = *shutdown.borrow();
+        let close: Option<CloseFrame> = loop {
+            if turn.is_none() {
+                // The last turn's frames first, then anything of the loop's own.
+                while let Ok(f) = rx.try_recv() {
+                    if sink.send(f).await.is_err() {
+                        return;
+                    }
+                }
+                if stopping {
+                    break Some(CloseFrame {
+                        code: CloseCode::Away,
+                        reason: "server shutting down".into(),
+                    });
+                }
+                if aged {
+                    let err = ClientError::new(
+                        400,
+                        "invalid_request_error",
+                        Some("websocket_connection_limit_reached"),
+                        format!("This WebSocket connection reached its age limit ({} minutes): open a new connection.", conf.max_connection_age.as_secs() / 60),
+                    );
+                    let _ = sink.send(Frame::text(err.ws_frame())).await;
+                    break Some(CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: "connection age limit".into(),
+                    });
+                }
+                if let Some(next) = queue.pop_front() {
+                    let text = match next {
+                        Incoming::Binary => {
+                            let err = ClientError::new(
+                                400,
+                                "invalid_request_error",
+                                Some("invalid_message"),
+                                "Binary WebSocket messages are not supported: send JSON text messages.",
+                            );
+                            if sink.send(Frame::text(err.ws_frame())).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Incoming::Text(t) => t,
+                    };
+                    queued_bytes -= text.len();
+                    match resolve_message(&text, &chain) {
+                        Ok(Message::Create(r)) => {
+                            turn = Some(Box::pin(self.ws_turn(*r, route, client, tx.clone())));
+                        }
+                        Ok(Message::Ignored(kind)) => {
+                            tracing::debug!(kind = %kind, "websocket message ignored");
+                        }
+                        Err(err) => {
+                            self.record_ws_rejection(route, &err);
+                            if sink.send(Frame::text(err.ws_frame())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    continue;
+                }
+            }
+            tokio::select! {
+                biased;
+                Some(f) = rx.recv() => {
+                    if sink.send(f).await.is_err() {
+                        return;
+                    }
+                }
+                end = async { match turn.as_mut() { Some(t) => t.await, None => std::future::pending().await } } => {
+                    turn = None;
+                    match end.entry {
+                        Some(entry) => chain.insert(end.response_id, entry),
+                        None => {
+                            if let Some(prev) = end.previous {
+                                chain.remove(&prev);
+                            }
+                        }
+                    }
+                }
+                msg = stream.next() => match msg {
+                    Some(Ok(Frame::Text(t))) => {
+                        let t = t.as_str().to_owned();
+                        let held = queued_bytes + t.len() + chain.held_bytes();
+                        if held > conf.max_connection_bytes {
+                            let err = ClientError::new(
+                                400,
+                                "invalid_request_error",
+                                Some("websocket_memory_limit_reached"),
+                                format!("This WebSocket connection holds too much ({held} bytes queued and remembered; the limit is {}): the message was dropped.", conf.max_connection_bytes),
+                            );
+                            if turn.is_none() && sink.send(Frame::text(err.ws_frame())).await.is_err() {
+                                return;
+                            }
+                            if turn.is_some() && tx.try_send(Frame::text(err.ws_frame())).is_err() {
+                                tracing::debug!("websocket: memory-limit error frame not queued");
+                            }
+                            continue;
+                        }
+                        queued_bytes += t.len();
+                        queue.push_back(Incoming::Text(t));
+                    }
+                    Some(Ok(Frame::Binary(_))) => queue.push_back(Incoming::Binary),
+                    Some(Ok(Frame::Ping(_) | Frame::Pong(_) | Frame::Frame(_))) => {}
+                    // The client closed (tungstenite answers the close), went away, or broke
+                    // the protocol: the turn in flight is dropped, which cancels its upstream
+                    // request.
+                    Some(Ok(Frame::Close(_))) | None => return,
+                    Some(Err(e)) => {
+                        tracing::debug!("websocket read failed: {e}");
+                        return;
+                    }
+                },
+                _ = shutdown.changed(), if !stopping => {
+                    stopping = true;
+                }
+                () = &mut age_limit, if !aged => {
+                    aged = true;
+                }
+            }
+        };
+        if let Some(frame) = close {
+            let _ = sink.send(Frame::Close(Some(frame))).await;
+            let _ = sink.close().await;
+        }
+    }
+
+    /// One turn of a WebSocket connection: the same prepare, upstream and reply as an HTTP
+    /// request; every event a text frame on `tx`.
+    async fn ws_turn(
+        &self,
+        resolved: crate::turn::chain::Resolved,
+        route: WsRoute,
+        client: &RequestHeader,
+        tx: mpsc::Sender<Frame>,
+    ) -> TurnEnd {
+        let start = Instant::now();
+        let previous = resolved.previous.clone();
+        let model = crate::convert::sniff::sniff_model(&resolved.body);
+        let idx = route
+            .prefix_backend
+            .or_else(|| {
+                model
+                    .as_deref()
+                    .filter(|_| self.config.has_model_rules())
+                    .and_then(|m| self.config.route_model(m))
+            })
+            .or(self.config.default_backend);
+        let failed = |id: String| TurnEnd {
+            response_id: id,
+            entry: None,
+            previous: previous.clone(),
+        };
+        let Some((idx, backend)) = idx.and_then(|i| self.config.backends.get(i).map(|b| (i, b)))
+        else {
+            let err = ClientError::new(
+                404,
+                "invalid_request_error",
+                Some("not_found"),
+                "No backend serves this request: it matches no path_prefix, no match_rules.model and no default backend is configured.",
+            );
+            let _ = tx.send(Frame::text(err.ws_frame())).await;
+            return failed(String::new());
+        };
+        let log = self
+            .config
+            .log_body
+            .then_some(self.config.log_body_max_bytes);
+        let bytes_in = resolved.body.len() as u64;
+        let prepared = match prepare(&resolved.body, backend, &self.echoes, log) {
+            Ok(p) => p,
+            Err(err) => {
+                self.record_ws(&WsRecord {
+                    backend: idx,
+                    model: model.as_deref(),
+                    status: err.status,
+                    upstream_status: 0,
+                    start,
+                    ttft: None,
+                    usage: (0, 0, 0, 0),
+                    error: Some(ErrorClass::Client),
+                    error_code: err.code.as_deref(),
+                    bytes: (bytes_in, 0),
+                });
+                let _ = tx.send(Frame::text(err.ws_frame())).await;
+                return failed(String::new());
+            }
+        };
+        let rctx = prepared.rctx;
+        let response_id = rctx.response_id.clone();
+        if !resolved.generate {
+            // Codex's warm-up: a response without the provider; its input is the base of
+            // the next turn.
+            let mut conv = StreamConverter::new(rctx, Framing::WebSocket);
+            conv.start();
+            conv.finish_quiet();
+            let out = conv.take_output();
+            send_lines(&tx, &out).await;
+            return TurnEnd {
+                response_id,
+                entry: Some(resolved.entry),
+                previous,
+            };
+        }
+        let chat = prepared.chat;
+        let trace = ["traceparent", "tracestate"].map(|n| {
+            client
+                .headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let trace = match trace {
+            [Some(tp), ts] => Some((tp, ts)),
+            _ => None,
+        };
+        let sent = self.send_chat(idx, client, Bytes::from(chat), trace).await;
+        let (mut up, idx, peer) = match sent {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(backend = %backend.name, status = err.status, "{}", err.message);
+                self.record_ws(&WsRecord {
+                    backend: idx,
+                    model: model.as_deref(),
+                    status: err.status,
+                    upstream_status: 0,
+                    start,
+                    ttft: None,
+                    usage: (0, 0, 0, 0),
+                    error: Some(if err.status == 504 {
+                        ErrorClass::Timeout
+                    } else {
+                        ErrorClass::Connect
+                    }),
+                    error_code: err.code.as_deref(),
+                    bytes: (bytes_in, 0),
+                });
+                let _ = tx.send(Frame::text(err.ws_frame())).await;
+                return failed(response_id);
+            }
+        };
+        let Some(backend) = self.config.backends.get(idx) else {
+            return failed(response_id);
+        };
+        let head = up.response_header().map(|h| {
+            let get = |n: http::header::HeaderName| {
+                h.headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            (
+                h.status.as_u16(),
+                get(http::header::CONTENT_TYPE)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+                get(http::header::RETRY_AFTER),
+            )
+        });
+        let Some((upstream_status, content_type, retry_after)) = head else {
+            return failed(response_id);
+        };
+        let mut mode = ReplyMode::on_head(
+            rctx,
+            &UpstreamHead {
+                status: upstream_status,
+                content_type: &content_type,
+                retry_after,
+            },
+            Framing::WebSocket,
+        );
+        let total = backend.timeouts.total;
+        let mut ttft = None;
+        let mut bytes_out = 0u64;
+        let mut error_code: Option<String> = None;
+        let mut client_status = mode.client_status();
+        let mut clean_end = false;
+        loop {
+            let remaining = total.saturating_sub(start.elapsed());
+            let read = tokio::time::timeout(remaining, up.read_response_body()).await;
+            let (chunk, end, failure) = match read {
+                Ok(Ok(Some(b))) => (Some(b), false, None),
+                Ok(Ok(None)) => (None, true, None),
+                Ok(Err(e)) => {
+                    let message = match e.etype() {
+                        pingora::ErrorType::ReadTimedout => {
+                            format!(
+                                "The {} backend stopped sending (idle timeout).",
+                                backend.name
+                            )
+                        }
+                        t => format!(
+                            "The {} backend connection failed mid-stream: {}",
+                            backend.name,
+                            t.as_str()
+                        ),
+                    };
+                    (None, false, Some(message))
+                }
+                Err(_) => (
+                    None,
+                    false,
+                    Some(format!(
+                        "The {} backend did not finish in time (total timeout).",
+                        backend.name
+                    )),
+                ),
+            };
+            if let Some(message) = failure {
+                tracing::warn!(backend = %backend.name, "stream failed: {message}");
+                error_code = Some("server_error".to_owned());
+                if let Some(out) = mode.fail("server_error", &message, &backend.name) {
+                    bytes_out += out.len() as u64;
+                    self.send_reply(&tx, &mode, out).await;
+                }
+                break;
+            }
+            let pushed = mode.push(chunk.as_deref(), end, &backend.name, &backend.api_key);
+            if ttft.is_none() && mode.has_content(end) {
+                ttft = Some(start.elapsed());
+            }
+            if let Some(err) = &pushed.error {
+                error_code = err.code.clone();
+                client_status = err.status;
+            }
+            if let Some(out) = pushed.out {
+                bytes_out += out.len() as u64;
+                if let Some(err) = pushed.error {
+                    let _ = tx.send(Frame::text(err.ws_frame())).await;
+                } else {
+                    self.send_reply(&tx, &mode, out).await;
+                }
+            }
+            if end {
+                clean_end = true;
+                break;
+            }
+        }
+        let conv = mode.converter();
+        let failure = conv.and_then(|c| c.failure_code()).map(str::to_owned);
+        if failure.is_some() {
+            error_code = failure;
+        }
+        let ok = clean_end && error_code.is_none() && (200..300).contains(&upstream_status);
+        let entry = if ok {
+            conv.and_then(|c| c.final_json())
+                .map(|json| extend_with_output(&resolved.entry, json))
+        } else {
+            None
+        };
+        let usage = usage_tokens(mode.usage());
+        let error = if !(200..300).contains(&upstream_status) {
+            Some(if upstream_status >= 500 {
+                ErrorClass::Upstream5xx
+            } else {
+                ErrorClass::Upstream4xx
+            })
+        } else if error_code.is_some() {
+            Some(ErrorClass::StreamFailed)
+        } else {
+            None
+        };
+        self.record_ws(&WsRecord {
+            backend: idx,
+            model: model.as_deref(),
+            status: client_status,
+            upstream_status,
+            start,
+            ttft,
+            usage,
+            error,
+            error_code: error_code.as_deref(),
+            bytes: (bytes_in, bytes_out),
+        });
+        if clean_end {
+            self.release(up, &peer).await;
+        }
+        TurnEnd {
+            response_id,
+            entry,
+            previous,
+        }
+    }
+
+    /// A reply's bytes as frames: event lines one frame each; a whole JSON body as one.
+    async fn send_reply(&self, tx: &mpsc::Sender<Frame>, mode: &ReplyMode, out: Bytes) {
+        if mode.is_event_stream() {
+            send_lines(tx, &out).await;
+        } else if !out.is_empty() {
+            let _ = tx
+                .send(Frame::text(String::from_utf8_lossy(&out).into_owned()))
+                .await;
+        }
+    }
+
+    fn record_ws_rejection(&self, route: WsRoute, err: &ClientError) {
+        let idx = route.prefix_backend.or(self.config.default_backend);
+        self.record_ws(&WsRecord {
+            backend: idx.unwrap_or(usize::MAX),
+            model: None,
+            status: err.status,
+            upstream_status: 0,
+            start: Instant::now(),
+            ttft: None,
+            usage: (0, 0, 0, 0),
+            error: Some(ErrorClass::Client),
+            error_code: err.code.as_deref(),
+            bytes: (0, 0),
+        });
+    }
+
+    /// The access line and statistics of one WebSocket turn.
+    fn record_ws(&self, r: &WsRecord<'_>) {
+        let backend = self.config.backends.get(r.backend);
+        let duration = r.start.elapsed();
+        let (tin, tout, tcached, treasoning) = r.usage;
+        self.stats.record(&RequestRecord {
+            backend: backend.map(|_| r.backend),
+            stream: true,
+            error: r.error,
+            duration,
+            ttft: r.ttft,
+            tokens_in: tin,
+            tokens_out: tout,
+            tokens_cached: tcached,
+            tokens_reasoning: treasoning,
+            bytes_in: r.bytes.0,
+            bytes_out: r.bytes.1,
+        });
+        tracing::info!(
+            target: "access",
+            method = "WS",
+            path = "response.create",
+            backend = backend.map(|b| b.name.as_str()).unwrap_or("-"),
+            model = r.model.unwrap_or("-"),
+            stream = true,
+            status = r.status,
+            upstream_status = r.upstream_status,
+            duration_ms = duration.as_millis() as u64,
+            ttft_ms = r.ttft.map(|d| d.as_millis() as u64),
+            tokens_in = tin,
+            tokens_out = tout,
+            tokens_cached = tcached,
+            error_code = r.error_code.unwrap_or("-"),
+            "request"
+        );
+    }
+}
+
+struct WsRecord<'a> {
+    backend: usize,
+    model: Option<&'a str>,
+    status: u16,
+    upstream_status: u16,
+    start: Instant,
+    ttft: Option<Duration>,
+    usage: (u64, u64, u64, u64),
+    error: Option<ErrorClass>,
+    error_code: Option<&'a str>,
+    bytes: (u64, u64),
+}
+
+/// Each `\n`-terminated line of `out` as one text frame.
+async fn send_lines(tx: &mpsc::Sender<Frame>, out: &[u8]) {
+    for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let text = String::from_utf8_lossy(line).into_owned();
+        if tx.send(Frame::text(text)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Move bytes between Pingora's upgraded session and the WebSocket until either side ends.
+async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        tokio::select! {
+            r = session.read_request_body() => match r {
+                Ok(Some(b)) => {
+                    if !b.is_empty() && wr.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            },
+            n = rd.read(&mut buf) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let out = Bytes::copy_from_slice(&buf[..n]);
+                    if session.write_response_body(Some(out), false).await.is_err() {
+                        break;
+                    }
+                }
+            },
+        }
+    }
+    let _ = wr.shutdown().await;
+}

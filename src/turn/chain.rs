@@ -1,0 +1,521 @@
+//! Chains: `previous_response_id` resolved into the whole conversation for a stateless Chat
+//! provider, and the connection-local memory of a WebSocket session (Codex sends
+//! `store: false`, so a continuation must find its predecessor on the same socket).
+//!
+//! Items are kept as their JSON text (`Arc<str>`), exactly as the client sent them or as the
+//! proxy produced them (reasoning and compaction tokens included, so passback works), and
+//! shared between the entries of one chain: a turn adds its new items, it does not copy the
+//! history.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::convert::error::ClientError;
+
+/// One conversation so far: every input and output item, in order.
+#[derive(Debug, Clone, Default)]
+pub struct ChainEntry {
+    pub items: Arc<Vec<Arc<str>>>,
+    /// `call_id`s of the calls in `items` (a tool output must answer one of them).
+    pub call_ids: Arc<HashSet<String>>,
+    /// Bytes of item text held by this entry's items.
+    pub bytes: usize,
+}
+
+/// The responses one WebSocket connection produced, newest last, bounded in count and bytes.
+#[derive(Debug)]
+pub struct ConnChain {
+    entries: VecDeque<(String, ChainEntry)>,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl ConnChain {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+        ConnChain {
+            entries: VecDeque::new(),
+            max_entries: max_entries.max(1),
+            max_bytes,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ChainEntry> {
+        self.entries.iter().find(|(k, _)| k == id).map(|(_, e)| e)
+    }
+
+    /// Remember a response. Older entries go first when a bound is reached; an entry larger
+    /// than the byte bound alone is not kept (its continuation gets
+    /// `previous_response_not_found`, and the client sends the whole history again).
+    pub fn insert(&mut self, id: String, entry: ChainEntry) {
+        self.remove(&id);
+        if entry.bytes > self.max_bytes {
+            return;
+        }
+        self.entries.push_back((id, entry));
+        while self.entries.len() > self.max_entries || self.held_bytes() > self.max_bytes {
+            self.entries.pop_front();
+        }
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        self.entries.retain(|(k, _)| k != id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of item text held (items shared by several entries count once).
+    pub fn held_bytes(&self) -> usize {
+        let mut seen: HashSet<*const u8> = HashSet::new();
+        let mut total = 0;
+        for (_, e) in &self.entries {
+            for it in e.items.iter() {
+                if seen.insert(it.as_ptr()) {
+                    total += it.len();
+                }
+            }
+        }
+        total
+    }
+}
+
+/// A `response.create` message, resolved against the connection's chain.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The create request as an HTTP body with the whole conversation in `input`.
+    pub body: Vec<u8>,
+    /// The conversation's items (previous ones + this message's input).
+    pub entry: ChainEntry,
+    /// `generate: false`: answer without calling the provider (Codex's warm-up).
+    pub generate: bool,
+    /// The `previous_response_id` it continued.
+    pub previous: Option<String>,
+}
+
+/// What a client message is.
+#[derive(Debug)]
+pub enum Message {
+    Create(Box<Resolved>),
+    /// A message type the proxy does not act on (e.g. `response.processed`): ignored.
+    Ignored(String),
+}
+
+/// The top level of a WebSocket message, each value kept as its JSON text.
+type Members<'a> = BTreeMap<String, &'a RawValue>;
+
+/// Read a client text message: a `response.create` becomes a full create request.
+pub fn resolve_message(text: &str, chain: &ConnChain) -> Result<Message, ClientError> {
+    let members: Members<'_> = serde_json::from_str(text).map_err(|e| {
+        let mut err = invalid(format!(
+            "The WebSocket message is not a JSON object: {e}. Send {{\"type\": \"response.create\", ...}}."
+        ));
+        err.code = Some("invalid_json".to_owned());
+        err
+    })?;
+    let kind = match members.get("type") {
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .map_err(|_| invalid_param("`type` must be a string.", "type"))?,
+        None => {
+            return Err(invalid_param(
+                "Missing required parameter: 'type' (e.g. \"response.create\").",
+                "type",
+            ))
+        }
+    };
+    if kind != "response.create" {
+        return Ok(Message::Ignored(kind));
+    }
+    let generate = match members.get("generate") {
+        None => true,
+        Some(raw) => match serde_json::from_str::<Option<bool>>(raw.get()) {
+            Ok(g) => g.unwrap_or(true),
+            Err(_) => return Err(invalid_param("`generate` must be a boolean.", "generate")),
+        },
+    };
+    let previous = match members.get("previous_response_id") {
+        None => None,
+        Some(raw) => serde_json::from_str::<Option<String>>(raw.get()).map_err(|_| {
+            invalid_param(
+                "`previous_response_id` must be a string.",
+                "previous_response_id",
+            )
+        })?,
+    };
+    let base = match &previous {
+        None => None,
+        Some(id) => match chain.get(id) {
+            Some(e) => Some(e.clone()),
+            None => return Err(previous_not_found(id)),
+        },
+    };
+    let new_items = input_items(members.get("input").copied())?;
+    let mut entry = base.clone().unwrap_or_default();
+    if !new_items.is_empty() {
+        let mut items = Vec::with_capacity(entry.items.len() + new_items.len());
+        items.extend(entry.items.iter().cloned());
+        let mut calls = (*entry.call_ids).clone();
+        for it in new_items {
+            let shape = item_shape(&it);
+            if let (Some(_), Some(call_id)) = (&base, shape.answers.as_deref()) {
+                if !calls.contains(call_id) {
+                    let mut err = invalid_param(
+                        format!("No tool call found for the {} with call_id '{call_id}': it answers no call in the conversation of previous_response_id.", shape.kind),
+                        "input",
+                    );
+                    err.code = Some("invalid_tool_output".to_owned());
+                    return Err(err);
+                }
+            }
+            if let Some(id) = shape.call_id {
+                calls.insert(id);
+            }
+            entry.bytes += it.len();
+            items.push(it);
+        }
+        entry.items = Arc::new(items);
+        entry.call_ids = Arc::new(calls);
+    }
+    let body = create_body(&members, &entry.items);
+    Ok(Message::Create(Box::new(Resolved {
+        body,
+        entry,
+        generate,
+        previous,
+    })))
+}
+
+/// The chain after a response: the conversation plus the response's output items (read
+/// from the final Response object's JSON).
+pub fn extend_with_output(entry: &ChainEntry, response_json: &[u8]) -> ChainEntry {
+    #[derive(Deserialize)]
+    struct Out<'a> {
+        #[serde(borrow, default)]
+        output: Vec<&'a RawValue>,
+    }
+    let output = match serde_json::from_slice::<Out<'_>>(response_json) {
+        Ok(o) => o.output,
+        Err(_) => Vec::new(),
+    };
+    if output.is_empty() {
+        return entry.clone();
+    }
+    let mut items = Vec::with_capacity(entry.items.len() + output.len());
+    items.extend(entry.items.iter().cloned());
+    let mut calls = (*entry.call_ids).clone();
+    let mut bytes = entry.bytes;
+    for raw in output {
+        let it: Arc<str> = Arc::from(raw.get());
+        if let Some(id) = item_shape(&it).call_id {
+            calls.insert(id);
+        }
+        bytes += it.len();
+        items.push(it);
+    }
+    ChainEntry {
+        items: Arc::new(items),
+        call_ids: Arc::new(calls),
+        bytes,
+    }
+}
+
+/// The create request as an HTTP body: every member but the WebSocket-only ones, `input`
+/// replaced by the whole conversation, and `stream: true` (over a socket every reply is a
+/// stream of events, whether the client said so — Codex does — or not, as the Open
+/// Responses specification has it).
+fn create_body(members: &Members<'_>, items: &[Arc<str>]) -> Vec<u8> {
+    let size: usize = members.values().map(|v| v.get().len() + 16).sum::<usize>()
+        + items.iter().map(|i| i.len() + 1).sum::<usize>();
+    let mut out = Vec::with_capacity(size + 16);
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in members {
+        if matches!(
+            k.as_str(),
+            "type" | "generate" | "previous_response_id" | "input" | "stream"
+        ) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        // Keys came from valid JSON; writing a String cannot fail.
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        out.extend_from_slice(v.get().as_bytes());
+    }
+    if !first {
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"stream\":true,\"input\":[");
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(it.as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// `input` as item texts: a string is one user message.
+fn input_items(raw: Option<&RawValue>) -> Result<Vec<Arc<str>>, ClientError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let text = raw.get();
+    if text.starts_with('"') {
+        return Ok(vec![Arc::from(format!(
+            "{{\"type\":\"message\",\"role\":\"user\",\"content\":{text}}}"
+        ))]);
+    }
+    if text == "null" {
+        return Ok(Vec::new());
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| {
+        invalid_param(
+            "Invalid type for 'input': expected a string or an array of input items.",
+            "input",
+        )
+    })?;
+    Ok(items.into_iter().map(|i| Arc::from(i.get())).collect())
+}
+
+/// What an item says about tool calls.
+struct Shape {
+    kind: String,
+    /// A call's `call_id`.
+    call_id: Option<String>,
+    /// A tool output's `call_id`.
+    answers: Option<String>,
+}
+
+fn item_shape(item: &str) -> Shape {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "type", default)]
+        kind: Option<String>,
+        #[serde(default)]
+        call_id: Option<serde_json::Value>,
+    }
+    let head = serde_json::from_str::<Head>(item).ok();
+    let kind = head
+        .as_ref()
+        .and_then(|h| h.kind.clone())
+        .unwrap_or_default();
+    let call_id = head
+        .and_then(|h| h.call_id)
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let (call, answers) = match kind.as_str() {
+        "function_call" | "custom_tool_call" | "local_shell_call" | "tool_search_call" => {
+            (call_id, None)
+        }
+        "function_call_output" | "custom_tool_call_output" | "local_shell_call_output" => {
+            (None, call_id)
+        }
+        _ => (None, None),
+    };
+    Shape {
+        kind,
+        call_id: call,
+        answers,
+    }
+}
+
+fn invalid(message: String) -> ClientError {
+    ClientError::new(400, "invalid_request_error", None, message)
+}
+
+fn invalid_param(message: impl Into<String>, param: &str) -> ClientError {
+    let mut err = ClientError::new(400, "invalid_request_error", None, message.into());
+    err.param = Some(param.to_owned());
+    err
+}
+
+/// OpenAI's error for a continuation whose predecessor is unknown.
+pub fn previous_not_found(id: &str) -> ClientError {
+    let shown: String = id.chars().take(128).collect();
+    let mut err = ClientError::new(
+        400,
+        "invalid_request_error",
+        Some("previous_response_not_found"),
+        format!("Previous response with id '{shown}' not found."),
+    );
+    err.param = Some("previous_response_id".to_owned());
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn create(v: Value) -> Resolved {
+        match resolve_message(&v.to_string(), &ConnChain::new(8, 1 << 20)).unwrap() {
+            Message::Create(r) => *r,
+            Message::Ignored(t) => panic!("ignored {t}"),
+        }
+    }
+
+    fn create_on(chain: &ConnChain, v: Value) -> Result<Resolved, ClientError> {
+        match resolve_message(&v.to_string(), chain)? {
+            Message::Create(r) => Ok(*r),
+            Message::Ignored(t) => panic!("ignored {t}"),
+        }
+    }
+
+    fn body(r: &Resolved) -> Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
+    fn a_create_becomes_an_http_body_without_the_websocket_members() {
+        let r = create(
+            json!({"type": "response.create", "model": "m", "stream": true,
+            "generate": false, "store": false, "input": "hi", "tools": [{"type": "function", "name": "f"}]}),
+        );
+        assert!(!r.generate);
+        let b = body(&r);
+        assert_eq!(b["model"], "m");
+        assert_eq!(b["stream"], true);
+        assert_eq!(b["tools"][0]["name"], "f");
+        let no_stream = create(json!({"type": "response.create", "model": "m", "input": "x"}));
+        assert_eq!(body(&no_stream)["stream"], true);
+        assert!(b.get("type").is_none() && b.get("generate").is_none());
+        assert_eq!(
+            b["input"],
+            json!([{"type": "message", "role": "user", "content": "hi"}])
+        );
+    }
+
+    #[test]
+    fn a_continuation_carries_the_previous_input_and_output_in_order() {
+        let mut chain = ConnChain::new(8, 1 << 20);
+        let warm = create(
+            json!({"type": "response.create", "model": "m", "generate": false,
+            "input": [{"type": "message", "role": "developer", "content": "base"}]}),
+        );
+        chain.insert("resp_w".into(), warm.entry.clone());
+        let t1 = create_on(
+            &chain,
+            json!({"type": "response.create", "model": "m", "previous_response_id": "resp_w",
+            "input": [{"type": "message", "role": "user", "content": "run it"}]}),
+        )
+        .unwrap();
+        assert_eq!(t1.previous.as_deref(), Some("resp_w"));
+        let response = json!({"id": "resp_1", "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "ccp1.x"},
+            {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "sh", "arguments": "{}"}]});
+        let after = extend_with_output(&t1.entry, response.to_string().as_bytes());
+        chain.insert("resp_1".into(), after);
+        let t2 = create_on(
+            &chain,
+            json!({"type": "response.create", "model": "m", "previous_response_id": "resp_1",
+            "input": [{"type": "function_call_output", "call_id": "call_1", "output": "ok"}]}),
+        )
+        .unwrap();
+        let input = body(&t2)["input"].clone();
+        let kinds: Vec<&str> = input
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "message",
+                "message",
+                "reasoning",
+                "function_call",
+                "function_call_output"
+            ]
+        );
+        assert_eq!(input[2]["encrypted_content"], "ccp1.x");
+        // The items are shared, not copied: the chain holds each once.
+        chain.insert("resp_2".into(), t2.entry.clone());
+        let unique = t2.entry.bytes;
+        assert_eq!(chain.held_bytes(), unique);
+    }
+
+    #[test]
+    fn unknown_previous_ids_and_unanswerable_outputs_are_rejected() {
+        let mut chain = ConnChain::new(8, 1 << 20);
+        let err = create_on(
+            &chain,
+            json!({"type": "response.create", "previous_response_id": "resp_nope", "input": "x"}),
+        )
+        .unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("previous_response_not_found"));
+        assert_eq!(err.param.as_deref(), Some("previous_response_id"));
+        let first = create(json!({"type": "response.create", "input": "hello"}));
+        chain.insert("resp_a".into(), first.entry);
+        let err = create_on(
+            &chain,
+            json!({"type": "response.create", "previous_response_id": "resp_a",
+            "input": [{"type": "function_call_output", "call_id": "call_missing", "output": "x"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("call_missing"));
+        // Without previous_response_id the whole history is the client's: repaired later,
+        // not rejected here.
+        assert!(create_on(
+            &chain,
+            json!({"type": "response.create",
+            "input": [{"type": "function_call_output", "call_id": "call_missing", "output": "x"}]})
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn bad_messages_get_errors_and_other_types_are_ignored() {
+        let chain = ConnChain::new(8, 1 << 20);
+        for bad in [
+            "not json",
+            "[1,2]",
+            "{}",
+            r#"{"type": 5}"#,
+            r#"{"type": "response.create", "input": 5}"#,
+            r#"{"type": "response.create", "generate": "no"}"#,
+        ] {
+            let err = resolve_message(bad, &chain).unwrap_err();
+            assert_eq!(err.status, 400, "{bad}");
+        }
+        assert!(matches!(
+            resolve_message(r#"{"type": "response.processed", "response_id": "r"}"#, &chain),
+            Ok(Message::Ignored(t)) if t == "response.processed"
+        ));
+    }
+
+    #[test]
+    fn the_chain_is_bounded_in_entries_and_bytes() {
+        let mut chain = ConnChain::new(2, 1000);
+        let e = |n: usize| ChainEntry {
+            items: Arc::new(vec![Arc::from("x".repeat(n))]),
+            call_ids: Arc::default(),
+            bytes: n,
+        };
+        chain.insert("a".into(), e(10));
+        chain.insert("b".into(), e(10));
+        chain.insert("c".into(), e(10));
+        assert!(chain.get("a").is_none() && chain.get("c").is_some());
+        assert_eq!(chain.len(), 2);
+        chain.insert("d".into(), e(995));
+        assert!(chain.get("b").is_none() && chain.get("c").is_none());
+        assert!(chain.held_bytes() <= 1000);
+        chain.insert("huge".into(), e(5000));
+        assert!(chain.get("huge").is_none());
+        chain.remove("d");
+        assert!(chain.is_empty());
+    }
+}

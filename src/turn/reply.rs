@@ -1,0 +1,395 @@
+//! The reply: what happens to the provider's answer, whichever transport carries it.
+//!
+//! `ReplyMode::on_head` picks the mode from the upstream status and content type,
+//! `push` converts body bytes as they arrive, `fail` finishes a reply the client already has
+//! the start of. The HTTP hooks (`response_filter`, `response_body_filter`, `fail_to_proxy`)
+//! and the WebSocket session both drive it; nothing here knows which one does.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::convert::error::{client_status, map_http_error, ClientError};
+use crate::convert::response::convert_completion_json;
+use crate::convert::streaming::{Framing, StreamConverter};
+use crate::convert::ResponseContext;
+use crate::types::chat::{ChatCompletion, ChatUsage};
+
+/// What the reply does with the upstream's bytes.
+pub enum ReplyMode {
+    /// Upstream SSE → Responses events (`stream`: written as they come; else only the final
+    /// object is kept).
+    Stream {
+        conv: Box<StreamConverter>,
+        stream: bool,
+    },
+    /// Upstream JSON → Responses events (the client streams, the provider answered whole).
+    StreamFromJson(Box<StreamConverter>, BytesMut),
+    /// Upstream JSON → Response object (the context is taken when the body is complete).
+    Json {
+        buf: BytesMut,
+        ctx: Option<Box<ResponseContext>>,
+        usage: Option<ChatUsage>,
+    },
+    /// Upstream error body → the client's error.
+    Error {
+        buf: BytesMut,
+        upstream_status: u16,
+        retry_after: Option<String>,
+        client_status: u16,
+    },
+}
+
+/// The head of the upstream's response, as the reply needs it.
+pub struct UpstreamHead<'a> {
+    pub status: u16,
+    pub content_type: &'a str,
+    pub retry_after: Option<String>,
+}
+
+/// What one `push` produced.
+#[derive(Default)]
+pub struct Pushed {
+    /// Bytes for the client (events, a final object or an error body).
+    pub out: Option<Bytes>,
+    /// The upstream error, mapped (an `Error` reply, at its end).
+    pub error: Option<ClientError>,
+    /// `error.code` of a failed final Response (JSON replies).
+    pub failed_code: Option<String>,
+}
+
+impl ReplyMode {
+    /// Pick the mode. `framing`: how events are written when the client streams (SSE over
+    /// HTTP, lines for WebSocket frames). Returns the mode and the client's status.
+    pub fn on_head(rctx: ResponseContext, head: &UpstreamHead<'_>, framing: Framing) -> Self {
+        let status = head.status;
+        if !(200..300).contains(&status) {
+            return ReplyMode::Error {
+                buf: BytesMut::new(),
+                upstream_status: status,
+                retry_after: head.retry_after.clone(),
+                client_status: client_status(status),
+            };
+        }
+        let stream = rctx.stream;
+        if head.content_type.contains("event-stream") {
+            if stream {
+                let mut conv = StreamConverter::new(rctx, framing);
+                conv.start();
+                ReplyMode::Stream {
+                    conv: Box::new(conv),
+                    stream,
+                }
+            } else {
+                // Asked for JSON, got a stream: convert the stream, keep the final object.
+                ReplyMode::Stream {
+                    conv: Box::new(StreamConverter::new(rctx, Framing::None)),
+                    stream,
+                }
+            }
+        } else if stream {
+            ReplyMode::StreamFromJson(
+                Box::new(StreamConverter::new(rctx, framing)),
+                BytesMut::new(),
+            )
+        } else {
+            ReplyMode::Json {
+                buf: BytesMut::new(),
+                ctx: Some(Box::new(rctx)),
+                usage: None,
+            }
+        }
+    }
+
+    /// The status the client gets.
+    pub fn client_status(&self) -> u16 {
+        match self {
+            ReplyMode::Error { client_status, .. } => *client_status,
+            _ => 200,
+        }
+    }
+
+    /// Does the client get a stream of events (else one JSON body)?
+    pub fn is_event_stream(&self) -> bool {
+        match self {
+            ReplyMode::StreamFromJson(..) => true,
+            ReplyMode::Stream { stream, .. } => *stream,
+            _ => false,
+        }
+    }
+
+    /// Feed upstream body bytes (`None` with `end` for an end without bytes).
+    /// `backend`: its name for messages; `api_key`: scrubbed from provider messages.
+    pub fn push(
+        &mut self,
+        input: Option<&[u8]>,
+        end: bool,
+        backend: &str,
+        api_key: &str,
+    ) -> Pushed {
+        let mut p = Pushed::default();
+        match self {
+            ReplyMode::Stream { conv, stream } => {
+                if let Some(b) = input {
+                    conv.push_bytes(b);
+                }
+                if end {
+                    conv.finish();
+                    if !*stream {
+                        p.out = conv.take_final_json().map(Bytes::from);
+                        p.failed_code = conv.failure_code().map(str::to_owned);
+                    }
+                }
+                if *stream {
+                    p.out = Some(conv.take_output());
+                }
+            }
+            ReplyMode::StreamFromJson(conv, buf) => {
+                if let Some(b) = input {
+                    buf.extend_from_slice(b);
+                }
+                if end {
+                    match serde_json::from_slice::<ChatCompletion>(buf) {
+                        Ok(c) => conv.push_completion(&c),
+                        Err(e) => conv.fail(
+                            "server_error",
+                            &format!("The {backend} backend sent an unreadable reply ({e})."),
+                        ),
+                    }
+                    conv.finish_quiet();
+                    p.out = Some(conv.take_output());
+                }
+            }
+            ReplyMode::Json { buf, ctx, usage } => {
+                if let Some(b) = input {
+                    buf.extend_from_slice(b);
+                }
+                // (`end` first: the context is taken only when the body is complete.)
+                if let Some(rctx) = ctx.take_if(|_| end) {
+                    let rctx = *rctx;
+                    match serde_json::from_slice::<ChatCompletion>(buf) {
+                        Ok(c) => {
+                            let (json, code) = convert_completion_json(rctx, &c);
+                            p.out = Some(Bytes::from(json));
+                            p.failed_code = code;
+                            *usage = c
+                                .usage
+                                .or_else(|| c.choices.into_iter().next().and_then(|ch| ch.usage));
+                        }
+                        Err(e) => {
+                            // The 200 already went out: report a failed Response object.
+                            let mut conv = StreamConverter::new(rctx, Framing::None);
+                            conv.fail(
+                                "server_error",
+                                &format!("The {backend} backend sent an unreadable reply ({e})."),
+                            );
+                            p.out = conv.take_final_json().map(Bytes::from);
+                            p.failed_code = conv.failure_code().map(str::to_owned);
+                        }
+                    }
+                }
+            }
+            ReplyMode::Error {
+                buf,
+                upstream_status,
+                retry_after,
+                client_status,
+            } => {
+                if let Some(b) = input {
+                    buf.extend_from_slice(b);
+                }
+                if end {
+                    let mut err =
+                        map_http_error(*upstream_status, buf, backend, retry_after.as_deref());
+                    err.status = *client_status;
+                    if api_key.len() >= 4 {
+                        err.message = err.message.replace(api_key, "[REDACTED]");
+                    }
+                    tracing::warn!(backend = %backend, upstream_status = *upstream_status, code = err.code.as_deref().unwrap_or("-"), "upstream error: {}", err.message);
+                    p.out = Some(Bytes::from(err.body_bytes()));
+                    p.error = Some(err);
+                }
+            }
+        }
+        p
+    }
+
+    /// The upstream failed after the client got the head: the bytes that finish the reply
+    /// (the terminal event of a stream, a failed Response object, an error body).
+    pub fn fail(&mut self, code: &str, message: &str, backend: &str) -> Option<Bytes> {
+        match self {
+            ReplyMode::Stream { conv, stream: true } | ReplyMode::StreamFromJson(conv, _) => {
+                conv.fail(code, message);
+                Some(conv.take_output())
+            }
+            ReplyMode::Stream { conv, .. } => {
+                conv.fail(code, message);
+                conv.take_final_json().map(Bytes::from)
+            }
+            ReplyMode::Json { ctx, .. } => ctx.take().and_then(|r| {
+                let mut conv = StreamConverter::new(*r, Framing::None);
+                conv.fail(code, message);
+                conv.take_final_json().map(Bytes::from)
+            }),
+            ReplyMode::Error {
+                upstream_status,
+                retry_after,
+                ..
+            } => {
+                let mut err =
+                    map_http_error(*upstream_status, b"", backend, retry_after.as_deref());
+                err.message = format!("{} ({message})", err.message);
+                Some(Bytes::from(err.body_bytes()))
+            }
+        }
+    }
+
+    /// The converter of an event reply (for the final object, usage and state).
+    pub fn converter(&self) -> Option<&StreamConverter> {
+        match self {
+            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => Some(conv),
+            _ => None,
+        }
+    }
+
+    pub fn converter_mut(&mut self) -> Option<&mut StreamConverter> {
+        match self {
+            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => Some(conv),
+            _ => None,
+        }
+    }
+
+    /// Has an output item started (for the time to first token)? `end`: the body is
+    /// complete (a JSON reply has its content then).
+    pub fn has_content(&self, end: bool) -> bool {
+        match self {
+            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => {
+                conv.has_content()
+            }
+            ReplyMode::Json { .. } => end,
+            ReplyMode::Error { .. } => false,
+        }
+    }
+
+    /// The usage the provider reported.
+    pub fn usage(&self) -> Option<&ChatUsage> {
+        match self {
+            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => conv.usage(),
+            ReplyMode::Json { usage, .. } => usage.as_ref(),
+            ReplyMode::Error { .. } => None,
+        }
+    }
+}
+
+/// (input, output, cached, reasoning) tokens of a usage report.
+pub fn usage_tokens(usage: Option<&ChatUsage>) -> (u64, u64, u64, u64) {
+    match usage {
+        Some(u) => (
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .or(u.prompt_cache_hit_tokens)
+                .or(u.cached_tokens)
+                .unwrap_or(0),
+            u.completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        ),
+        None => (0, 0, 0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn head(status: u16, ct: &str) -> UpstreamHead<'_> {
+        UpstreamHead {
+            status,
+            content_type: ct,
+            retry_after: None,
+        }
+    }
+
+    const SSE: &[u8] = b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\ndata: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+
+    #[test]
+    fn stream_reply_in_sse_and_websocket_framing() {
+        let mut sse = ReplyMode::on_head(
+            ResponseContext::for_tests("m", true),
+            &head(200, "text/event-stream"),
+            Framing::Sse,
+        );
+        assert!(sse.is_event_stream());
+        assert_eq!(sse.client_status(), 200);
+        let out = sse.push(Some(SSE), true, "b", "");
+        let text = String::from_utf8(out.out.unwrap().to_vec()).unwrap();
+        assert!(text.contains("event: response.completed"));
+        assert!(text.ends_with("data: [DONE]\n\n"));
+
+        let mut ws = ReplyMode::on_head(
+            ResponseContext::for_tests("m", true),
+            &head(200, "text/event-stream"),
+            Framing::WebSocket,
+        );
+        let out = ws.push(Some(SSE), true, "b", "");
+        let text = String::from_utf8(out.out.unwrap().to_vec()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!text.contains("[DONE]") && !text.contains("event: "));
+        for l in &lines {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v["type"].as_str().unwrap().starts_with("response."));
+        }
+        let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+        assert_eq!(last["type"], "response.completed");
+        assert!(ws.usage().is_none());
+    }
+
+    #[test]
+    fn json_reply_keeps_usage_and_error_reply_scrubs_the_key() {
+        let mut j = ReplyMode::on_head(
+            ResponseContext::for_tests("m", false),
+            &head(200, "application/json"),
+            Framing::Sse,
+        );
+        assert!(!j.is_event_stream());
+        let body = br#"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+        assert!(j.push(Some(&body[..10]), false, "b", "").out.is_none());
+        let p = j.push(Some(&body[10..]), true, "b", "");
+        let v: serde_json::Value = serde_json::from_slice(&p.out.unwrap()).unwrap();
+        assert_eq!(v["status"], "completed");
+        assert_eq!(usage_tokens(j.usage()), (3, 1, 0, 0));
+
+        let mut e = ReplyMode::on_head(
+            ResponseContext::for_tests("m", true),
+            &head(401, "application/json"),
+            Framing::Sse,
+        );
+        assert_eq!(e.client_status(), 401);
+        let p = e.push(
+            Some(br#"{"error":{"message":"bad key sk-secret-123"}}"#),
+            true,
+            "b",
+            "sk-secret-123",
+        );
+        let err = p.error.unwrap();
+        assert_eq!(err.status, 401);
+        assert!(!err.message.contains("sk-secret-123"));
+    }
+
+    #[test]
+    fn fail_finishes_a_stream_with_one_terminal_event() {
+        let mut sse = ReplyMode::on_head(
+            ResponseContext::for_tests("m", true),
+            &head(200, "text/event-stream"),
+            Framing::WebSocket,
+        );
+        sse.push(Some(&SSE[..40]), false, "b", "");
+        let out = sse.fail("server_error", "cut", "b").unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert_eq!(text.matches("response.failed").count(), 1);
+        assert!(sse.converter().unwrap().is_done());
+    }
+}
