@@ -307,6 +307,35 @@ impl Config {
         Ok(config)
     }
 
+    /// What is wrong but not invalid: a backend naming a model that its provider profile
+    /// knows to be retired (`--check` prints these; the proxy logs them at start).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in &self.backends {
+            let profile = b.quirks.profile;
+            for m in &b.models {
+                let Some(r) = crate::providers::retirement(profile, &m.name) else {
+                    continue;
+                };
+                let key = if m.json_path.contains(".models[") {
+                    "name"
+                } else {
+                    "model"
+                };
+                let what = if r.still_answered {
+                    "is a legacy name (still answered, by another model)"
+                } else {
+                    "is retired (requests fail)"
+                };
+                out.push(format!(
+                    "{}.{key}: {profile} model {:?} {what} since {}; use {}",
+                    m.json_path, m.name, r.since, r.instead
+                ));
+            }
+        }
+        out
+    }
+
     /// Does any backend route by model?
     pub fn has_model_rules(&self) -> bool {
         self.backends.iter().any(|b| !b.match_models.is_empty())
@@ -1083,8 +1112,17 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         None => None,
     };
 
-    let resolved = crate::providers::resolve(provider.as_deref(), &name);
+    let mut resolved = crate::providers::resolve(provider.as_deref(), &name);
     let profile = resolved.profile;
+    let model = non_empty(raw.model);
+    // The backend's `model` replaces the client's, so its family's switches apply; the
+    // config's `quirks` still win.
+    if let Some(f) = model
+        .as_deref()
+        .and_then(|m| crate::providers::family(profile, m))
+    {
+        f.apply(&mut resolved);
+    }
     let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default(), base)?;
     let match_models: Vec<String> = match rules.model {
         None => Vec::new(),
@@ -1099,7 +1137,6 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
             ));
         }
     }
-    let model = non_empty(raw.model);
     let backend_meta = RawModel {
         name: model.clone(),
         context_window: raw.context_window,
@@ -1430,9 +1467,32 @@ pub struct ModelDefaults {
     pub parallel_tool_calls: bool,
 }
 
+/// The default model metadata of `model` under a provider profile: the profile's, with the
+/// values of the model's family (providers/<profile>.rs, longest prefix) in their place.
+pub fn model_defaults_for(profile: &str, model: &str) -> ModelDefaults {
+    let mut d = model_defaults(profile);
+    if let Some(f) = crate::providers::family(profile, model) {
+        if let Some(cw) = f.context_window {
+            d.context_window = cw;
+        }
+        if let Some(out) = f.max_output_tokens {
+            d.max_output_tokens = out;
+        }
+        match f.images {
+            Some(true) if !d.input_modalities.contains(&InputModality::Image) => {
+                d.input_modalities.push(InputModality::Image);
+                d.input_modalities.sort();
+            }
+            Some(false) => d.input_modalities.retain(|m| *m != InputModality::Image),
+            _ => {}
+        }
+    }
+    d
+}
+
 /// The default model metadata of a provider profile (`glm`, `kimi`, `deepseek`, `minimax`,
-/// anything else = the generic `openai` profile). Conservative values: an explicit
-/// `context_window` in the config is always better.
+/// anything else = the generic `openai` profile), for a model of no known family. An
+/// explicit `context_window` in the config is always better.
 pub fn model_defaults(profile: &str) -> ModelDefaults {
     use ReasoningEffort as E;
     let text = vec![InputModality::Text];
@@ -1457,13 +1517,15 @@ pub fn model_defaults(profile: &str) -> ModelDefaults {
             input_modalities: text,
             parallel_tool_calls: true,
         },
-        // `reasoning_effort: high | max`; no images.
+        // V4: 1M window for every current model, thinking on by default (effort high);
+        // `none` = `thinking: disabled`, `reasoning_effort: high | max`; no images (but
+        // see the families in providers/deepseek.rs). 64K of the 384K output reserved.
         "deepseek" => ModelDefaults {
-            context_window: 128_000,
-            max_output_tokens: 8_192,
+            context_window: 1_000_000,
+            max_output_tokens: 65_536,
             reasoning: true,
             default_effort: None,
-            efforts: vec![E::High, E::XHigh],
+            efforts: vec![E::None, E::High, E::XHigh],
             input_modalities: text,
             parallel_tool_calls: true,
         },
@@ -1534,7 +1596,6 @@ fn validate_models(
     profile: &str,
     base: &str,
 ) -> Result<Vec<ModelMetadata>, ConfigError> {
-    let defaults = model_defaults(profile);
     let model_in_list =
         model.is_some_and(|m| raw_models.iter().any(|r| r.name.as_deref() == Some(m)));
     if let Some(key) = backend_meta.first_metadata_key() {
@@ -1559,12 +1620,17 @@ fn validate_models(
         }
     }
     let mut out: Vec<ModelMetadata> = Vec::with_capacity(raw_models.len() + 1);
-    if model.is_some() && !model_in_list {
-        out.push(validate_model(backend_meta, &defaults, base)?);
+    if let Some(name) = model.filter(|_| !model_in_list) {
+        out.push(validate_model(
+            backend_meta,
+            &model_defaults_for(profile, name),
+            base,
+        )?);
     }
     let listed_from = out.len();
     for (j, raw) in raw_models.into_iter().enumerate() {
         let path = format!("{base}.models[{j}]");
+        let defaults = model_defaults_for(profile, raw.name.as_deref().unwrap_or_default());
         let meta = validate_model(raw, &defaults, &path)?;
         if let Some(other) = out
             .get(listed_from..)
@@ -2750,7 +2816,7 @@ mod model_metadata_tests {
         for (profile, cw) in [
             ("glm", 128_000),
             ("kimi", 262_144),
-            ("deepseek", 128_000),
+            ("deepseek", 1_000_000),
             ("minimax", 204_800),
             ("openai", 128_000),
         ] {
@@ -2766,15 +2832,15 @@ mod model_metadata_tests {
     #[test]
     fn metadata_on_the_backend_and_in_models() {
         let c = ok(
-            r#"{"name":"deepseek","url":"http://h","model":"deepseek-chat",
+            r#"{"name":"deepseek","url":"http://h","model":"deepseek-v4-pro",
             "context_window":64000,"max_output_tokens":4000,"input_modalities":["image","text"],
             "reasoning":{"default_effort":"low"},"parallel_tool_calls":false,"apply_patch":"function",
-            "models":[{"name":"deepseek-reasoner","reasoning":{"supported":false},"apply_patch":"none"}]}"#,
+            "models":[{"name":"deepseek-flash","reasoning":{"supported":false},"apply_patch":"none"}]}"#,
         );
         let models = &c.backends[0].models;
         assert_eq!(models.len(), 2);
         let chat = &models[0];
-        assert_eq!(chat.name, "deepseek-chat");
+        assert_eq!(chat.name, "deepseek-v4-pro");
         assert_eq!(chat.context_window, 64_000);
         assert_eq!(chat.max_output_tokens, 4_000);
         assert_eq!(
@@ -2786,6 +2852,7 @@ mod model_metadata_tests {
         assert_eq!(
             chat.reasoning.efforts,
             [
+                ReasoningEffort::None,
                 ReasoningEffort::Low,
                 ReasoningEffort::High,
                 ReasoningEffort::XHigh
@@ -2798,7 +2865,8 @@ mod model_metadata_tests {
         assert!(!reasoner.reasoning.supported);
         assert!(reasoner.reasoning.efforts.is_empty());
         assert_eq!(reasoner.apply_patch, ApplyPatch::None);
-        assert_eq!(reasoner.context_window, 128_000);
+        assert_eq!(reasoner.context_window, 1_000_000);
+        assert_eq!(reasoner.max_output_tokens, 65_536);
     }
 
     #[test]

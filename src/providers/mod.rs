@@ -126,6 +126,120 @@ impl Quirks {
     }
 }
 
+/// What a profile knows of one model family, matched by prefix on the model name (ASCII
+/// case-insensitive; the longest matching prefix wins, wholly). `None` keeps the profile's
+/// value. Kept as data next to each profile; the `models` metadata in the config still
+/// overrides the catalog values, and `quirks` the switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFamily {
+    pub prefix: &'static str,
+    /// Tokens the model accepts (Codex's catalog `context_window`).
+    pub context_window: Option<u64>,
+    /// Tokens reserved for the answer in Codex's catalog (not the provider's output limit:
+    /// Codex compacts before the input reaches `context_window - max_output_tokens`).
+    pub max_output_tokens: Option<u64>,
+    /// The family takes images: the catalog offers image input, and a backend whose `model`
+    /// is of this family sends image parts (`images` on, `flatten_content` off).
+    pub images: Option<bool>,
+    /// `temperature` / `top_p` for a backend whose `model` is of this family.
+    pub sampling: Option<Sampling>,
+}
+
+impl ModelFamily {
+    /// A family with nothing overridden.
+    pub const fn new(prefix: &'static str) -> Self {
+        ModelFamily {
+            prefix,
+            context_window: None,
+            max_output_tokens: None,
+            images: None,
+            sampling: None,
+        }
+    }
+
+    /// Catalog window and answer reserve.
+    pub const fn window(mut self, context_window: u64, max_output_tokens: u64) -> Self {
+        self.context_window = Some(context_window);
+        self.max_output_tokens = Some(max_output_tokens);
+        self
+    }
+
+    pub const fn images(mut self, images: bool) -> Self {
+        self.images = Some(images);
+        self
+    }
+
+    pub const fn sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = Some(sampling);
+        self
+    }
+
+    /// The switches of a backend whose `model` is of this family.
+    pub fn apply(&self, q: &mut Quirks) {
+        if let Some(images) = self.images {
+            q.images = images;
+            if images {
+                q.flatten_content = false;
+            }
+        }
+        if let Some(s) = self.sampling {
+            q.sampling = s;
+        }
+    }
+}
+
+/// A model name the provider no longer serves as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retirement {
+    /// The exact model name (ASCII case-insensitive).
+    pub model: &'static str,
+    /// Since when (provider's date).
+    pub since: &'static str,
+    /// `true`: requests still answered, by another model (a legacy alias); `false`: the
+    /// provider rejects the name.
+    pub still_answered: bool,
+    /// What to configure instead.
+    pub instead: &'static str,
+}
+
+/// The model families a profile knows (empty for an unknown profile).
+pub fn families(profile: &str) -> &'static [ModelFamily] {
+    match profile {
+        "glm" => glm::FAMILIES,
+        "kimi" => kimi::FAMILIES,
+        "deepseek" => deepseek::FAMILIES,
+        "minimax" => minimax::FAMILIES,
+        _ => &[],
+    }
+}
+
+/// The model names a profile knows to be retired.
+pub fn retirements(profile: &str) -> &'static [Retirement] {
+    match profile {
+        "deepseek" => deepseek::RETIRED,
+        _ => &[],
+    }
+}
+
+/// The family of `model` under `profile`: the longest matching prefix.
+pub fn family(profile: &str, model: &str) -> Option<&'static ModelFamily> {
+    families(profile)
+        .iter()
+        .filter(|f| {
+            model
+                .get(..f.prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(f.prefix))
+        })
+        .max_by_key(|f| f.prefix.len())
+}
+
+/// The retirement of `model` under `profile`, if the profile knows of one.
+pub fn retirement(profile: &str, model: &str) -> Option<&'static Retirement> {
+    retirements(profile)
+        .iter()
+        .find(|r| r.model.eq_ignore_ascii_case(model))
+}
+
 /// Names of the known profiles.
 pub const PROFILES: &[&str] = &["glm", "kimi", "deepseek", "minimax", "openai"];
 
