@@ -2829,6 +2829,142 @@ mod model_metadata_tests {
         }
     }
 
+    /// The model families of each profile reach the catalog and the backend's switches;
+    /// the config's metadata and `quirks` still win.
+    #[test]
+    fn family_defaults_per_provider() {
+        let c = ok(r#"{"name":"glm","url":"http://h","model":"glm-5",
+            "models":[{"name":"glm-5.2"},{"name":"glm-4.5"},{"name":"glm-4.6v"}]}"#);
+        let windows: Vec<(u64, u64)> = c.backends[0]
+            .models
+            .iter()
+            .map(|m| (m.context_window, m.max_output_tokens))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (200_000, 32_768),
+                (1_000_000, 65_536),
+                (128_000, 16_384),
+                (128_000, 16_384)
+            ]
+        );
+
+        let c = ok(r#"{"name":"kimi","url":"http://h","model":"kimi-k2.6",
+            "models":[{"name":"moonshot-v1-128k"}]}"#);
+        let b = &c.backends[0];
+        assert_eq!(b.models[0].context_window, 262_144);
+        assert_eq!(
+            b.models[0].input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert_eq!(b.models[1].context_window, 131_072);
+        assert_eq!(b.models[1].input_modalities, [InputModality::Text]);
+        // The backend's model decides the switches: K2.6 fixes sampling.
+        assert_eq!(b.quirks.sampling, crate::providers::Sampling::Drop);
+        let c = ok(r#"{"name":"kimi","url":"http://h","model":"moonshot-v1-32k"}"#);
+        assert_eq!(c.backends[0].models[0].context_window, 32_768);
+        assert_eq!(c.backends[0].models[0].max_output_tokens, 8_192);
+        assert_eq!(
+            c.backends[0].quirks.sampling,
+            crate::providers::Sampling::Keep
+        );
+        let c = ok(
+            r#"{"name":"kimi","url":"http://h","model":"moonshot-v1-32k",
+            "quirks":{"sampling":"drop"}}"#,
+        );
+        assert_eq!(
+            c.backends[0].quirks.sampling,
+            crate::providers::Sampling::Drop
+        );
+
+        let c = ok(
+            r#"{"name":"deepseek","url":"http://h","model":"deepseek-flash",
+            "models":[{"name":"deepseek-v4-pro"}]}"#,
+        );
+        let b = &c.backends[0];
+        assert_eq!(
+            (b.models[0].context_window, b.models[0].max_output_tokens),
+            (1_000_000, 65_536)
+        );
+        assert_eq!(
+            b.models[0].input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert_eq!(b.models[1].context_window, 1_000_000);
+        assert_eq!(b.models[1].input_modalities, [InputModality::Text]);
+        assert!(b.quirks.images);
+        let c = ok(r#"{"name":"deepseek","url":"http://h","model":"deepseek-v4-pro"}"#);
+        assert!(!c.backends[0].quirks.images);
+        assert_eq!(
+            c.backends[0].models[0].reasoning.efforts,
+            [
+                ReasoningEffort::None,
+                ReasoningEffort::High,
+                ReasoningEffort::XHigh
+            ]
+        );
+
+        let c = ok(r#"{"name":"minimax","url":"http://h","model":"MiniMax-M3",
+            "models":[{"name":"MiniMax-M2.7"},{"name":"MiniMax-M3-custom","context_window":500000,
+                       "input_modalities":["text"]}]}"#);
+        let b = &c.backends[0];
+        assert_eq!(
+            (b.models[0].context_window, b.models[0].max_output_tokens),
+            (1_000_000, 65_536)
+        );
+        assert_eq!(
+            b.models[0].input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert!(b.quirks.images && !b.quirks.flatten_content);
+        assert_eq!(b.models[1].context_window, 204_800);
+        assert_eq!(b.models[1].input_modalities, [InputModality::Text]);
+        // Config metadata over the family's.
+        assert_eq!(
+            (b.models[2].context_window, b.models[2].max_output_tokens),
+            (500_000, 65_536)
+        );
+        assert_eq!(b.models[2].input_modalities, [InputModality::Text]);
+        let c = ok(r#"{"name":"minimax","url":"http://h","model":"MiniMax-M2.7"}"#);
+        assert!(c.backends[0].quirks.flatten_content);
+        let c = ok(r#"{"name":"minimax","url":"http://h","model":"MiniMax-M3",
+            "quirks":{"flatten_content":true}}"#);
+        assert!(c.backends[0].quirks.flatten_content);
+    }
+
+    /// A retired model is a warning, not an error.
+    #[test]
+    fn retired_models_are_warnings() {
+        let c = ok(
+            r#"{"name":"deepseek","url":"http://h","model":"deepseek-chat",
+            "models":[{"name":"deepseek-flash"},{"name":"deepseek-v4-flash"}]}"#,
+        );
+        let w = c.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("backends[0].model: deepseek model \"deepseek-chat\" is retired (requests fail) since 2026-07-24; use deepseek-flash"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with(
+                "backends[0].models[1].name: deepseek model \"deepseek-v4-flash\" is a legacy name"
+            ),
+            "{w:?}"
+        );
+        // Only where the profile knows of the retirement.
+        assert!(
+            ok(r#"{"name":"vllm","url":"http://h","model":"deepseek-chat"}"#)
+                .warnings()
+                .is_empty()
+        );
+        assert!(
+            ok(r#"{"name":"deepseek","url":"http://h","model":"deepseek-v4-pro"}"#)
+                .warnings()
+                .is_empty()
+        );
+    }
+
     #[test]
     fn metadata_on_the_backend_and_in_models() {
         let c = ok(

@@ -292,6 +292,94 @@ mod tests {
         assert_eq!(resolve(Some("unknown"), "deepseek").profile, "deepseek");
     }
 
+    /// Each profile's model families: the longest prefix wins, case does not matter, an
+    /// unknown model or profile has none.
+    #[test]
+    fn model_families_per_provider() {
+        let window = |profile: &str, model: &str| {
+            family(profile, model).map(|f| (f.prefix, f.context_window, f.images))
+        };
+        // GLM: 200K from GLM-4.6 on, 1M for GLM-5.2; the vision models keep the profile's.
+        assert_eq!(window("glm", "glm-5"), Some(("glm-5", Some(200_000), None)));
+        assert_eq!(window("glm", "GLM-5.1").unwrap().1, Some(200_000));
+        assert_eq!(window("glm", "glm-5.2").unwrap().1, Some(1_000_000));
+        assert_eq!(window("glm", "glm-4.7").unwrap().1, Some(200_000));
+        assert_eq!(window("glm", "glm-4.6v").unwrap(), ("glm-4.6v", None, None));
+        assert_eq!(window("glm", "glm-4.5"), None);
+        // Kimi: K2.6 takes images; moonshot-v1 windows by name, sampling kept.
+        assert_eq!(window("kimi", "kimi-k2.6").unwrap().2, Some(true));
+        assert_eq!(window("kimi", "kimi-k2.5"), None);
+        assert_eq!(window("kimi", "moonshot-v1-8k").unwrap().1, Some(8_192));
+        assert_eq!(window("kimi", "moonshot-v1-32k").unwrap().1, Some(32_768));
+        assert_eq!(window("kimi", "moonshot-v1-128k").unwrap().1, Some(131_072));
+        assert!(families("kimi")
+            .iter()
+            .filter(|f| f.prefix.starts_with("moonshot-v1"))
+            .all(|f| f.sampling == Some(Sampling::Keep)));
+        // DeepSeek: one window for all (the profile's); images on V4.1-Flash only.
+        assert_eq!(
+            window("deepseek", "deepseek-flash"),
+            Some(("deepseek-flash", None, Some(true)))
+        );
+        assert_eq!(window("deepseek", "deepseek-v4-pro"), None);
+        // MiniMax: M3 1M with images; M2.x keep the profile's 204,800.
+        assert_eq!(
+            window("minimax", "minimax-m3"),
+            Some(("MiniMax-M3", Some(1_000_000), Some(true)))
+        );
+        assert_eq!(window("minimax", "MiniMax-M2.7"), None);
+        // Unknown profiles and models.
+        assert_eq!(window("openai", "glm-5"), None);
+        assert_eq!(window("nope", "glm-5"), None);
+        assert_eq!(window("glm", ""), None);
+        assert_eq!(window("glm", "glm-"), None);
+        // Every table: prefixes unique, reserves inside their windows.
+        for p in PROFILES {
+            let fams = families(p);
+            for (i, f) in fams.iter().enumerate() {
+                assert!(
+                    fams[..i]
+                        .iter()
+                        .all(|g| !g.prefix.eq_ignore_ascii_case(f.prefix)),
+                    "{p}: {}",
+                    f.prefix
+                );
+                if let (Some(cw), Some(out)) = (f.context_window, f.max_output_tokens) {
+                    assert!(out < cw, "{p}: {}", f.prefix);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn family_switches_and_retirements() {
+        let mut q = quirks_for("minimax").unwrap();
+        family("minimax", "MiniMax-M3").unwrap().apply(&mut q);
+        assert!(q.images && !q.flatten_content);
+        let mut q = quirks_for("kimi").unwrap();
+        family("kimi", "moonshot-v1-32k").unwrap().apply(&mut q);
+        assert_eq!(q.sampling, Sampling::Keep);
+        let mut q = quirks_for("deepseek").unwrap();
+        family("deepseek", "deepseek-flash").unwrap().apply(&mut q);
+        assert!(q.images && !q.flatten_content);
+
+        let r = retirement("deepseek", "DeepSeek-Chat").unwrap();
+        assert_eq!((r.since, r.still_answered), ("2026-07-24", false));
+        assert!(
+            !retirement("deepseek", "deepseek-reasoner")
+                .unwrap()
+                .still_answered
+        );
+        assert!(
+            retirement("deepseek", "deepseek-v4-flash")
+                .unwrap()
+                .still_answered
+        );
+        assert_eq!(retirement("deepseek", "deepseek-flash"), None);
+        assert_eq!(retirement("deepseek", "deepseek-v4-pro"), None);
+        assert_eq!(retirement("openai", "deepseek-chat"), None);
+    }
+
     #[test]
     fn sampling_policies() {
         assert_eq!(Sampling::Keep.apply(Some(1.7)), Some(1.7));
