@@ -67,6 +67,9 @@ fn codex_setup(args: CodexSetupArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for w in config.warnings() {
+        eprintln!("codex-convert-proxy: warning: {w}");
+    }
     for var in blanked {
         eprintln!(
             "codex-convert-proxy: note: {var} is not set (not needed here; the proxy needs it)"
@@ -106,7 +109,11 @@ pub fn main() -> ExitCode {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    let warnings = config.warnings();
     if args.check {
+        for w in &warnings {
+            eprintln!("codex-convert-proxy: warning: {w}");
+        }
         println!(
             "{}: OK — listen {}, {} backend(s): {}",
             args.config.display(),
@@ -128,6 +135,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     match crate::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

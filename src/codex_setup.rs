@@ -107,7 +107,7 @@ fn effort_description(profile: &str, effort: ReasoningEffort) -> String {
     match profile {
         "glm" if off => "thinking disabled".into(),
         "glm" => "thinking enabled".into(),
-        "deepseek" if off => "no reasoning_effort sent".into(),
+        "deepseek" if off => "thinking: {type: disabled}".into(),
         "deepseek" if effort == ReasoningEffort::XHigh => "reasoning_effort: max".into(),
         "deepseek" => "reasoning_effort: high".into(),
         "kimi" | "minimax" => "not forwarded: the model decides".into(),
@@ -841,8 +841,8 @@ mod tests {
             {"name": "kimi", "url": "https://api.moonshot.cn/v1", "model": "kimi-k2.6",
              "context_window": 200000, "match_rules": {"path_prefix": "/kimi"}},
             {"name": "deepseek", "url": "https://api.deepseek.com/v1",
-             "models": [{"name": "deepseek-chat", "reasoning": {"supported": false}},
-                        {"name": "deepseek-reasoner", "reasoning": {"default_effort": "xhigh"}}],
+             "models": [{"name": "deepseek-flash", "reasoning": {"supported": false}},
+                        {"name": "deepseek-v4-pro", "reasoning": {"default_effort": "xhigh"}}],
              "match_rules": {"path_prefix": "/deepseek"}},
             {"name": "local", "url": "http://127.0.0.1:11434/v1", "model": "qwen3",
              "apply_patch": "function", "input_modalities": ["text"], "parallel_tool_calls": false,
@@ -890,8 +890,9 @@ mod tests {
     fn catalog_values_follow_config_and_profile_defaults() {
         let c = catalog(&config(FOUR)).unwrap();
         let glm = entry(&c, "glm-5");
-        assert_eq!(glm["context_window"], 128_000);
-        assert_eq!(glm["max_context_window"], 128_000);
+        // The glm-5 family's window, not the profile's 128000.
+        assert_eq!(glm["context_window"], 200_000);
+        assert_eq!(glm["max_context_window"], 200_000);
         assert_eq!(glm["apply_patch_tool_type"], "freeform");
         assert_eq!(glm["default_reasoning_level"], "medium");
         assert_eq!(glm["input_modalities"], json!(["text"]));
@@ -902,24 +903,29 @@ mod tests {
             json!([{"effort": "none", "description": "thinking disabled"},
                    {"effort": "medium", "description": "thinking enabled"}])
         );
-        // 128000 - 16384 reserved for the answer.
-        assert_eq!(glm["auto_compact_token_limit"], 111_616);
-        assert_eq!(glm["effective_context_window_percent"], 87);
+        // 200000 - 32768 reserved for the answer.
+        assert_eq!(glm["auto_compact_token_limit"], 167_232);
+        assert_eq!(glm["effective_context_window_percent"], 83);
 
         let kimi = entry(&c, "kimi-k2.6");
         assert_eq!(kimi["context_window"], 200_000);
         assert_eq!(kimi["default_reasoning_level"], Value::Null);
         assert_eq!(kimi["supported_reasoning_levels"], json!([]));
 
-        let chat = entry(&c, "deepseek-chat");
+        let chat = entry(&c, "deepseek-flash");
         assert_eq!(chat["supports_reasoning_summaries"], false);
         assert_eq!(chat["supported_reasoning_levels"], json!([]));
         assert_eq!(chat["default_reasoning_level"], Value::Null);
-        let reasoner = entry(&c, "deepseek-reasoner");
+        assert_eq!(chat["input_modalities"], json!(["text", "image"]));
+        let reasoner = entry(&c, "deepseek-v4-pro");
         assert_eq!(reasoner["default_reasoning_level"], "xhigh");
+        assert_eq!(reasoner["context_window"], 1_000_000);
+        assert_eq!(reasoner["input_modalities"], json!(["text"]));
         assert_eq!(
-            reasoner["supported_reasoning_levels"][1],
-            json!({"effort": "xhigh", "description": "reasoning_effort: max"})
+            reasoner["supported_reasoning_levels"],
+            json!([{"effort": "none", "description": "thinking: {type: disabled}"},
+                   {"effort": "high", "description": "reasoning_effort: high"},
+                   {"effort": "xhigh", "description": "reasoning_effort: max"}])
         );
 
         let local = entry(&c, "qwen3");
@@ -1012,7 +1018,7 @@ mod tests {
                 ("proxy-local", "http://127.0.0.1:8280/local/v1"),
             ]
         );
-        assert_eq!(plans[2].model.as_deref(), Some("deepseek-chat"));
+        assert_eq!(plans[2].model.as_deref(), Some("deepseek-flash"));
         assert!(plans.iter().all(|p| p.env_key.is_none()));
 
         let cfg = Config::from_json_str(

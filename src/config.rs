@@ -335,6 +335,35 @@ impl Config {
         Ok(config)
     }
 
+    /// What is wrong but not invalid: a backend naming a model that its provider profile
+    /// knows to be retired (`--check` prints these; the proxy logs them at start).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in &self.backends {
+            let profile = b.quirks.profile;
+            for m in &b.models {
+                let Some(r) = crate::providers::retirement(profile, &m.name) else {
+                    continue;
+                };
+                let key = if m.json_path.contains(".models[") {
+                    "name"
+                } else {
+                    "model"
+                };
+                let what = if r.still_answered {
+                    "is a legacy name (still answered, by another model)"
+                } else {
+                    "is retired (requests fail)"
+                };
+                out.push(format!(
+                    "{}.{key}: {profile} model {:?} {what} since {}; use {}",
+                    m.json_path, m.name, r.since, r.instead
+                ));
+            }
+        }
+        out
+    }
+
     /// Does any backend route by model?
     pub fn has_model_rules(&self) -> bool {
         self.backends.iter().any(|b| !b.match_models.is_empty())
@@ -1159,8 +1188,17 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         None => None,
     };
 
-    let resolved = crate::providers::resolve(provider.as_deref(), &name);
+    let mut resolved = crate::providers::resolve(provider.as_deref(), &name);
     let profile = resolved.profile;
+    let model = non_empty(raw.model);
+    // The backend's `model` replaces the client's, so its family's switches apply; the
+    // config's `quirks` still win.
+    if let Some(f) = model
+        .as_deref()
+        .and_then(|m| crate::providers::family(profile, m))
+    {
+        f.apply(&mut resolved);
+    }
     let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default(), base)?;
     let match_models: Vec<String> = match rules.model {
         None => Vec::new(),
@@ -1175,7 +1213,6 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
             ));
         }
     }
-    let model = non_empty(raw.model);
     let backend_meta = RawModel {
         name: model.clone(),
         context_window: raw.context_window,
@@ -1506,9 +1543,32 @@ pub struct ModelDefaults {
     pub parallel_tool_calls: bool,
 }
 
+/// The default model metadata of `model` under a provider profile: the profile's, with the
+/// values of the model's family (providers/<profile>.rs, longest prefix) in their place.
+pub fn model_defaults_for(profile: &str, model: &str) -> ModelDefaults {
+    let mut d = model_defaults(profile);
+    if let Some(f) = crate::providers::family(profile, model) {
+        if let Some(cw) = f.context_window {
+            d.context_window = cw;
+        }
+        if let Some(out) = f.max_output_tokens {
+            d.max_output_tokens = out;
+        }
+        match f.images {
+            Some(true) if !d.input_modalities.contains(&InputModality::Image) => {
+                d.input_modalities.push(InputModality::Image);
+                d.input_modalities.sort();
+            }
+            Some(false) => d.input_modalities.retain(|m| *m != InputModality::Image),
+            _ => {}
+        }
+    }
+    d
+}
+
 /// The default model metadata of a provider profile (`glm`, `kimi`, `deepseek`, `minimax`,
-/// anything else = the generic `openai` profile). Conservative values: an explicit
-/// `context_window` in the config is always better.
+/// anything else = the generic `openai` profile), for a model of no known family. An
+/// explicit `context_window` in the config is always better.
 pub fn model_defaults(profile: &str) -> ModelDefaults {
     use ReasoningEffort as E;
     let text = vec![InputModality::Text];
@@ -1533,13 +1593,15 @@ pub fn model_defaults(profile: &str) -> ModelDefaults {
             input_modalities: text,
             parallel_tool_calls: true,
         },
-        // `reasoning_effort: high | max`; no images.
+        // V4: 1M window for every current model, thinking on by default (effort high);
+        // `none` = `thinking: disabled`, `reasoning_effort: high | max`; no images (but
+        // see the families in providers/deepseek.rs). 64K of the 384K output reserved.
         "deepseek" => ModelDefaults {
-            context_window: 128_000,
-            max_output_tokens: 8_192,
+            context_window: 1_000_000,
+            max_output_tokens: 65_536,
             reasoning: true,
             default_effort: None,
-            efforts: vec![E::High, E::XHigh],
+            efforts: vec![E::None, E::High, E::XHigh],
             input_modalities: text,
             parallel_tool_calls: true,
         },
@@ -1610,7 +1672,6 @@ fn validate_models(
     profile: &str,
     base: &str,
 ) -> Result<Vec<ModelMetadata>, ConfigError> {
-    let defaults = model_defaults(profile);
     let model_in_list =
         model.is_some_and(|m| raw_models.iter().any(|r| r.name.as_deref() == Some(m)));
     if let Some(key) = backend_meta.first_metadata_key() {
@@ -1635,12 +1696,17 @@ fn validate_models(
         }
     }
     let mut out: Vec<ModelMetadata> = Vec::with_capacity(raw_models.len() + 1);
-    if model.is_some() && !model_in_list {
-        out.push(validate_model(backend_meta, &defaults, base)?);
+    if let Some(name) = model.filter(|_| !model_in_list) {
+        out.push(validate_model(
+            backend_meta,
+            &model_defaults_for(profile, name),
+            base,
+        )?);
     }
     let listed_from = out.len();
     for (j, raw) in raw_models.into_iter().enumerate() {
         let path = format!("{base}.models[{j}]");
+        let defaults = model_defaults_for(profile, raw.name.as_deref().unwrap_or_default());
         let meta = validate_model(raw, &defaults, &path)?;
         if let Some(other) = out
             .get(listed_from..)
@@ -2826,7 +2892,7 @@ mod model_metadata_tests {
         for (profile, cw) in [
             ("glm", 128_000),
             ("kimi", 262_144),
-            ("deepseek", 128_000),
+            ("deepseek", 1_000_000),
             ("minimax", 204_800),
             ("openai", 128_000),
         ] {
@@ -2839,18 +2905,154 @@ mod model_metadata_tests {
         }
     }
 
+    /// The model families of each profile reach the catalog and the backend's switches;
+    /// the config's metadata and `quirks` still win.
+    #[test]
+    fn family_defaults_per_provider() {
+        let c = ok(r#"{"name":"glm","url":"http://h","model":"glm-5",
+            "models":[{"name":"glm-5.2"},{"name":"glm-4.5"},{"name":"glm-4.6v"}]}"#);
+        let windows: Vec<(u64, u64)> = c.backends[0]
+            .models
+            .iter()
+            .map(|m| (m.context_window, m.max_output_tokens))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (200_000, 32_768),
+                (1_000_000, 65_536),
+                (128_000, 16_384),
+                (128_000, 16_384)
+            ]
+        );
+
+        let c = ok(r#"{"name":"kimi","url":"http://h","model":"kimi-k2.6",
+            "models":[{"name":"moonshot-v1-128k"}]}"#);
+        let b = &c.backends[0];
+        assert_eq!(b.models[0].context_window, 262_144);
+        assert_eq!(
+            b.models[0].input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert_eq!(b.models[1].context_window, 131_072);
+        assert_eq!(b.models[1].input_modalities, [InputModality::Text]);
+        // The backend's model decides the switches: K2.6 fixes sampling.
+        assert_eq!(b.quirks.sampling, crate::providers::Sampling::Drop);
+        let c = ok(r#"{"name":"kimi","url":"http://h","model":"moonshot-v1-32k"}"#);
+        assert_eq!(c.backends[0].models[0].context_window, 32_768);
+        assert_eq!(c.backends[0].models[0].max_output_tokens, 8_192);
+        assert_eq!(
+            c.backends[0].quirks.sampling,
+            crate::providers::Sampling::Keep
+        );
+        let c = ok(
+            r#"{"name":"kimi","url":"http://h","model":"moonshot-v1-32k",
+            "quirks":{"sampling":"drop"}}"#,
+        );
+        assert_eq!(
+            c.backends[0].quirks.sampling,
+            crate::providers::Sampling::Drop
+        );
+
+        let c = ok(
+            r#"{"name":"deepseek","url":"http://h","model":"deepseek-flash",
+            "models":[{"name":"deepseek-v4-pro"}]}"#,
+        );
+        let b = &c.backends[0];
+        assert_eq!(
+            (b.models[0].context_window, b.models[0].max_output_tokens),
+            (1_000_000, 65_536)
+        );
+        assert_eq!(
+            b.models[0].input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert_eq!(b.models[1].context_window, 1_000_000);
+        assert_eq!(b.models[1].input_modalities, [InputModality::Text]);
+        assert!(b.quirks.images);
+        let c = ok(r#"{"name":"deepseek","url":"http://h","model":"deepseek-v4-pro"}"#);
+        assert!(!c.backends[0].quirks.images);
+        assert_eq!(
+            c.backends[0].models[0].reasoning.efforts,
+            [
+                ReasoningEffort::None,
+                ReasoningEffort::High,
+                ReasoningEffort::XHigh
+            ]
+        );
+
+        let c = ok(r#"{"name":"minimax","url":"http://h","model":"MiniMax-M3",
+            "models":[{"name":"MiniMax-M2.7"},{"name":"MiniMax-M3-custom","context_window":500000,
+                       "input_modalities":["text"]}]}"#);
+        let b = &c.backends[0];
+        assert_eq!(
+            (b.models[0].context_window, b.models[0].max_output_tokens),
+            (1_000_000, 65_536)
+        );
+        assert_eq!(
+            b.models[0].input_modalities,
+            [InputModality::Text, InputModality::Image]
+        );
+        assert!(b.quirks.images && !b.quirks.flatten_content);
+        assert_eq!(b.models[1].context_window, 204_800);
+        assert_eq!(b.models[1].input_modalities, [InputModality::Text]);
+        // Config metadata over the family's.
+        assert_eq!(
+            (b.models[2].context_window, b.models[2].max_output_tokens),
+            (500_000, 65_536)
+        );
+        assert_eq!(b.models[2].input_modalities, [InputModality::Text]);
+        let c = ok(r#"{"name":"minimax","url":"http://h","model":"MiniMax-M2.7"}"#);
+        assert!(c.backends[0].quirks.flatten_content);
+        let c = ok(r#"{"name":"minimax","url":"http://h","model":"MiniMax-M3",
+            "quirks":{"flatten_content":true}}"#);
+        assert!(c.backends[0].quirks.flatten_content);
+    }
+
+    /// A retired model is a warning, not an error.
+    #[test]
+    fn retired_models_are_warnings() {
+        let c = ok(
+            r#"{"name":"deepseek","url":"http://h","model":"deepseek-chat",
+            "models":[{"name":"deepseek-flash"},{"name":"deepseek-v4-flash"}]}"#,
+        );
+        let w = c.warnings();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("backends[0].model: deepseek model \"deepseek-chat\" is retired (requests fail) since 2026-07-24; use deepseek-flash"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with(
+                "backends[0].models[1].name: deepseek model \"deepseek-v4-flash\" is a legacy name"
+            ),
+            "{w:?}"
+        );
+        // Only where the profile knows of the retirement.
+        assert!(
+            ok(r#"{"name":"vllm","url":"http://h","model":"deepseek-chat"}"#)
+                .warnings()
+                .is_empty()
+        );
+        assert!(
+            ok(r#"{"name":"deepseek","url":"http://h","model":"deepseek-v4-pro"}"#)
+                .warnings()
+                .is_empty()
+        );
+    }
+
     #[test]
     fn metadata_on_the_backend_and_in_models() {
         let c = ok(
-            r#"{"name":"deepseek","url":"http://h","model":"deepseek-chat",
+            r#"{"name":"deepseek","url":"http://h","model":"deepseek-v4-pro",
             "context_window":64000,"max_output_tokens":4000,"input_modalities":["image","text"],
             "reasoning":{"default_effort":"low"},"parallel_tool_calls":false,"apply_patch":"function",
-            "models":[{"name":"deepseek-reasoner","reasoning":{"supported":false},"apply_patch":"none"}]}"#,
+            "models":[{"name":"deepseek-flash","reasoning":{"supported":false},"apply_patch":"none"}]}"#,
         );
         let models = &c.backends[0].models;
         assert_eq!(models.len(), 2);
         let chat = &models[0];
-        assert_eq!(chat.name, "deepseek-chat");
+        assert_eq!(chat.name, "deepseek-v4-pro");
         assert_eq!(chat.context_window, 64_000);
         assert_eq!(chat.max_output_tokens, 4_000);
         assert_eq!(
@@ -2862,6 +3064,7 @@ mod model_metadata_tests {
         assert_eq!(
             chat.reasoning.efforts,
             [
+                ReasoningEffort::None,
                 ReasoningEffort::Low,
                 ReasoningEffort::High,
                 ReasoningEffort::XHigh
@@ -2874,7 +3077,8 @@ mod model_metadata_tests {
         assert!(!reasoner.reasoning.supported);
         assert!(reasoner.reasoning.efforts.is_empty());
         assert_eq!(reasoner.apply_patch, ApplyPatch::None);
-        assert_eq!(reasoner.context_window, 128_000);
+        assert_eq!(reasoner.context_window, 1_000_000);
+        assert_eq!(reasoner.max_output_tokens, 65_536);
     }
 
     #[test]

@@ -515,6 +515,104 @@ fn top_level_flags_still_work() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// The shipped `config.json`: valid, only current model names (no retirement warning), and
+/// `codex-setup` on it gives each model its provider's documented context window.
+#[test]
+fn shipped_config_names_current_models_with_documented_windows() {
+    let shipped = repo_root().join("config.json");
+    let shipped = shipped.to_str().unwrap();
+    let keys = [
+        ("GLM_API_KEY", "k"),
+        ("KIMI_API_KEY", "k"),
+        ("DEEPSEEK_API_KEY", "k"),
+        ("MINIMAX_API_KEY", "k"),
+    ];
+    let out = run_proxy_cli(&["--config", shipped, "--check"], &keys);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("4 backend(s): glm, kimi, deepseek, minimax"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out_dir = dir.path().join("out");
+    let out = run_proxy_cli(
+        &[
+            "codex-setup",
+            "--config",
+            shipped,
+            "--codex-home",
+            home.to_str().unwrap(),
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("warning"));
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("codex-models.json")).unwrap()).unwrap();
+    let got: Vec<(String, u64, Value)> = catalog["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["slug"].as_str().unwrap().to_string(),
+                m["context_window"].as_u64().unwrap(),
+                m["input_modalities"].clone(),
+            )
+        })
+        .collect();
+    let want = [
+        // GLM-5: 200K (BigModel); Kimi K2.6: 262,144; DeepSeek V4.1-Flash: 1M with images;
+        // MiniMax-M3: 1,000,000 with images (README, Sources).
+        ("glm-5", 200_000, json!(["text"])),
+        ("kimi-k2.6", 262_144, json!(["text", "image"])),
+        ("deepseek-flash", 1_000_000, json!(["text", "image"])),
+        ("MiniMax-M3", 1_000_000, json!(["text", "image"])),
+    ];
+    let want: Vec<(String, u64, Value)> = want
+        .into_iter()
+        .map(|(s, cw, m)| (s.to_string(), cw, m))
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// `--check` warns about a model the provider retired, and still succeeds.
+#[test]
+fn check_warns_about_a_retired_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    write_json(
+        &config,
+        &json!({"backends": [
+            {"name": "deepseek", "url": "https://api.deepseek.com", "model": "deepseek-chat",
+             "models": [{"name": "deepseek-reasoner"}], "match_rules": {"default": true}},
+            {"name": "local", "url": "http://127.0.0.1:1/v1", "model": "deepseek-chat",
+             "match_rules": {"path_prefix": "/local"}}
+        ]}),
+    );
+    let out = run_proxy_cli(&["--config", config.to_str().unwrap(), "--check"], &[]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(text(&out.stdout).contains("OK"));
+    assert!(stderr.contains(
+        "warning: backends[0].model: deepseek model \"deepseek-chat\" is retired (requests fail) since 2026-07-24; use deepseek-flash"
+    ), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: backends[0].models[0].name: deepseek model \"deepseek-reasoner\" is retired"
+        ),
+        "{stderr}"
+    );
+    // The generic profile knows no retirements.
+    assert_eq!(stderr.matches("warning").count(), 2, "{stderr}");
+}
+
 // ---------------------------------------------------------------------------
 // The real Codex CLI with the generated set-up
 // ---------------------------------------------------------------------------

@@ -248,7 +248,7 @@ async fn grpc_spans_carry_genai_attributes_and_the_client_trace() {
     let tp = client_traceparent();
     let resp = post_json(
         &proxy.url("/v1/responses"),
-        &simple_request("deepseek-chat", "hi", true),
+        &simple_request("deepseek-flash", "hi", true),
         &[("traceparent", tp.as_str()), ("tracestate", TRACESTATE)],
     )
     .await;
@@ -277,7 +277,7 @@ async fn grpc_spans_carry_genai_attributes_and_the_client_trace() {
     ));
     let resp = post_json(
         &proxy.url("/v1/responses"),
-        &simple_request("deepseek-chat", "again", false),
+        &simple_request("deepseek-flash", "again", false),
         &[],
     )
     .await;
@@ -300,11 +300,11 @@ async fn grpc_spans_carry_genai_attributes_and_the_client_trace() {
     );
     eprintln!("server span:\n{}", shown(server));
     assert_eq!(server.parent_span_id, CLIENT_SPAN_ID);
-    assert_eq!(server.name, "chat deepseek-chat");
+    assert_eq!(server.name, "chat deepseek-flash");
     assert_eq!(server.service.as_deref(), Some("proxy-under-test"));
     assert_eq!(server.attr("gen_ai.operation.name"), "chat");
     assert_eq!(server.attr("gen_ai.provider.name"), "deepseek");
-    assert_eq!(server.attr("gen_ai.request.model"), "deepseek-chat");
+    assert_eq!(server.attr("gen_ai.request.model"), "deepseek-flash");
     assert_eq!(server.attr("gen_ai.response.model"), MOCK_MODEL);
     assert_eq!(server.attr("gen_ai.usage.input_tokens"), PROMPT_TOKENS);
     assert_eq!(server.attr("gen_ai.usage.output_tokens"), COMPLETION_TOKENS);
@@ -392,7 +392,7 @@ async fn http_protobuf_export() {
     let tp = client_traceparent();
     let resp = post_json(
         &proxy.url("/v1/responses"),
-        &simple_request("deepseek-chat", "hi", false),
+        &simple_request("deepseek-flash", "hi", false),
         &[("traceparent", tp.as_str())],
     )
     .await;
@@ -434,7 +434,7 @@ async fn off_by_default_the_client_trace_context_passes_through() {
     let tp = client_traceparent();
     let resp = post_json(
         &proxy.url("/v1/responses"),
-        &simple_request("deepseek-chat", "hi", true),
+        &simple_request("deepseek-flash", "hi", true),
         &[("traceparent", tp.as_str()), ("tracestate", TRACESTATE)],
     )
     .await;

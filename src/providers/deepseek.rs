@@ -8,13 +8,59 @@
 //! - `response_format` is `{type: json_object}` only, and the prompt must say "json" —
 //!   <https://api-docs.deepseek.com/guides/json_mode>;
 //! - usage carries `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens` —
-//!   <https://api-docs.deepseek.com/guides/kv_cache>.
+//!   <https://api-docs.deepseek.com/guides/kv_cache>;
+//! - models (stored copy of the pricing page, read 2026-12-01): `deepseek-flash`
+//!   (DeepSeek-V4.1-Flash, image understanding) and `deepseek-v4-pro` (DeepSeek-V4-Pro, no
+//!   images), both 1M context, up to 384K output, thinking on by default (effort `high`);
+//!   the old name `deepseek-v4-flash` is still answered, by V4.1-Flash —
+//!   <https://api-docs.deepseek.com/zh-cn/quick_start/pricing>. The catalog defaults (1M
+//!   window, 64K answer reserve, efforts none / high / xhigh) are in
+//!   `config::model_defaults`.
+//!
+//! `deepseek-chat` and `deepseek-reasoner` stopped on 2026-07-24 15:59 UTC (DeepSeek's V4
+//! release note, <https://api-docs.deepseek.com/news/news260424>, not in the store: as quoted
+//! by the issue and by other projects' migration notes).
 //!
 //! Second-hand: an assistant tool-call message whose turn had no reasoning still needs
 //! `reasoning_content` (an empty string) while thinking (deepseek-ai/deepseek-harness#739,
-//! #1850); no image input.
+//! #1850). Images are off for the profile and on for the `deepseek-flash` family only; the
+//! image part format (OpenAI `image_url`) is assumed, not verified.
 
-use super::{EffortStyle, Quirks};
+use super::{EffortStyle, ModelFamily, Quirks, Retirement};
+
+/// Per-model differences from the profile's defaults (one window for all current models).
+pub const FAMILIES: &[ModelFamily] = &[
+    // V4.1-Flash takes images; V4-Pro does not (pricing page, "图像理解").
+    ModelFamily::new("deepseek-flash").images(true),
+];
+
+/// Names DeepSeek no longer serves as such (`--check` warns).
+pub const RETIRED: &[Retirement] = &[
+    Retirement {
+        model: "deepseek-chat",
+        since: "2026-07-24",
+        still_answered: false,
+        instead: "deepseek-flash (reasoning effort none = thinking off)",
+    },
+    Retirement {
+        model: "deepseek-reasoner",
+        since: "2026-07-24",
+        still_answered: false,
+        instead: "deepseek-flash or deepseek-v4-pro (thinking is on by default)",
+    },
+    Retirement {
+        model: "deepseek-v4-flash",
+        since: "2026-10 (pricing page)",
+        still_answered: true,
+        instead: "deepseek-flash (the model now answering this name)",
+    },
+    Retirement {
+        model: "deepseek-v4-flash-vision-exp",
+        since: "2026-10 (pricing page)",
+        still_answered: true,
+        instead: "deepseek-flash (the model now answering this name)",
+    },
+];
 
 pub fn quirks() -> Quirks {
     Quirks {

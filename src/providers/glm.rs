@@ -8,12 +8,31 @@
 //! - `thinking: {type: enabled | disabled}`; with tools the `reasoning_content` must come back
 //!   with the tool results (interleaved thinking) —
 //!   <https://docs.bigmodel.cn/cn/guide/capabilities/thinking-mode>;
-//! - `max_tokens`; `developer` is not one of its roles (system, user, assistant, tool).
+//! - `max_tokens`; `developer` is not one of its roles (system, user, assistant, tool);
+//! - GLM-5 (and GLM-5-Turbo): 200K context, 128K max output — BigModel model pages
+//!   <https://docs.bigmodel.cn/cn/guide/models/text/glm-5> (not in the store itself: as quoted
+//!   by a provider-config audit citing it, and the stored GLM-5-Turbo page of the same site);
+//! - GLM-5.2: "solid 1M-token context" — Z.ai's model repository
+//!   <https://github.com/zai-org/GLM-5> (README, stored copy read 2026-12-01).
+//!
+//! Second-hand for the catalog: GLM-4.6 and GLM-4.7 200K (202,752 in the model config);
+//! older GLM-4.5 128K.
 //!
 //! Second-hand: no `strict` in function schemas, temperature/top_p within (0, 1] (GLM
 //! adapters of AgentScope, LangChain and Dify), `json_schema` not supported.
 
-use super::{EffortStyle, Quirks, Sampling};
+use super::{EffortStyle, ModelFamily, Quirks, Sampling};
+
+/// Per-model differences from the profile's defaults (128,000 tokens: GLM-4.5 and older).
+/// Answer reserves: 32K of the 128K the models may write, 64K in a 1M window.
+pub const FAMILIES: &[ModelFamily] = &[
+    ModelFamily::new("glm-4.6").window(200_000, 32_768),
+    // The vision models' windows are not in the stored docs: kept at the profile's.
+    ModelFamily::new("glm-4.6v"),
+    ModelFamily::new("glm-4.7").window(200_000, 32_768),
+    ModelFamily::new("glm-5").window(200_000, 32_768),
+    ModelFamily::new("glm-5.2").window(1_000_000, 65_536),
+];
 
 pub fn quirks() -> Quirks {
     Quirks {

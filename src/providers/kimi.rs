@@ -8,7 +8,15 @@
 //!   otherwise on k2.5) — <https://platform.kimi.ai/docs/api/models-overview>,
 //!   <https://platform.kimi.ai/docs/guide/migrating-from-openai-to-kimi>;
 //! - `max_tokens` is deprecated for `max_completion_tokens` —
-//!   <https://platform.kimi.ai/docs/api/chat>.
+//!   <https://platform.kimi.ai/docs/api/chat>;
+//! - parameter table (stored copy read 2026-12-01): kimi-k2.6 `temperature`, `top_p` (0.95),
+//!   `n`, penalties "不可修改" (fixed), `thinking` supported; kimi-k2 0.6, kimi-k2-thinking 1.0,
+//!   moonshot-v1 0.0 by default and modifiable —
+//!   <https://platform.kimi.com/docs/api/models-overview>.
+//!
+//! Second-hand for the catalog: kimi-k2.6 has a 262,144-token window and takes images
+//! (MoonViT encoder; model card and API write-ups); moonshot-v1-{8k,32k,128k} windows follow
+//! the model names.
 //!
 //! Second-hand (issue threads, other bridges):
 //! - 400 "thinking is enabled but reasoning_content is missing in assistant tool call message
@@ -19,7 +27,23 @@
 //! - streamed usage sits in `choices[0].usage` of the finish chunk (higress-group/higress#1568,
 //!   earendil-works/pi#2017).
 
-use super::{EffortStyle, Quirks, Sampling};
+use super::{EffortStyle, ModelFamily, Quirks, Sampling};
+
+/// Per-model differences from the profile's defaults (262,144 tokens, text, sampling fixed).
+pub const FAMILIES: &[ModelFamily] = &[
+    ModelFamily::new("kimi-k2.6").images(true),
+    // The older generation takes sampling parameters; its window is in its name (`-auto`
+    // picks one: the smallest is assumed).
+    ModelFamily::new("moonshot-v1")
+        .window(8_192, 2_048)
+        .sampling(Sampling::Keep),
+    ModelFamily::new("moonshot-v1-32k")
+        .window(32_768, 8_192)
+        .sampling(Sampling::Keep),
+    ModelFamily::new("moonshot-v1-128k")
+        .window(131_072, 16_384)
+        .sampling(Sampling::Keep),
+];
 
 pub fn quirks() -> Quirks {
     Quirks {

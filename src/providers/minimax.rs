@@ -7,7 +7,10 @@
 //!   assistant message, `<think>` included, must come back unchanged in multi-turn tool use —
 //!   <https://platform.minimax.io/docs/api-reference/text-openai-api>;
 //! - error codes in `base_resp.status_code` (1002 rate limit, 1004 auth, 1008 balance, 2013
-//!   invalid params) — <https://platform.minimax.io/docs/api-reference/errorcode>.
+//!   invalid params) — <https://platform.minimax.io/docs/api-reference/errorcode>;
+//! - context windows (stored copy read 2026-12-01): MiniMax-M3 1,000,000 ("frontier
+//!   multimodal"); MiniMax-M2.7, M2.7-highspeed, M2.5, M2.5-highspeed 204,800 —
+//!   <https://platform.minimax.io/docs/guides/text-generation>.
 //!
 //! Second-hand: 400 "invalid params, chat content has invalid message role: system (2013)"
 //! for a system message after the first, "invalid chat setting (2013)" for two system messages
@@ -15,7 +18,17 @@
 //! string; no `strict` and no documented `tool_choice` / `parallel_tool_calls` (AgentScope's
 //! MiniMax formatter); a stream ends with a full `chat.completion` frame (GCWing/OpenBitFun#792).
 
-use super::{EffortStyle, Passback, Quirks, Sampling};
+use super::{EffortStyle, ModelFamily, Passback, Quirks, Sampling};
+
+/// Per-model differences from the profile's defaults (204,800 tokens: the M2.x window).
+pub const FAMILIES: &[ModelFamily] = &[
+    // 1M window and image input; 64K answer reserve (M3's output limit is 512K by a
+    // second-hand API reference, 128K recommended). Image parts need array content, so a
+    // backend whose `model` is M3 does not flatten content.
+    ModelFamily::new("MiniMax-M3")
+        .window(1_000_000, 65_536)
+        .images(true),
+];
 
 pub fn quirks() -> Quirks {
     Quirks {

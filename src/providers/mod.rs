@@ -126,6 +126,120 @@ impl Quirks {
     }
 }
 
+/// What a profile knows of one model family, matched by prefix on the model name (ASCII
+/// case-insensitive; the longest matching prefix wins, wholly). `None` keeps the profile's
+/// value. Kept as data next to each profile; the `models` metadata in the config still
+/// overrides the catalog values, and `quirks` the switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFamily {
+    pub prefix: &'static str,
+    /// Tokens the model accepts (Codex's catalog `context_window`).
+    pub context_window: Option<u64>,
+    /// Tokens reserved for the answer in Codex's catalog (not the provider's output limit:
+    /// Codex compacts before the input reaches `context_window - max_output_tokens`).
+    pub max_output_tokens: Option<u64>,
+    /// The family takes images: the catalog offers image input, and a backend whose `model`
+    /// is of this family sends image parts (`images` on, `flatten_content` off).
+    pub images: Option<bool>,
+    /// `temperature` / `top_p` for a backend whose `model` is of this family.
+    pub sampling: Option<Sampling>,
+}
+
+impl ModelFamily {
+    /// A family with nothing overridden.
+    pub const fn new(prefix: &'static str) -> Self {
+        ModelFamily {
+            prefix,
+            context_window: None,
+            max_output_tokens: None,
+            images: None,
+            sampling: None,
+        }
+    }
+
+    /// Catalog window and answer reserve.
+    pub const fn window(mut self, context_window: u64, max_output_tokens: u64) -> Self {
+        self.context_window = Some(context_window);
+        self.max_output_tokens = Some(max_output_tokens);
+        self
+    }
+
+    pub const fn images(mut self, images: bool) -> Self {
+        self.images = Some(images);
+        self
+    }
+
+    pub const fn sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = Some(sampling);
+        self
+    }
+
+    /// The switches of a backend whose `model` is of this family.
+    pub fn apply(&self, q: &mut Quirks) {
+        if let Some(images) = self.images {
+            q.images = images;
+            if images {
+                q.flatten_content = false;
+            }
+        }
+        if let Some(s) = self.sampling {
+            q.sampling = s;
+        }
+    }
+}
+
+/// A model name the provider no longer serves as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retirement {
+    /// The exact model name (ASCII case-insensitive).
+    pub model: &'static str,
+    /// Since when (provider's date).
+    pub since: &'static str,
+    /// `true`: requests still answered, by another model (a legacy alias); `false`: the
+    /// provider rejects the name.
+    pub still_answered: bool,
+    /// What to configure instead.
+    pub instead: &'static str,
+}
+
+/// The model families a profile knows (empty for an unknown profile).
+pub fn families(profile: &str) -> &'static [ModelFamily] {
+    match profile {
+        "glm" => glm::FAMILIES,
+        "kimi" => kimi::FAMILIES,
+        "deepseek" => deepseek::FAMILIES,
+        "minimax" => minimax::FAMILIES,
+        _ => &[],
+    }
+}
+
+/// The model names a profile knows to be retired.
+pub fn retirements(profile: &str) -> &'static [Retirement] {
+    match profile {
+        "deepseek" => deepseek::RETIRED,
+        _ => &[],
+    }
+}
+
+/// The family of `model` under `profile`: the longest matching prefix.
+pub fn family(profile: &str, model: &str) -> Option<&'static ModelFamily> {
+    families(profile)
+        .iter()
+        .filter(|f| {
+            model
+                .get(..f.prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(f.prefix))
+        })
+        .max_by_key(|f| f.prefix.len())
+}
+
+/// The retirement of `model` under `profile`, if the profile knows of one.
+pub fn retirement(profile: &str, model: &str) -> Option<&'static Retirement> {
+    retirements(profile)
+        .iter()
+        .find(|r| r.model.eq_ignore_ascii_case(model))
+}
+
 /// Names of the known profiles.
 pub const PROFILES: &[&str] = &["glm", "kimi", "deepseek", "minimax", "openai"];
 
@@ -176,6 +290,94 @@ mod tests {
         assert_eq!(resolve(None, "zhipu").profile, "glm");
         assert_eq!(resolve(None, "local-vllm").profile, "openai");
         assert_eq!(resolve(Some("unknown"), "deepseek").profile, "deepseek");
+    }
+
+    /// Each profile's model families: the longest prefix wins, case does not matter, an
+    /// unknown model or profile has none.
+    #[test]
+    fn model_families_per_provider() {
+        let window = |profile: &str, model: &str| {
+            family(profile, model).map(|f| (f.prefix, f.context_window, f.images))
+        };
+        // GLM: 200K from GLM-4.6 on, 1M for GLM-5.2; the vision models keep the profile's.
+        assert_eq!(window("glm", "glm-5"), Some(("glm-5", Some(200_000), None)));
+        assert_eq!(window("glm", "GLM-5.1").unwrap().1, Some(200_000));
+        assert_eq!(window("glm", "glm-5.2").unwrap().1, Some(1_000_000));
+        assert_eq!(window("glm", "glm-4.7").unwrap().1, Some(200_000));
+        assert_eq!(window("glm", "glm-4.6v").unwrap(), ("glm-4.6v", None, None));
+        assert_eq!(window("glm", "glm-4.5"), None);
+        // Kimi: K2.6 takes images; moonshot-v1 windows by name, sampling kept.
+        assert_eq!(window("kimi", "kimi-k2.6").unwrap().2, Some(true));
+        assert_eq!(window("kimi", "kimi-k2.5"), None);
+        assert_eq!(window("kimi", "moonshot-v1-8k").unwrap().1, Some(8_192));
+        assert_eq!(window("kimi", "moonshot-v1-32k").unwrap().1, Some(32_768));
+        assert_eq!(window("kimi", "moonshot-v1-128k").unwrap().1, Some(131_072));
+        assert!(families("kimi")
+            .iter()
+            .filter(|f| f.prefix.starts_with("moonshot-v1"))
+            .all(|f| f.sampling == Some(Sampling::Keep)));
+        // DeepSeek: one window for all (the profile's); images on V4.1-Flash only.
+        assert_eq!(
+            window("deepseek", "deepseek-flash"),
+            Some(("deepseek-flash", None, Some(true)))
+        );
+        assert_eq!(window("deepseek", "deepseek-v4-pro"), None);
+        // MiniMax: M3 1M with images; M2.x keep the profile's 204,800.
+        assert_eq!(
+            window("minimax", "minimax-m3"),
+            Some(("MiniMax-M3", Some(1_000_000), Some(true)))
+        );
+        assert_eq!(window("minimax", "MiniMax-M2.7"), None);
+        // Unknown profiles and models.
+        assert_eq!(window("openai", "glm-5"), None);
+        assert_eq!(window("nope", "glm-5"), None);
+        assert_eq!(window("glm", ""), None);
+        assert_eq!(window("glm", "glm-"), None);
+        // Every table: prefixes unique, reserves inside their windows.
+        for p in PROFILES {
+            let fams = families(p);
+            for (i, f) in fams.iter().enumerate() {
+                assert!(
+                    fams[..i]
+                        .iter()
+                        .all(|g| !g.prefix.eq_ignore_ascii_case(f.prefix)),
+                    "{p}: {}",
+                    f.prefix
+                );
+                if let (Some(cw), Some(out)) = (f.context_window, f.max_output_tokens) {
+                    assert!(out < cw, "{p}: {}", f.prefix);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn family_switches_and_retirements() {
+        let mut q = quirks_for("minimax").unwrap();
+        family("minimax", "MiniMax-M3").unwrap().apply(&mut q);
+        assert!(q.images && !q.flatten_content);
+        let mut q = quirks_for("kimi").unwrap();
+        family("kimi", "moonshot-v1-32k").unwrap().apply(&mut q);
+        assert_eq!(q.sampling, Sampling::Keep);
+        let mut q = quirks_for("deepseek").unwrap();
+        family("deepseek", "deepseek-flash").unwrap().apply(&mut q);
+        assert!(q.images && !q.flatten_content);
+
+        let r = retirement("deepseek", "DeepSeek-Chat").unwrap();
+        assert_eq!((r.since, r.still_answered), ("2026-07-24", false));
+        assert!(
+            !retirement("deepseek", "deepseek-reasoner")
+                .unwrap()
+                .still_answered
+        );
+        assert!(
+            retirement("deepseek", "deepseek-v4-flash")
+                .unwrap()
+                .still_answered
+        );
+        assert_eq!(retirement("deepseek", "deepseek-flash"), None);
+        assert_eq!(retirement("deepseek", "deepseek-v4-pro"), None);
+        assert_eq!(retirement("openai", "deepseek-chat"), None);
     }
 
     #[test]
