@@ -175,6 +175,7 @@ fn opts(quirks: &Quirks) -> RequestOptions<'_> {
         quirks,
         model_override: None,
         id_seed: Some(42),
+        chain_resolved: false,
     }
 }
 

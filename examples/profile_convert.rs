@@ -29,6 +29,7 @@ fn main() -> Result<(), String> {
             quirks: &quirks,
             model_override: None,
             id_seed: Some(1),
+            chain_resolved: false,
         };
         let converted = convert_request(req, &opts).map_err(|e| e.message)?;
         total += chat_body(&converted.chat, body.len())

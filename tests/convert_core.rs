@@ -21,6 +21,7 @@ fn convert(body: &[u8], quirks: &Quirks) -> (Value, ResponseContext) {
         quirks,
         model_override: None,
         id_seed: Some(42),
+        chain_resolved: false,
     };
     let c = convert_request(req, &opts).unwrap();
     (serde_json::to_value(&c.chat).unwrap(), c.ctx)
@@ -398,6 +399,7 @@ fn bad_requests_are_invalid_request_errors() {
         quirks: &q,
         model_override: None,
         id_seed: None,
+        chain_resolved: false,
     };
     assert!(parse_request(b"").is_err());
     assert!(parse_request(b"{not json").is_err());
@@ -419,6 +421,7 @@ fn bad_requests_are_invalid_request_errors() {
         quirks: &q,
         model_override: Some("forced"),
         id_seed: None,
+        chain_resolved: false,
     };
     let c = convert_request(parse_request(br#"{"input": "x"}"#).unwrap(), &opts2).unwrap();
     assert_eq!(c.chat.model, "forced");
@@ -731,6 +734,7 @@ fn tools_are_echoed_byte_for_byte() {
         quirks: &Quirks::openai(),
         model_override: None,
         id_seed: Some(1),
+        chain_resolved: false,
     };
     let c = convert_request(req, &opts).unwrap();
     // The chat tools carry the schema as sent too.

@@ -37,6 +37,7 @@ fn convert_with(name: &str, quirks: &Quirks) -> (Value, Converted) {
         quirks,
         model_override: None,
         id_seed: Some(7),
+        chain_resolved: false,
     };
     let c = convert_request(req, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
     (serde_json::to_value(&c.chat).unwrap(), c)

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
             let opts = RequestOptions {
                 quirks: &q,
                 model_override: None,
-                id_seed: Some(1),
+                id_seed: Some(1), chain_resolved: false,
             };
             if let Ok(c) = convert_request(req.clone(), &opts) {
                 let _ = serde_json::to_vec(&c.chat);

@@ -94,6 +94,9 @@ pub struct RequestOptions<'a> {
     pub model_override: Option<&'a str>,
     /// Fixed id seed (tests); random otherwise.
     pub id_seed: Option<u64>,
+    /// `previous_response_id` was resolved into `input` already (a WebSocket chain): it is
+    /// only echoed.
+    pub chain_resolved: bool,
 }
 
 #[derive(Debug)]
@@ -120,7 +123,7 @@ pub fn convert_request(
             ))
         }
     };
-    if req.previous_response_id.is_some() {
+    if req.previous_response_id.is_some() && !opts.chain_resolved {
         return Err(InvalidRequest::new(
             "previous_response_id is not supported by this stateless proxy: send the whole \
              conversation in `input` (Codex does this over HTTP).",

@@ -1256,6 +1256,7 @@ mod tests {
             quirks: &q,
             model_override: None,
             id_seed: Some(7),
+            chain_resolved: false,
         };
         convert_request(req, &opts).unwrap().ctx
     }

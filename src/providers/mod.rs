@@ -422,6 +422,7 @@ mod tests {
             quirks: q,
             model_override: None,
             id_seed: Some(1),
+            chain_resolved: false,
         };
         serde_json::to_value(convert_request(req, &opts).unwrap().chat).unwrap()
     }

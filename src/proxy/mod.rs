@@ -471,7 +471,7 @@ impl ProxyHttp for ConvertProxy {
             .config
             .log_body
             .then_some(self.config.log_body_max_bytes);
-        let prepared = match prepare(&raw, backend, &self.echoes, log) {
+        let prepared = match prepare(&raw, backend, &self.echoes, log, false) {
             Ok(p) => p,
             Err(e) => return Err(ctx.fail_with(e)),
         };

@@ -201,7 +201,7 @@ impl ConvertProxy {
                         Incoming::Text(t) => t,
                     };
                     queued_bytes -= text.len();
-                    match resolve_message(&text, &chain) {
+                    match resolve_message(&text, &mut chain) {
                         Ok(Message::Create(r)) => {
                             turn = Some(Box::pin(self.ws_turn(*r, route, client, tx.clone())));
                         }
@@ -325,7 +325,7 @@ impl ConvertProxy {
             .log_body
             .then_some(self.config.log_body_max_bytes);
         let bytes_in = resolved.body.len() as u64;
-        let prepared = match prepare(&resolved.body, backend, &self.echoes, log) {
+        let prepared = match prepare(&resolved.body, backend, &self.echoes, log, true) {
             Ok(p) => p,
             Err(err) => {
                 self.record_ws(&WsRecord {

@@ -111,8 +111,10 @@ pub enum Message {
 /// The top level of a WebSocket message, each value kept as its JSON text.
 type Members<'a> = BTreeMap<String, &'a RawValue>;
 
-/// Read a client text message: a `response.create` becomes a full create request.
-pub fn resolve_message(text: &str, chain: &ConnChain) -> Result<Message, ClientError> {
+/// Read a client text message: a `response.create` becomes a full create request. A
+/// continuation rejected here evicts the id it continued (its next use gets
+/// `previous_response_not_found`), as a continuation that fails later does.
+pub fn resolve_message(text: &str, chain: &mut ConnChain) -> Result<Message, ClientError> {
     let members: Members<'_> = serde_json::from_str(text).map_err(|e| {
         let mut err = invalid(format!(
             "The WebSocket message is not a JSON object: {e}. Send {{\"type\": \"response.create\", ...}}."
@@ -156,6 +158,21 @@ pub fn resolve_message(text: &str, chain: &ConnChain) -> Result<Message, ClientE
             None => return Err(previous_not_found(id)),
         },
     };
+    let resolved = resolve_create(&members, base, previous.clone(), generate);
+    if resolved.is_err() {
+        if let Some(id) = &previous {
+            chain.remove(id);
+        }
+    }
+    resolved.map(|r| Message::Create(Box::new(r)))
+}
+
+fn resolve_create(
+    members: &Members<'_>,
+    base: Option<ChainEntry>,
+    previous: Option<String>,
+    generate: bool,
+) -> Result<Resolved, ClientError> {
     let new_items = input_items(members.get("input").copied())?;
     let mut entry = base.clone().unwrap_or_default();
     if !new_items.is_empty() {
@@ -183,13 +200,13 @@ pub fn resolve_message(text: &str, chain: &ConnChain) -> Result<Message, ClientE
         entry.items = Arc::new(items);
         entry.call_ids = Arc::new(calls);
     }
-    let body = create_body(&members, &entry.items);
-    Ok(Message::Create(Box::new(Resolved {
+    let body = create_body(members, &entry.items);
+    Ok(Resolved {
         body,
         entry,
         generate,
         previous,
-    })))
+    })
 }
 
 /// The chain after a response: the conversation plus the response's output items (read
@@ -237,10 +254,7 @@ fn create_body(members: &Members<'_>, items: &[Arc<str>]) -> Vec<u8> {
     out.push(b'{');
     let mut first = true;
     for (k, v) in members {
-        if matches!(
-            k.as_str(),
-            "type" | "generate" | "previous_response_id" | "input" | "stream"
-        ) {
+        if matches!(k.as_str(), "type" | "generate" | "input" | "stream") {
             continue;
         }
         if !first {
@@ -360,13 +374,13 @@ mod tests {
     use serde_json::{json, Value};
 
     fn create(v: Value) -> Resolved {
-        match resolve_message(&v.to_string(), &ConnChain::new(8, 1 << 20)).unwrap() {
+        match resolve_message(&v.to_string(), &mut ConnChain::new(8, 1 << 20)).unwrap() {
             Message::Create(r) => *r,
             Message::Ignored(t) => panic!("ignored {t}"),
         }
     }
 
-    fn create_on(chain: &ConnChain, v: Value) -> Result<Resolved, ClientError> {
+    fn create_on(chain: &mut ConnChain, v: Value) -> Result<Resolved, ClientError> {
         match resolve_message(&v.to_string(), chain)? {
             Message::Create(r) => Ok(*r),
             Message::Ignored(t) => panic!("ignored {t}"),
@@ -391,6 +405,7 @@ mod tests {
         let no_stream = create(json!({"type": "response.create", "model": "m", "input": "x"}));
         assert_eq!(body(&no_stream)["stream"], true);
         assert!(b.get("type").is_none() && b.get("generate").is_none());
+        assert!(b.get("previous_response_id").is_none());
         assert_eq!(
             b["input"],
             json!([{"type": "message", "role": "user", "content": "hi"}])
@@ -406,19 +421,21 @@ mod tests {
         );
         chain.insert("resp_w".into(), warm.entry.clone());
         let t1 = create_on(
-            &chain,
+            &mut chain,
             json!({"type": "response.create", "model": "m", "previous_response_id": "resp_w",
             "input": [{"type": "message", "role": "user", "content": "run it"}]}),
         )
         .unwrap();
         assert_eq!(t1.previous.as_deref(), Some("resp_w"));
+        // Kept in the body: the Response object echoes it.
+        assert_eq!(body(&t1)["previous_response_id"], "resp_w");
         let response = json!({"id": "resp_1", "output": [
             {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "ccp1.x"},
             {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "sh", "arguments": "{}"}]});
         let after = extend_with_output(&t1.entry, response.to_string().as_bytes());
         chain.insert("resp_1".into(), after);
         let t2 = create_on(
-            &chain,
+            &mut chain,
             json!({"type": "response.create", "model": "m", "previous_response_id": "resp_1",
             "input": [{"type": "function_call_output", "call_id": "call_1", "output": "ok"}]}),
         )
@@ -451,7 +468,7 @@ mod tests {
     fn unknown_previous_ids_and_unanswerable_outputs_are_rejected() {
         let mut chain = ConnChain::new(8, 1 << 20);
         let err = create_on(
-            &chain,
+            &mut chain,
             json!({"type": "response.create", "previous_response_id": "resp_nope", "input": "x"}),
         )
         .unwrap_err();
@@ -460,17 +477,19 @@ mod tests {
         let first = create(json!({"type": "response.create", "input": "hello"}));
         chain.insert("resp_a".into(), first.entry);
         let err = create_on(
-            &chain,
+            &mut chain,
             json!({"type": "response.create", "previous_response_id": "resp_a",
             "input": [{"type": "function_call_output", "call_id": "call_missing", "output": "x"}]}),
         )
         .unwrap_err();
         assert_eq!(err.status, 400);
         assert!(err.message.contains("call_missing"));
+        // The failed continuation evicted its base.
+        assert!(chain.get("resp_a").is_none());
         // Without previous_response_id the whole history is the client's: repaired later,
         // not rejected here.
         assert!(create_on(
-            &chain,
+            &mut chain,
             json!({"type": "response.create",
             "input": [{"type": "function_call_output", "call_id": "call_missing", "output": "x"}]})
         )
@@ -479,7 +498,7 @@ mod tests {
 
     #[test]
     fn bad_messages_get_errors_and_other_types_are_ignored() {
-        let chain = ConnChain::new(8, 1 << 20);
+        let mut chain = ConnChain::new(8, 1 << 20);
         for bad in [
             "not json",
             "[1,2]",
@@ -488,11 +507,11 @@ mod tests {
             r#"{"type": "response.create", "input": 5}"#,
             r#"{"type": "response.create", "generate": "no"}"#,
         ] {
-            let err = resolve_message(bad, &chain).unwrap_err();
+            let err = resolve_message(bad, &mut chain).unwrap_err();
             assert_eq!(err.status, 400, "{bad}");
         }
         assert!(matches!(
-            resolve_message(r#"{"type": "response.processed", "response_id": "r"}"#, &chain),
+            resolve_message(r#"{"type": "response.processed", "response_id": "r"}"#, &mut chain),
             Ok(Message::Ignored(t)) if t == "response.processed"
         ));
     }

@@ -23,11 +23,14 @@ pub struct Prepared {
 
 /// Parse and convert `raw` for `backend`. `echoes`: shares identical echoed request fields
 /// between open requests. `log_body`: the size limit when bodies are logged.
+/// `chain_resolved`: `input` already holds the conversation `previous_response_id` names
+/// (a WebSocket chain), which is then only echoed.
 pub fn prepare(
     raw: &[u8],
     backend: &Backend,
     echoes: &Interner,
     log_body: Option<usize>,
+    chain_resolved: bool,
 ) -> Result<Prepared, ClientError> {
     let req = parse_request(raw).map_err(invalid)?;
     let model = req.model.clone();
@@ -35,6 +38,7 @@ pub fn prepare(
         quirks: &backend.quirks,
         model_override: backend.model.as_deref(),
         id_seed: None,
+        chain_resolved,
     };
     let mut converted = convert_request(req, &opts).map_err(invalid)?;
     if !converted.skipped.is_empty() {

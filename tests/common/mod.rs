@@ -7,6 +7,7 @@
 pub mod codex;
 pub mod mock_upstream;
 pub mod providers;
+pub mod ws;
 
 use std::collections::BTreeMap;
 use std::fs::File;
