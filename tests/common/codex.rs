@@ -40,9 +40,41 @@ pub fn codex_bin() -> PathBuf {
     path
 }
 
+/// `$CARGO_MANIFEST_DIR/.codex-cli-0.171/node_modules/.bin/codex` (or `$CODEX_BIN_0171`):
+/// the Codex version with WebSocket mode and remote compaction v2 as recorded in
+/// tests/fixtures/codex-0.171.
+pub fn codex_bin_0171() -> PathBuf {
+    let path = match std::env::var_os("CODEX_BIN_0171") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join(".codex-cli-0.171/node_modules/.bin/codex"),
+    };
+    assert!(
+        path.exists(),
+        "the Codex CLI 0.171 was not found at {}: run `make codex` (scripts/install-codex.sh) \
+         to install @openai/codex@0.171.0 into .codex-cli-0.171/, or set CODEX_BIN_0171",
+        path.display()
+    );
+    path
+}
+
+/// How Codex reaches the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodexProvider {
+    /// A `model_providers.proxy` block (HTTP only, Codex's local compaction).
+    Custom,
+    /// The same block with `supports_websockets = true`.
+    CustomWebSocket,
+    /// Codex's built-in OpenAI provider with `openai_base_url` pointing at the proxy: it
+    /// speaks WebSocket first and compacts remotely.
+    BuiltIn,
+}
+
 /// How to run `codex exec`.
 #[derive(Debug, Clone)]
 pub struct CodexOptions {
+    /// Codex 0.171 instead of 0.169.
+    pub v0171: bool,
+    pub provider: CodexProvider,
     /// The model name Codex uses.
     pub model: String,
     /// Codex's default tool set: without the `--disable plugins/remote_plugin/apps/goals/
@@ -58,6 +90,8 @@ pub struct CodexOptions {
 impl Default for CodexOptions {
     fn default() -> Self {
         CodexOptions {
+            v0171: false,
+            provider: CodexProvider::Custom,
             model: "glm-5".to_owned(),
             default_tools: false,
             config: Vec::new(),
@@ -149,7 +183,11 @@ pub async fn run_codex(
     prompt: &str,
     opts: &CodexOptions,
 ) -> CodexRun {
-    let bin = codex_bin();
+    let bin = if opts.v0171 {
+        codex_bin_0171()
+    } else {
+        codex_bin()
+    };
     let base_url = base_url.to_owned();
     let workdir = workdir.to_owned();
     let prompt = prompt.to_owned();
@@ -176,10 +214,15 @@ fn run_codex_blocking(
     let out_dir = tempfile::tempdir().expect("codex output dir");
     let stdout_path = out_dir.path().join("codex.stdout");
     let stderr_path = out_dir.path().join("codex.stderr");
+    let ws = if opts.provider == CodexProvider::CustomWebSocket {
+        ", supports_websockets=true"
+    } else {
+        ""
+    };
     let provider = format!(
         "model_providers.proxy={{name=\"proxy\", base_url=\"{base_url}\", wire_api=\"responses\", \
          env_key=\"PROXY_API_KEY\", request_max_retries=0, stream_max_retries=0, \
-         stream_idle_timeout_ms=30000}}"
+         stream_idle_timeout_ms=30000{ws}}}"
     );
     let mut cmd = Command::new(bin);
     cmd.arg("exec")
@@ -187,9 +230,14 @@ fn run_codex_blocking(
         .args(["--skip-git-repo-check", "--ephemeral", "--color", "never"])
         .arg("-C")
         .arg(workdir)
-        .args(["-c", "model_provider=proxy"])
-        .args(["-c", &format!("model=\"{}\"", opts.model)])
-        .args(["-c", &provider])
+        .args(["-c", &format!("model=\"{}\"", opts.model)]);
+    if opts.provider == CodexProvider::BuiltIn {
+        cmd.args(["-c", &format!("openai_base_url=\"{base_url}\"")]);
+    } else {
+        cmd.args(["-c", "model_provider=proxy"])
+            .args(["-c", &provider]);
+    }
+    cmd
         .args(["-c", "approval_policy=never"])
         .args(["-c", "sandbox_mode=danger-full-access"])
         .args(["-c", "check_for_update_on_startup=false"])
@@ -218,6 +266,7 @@ fn run_codex_blocking(
         .env_remove("https_proxy")
         .env_remove("all_proxy")
         .env_remove("OPENAI_API_KEY")
+        .env_remove("CODEX_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::from(
@@ -226,6 +275,10 @@ fn run_codex_blocking(
         .stderr(Stdio::from(
             File::create(&stderr_path).expect("stderr file"),
         ));
+    if opts.provider == CodexProvider::BuiltIn {
+        // The built-in provider's key (what `codex login --with-api-key` would store).
+        cmd.env("OPENAI_API_KEY", CODEX_CLIENT_KEY);
+    }
     let started = Instant::now();
     let mut child = cmd
         .spawn()
