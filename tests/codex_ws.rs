@@ -135,7 +135,11 @@ async fn builtin_provider_compacts_remotely_mid_task_and_carries_on() {
         &opts,
     )
     .await;
-    let context = format!("{}\n--- proxy stderr ---\n{}", run.describe(), proxy.stderr());
+    let context = format!(
+        "{}\n--- proxy stderr ---\n{}",
+        run.describe(),
+        proxy.stderr()
+    );
     run.assert_success(&context);
     assert_no_reconnects(&run);
     let answer = run.agent_messages().join("\n");
@@ -159,7 +163,9 @@ async fn builtin_provider_compacts_remotely_mid_task_and_carries_on() {
     // Every turn went over the WebSocket, none over HTTP.
     let lines = proxy_access_lines(&proxy);
     assert!(
-        lines.iter().any(|l| l.contains("\"WS\"") || l.contains("method=WS")),
+        lines
+            .iter()
+            .any(|l| l.contains("\"WS\"") || l.contains("method=WS")),
         "no WebSocket turn in the access log: {lines:#?}"
     );
     assert!(
@@ -230,9 +236,19 @@ async fn custom_provider_with_websockets_runs_a_deepseek_agent_task_over_one_soc
     ));
     mock.push(MockReply::dynamic(|req| {
         let outs = tool_texts(req).join(" ");
-        let a = if outs.contains("alpha-7") { "alpha-7" } else { "?" };
-        let b = if outs.contains("beta-9") { "beta-9" } else { "?" };
-        MockReply::sse(sse_text(&format!("The note says {a} and the marker is {b}.")))
+        let a = if outs.contains("alpha-7") {
+            "alpha-7"
+        } else {
+            "?"
+        };
+        let b = if outs.contains("beta-9") {
+            "beta-9"
+        } else {
+            "?"
+        };
+        MockReply::sse(sse_text(&format!(
+            "The note says {a} and the marker is {b}."
+        )))
     }));
     let mock_port = mock.port();
     let proxy = ProxyProcess::start_with(move |port, dir| {
@@ -259,7 +275,11 @@ async fn custom_provider_with_websockets_runs_a_deepseek_agent_task_over_one_soc
         &opts,
     )
     .await;
-    let context = format!("{}\n--- proxy stderr ---\n{}", run.describe(), proxy.stderr());
+    let context = format!(
+        "{}\n--- proxy stderr ---\n{}",
+        run.describe(),
+        proxy.stderr()
+    );
     run.assert_success(&context);
     assert_no_reconnects(&run);
     assert_eq!(
@@ -290,7 +310,9 @@ async fn custom_provider_with_websockets_runs_a_deepseek_agent_task_over_one_soc
     assert_eq!(tool_texts(&reqs[2]).len(), 3);
     for a in &third {
         assert!(
-            a["reasoning_content"].as_str().is_some_and(|r| !r.is_empty()),
+            a["reasoning_content"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
             "reasoning not passed back: {a}"
         );
     }

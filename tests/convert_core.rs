@@ -723,9 +723,38 @@ fn every_single_byte_split_is_identical() {
 
 /// The Response objects echo `tools` exactly as the client wrote them (key order, unknown
 /// keys, number spelling), in every event that carries the Response and in the JSON reply.
+/// Open Responses requires `description`, `parameters` and `strict` (each may be null) on
+/// every function tool of a Response object: a client that leaves them out gets them back
+/// as null, the rest of each tool as sent.
+#[test]
+fn function_tools_echo_missing_members_as_null() {
+    let body = br#"{"model":"m","stream":false,"input":"hi","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object"}},{"type":"web_search"}]}"#;
+    let req = parse_request(body).unwrap();
+    let opts = RequestOptions {
+        quirks: &Quirks::openai(),
+        model_override: None,
+        id_seed: Some(1),
+        chain_resolved: false,
+    };
+    let c = convert_request(req, &opts).unwrap();
+    let (json, _) = codex_convert_proxy::convert::response::convert_completion_json(
+        fixed(c.ctx),
+        &serde_json::from_str(
+            r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#,
+        )
+        .unwrap(),
+    );
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        v["tools"],
+        json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object"},
+            "description": null, "strict": null}, {"type": "web_search"}])
+    );
+}
+
 #[test]
 fn tools_are_echoed_byte_for_byte() {
-    let tools = r#"[{"type":"function","name":"exec_command","x_vendor":{"b":1,"a":2},"parameters":{"type":"object","properties":{"cmd":{"type":"string"}},"required":["cmd"]},"strict":false},{"type":"web_search","external_web_access":true},{"type":"custom","name":"apply_patch","format":{"type":"grammar","syntax":"lark","definition":"start: x"}}]"#;
+    let tools = r#"[{"type":"function","name":"exec_command","description":null,"x_vendor":{"b":1,"a":2},"parameters":{"type":"object","properties":{"cmd":{"type":"string"}},"required":["cmd"]},"strict":false},{"type":"web_search","external_web_access":true},{"type":"custom","name":"apply_patch","format":{"type":"grammar","syntax":"lark","definition":"start: x"}}]"#;
     let body = format!(
         r#"{{"model":"m","stream":true,"instructions":"Be \"brief\".\n","tools":{tools},"input":"hi","client_metadata":{{"k":"v"}},"unknown_top":[1,{{"z":null}}]}}"#
     );

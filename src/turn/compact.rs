@@ -94,6 +94,29 @@ pub fn compact_request(body: &[u8]) -> Result<(Vec<u8>, Kept), ClientError> {
     Ok((out, Kept(kept)))
 }
 
+/// A kept user message in the shape of an output item: `id`, `status`, and its content as
+/// parts (a string becomes one `input_text` part).
+fn as_output_message(raw: &str, n: usize, response_id: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return raw.to_owned();
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.insert("type".into(), "message".into());
+        if !o.get("id").is_some_and(serde_json::Value::is_string) {
+            let tail = response_id.strip_prefix("resp_").unwrap_or(response_id);
+            o.insert("id".into(), format!("msg_{tail}_{n}").into());
+        }
+        o.insert("status".into(), "completed".into());
+        if let Some(text) = o.get("content").and_then(|c| c.as_str()).map(str::to_owned) {
+            o.insert(
+                "content".into(),
+                serde_json::json!([{"type": "input_text", "text": text}]),
+            );
+        }
+    }
+    v.to_string()
+}
+
 /// The Response a compaction produced → the compaction object. A failed Response stays an
 /// error body (`{"error": ...}`), never an empty compaction.
 pub fn compaction_object(response_json: &[u8], kept: &Kept) -> Vec<u8> {
@@ -129,17 +152,16 @@ pub fn compaction_object(response_json: &[u8], kept: &Kept) -> Vec<u8> {
     out.extend_from_slice(b",\"object\":\"response.compaction\",\"created_at\":");
     out.extend_from_slice(r.created_at.to_string().as_bytes());
     out.extend_from_slice(b",\"output\":[");
-    let mut first = true;
-    for it in kept
+    let kept_items = kept
         .0
         .iter()
-        .map(String::as_str)
-        .chain(r.output.iter().map(|o| o.get()))
-    {
-        if !first {
+        .enumerate()
+        .map(|(n, k)| as_output_message(k, n, &r.id));
+    let produced = r.output.iter().map(|o| o.get().to_owned());
+    for (i, it) in kept_items.chain(produced).enumerate() {
+        if i > 0 {
             out.push(b',');
         }
-        first = false;
         out.extend_from_slice(it.as_bytes());
     }
     out.extend_from_slice(b"],\"usage\":");
@@ -197,6 +219,12 @@ mod tests {
         assert_eq!(obj["id"], "resp_1");
         assert_eq!(obj["created_at"], 7);
         assert_eq!(obj["output"][0]["role"], "user");
+        assert_eq!(obj["output"][0]["status"], "completed");
+        assert!(obj["output"][0]["id"].is_string());
+        assert_eq!(
+            obj["output"][0]["content"],
+            json!([{"type": "input_text", "text": "hi"}])
+        );
         assert_eq!(obj["output"][1]["type"], "compaction");
         assert_eq!(obj["usage"]["total_tokens"], 7);
 

@@ -110,11 +110,36 @@ impl<'de> Deserialize<'de> for Tools {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
         let list: Vec<Tool> = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        let incomplete = list
+            .iter()
+            .any(|t| matches!(t, Tool::Function(f) if f.members_missing));
+        let raw = if incomplete {
+            completed_echo(&raw).unwrap_or(raw)
+        } else {
+            raw
+        };
         Ok(Tools {
             list,
             raw: Some(raw),
         })
     }
+}
+
+/// The tools as the Response object echoes them when a function tool lacks `description`,
+/// `parameters` or `strict`: those added as `null` (Open Responses requires them there).
+/// Only then is the echo rebuilt; a complete list (Codex's) is echoed byte for byte.
+fn completed_echo(raw: &RawValue) -> Option<Box<RawValue>> {
+    let mut tools: Vec<Value> = serde_json::from_str(raw.get()).ok()?;
+    for t in &mut tools {
+        if let Some(o) = t.as_object_mut() {
+            if o.get("type").and_then(Value::as_str) == Some("function") {
+                for k in ["description", "parameters", "strict"] {
+                    o.entry(k).or_insert(Value::Null);
+                }
+            }
+        }
+    }
+    serde_json::value::to_raw_value(&tools).ok()
 }
 
 impl Serialize for Tools {
@@ -751,11 +776,11 @@ impl<'de> Deserialize<'de> for Tool {
             #[serde(default)]
             name: Option<LooseString>,
             #[serde(default)]
-            description: Option<LooseString>,
+            description: Present<LooseString>,
             #[serde(default)]
-            parameters: Option<Box<RawValue>>,
+            parameters: Present<Option<Box<RawValue>>>,
             #[serde(default)]
-            strict: Option<Value>,
+            strict: Present<Option<Value>>,
             #[serde(default, borrow)]
             tools: Option<&'a RawValue>,
             #[serde(default)]
@@ -789,13 +814,17 @@ impl<'de> Deserialize<'de> for Tool {
         let name = f.name.and_then(|n| n.0);
         let missing_name =
             || D::Error::custom(format!("invalid `{ty}` tool: missing field `name`"));
-        let description = f.description.and_then(|d| d.0);
+        // A function tool in a Response object has all three (null when not given).
+        let members_missing =
+            f.description.0.is_none() || f.parameters.0.is_none() || f.strict.0.is_none();
+        let description = f.description.0.and_then(|d| d.0);
         match ty.as_ref() {
             "function" => Ok(Tool::Function(FunctionTool {
                 name: name.ok_or_else(missing_name)?,
                 description,
-                parameters: f.parameters,
-                strict: f.strict.as_ref().and_then(Value::as_bool),
+                parameters: f.parameters.0.flatten(),
+                strict: f.strict.0.flatten().as_ref().and_then(Value::as_bool),
+                members_missing,
             })),
             "namespace" => Ok(Tool::Namespace(NamespaceTool {
                 name: name.ok_or_else(missing_name)?,
@@ -828,6 +857,26 @@ pub struct FunctionTool {
     pub parameters: Option<Box<RawValue>>,
     #[serde(default)]
     pub strict: Option<bool>,
+    /// The client left out `description`, `parameters` or `strict` (the echo adds them).
+    #[serde(skip)]
+    pub members_missing: bool,
+}
+
+/// A member that may be absent (`Present(None)`), unlike `Option`, which reads `null` and
+/// absence alike.
+#[derive(Debug)]
+struct Present<T>(Option<T>);
+
+impl<T> Default for Present<T> {
+    fn default() -> Self {
+        Present(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Present<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(|v| Present(Some(v)))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

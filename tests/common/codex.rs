@@ -237,8 +237,7 @@ fn run_codex_blocking(
         cmd.args(["-c", "model_provider=proxy"])
             .args(["-c", &provider]);
     }
-    cmd
-        .args(["-c", "approval_policy=never"])
+    cmd.args(["-c", "approval_policy=never"])
         .args(["-c", "sandbox_mode=danger-full-access"])
         .args(["-c", "check_for_update_on_startup=false"])
         .args(["-c", "analytics.enabled=false"])
