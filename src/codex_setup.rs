@@ -229,15 +229,22 @@ pub struct ProviderPlan {
 }
 
 impl ProviderPlan {
-    /// The `[model_providers.<id>]` key/values, in order.
-    fn provider_entries(&self) -> Vec<(&'static str, String)> {
+    /// The `[model_providers.<id>]` key/values, in order. `supports_websockets`: Codex
+    /// keeps one socket per session and sends each turn's new items only (the proxy
+    /// rebuilds the conversation), instead of re-uploading the whole history every turn.
+    /// Compaction stays Codex's own (local): see the README's "Use with Codex".
+    fn provider_entries(&self) -> Vec<(&'static str, Entry)> {
         let mut v = vec![
-            ("name", format!("codex-convert-proxy: {}", self.backend)),
-            ("base_url", self.base_url.clone()),
-            ("wire_api", "responses".to_string()),
+            (
+                "name",
+                Entry::Str(format!("codex-convert-proxy: {}", self.backend)),
+            ),
+            ("base_url", Entry::Str(self.base_url.clone())),
+            ("wire_api", Entry::Str("responses".to_string())),
+            ("supports_websockets", Entry::Bool(true)),
         ];
         if let Some(k) = &self.env_key {
-            v.push(("env_key", k.clone()));
+            v.push(("env_key", Entry::Str(k.clone())));
         }
         v
     }
@@ -353,19 +360,42 @@ pub fn profile_toml_snippet(plan: &ProviderPlan, catalog_path: &Path) -> String 
     format!("{}{}", profile_header(plan), doc)
 }
 
-fn fill_table(table: &mut Table, entries: &[(&'static str, String)]) {
-    for (k, v) in entries {
-        table.insert(k, toml_edit::value(v.as_str()));
+/// A value of a provider table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    Str(String),
+    Bool(bool),
+}
+
+impl Entry {
+    fn item(&self) -> Item {
+        match self {
+            Entry::Str(s) => toml_edit::value(s.as_str()),
+            Entry::Bool(b) => toml_edit::value(*b),
+        }
+    }
+
+    fn matches(&self, item: &Item) -> bool {
+        match self {
+            Entry::Str(s) => item.as_str() == Some(s.as_str()),
+            Entry::Bool(b) => item.as_bool() == Some(*b),
+        }
     }
 }
 
-/// Whether `table` holds exactly `entries` (same keys, order and string values).
-fn table_matches(table: &Table, entries: &[(&'static str, String)]) -> bool {
+fn fill_table(table: &mut Table, entries: &[(&'static str, Entry)]) {
+    for (k, v) in entries {
+        table.insert(k, v.item());
+    }
+}
+
+/// Whether `table` holds exactly `entries` (same keys, order and values).
+fn table_matches(table: &Table, entries: &[(&'static str, Entry)]) -> bool {
     table.len() == entries.len()
         && table
             .iter()
             .zip(entries)
-            .all(|((k, item), (ek, ev))| k == *ek && item.as_str() == Some(ev.as_str()))
+            .all(|((k, item), (ek, ev))| k == *ek && ev.matches(item))
 }
 
 // ---------------------------------------------------------------------------
@@ -1043,7 +1073,8 @@ mod tests {
              [model_providers.proxy-glm]\n\
              name = \"codex-convert-proxy: glm\"\n\
              base_url = \"http://127.0.0.1:8280/glm/v1\"\n\
-             wire_api = \"responses\"\n"
+             wire_api = \"responses\"\n\
+             supports_websockets = true\n"
         );
         let p = profile_toml_snippet(&plans[0], Path::new("/h/codex-models.json"));
         assert!(p.ends_with(

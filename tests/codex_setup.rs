@@ -219,7 +219,7 @@ fn write_merges_into_a_realistic_codex_home_and_is_idempotent() {
     ] {
         assert!(
             added.contains(&format!(
-                "[model_providers.{id}]\nname = \"codex-convert-proxy: {}\"\nbase_url = \"{url}\"\nwire_api = \"responses\"\n",
+                "[model_providers.{id}]\nname = \"codex-convert-proxy: {}\"\nbase_url = \"{url}\"\nwire_api = \"responses\"\nsupports_websockets = true\n",
                 id.trim_start_matches("proxy-")
             )),
             "{id} missing or different in:\n{added}"
@@ -374,7 +374,7 @@ fn without_write_only_the_catalog_is_written() {
 
     // Printed: the tables and profiles, at the loopback address, with the token's env_key.
     assert!(stdout.contains(
-        "[model_providers.proxy-glm]\nname = \"codex-convert-proxy: glm\"\nbase_url = \"http://127.0.0.1:8280/glm/v1\"\nwire_api = \"responses\"\nenv_key = \"CODEX_PROXY_TOKEN\"\n"
+        "[model_providers.proxy-glm]\nname = \"codex-convert-proxy: glm\"\nbase_url = \"http://127.0.0.1:8280/glm/v1\"\nwire_api = \"responses\"\nsupports_websockets = true\nenv_key = \"CODEX_PROXY_TOKEN\"\n"
     ), "{stdout}");
     assert!(
         stdout.contains("model_provider = \"proxy-local\"\nmodel = \"qwen3-coder\"\n"),
@@ -858,6 +858,23 @@ async fn codex_runs_with_the_generated_setup() {
     );
     assert_eq!(up.json()["model"], "kimi-e2e");
     assert_apply_patch_function(up);
+    // The generated providers set `supports_websockets`: both sessions ran over a socket
+    // (the access log has the upgrades and the WebSocket turns, no HTTP turn).
+    let access: Vec<String> = proxy
+        .logs()
+        .lines()
+        .filter(|l| l.contains("access"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        access.iter().filter(|l| l.contains("status=101")).count() >= 2,
+        "{access:#?}"
+    );
+    assert!(
+        access.iter().filter(|l| l.contains("\"WS\"")).count() >= 2,
+        "{access:#?}"
+    );
+    assert!(!access.iter().any(|l| l.contains("POST")), "{access:#?}");
     assert!(
         up.json().get("reasoning_effort").is_none(),
         "{}",
