@@ -620,7 +620,7 @@ fn apply_quirks(
 #[serde(deny_unknown_fields, expecting = "a websocket object")]
 struct RawWebSocket {
     enabled: Option<bool>,
-    max_connection_minutes: Option<u64>,
+    max_connection_minutes: Option<f64>,
     max_connection_bytes: Option<usize>,
     max_message_bytes: Option<usize>,
 }
@@ -635,19 +635,19 @@ fn validate_websocket(raw: RawWebSocket) -> Result<WebSocketConfig, ConfigError>
         Some(n) => Ok(n),
         None => Ok(default),
     };
-    let minutes = match raw.max_connection_minutes {
-        Some(0) => {
+    let age = match raw.max_connection_minutes {
+        Some(m) if !(m > 0.0 && m.is_finite()) => {
             return Err(ConfigError::invalid(
                 "websocket.max_connection_minutes",
-                "must be at least 1",
+                "must be a number of minutes above 0 (fractions allowed, e.g. 0.5)",
             ))
         }
-        Some(m) => m.min(7 * 24 * 60),
-        None => d.max_connection_age.as_secs() / 60,
+        Some(m) => std::time::Duration::from_secs_f64(m.min(7.0 * 24.0 * 60.0) * 60.0),
+        None => d.max_connection_age,
     };
     Ok(WebSocketConfig {
         enabled: raw.enabled.unwrap_or(d.enabled),
-        max_connection_age: std::time::Duration::from_secs(minutes * 60),
+        max_connection_age: age,
         max_connection_bytes: positive(
             raw.max_connection_bytes,
             "max_connection_bytes",
@@ -2480,6 +2480,34 @@ mod tests {
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"telemetry":{"service_name":""}}"#,
             &["telemetry.service_name: must not be empty"],
+        );
+    }
+
+    #[test]
+    fn websocket_options() {
+        let c = ok(ONE);
+        assert_eq!(c.websocket, WebSocketConfig::default());
+        assert!(c.websocket.enabled);
+        assert_eq!(c.websocket.max_connection_age.as_secs(), 3600);
+        let c = ok(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"websocket":{"enabled":false,
+            "max_connection_minutes":0.5,"max_connection_bytes":1000,"max_message_bytes":10}}"#,
+        );
+        assert!(!c.websocket.enabled);
+        assert_eq!(c.websocket.max_connection_age.as_secs(), 30);
+        assert_eq!(c.websocket.max_connection_bytes, 1000);
+        assert_eq!(c.websocket.max_message_bytes, 10);
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"websocket":{"max_connection_minutes":0}}"#,
+            &["websocket.max_connection_minutes", "above 0"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"websocket":{"max_message_bytes":0}}"#,
+            &["websocket.max_message_bytes", "at least 1"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"websocket":{"enable":true}}"#,
+            &["websocket", "enable"],
         );
     }
 

@@ -598,3 +598,196 @@ async fn remote_compaction_over_http_v2_and_v1() {
     assert_eq!(resp.status, 400, "{}", resp.body);
     assert_eq!(assert_openai_error_shape(&resp.json())["param"], "model");
 }
+
+#[tokio::test]
+async fn fragments_pings_oversized_messages_and_no_secret_in_the_logs() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let mock = MockUpstream::start().await;
+    let port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, dir| {
+        let mut c = default_config(p, dir, port);
+        c["log_level"] = json!("trace");
+        c["log_body"] = json!(true);
+        c["websocket"] = json!({"max_message_bytes": 4096});
+        c
+    })
+    .await;
+    const CLIENT_SECRET: &str = "client-secret-ws-7f3a";
+    let url = ws_url(proxy.port, "/v1/responses");
+    let auth = format!("Bearer {CLIENT_SECRET}");
+    let mut ws = WsClient::connect(&url, &[("authorization", auth.as_str())])
+        .await
+        .unwrap();
+    // One create in three fragments, a ping between them.
+    let text = json!({"type": "response.create", "model": "m",
+        "input": "fragmented hello"})
+    .to_string();
+    let bytes = text.as_bytes();
+    let (a, rest) = bytes.split_at(10);
+    let (b, c) = rest.split_at(15);
+    ws.send_raw(Message::Frame(Frame::message(
+        a.to_vec(),
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await;
+    ws.send_raw(Message::Ping(b"between".to_vec().into())).await;
+    ws.send_raw(Message::Frame(Frame::message(
+        b.to_vec(),
+        OpCode::Data(Data::Continue),
+        false,
+    )))
+    .await;
+    ws.send_raw(Message::Frame(Frame::message(
+        c.to_vec(),
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await;
+    mock.push(MockReply::text("whole again"));
+    let mut pong = false;
+    let mut frames = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(
+            common::ws::TURN_TIMEOUT,
+            futures_util::StreamExt::next(&mut ws.ws),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+        match msg {
+            Message::Pong(p) => pong = p.as_ref() == b"between",
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                let end = v["type"] == "response.completed";
+                frames.push(v);
+                if end {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(pong, "no pong for the ping between fragments");
+    assert_eq!(response_output_text(final_response(&frames)), "whole again");
+    let msgs = mock.requests()[0].messages();
+    assert_eq!(message_text(&msgs[0]), "fragmented hello");
+
+    // Oversized: an error frame, then close 1009; the proxy stays healthy.
+    ws.send_raw(Message::text("x".repeat(10_000))).await;
+    let f = ws.turn().await;
+    assert_eq!(error_frame(&f)["code"], "message_too_large");
+    let close = loop {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            futures_util::StreamExt::next(&mut ws.ws),
+        )
+        .await
+        .unwrap()
+        {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close, Some(CloseCode::Size));
+    let mut again = WsClient::connect(&url, &[("authorization", auth.as_str())])
+        .await
+        .unwrap();
+    let f = again
+        .create(&json!({"type": "response.create", "model": "m", "generate": false, "input": "x"}))
+        .await;
+    assert_eq!(final_response(&f)["status"], "completed");
+    let logs = format!("{}{}", proxy.logs(), proxy.stderr());
+    assert!(logs.contains("request"), "trace logs expected");
+    for secret in [CLIENT_SECRET, MAIN_KEY] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
+
+async fn next_close(ws: &mut WsClient) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            futures_util::StreamExt::next(&mut ws.ws),
+        )
+        .await
+        .expect("no close frame in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_old_connection_is_closed_after_its_turn_with_the_limit_error() {
+    let mock = MockUpstream::start().await;
+    let port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, dir| {
+        let mut c = default_config(p, dir, port);
+        c["websocket"] = json!({"max_connection_minutes": 0.02});
+        c
+    })
+    .await;
+    let mut ws = WsClient::connect(&ws_url(proxy.port, "/v1/responses"), &[])
+        .await
+        .unwrap();
+    // A turn that outlives the age limit still finishes.
+    mock.push(MockReply::Sse {
+        chunks: mock_upstream_text("a slow but complete answer"),
+        delay_ms: 200,
+        cut_after: None,
+    });
+    let f = ws
+        .create(&json!({"type": "response.create", "model": "m", "input": "x"}))
+        .await;
+    assert_eq!(
+        response_output_text(final_response(&f)),
+        "a slow but complete answer"
+    );
+    let f = ws.turn().await;
+    assert_eq!(
+        error_frame(&f)["code"],
+        "websocket_connection_limit_reached"
+    );
+    assert_eq!(next_close(&mut ws).await, Some(CloseCode::Normal));
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_turn_in_flight_finish_then_closes_with_1001() {
+    // The drain is bounded by the grace period: 5 s here, the turn takes about 1 s.
+    let mock = MockUpstream::start().await;
+    let port = mock.port();
+    let mut proxy = ProxyProcess::start_with(move |p, dir| {
+        let mut c = default_config(p, dir, port);
+        c["grace_period_seconds"] = json!(5);
+        c
+    })
+    .await;
+    mock.push(MockReply::Sse {
+        chunks: mock_upstream_text("finished despite the shutdown"),
+        delay_ms: 120,
+        cut_after: None,
+    });
+    let mut ws = WsClient::connect(&ws_url(proxy.port, "/v1/responses"), &[])
+        .await
+        .unwrap();
+    ws.send(&json!({"type": "response.create", "model": "m", "input": "x"}))
+        .await;
+    let first = ws.next_json().await.unwrap();
+    assert_eq!(first["type"], "response.created");
+    proxy.terminate();
+    let mut frames = vec![first];
+    frames.extend(ws.turn().await);
+    check_lifecycle(&as_stream(&frames));
+    assert_eq!(
+        response_output_text(final_response(&frames)),
+        "finished despite the shutdown"
+    );
+    assert_eq!(next_close(&mut ws).await, Some(CloseCode::Away));
+    assert!(proxy.wait_exit(Duration::from_secs(15)).is_some());
+}

@@ -264,6 +264,24 @@ impl ConvertProxy {
                     // the protocol: the turn in flight is dropped, which cancels its upstream
                     // request.
                     Some(Ok(Frame::Close(_))) | None => return,
+                    Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                        // Too big for max_message_bytes: say so, then close with 1009 (RFC
+                        // 6455 §7.4.1) — the rest of that message cannot be read past.
+                        let err = ClientError::new(
+                            400,
+                            "invalid_request_error",
+                            Some("message_too_large"),
+                            format!("The WebSocket message is too large ({e}); the limit is {} bytes (websocket.max_message_bytes).", conf.max_message_bytes),
+                        );
+                        while let Ok(f) = rx.try_recv() {
+                            let _ = sink.send(f).await;
+                        }
+                        let _ = sink.send(Frame::text(err.ws_frame())).await;
+                        break Some(CloseFrame {
+                            code: CloseCode::Size,
+                            reason: "message too large".into(),
+                        });
+                    }
                     Some(Err(e)) => {
                         tracing::debug!("websocket read failed: {e}");
                         return;
