@@ -498,9 +498,88 @@ fn bench_response(c: &mut Criterion<Clock>) {
     g.finish();
 }
 
+/// Turn 300 of the 1 MB history: over HTTP Codex sends the whole conversation and the proxy
+/// parses, converts and serialises all of it; over a WebSocket it sends only the new item
+/// (the `function_call_output`) with `previous_response_id`, and the proxy converts that on
+/// top of the chain's converted conversation. The Chat body is the same.
+fn bench_chain(c: &mut Criterion<Clock>) {
+    use codex_convert_proxy::config::Config;
+    use codex_convert_proxy::turn::chain::{resolve_message, ConnChain, Message};
+    use codex_convert_proxy::turn::intern::Interner;
+    use codex_convert_proxy::turn::prepare::prepare_turn;
+
+    let history: Value = serde_json::from_slice(&codex_history(300)).unwrap();
+    let items = history["input"].as_array().unwrap().clone();
+    // The last turn's output item is the follow-up's new input.
+    let fco = items
+        .iter()
+        .rposition(|i| i["type"] == "function_call_output")
+        .unwrap();
+    let cfg = Config::from_json_str(
+        r#"{"backends": [{"name": "b", "url": "http://h/v1", "model": "m"}]}"#,
+        &|_| None,
+    )
+    .unwrap();
+    let backend = &cfg.backends[0];
+    let echoes = Interner::default();
+    let mut base = history.clone();
+    base["input"] = Value::Array(items[..fco].to_vec());
+    base["type"] = json!("response.create");
+    let mut chain = ConnChain::new(8, usize::MAX);
+    let Ok(Message::Create(r)) = resolve_message(&base.to_string(), &mut chain) else {
+        panic!("base message")
+    };
+    let first = prepare_turn(&r, 0, backend, &echoes, None).unwrap();
+    let mut entry = r.entry.clone();
+    entry.chat = Some(std::sync::Arc::new(first.next));
+    chain.insert("resp_base".into(), entry);
+    let mut msg = json!({"type": "response.create", "previous_response_id": "resp_base",
+        "input": [items[fco].clone()]});
+    for k in [
+        "model",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "reasoning",
+        "store",
+        "include",
+        "prompt_cache_key",
+        "stream",
+    ] {
+        if let Some(v) = history.get(k) {
+            msg[k] = v.clone();
+        }
+    }
+    let msg = msg.to_string();
+    let mut whole = history.clone();
+    whole["input"] = Value::Array(items[..=fco].to_vec());
+    let whole = serde_json::to_vec(&whole).unwrap();
+    eprintln!(
+        "turn 300: {} bytes received over HTTP, {} over a WebSocket",
+        whole.len(),
+        msg.len()
+    );
+    let quirks = backend.quirks.clone();
+    let mut g = c.benchmark_group("chain/turn-300");
+    g.bench_function("http_whole_history", |b| {
+        b.iter(|| full_pipeline(black_box(&whole), &quirks))
+    });
+    g.bench_function("websocket_new_items", |b| {
+        b.iter(|| {
+            let Ok(Message::Create(r)) = resolve_message(black_box(&msg), &mut chain) else {
+                panic!("continuation")
+            };
+            let t = prepare_turn(&r, 0, backend, &echoes, None).unwrap();
+            assert!(t.incremental);
+            t.prepared.chat
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_requests, bench_stream, bench_response
+    targets = bench_requests, bench_stream, bench_response, bench_chain
 }
 criterion_main!(benches);

@@ -78,7 +78,12 @@ async fn many_sockets_with_long_chains_stay_bounded() {
     let t = Instant::now();
     let errors = round().await;
     let elapsed = t.elapsed();
-    assert!(errors.is_empty(), "{} failed chains, first: {:?}", errors.len(), errors.first());
+    assert!(
+        errors.is_empty(),
+        "{} failed chains, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
     let peak = proc_status(pid, "VmHWM:");
     tokio::time::sleep(Duration::from_millis(800)).await;
     let fds_after = open_fds(pid);

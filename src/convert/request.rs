@@ -107,10 +107,23 @@ pub struct Converted {
     pub skipped: Vec<String>,
 }
 
-pub fn convert_request(
+/// Everything of a converted request but its messages, and the input still to convert.
+struct Plan {
+    chat: ChatRequest,
+    ctx: ResponseContext,
+    skipped: Vec<String>,
+    instructions: Option<String>,
+    /// System-prompt additions of the request (a JSON schema hint), after the items' own.
+    hints: Vec<String>,
+    input: Input,
+}
+
+/// The request's parameters, tools and response context; the messages are made by the
+/// caller (whole, or on top of a chain's converted prefix).
+fn plan_request(
     mut req: ResponsesRequest,
     opts: &RequestOptions<'_>,
-) -> Result<Converted, InvalidRequest> {
+) -> Result<Plan, InvalidRequest> {
     let quirks = opts.quirks;
     let client_model = req.model.clone().filter(|m| !m.is_empty());
     let model = match (opts.model_override, &client_model) {
@@ -146,7 +159,7 @@ pub fn convert_request(
     // item (see `StreamConverter`).
     let compaction = matches!(&input, Input::Items(items) if matches!(items.last(), Some(InputItem::CompactionTrigger)));
 
-    let (tools, catalog, mut skipped) = match (&req.tools, quirks.drop_tools) {
+    let (tools, catalog, skipped) = match (&req.tools, quirks.drop_tools) {
         (Some(t), false) => convert_tools(&t.list, quirks),
         (Some(t), true) => {
             let (_, catalog, _) = convert_tools(&t.list, quirks);
@@ -159,39 +172,15 @@ pub fn convert_request(
         (None, _) => (Vec::new(), ToolCatalog::default(), Vec::new()),
     };
 
-    let mut builder = MessageBuilder::new(quirks, &catalog);
-    if let Some(instr) = req.instructions.as_deref().filter(|s| !s.is_empty()) {
-        builder.system.push(instr.to_owned());
-    }
-    match input {
-        Input::Text(t) => builder.user(vec![ContentPart::Text {
-            kind: "input_text".into(),
-            text: t,
-        }]),
-        Input::Items(items) => {
-            for (i, item) in items.into_iter().enumerate() {
-                builder.item(i, item, &mut skipped)?;
-            }
-        }
-    }
-
-    if compaction {
-        builder.user(vec![ContentPart::Text {
-            kind: "input_text".into(),
-            text: COMPACTION_PROMPT.to_owned(),
-        }]);
-    }
-
     let mut chat = ChatRequest {
         model: model.clone(),
         ..ChatRequest::default()
     };
     // response_format may add a schema hint to the system prompt.
+    let mut hints = Vec::new();
     if let Some(format) = req.text.as_ref().and_then(|t| t.format.as_ref()) {
-        chat.response_format = response_format(format, quirks, &mut builder.system);
+        chat.response_format = response_format(format, quirks, &mut hints);
     }
-    chat.messages = builder.finish();
-
     if stream {
         chat.stream = Some(true);
         chat.stream_options = Some(json!({"include_usage": true}));
@@ -241,7 +230,252 @@ pub fn convert_request(
         fixed_now: None,
         compaction,
     };
-    Ok(Converted { chat, ctx, skipped })
+    let instructions = req.instructions.take().filter(|s| !s.is_empty());
+    Ok(Plan {
+        chat,
+        ctx,
+        skipped,
+        instructions,
+        hints,
+        input,
+    })
+}
+
+/// Feed `input` into the builder; `offset`: the index of its first item in the whole
+/// conversation (for error messages).
+fn feed(
+    b: &mut MessageBuilder<'_>,
+    input: Input,
+    offset: usize,
+    skipped: &mut Vec<String>,
+) -> Result<usize, InvalidRequest> {
+    match input {
+        Input::Text(t) => {
+            b.user(vec![ContentPart::Text {
+                kind: "input_text".into(),
+                text: t,
+            }]);
+            Ok(1)
+        }
+        Input::Items(items) => {
+            let n = items.len();
+            for (i, item) in items.into_iter().enumerate() {
+                b.item(offset + i, item, skipped)?;
+            }
+            Ok(n)
+        }
+    }
+}
+
+pub fn convert_request(
+    req: ResponsesRequest,
+    opts: &RequestOptions<'_>,
+) -> Result<Converted, InvalidRequest> {
+    let mut plan = plan_request(req, opts)?;
+    let catalog = plan.ctx.catalog.clone();
+    let mut b = MessageBuilder::new(opts.quirks, &catalog, BuilderState::default());
+    let input = std::mem::replace(&mut plan.input, Input::Items(Vec::new()));
+    feed(&mut b, input, 0, &mut plan.skipped)?;
+    if plan.ctx.compaction {
+        b.user(compaction_prompt());
+    }
+    plan.chat.messages = b.finish(plan.instructions.take(), &plan.hints);
+    Ok(Converted {
+        chat: plan.chat,
+        ctx: plan.ctx,
+        skipped: plan.skipped,
+    })
+}
+
+fn compaction_prompt() -> Vec<ContentPart> {
+    vec![ContentPart::Text {
+        kind: "input_text".into(),
+        text: COMPACTION_PROMPT.to_owned(),
+    }]
+}
+
+/// A chain's conversation already converted (a WebSocket connection keeps one per response
+/// it produced): the builder's state after the chain's last item, and the Chat messages that
+/// can no longer change, as the JSON bytes that go upstream. A turn on top of it converts
+/// and serialises only its new items.
+#[derive(Debug, Clone, Default)]
+pub struct ChatPrefix {
+    /// What the conversion depended on (backend and tools): a prefix made for other ones is
+    /// not used.
+    pub key: u64,
+    state: BuilderState,
+    pairer: Pairer,
+    /// Serialised settled messages, comma-separated within each chunk (shared between the
+    /// responses of a chain).
+    settled: Vec<std::sync::Arc<[u8]>>,
+    /// Items converted so far.
+    items: usize,
+}
+
+impl ChatPrefix {
+    /// Bytes this prefix's settled messages hold.
+    pub fn settled_bytes(&self) -> usize {
+        self.settled.iter().map(|c| c.len()).sum()
+    }
+
+    /// Its chunks (to count shared memory once).
+    pub fn chunks(&self) -> &[std::sync::Arc<[u8]>] {
+        &self.settled
+    }
+
+    /// The prefix after `items` (a response's output, as the next request would send it).
+    pub fn absorb(
+        &self,
+        items: Vec<InputItem>,
+        quirks: &Quirks,
+        catalog: &ToolCatalog,
+    ) -> Result<ChatPrefix, InvalidRequest> {
+        let mut next = self.clone();
+        let mut b = MessageBuilder::new(quirks, catalog, std::mem::take(&mut next.state));
+        let mut skipped = Vec::new();
+        next.items += feed(&mut b, Input::Items(items), next.items, &mut skipped)?;
+        next.settle(&mut b);
+        next.state = b.state;
+        Ok(next)
+    }
+
+    /// Move the builder's completed messages through the pairer into a new settled chunk.
+    fn settle(&mut self, b: &mut MessageBuilder<'_>) {
+        let done = std::mem::take(&mut b.state.messages);
+        if done.is_empty() {
+            return;
+        }
+        let mut chunk = Vec::new();
+        for m in done {
+            self.pairer.push(m, &mut |m| write_message(&mut chunk, &m));
+        }
+        if !chunk.is_empty() {
+            self.settled.push(std::sync::Arc::from(chunk));
+        }
+    }
+}
+
+fn write_message(out: &mut Vec<u8>, m: &ChatMessage) {
+    if !out.is_empty() {
+        out.push(b',');
+    }
+    // Writing to memory cannot fail; a failing Serialize impl is not ours.
+    let _ = serde_json::to_writer(&mut *out, m);
+}
+
+/// A turn converted on top of a prefix.
+#[derive(Debug)]
+pub struct Turn {
+    /// The Chat body, byte for byte what [`chat_body`] makes of the whole conversation.
+    pub body: Vec<u8>,
+    pub ctx: ResponseContext,
+    /// The prefix after this turn's input (the response's output is added with
+    /// [`ChatPrefix::absorb`]).
+    pub next: ChatPrefix,
+    pub skipped: Vec<String>,
+}
+
+/// Convert a request whose `input` holds only the items after `prefix` (or, without a
+/// usable prefix, the whole conversation). `key`: what the conversion depends on besides the
+/// request (the backend); a prefix with another key is not used and `req` must then hold the
+/// whole conversation.
+pub fn convert_turn(
+    req: ResponsesRequest,
+    prefix: Option<&ChatPrefix>,
+    key: u64,
+    opts: &RequestOptions<'_>,
+) -> Result<Turn, InvalidRequest> {
+    let mut plan = plan_request(req, opts)?;
+    let catalog = plan.ctx.catalog.clone();
+    let mut next = match prefix {
+        Some(p) if p.key == key => p.clone(),
+        _ => ChatPrefix {
+            key,
+            ..ChatPrefix::default()
+        },
+    };
+    let mut b = MessageBuilder::new(opts.quirks, &catalog, std::mem::take(&mut next.state));
+    let input = std::mem::replace(&mut plan.input, Input::Items(Vec::new()));
+    next.items += feed(&mut b, input, next.items, &mut plan.skipped)?;
+    next.settle(&mut b);
+    next.state = b.state.clone();
+    // The rest as `finish` would make it, on the builder's copy.
+    if plan.ctx.compaction {
+        b.user(compaction_prompt());
+    }
+    b.flush();
+    b.push_deferred_images();
+    let mut pairer = next.pairer.clone();
+    let mut tail = Vec::new();
+    for m in std::mem::take(&mut b.state.messages) {
+        pairer.push(m, &mut |m| write_message(&mut tail, &m));
+    }
+    pairer.close(&mut |m| write_message(&mut tail, &m));
+    let system = b.system_message(plan.instructions.take(), &plan.hints);
+    let mut messages: Vec<&[u8]> = next.settled.iter().map(|c| &c[..]).collect();
+    if !tail.is_empty() {
+        messages.push(&tail);
+    }
+    let mut head = Vec::new();
+    if let Some(sys) = &system {
+        write_message(&mut head, sys);
+    }
+    let empty_user;
+    if messages.is_empty() {
+        // Chat providers reject a conversation without a user turn.
+        let mut u = Vec::new();
+        write_message(
+            &mut u,
+            &ChatMessage {
+                role: "user".into(),
+                content: Some(ChatContent::Text(String::new())),
+                ..ChatMessage::default()
+            },
+        );
+        empty_user = u;
+        messages.push(&empty_user);
+    }
+    let body = splice_messages(&plan.chat, &head, &messages).map_err(|e| {
+        InvalidRequest::new(format!("The request could not be serialised: {e}"), None)
+    })?;
+    Ok(Turn {
+        body,
+        ctx: plan.ctx,
+        next,
+        skipped: plan.skipped,
+    })
+}
+
+/// `chat` serialised with `head` and then each of `parts` (comma-separated message JSON) as
+/// its `messages`: the same bytes serde writes for the whole list.
+fn splice_messages(
+    chat: &ChatRequest,
+    head: &[u8],
+    parts: &[&[u8]],
+) -> Result<Vec<u8>, serde_json::Error> {
+    let shell = serde_json::to_vec(chat)?;
+    let mut open = b"{\"model\":".to_vec();
+    serde_json::to_writer(&mut open, &chat.model)?;
+    open.extend_from_slice(b",\"messages\":[");
+    if !shell.starts_with(&open) || shell.get(open.len()) != Some(&b']') {
+        return Err(serde::ser::Error::custom("unexpected Chat request layout"));
+    }
+    let size = shell.len() + head.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let mut out = Vec::with_capacity(size + 1);
+    out.extend_from_slice(&open);
+    let mut first = true;
+    for p in std::iter::once(head).chain(parts.iter().copied()) {
+        if p.is_empty() {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(&shell[open.len()..]);
+    Ok(out)
 }
 
 /// What the provider is asked when a client compacts remotely. The proxy owns this prompt:
@@ -357,12 +591,12 @@ fn response_format(format: &Value, quirks: &Quirks, system: &mut Vec<String>) ->
     }
 }
 
-/// Builds Chat messages from Responses items, merging an assistant turn's text, reasoning
-/// and tool calls into one assistant message.
-struct MessageBuilder<'a> {
-    quirks: &'a Quirks,
-    catalog: &'a ToolCatalog,
+/// What the builder has made so far (owned: a chain keeps it between turns).
+#[derive(Debug, Clone, Default)]
+struct BuilderState {
+    /// System texts from the conversation's leading system/developer items.
     system: Vec<String>,
+    /// Completed messages not yet paired and settled.
     messages: Vec<ChatMessage>,
     /// Reasoning of the assistant turn being built.
     reasoning: Vec<String>,
@@ -372,17 +606,20 @@ struct MessageBuilder<'a> {
     started: bool,
 }
 
+/// Builds Chat messages from Responses items, merging an assistant turn's text, reasoning
+/// and tool calls into one assistant message.
+struct MessageBuilder<'a> {
+    quirks: &'a Quirks,
+    catalog: &'a ToolCatalog,
+    state: BuilderState,
+}
+
 impl<'a> MessageBuilder<'a> {
-    fn new(quirks: &'a Quirks, catalog: &'a ToolCatalog) -> Self {
+    fn new(quirks: &'a Quirks, catalog: &'a ToolCatalog, state: BuilderState) -> Self {
         MessageBuilder {
             quirks,
             catalog,
-            system: Vec::new(),
-            messages: Vec::new(),
-            reasoning: Vec::new(),
-            assistant: None,
-            deferred_images: Vec::new(),
-            started: false,
+            state,
         }
     }
 
@@ -404,8 +641,8 @@ impl<'a> MessageBuilder<'a> {
                 match m.role.as_str() {
                     "system" | "developer" => {
                         let text = join_text_owned(parts);
-                        if !self.started {
-                            self.system.push(text);
+                        if !self.state.started {
+                            self.state.system.push(text);
                         } else {
                             self.flush();
                             self.push(ChatMessage {
@@ -417,9 +654,10 @@ impl<'a> MessageBuilder<'a> {
                     }
                     "user" => self.user(parts),
                     "assistant" => {
-                        self.started = true;
+                        self.state.started = true;
                         let text = join_text_owned(parts);
                         if self
+                            .state
                             .assistant
                             .as_ref()
                             .is_some_and(|a| a.tool_calls.is_some())
@@ -447,7 +685,7 @@ impl<'a> MessageBuilder<'a> {
                 }
             }
             InputItem::Reasoning(r) => {
-                self.started = true;
+                self.state.started = true;
                 let text = r
                     .encrypted_content
                     .as_deref()
@@ -458,6 +696,7 @@ impl<'a> MessageBuilder<'a> {
                     })
                     .or_else(|| r.content.as_ref().map(|c| join_text(c)));
                 if self
+                    .state
                     .assistant
                     .as_ref()
                     .is_some_and(|a| a.tool_calls.is_some() || a.content.is_some())
@@ -465,34 +704,34 @@ impl<'a> MessageBuilder<'a> {
                     self.flush();
                 }
                 if let Some(t) = text.filter(|t| !t.is_empty()) {
-                    self.reasoning.push(t);
+                    self.state.reasoning.push(t);
                 }
             }
             InputItem::FunctionCall(fc) => {
-                self.started = true;
+                self.state.started = true;
                 let name = self
                     .catalog
                     .chat_name_for(fc.namespace.as_deref(), &fc.name);
                 self.tool_call(fc.call_id, name, fc.arguments);
             }
             InputItem::CustomToolCall(c) => {
-                self.started = true;
+                self.state.started = true;
                 let name = self.catalog.chat_name_for(None, &c.name);
                 let arguments = arguments_for_custom_input(&c.input);
                 self.tool_call(c.call_id, name, arguments);
             }
             InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
-                self.started = true;
+                self.state.started = true;
                 self.flush();
                 let takes_images = self.takes_images();
                 let (text, images) = tool_output(o.output, takes_images);
                 if !images.is_empty() && takes_images {
-                    self.deferred_images.push(ChatPart::Text {
+                    self.state.deferred_images.push(ChatPart::Text {
                         text: format!("Image(s) returned by tool call {}:", o.call_id),
                     });
-                    self.deferred_images.extend(images);
+                    self.state.deferred_images.extend(images);
                 }
-                self.messages.push(ChatMessage {
+                self.state.messages.push(ChatMessage {
                     role: "tool".into(),
                     content: Some(ChatContent::Text(text)),
                     tool_call_id: Some(o.call_id),
@@ -527,7 +766,7 @@ impl<'a> MessageBuilder<'a> {
     }
 
     fn user(&mut self, parts: Vec<ContentPart>) {
-        self.started = true;
+        self.state.started = true;
         self.flush();
         let content = self.content_of(parts);
         self.push(ChatMessage {
@@ -572,7 +811,7 @@ impl<'a> MessageBuilder<'a> {
     }
 
     fn assistant_mut(&mut self) -> &mut ChatMessage {
-        self.assistant.get_or_insert_with(|| ChatMessage {
+        self.state.assistant.get_or_insert_with(|| ChatMessage {
             role: "assistant".into(),
             ..ChatMessage::default()
         })
@@ -597,13 +836,13 @@ impl<'a> MessageBuilder<'a> {
     /// A non-tool message: first the deferred tool images.
     fn push(&mut self, msg: ChatMessage) {
         self.push_deferred_images();
-        self.messages.push(msg);
+        self.state.messages.push(msg);
     }
 
     fn push_deferred_images(&mut self) {
-        if !self.deferred_images.is_empty() {
-            let parts = std::mem::take(&mut self.deferred_images);
-            self.messages.push(ChatMessage {
+        if !self.state.deferred_images.is_empty() {
+            let parts = std::mem::take(&mut self.state.deferred_images);
+            self.state.messages.push(ChatMessage {
                 role: "user".into(),
                 content: Some(ChatContent::Parts(parts)),
                 ..ChatMessage::default()
@@ -613,8 +852,8 @@ impl<'a> MessageBuilder<'a> {
 
     /// Close the assistant message under construction, with its reasoning.
     fn flush(&mut self) {
-        let reasoning = std::mem::take(&mut self.reasoning);
-        let Some(mut msg) = self.assistant.take() else {
+        let reasoning = std::mem::take(&mut self.state.reasoning);
+        let Some(mut msg) = self.state.assistant.take() else {
             return; // reasoning without an assistant message is dropped
         };
         if !reasoning.is_empty() {
@@ -650,24 +889,35 @@ impl<'a> MessageBuilder<'a> {
         self.push(msg);
     }
 
-    fn finish(mut self) -> Vec<ChatMessage> {
-        self.flush();
-        self.push_deferred_images();
-        let mut out = Vec::with_capacity(self.messages.len() + 1);
-        let system: Vec<&str> = self
-            .system
+    /// The system message: the request's instructions, the conversation's leading
+    /// system texts, the request's hints.
+    fn system_message(
+        &self,
+        instructions: Option<String>,
+        hints: &[String],
+    ) -> Option<ChatMessage> {
+        let system: Vec<&str> = instructions
             .iter()
+            .chain(self.state.system.iter())
+            .chain(hints.iter())
             .map(String::as_str)
             .filter(|s| !s.is_empty())
             .collect();
-        if !system.is_empty() {
-            out.push(ChatMessage {
-                role: "system".into(),
-                content: Some(ChatContent::Text(system.join("\n\n"))),
-                ..ChatMessage::default()
-            });
+        (!system.is_empty()).then(|| ChatMessage {
+            role: "system".into(),
+            content: Some(ChatContent::Text(system.join("\n\n"))),
+            ..ChatMessage::default()
+        })
+    }
+
+    fn finish(mut self, instructions: Option<String>, hints: &[String]) -> Vec<ChatMessage> {
+        self.flush();
+        self.push_deferred_images();
+        let mut out = Vec::with_capacity(self.state.messages.len() + 1);
+        if let Some(sys) = self.system_message(instructions, hints) {
+            out.push(sys);
         }
-        out.extend(pair_tool_messages(self.messages));
+        out.extend(pair_tool_messages(std::mem::take(&mut self.state.messages)));
         if out.iter().all(|m| m.role == "system") {
             // Chat providers reject a conversation without a user turn.
             out.push(ChatMessage {
@@ -685,20 +935,35 @@ impl<'a> MessageBuilder<'a> {
 /// (an interrupted turn, a compacted history): repair instead of failing.
 fn pair_tool_messages(messages: Vec<ChatMessage>) -> Vec<ChatMessage> {
     let mut out: Vec<ChatMessage> = Vec::with_capacity(messages.len());
-    let mut open: Vec<String> = Vec::new(); // call ids awaiting a tool message
-    let mut iter = messages.into_iter().peekable();
-    while let Some(msg) = iter.next() {
+    let mut pairer = Pairer::default();
+    for m in messages {
+        pairer.push(m, &mut |m| out.push(m));
+    }
+    pairer.close(&mut |m| out.push(m));
+    out
+}
+
+/// The pairing as a stream: each message goes out as soon as it is known to be right; the
+/// calls still open at the end get their "interrupted" tool messages from `close`.
+#[derive(Debug, Clone, Default)]
+struct Pairer {
+    /// Call ids awaiting a tool message.
+    open: Vec<String>,
+}
+
+impl Pairer {
+    fn push(&mut self, msg: ChatMessage, out: &mut dyn FnMut(ChatMessage)) {
         if msg.role == "tool" {
             let id = msg.tool_call_id.clone().unwrap_or_default();
-            if let Some(pos) = open.iter().position(|o| *o == id) {
-                open.remove(pos);
-                out.push(msg);
+            if let Some(pos) = self.open.iter().position(|o| *o == id) {
+                self.open.remove(pos);
+                out(msg);
             } else {
                 let text = match msg.content {
                     Some(ChatContent::Text(t)) => t,
                     _ => String::new(),
                 };
-                out.push(ChatMessage {
+                out(ChatMessage {
                     role: "user".into(),
                     content: Some(ChatContent::Text(format!(
                         "Output of tool call {id}:\n{text}"
@@ -707,29 +972,25 @@ fn pair_tool_messages(messages: Vec<ChatMessage>) -> Vec<ChatMessage> {
                 });
             }
         } else {
-            close_open(&mut open, &mut out);
+            self.close(out);
             if let Some(calls) = &msg.tool_calls {
-                open = calls.iter().map(|c| c.id.clone()).collect();
+                self.open = calls.iter().map(|c| c.id.clone()).collect();
             }
-            out.push(msg);
-        }
-        if iter.peek().is_none() {
-            close_open(&mut open, &mut out);
+            out(msg);
         }
     }
-    out
-}
 
-fn close_open(open: &mut Vec<String>, out: &mut Vec<ChatMessage>) {
-    for id in open.drain(..) {
-        out.push(ChatMessage {
-            role: "tool".into(),
-            content: Some(ChatContent::Text(
-                "(no output: this tool call was interrupted)".into(),
-            )),
-            tool_call_id: Some(id),
-            ..ChatMessage::default()
-        });
+    fn close(&mut self, out: &mut dyn FnMut(ChatMessage)) {
+        for id in self.open.drain(..) {
+            out(ChatMessage {
+                role: "tool".into(),
+                content: Some(ChatContent::Text(
+                    "(no output: this tool call was interrupted)".into(),
+                )),
+                tool_call_id: Some(id),
+                ..ChatMessage::default()
+            });
+        }
     }
 }
 

@@ -32,7 +32,7 @@ use crate::convert::error::ClientError;
 use crate::convert::streaming::{Framing, StreamConverter};
 use crate::stats::{ErrorClass, RequestRecord};
 use crate::turn::chain::{extend_with_output, resolve_message, ChainEntry, ConnChain, Message};
-use crate::turn::prepare::prepare;
+use crate::turn::prepare::{absorb_output, prepare_turn};
 use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
 
 use super::ConvertProxy;
@@ -312,7 +312,7 @@ impl ConvertProxy {
     ) -> TurnEnd {
         let start = Instant::now();
         let previous = resolved.previous.clone();
-        let model = crate::convert::sniff::sniff_model(&resolved.body);
+        let model = crate::convert::sniff::sniff_model(&resolved.head);
         let idx = route
             .prefix_backend
             .or_else(|| {
@@ -342,8 +342,8 @@ impl ConvertProxy {
             .config
             .log_body
             .then_some(self.config.log_body_max_bytes);
-        let bytes_in = resolved.body.len() as u64;
-        let prepared = match prepare(&resolved.body, backend, &self.echoes, log, true) {
+        let bytes_in = resolved.head.len() as u64;
+        let prepared = match prepare_turn(&resolved, idx, backend, &self.echoes, log) {
             Ok(p) => p,
             Err(err) => {
                 self.record_ws(&WsRecord {
@@ -362,7 +362,15 @@ impl ConvertProxy {
                 return failed(String::new());
             }
         };
+        tracing::trace!(
+            incremental = prepared.incremental,
+            new_items = resolved.new_items,
+            "websocket turn prepared"
+        );
+        let next_chat = prepared.next;
+        let prepared = prepared.prepared;
         let rctx = prepared.rctx;
+        let catalog = rctx.catalog.clone();
         let response_id = rctx.response_id.clone();
         if !resolved.generate {
             // Codex's warm-up: a response without the provider; its input is the base of
@@ -372,9 +380,12 @@ impl ConvertProxy {
             conv.finish_quiet();
             let out = conv.take_output();
             send_lines(&tx, &out).await;
+            let mut entry = resolved.entry;
+            entry.bytes += next_chat.settled_bytes();
+            entry.chat = Some(std::sync::Arc::new(next_chat));
             return TurnEnd {
                 response_id,
-                entry: Some(resolved.entry),
+                entry: Some(entry),
                 previous,
             };
         }
@@ -519,8 +530,14 @@ impl ConvertProxy {
         }
         let ok = clean_end && error_code.is_none() && (200..300).contains(&upstream_status);
         let entry = if ok {
-            conv.and_then(|c| c.final_json())
-                .map(|json| extend_with_output(&resolved.entry, json))
+            conv.and_then(|c| c.final_json()).map(|json| {
+                let mut e = extend_with_output(&resolved.entry, json);
+                if let Some(p) = absorb_output(&next_chat, json, backend, &catalog) {
+                    e.bytes += p.settled_bytes();
+                    e.chat = Some(std::sync::Arc::new(p));
+                }
+                e
+            })
         } else {
             None
         };

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::convert::error::ClientError;
+use crate::convert::request::ChatPrefix;
 
 /// One conversation so far: every input and output item, in order.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +24,9 @@ pub struct ChainEntry {
     pub call_ids: Arc<HashSet<String>>,
     /// Bytes of item text held by this entry's items.
     pub bytes: usize,
+    /// The conversation already converted for the provider (so the next turn converts only
+    /// its new items); `None` when not made (the next turn converts the whole chain).
+    pub chat: Option<Arc<ChatPrefix>>,
 }
 
 /// The responses one WebSocket connection produced, newest last, bounded in count and bytes.
@@ -72,7 +76,7 @@ impl ConnChain {
         self.entries.is_empty()
     }
 
-    /// Bytes of item text held (items shared by several entries count once).
+    /// Bytes held: item text and converted messages (shared ones count once).
     pub fn held_bytes(&self) -> usize {
         let mut seen: HashSet<*const u8> = HashSet::new();
         let mut total = 0;
@@ -80,6 +84,11 @@ impl ConnChain {
             for it in e.items.iter() {
                 if seen.insert(it.as_ptr()) {
                     total += it.len();
+                }
+            }
+            for c in e.chat.iter().flat_map(|p| p.chunks()) {
+                if seen.insert(c.as_ptr()) {
+                    total += c.len();
                 }
             }
         }
@@ -90,8 +99,16 @@ impl ConnChain {
 /// A `response.create` message, resolved against the connection's chain.
 #[derive(Debug)]
 pub struct Resolved {
-    /// The create request as an HTTP body with the whole conversation in `input`.
-    pub body: Vec<u8>,
+    /// The create request as an HTTP body with only this message's items in `input` (what
+    /// goes on top of `base_chat`); [`Resolved::full_body`] has the whole conversation.
+    pub head: Vec<u8>,
+    /// Items of this message (the last ones of `entry.items`).
+    pub new_items: usize,
+    /// The predecessor's converted conversation, when it has one.
+    pub base_chat: Option<Arc<ChatPrefix>>,
+    /// FNV-1a of the message's `tools` JSON: a converted prefix is reused only with the same
+    /// tools (their names shape the converted calls).
+    pub tools_key: u64,
     /// The conversation's items (previous ones + this message's input).
     pub entry: ChainEntry,
     /// `generate: false`: answer without calling the provider (Codex's warm-up).
@@ -200,12 +217,36 @@ fn resolve_create(
         entry.items = Arc::new(items);
         entry.call_ids = Arc::new(calls);
     }
-    let body = create_body(members, &entry.items);
+    let new_items = entry.items.len() - base.as_ref().map_or(0, |b| b.items.len());
+    let head = create_body(members, &entry.items[entry.items.len() - new_items..]);
+    let tools_key = fnv1a(members.get("tools").map_or("", |t| t.get()).as_bytes());
+    let base_chat = base.and_then(|b| b.chat);
+    entry.chat = None;
     Ok(Resolved {
-        body,
+        head,
+        new_items,
+        base_chat,
+        tools_key,
         entry,
         generate,
         previous,
+    })
+}
+
+impl Resolved {
+    /// The create request with the whole conversation in `input` (for a turn that cannot
+    /// build on `base_chat`).
+    pub fn full_body(&self) -> Vec<u8> {
+        match serde_json::from_slice::<Members<'_>>(&self.head) {
+            Ok(members) => create_body(&members, &self.entry.items),
+            Err(_) => self.head.clone(),
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
 
@@ -222,7 +263,10 @@ pub fn extend_with_output(entry: &ChainEntry, response_json: &[u8]) -> ChainEntr
         Err(_) => Vec::new(),
     };
     if output.is_empty() {
-        return entry.clone();
+        return ChainEntry {
+            chat: None,
+            ..entry.clone()
+        };
     }
     let mut items = Vec::with_capacity(entry.items.len() + output.len());
     items.extend(entry.items.iter().cloned());
@@ -240,6 +284,7 @@ pub fn extend_with_output(entry: &ChainEntry, response_json: &[u8]) -> ChainEntr
         items: Arc::new(items),
         call_ids: Arc::new(calls),
         bytes,
+        chat: None,
     }
 }
 
@@ -388,7 +433,7 @@ mod tests {
     }
 
     fn body(r: &Resolved) -> Value {
-        serde_json::from_slice(&r.body).unwrap()
+        serde_json::from_slice(&r.full_body()).unwrap()
     }
 
     #[test]
@@ -441,6 +486,10 @@ mod tests {
         )
         .unwrap();
         let input = body(&t2)["input"].clone();
+        // The head holds only the new item.
+        let head: Value = serde_json::from_slice(&t2.head).unwrap();
+        assert_eq!(head["input"].as_array().unwrap().len(), 1);
+        assert_eq!(t2.new_items, 1);
         let kinds: Vec<&str> = input
             .as_array()
             .unwrap()
@@ -523,6 +572,7 @@ mod tests {
             items: Arc::new(vec![Arc::from("x".repeat(n))]),
             call_ids: Arc::default(),
             bytes: n,
+            chat: None,
         };
         chain.insert("a".into(), e(10));
         chain.insert("b".into(), e(10));

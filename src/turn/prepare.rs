@@ -5,10 +5,14 @@
 use crate::config::Backend;
 use crate::convert::error::ClientError;
 use crate::convert::request::{
-    chat_body, convert_request, parse_request, InvalidRequest, RequestOptions,
+    chat_body, convert_request, convert_turn, parse_request, ChatPrefix, InvalidRequest,
+    RequestOptions,
 };
+use crate::convert::tools::ToolCatalog;
 use crate::convert::ResponseContext;
+use crate::types::responses::InputItem;
 
+use super::chain::Resolved;
 use super::intern::Interner;
 
 /// A converted request, ready for the provider.
@@ -68,4 +72,177 @@ pub fn invalid(e: InvalidRequest) -> ClientError {
     let mut err = ClientError::new(400, "invalid_request_error", e.code, e.message);
     err.param = e.param;
     err
+}
+
+/// A WebSocket turn prepared on top of its chain's converted conversation.
+#[derive(Debug)]
+pub struct PreparedTurn {
+    pub prepared: Prepared,
+    /// The converted conversation after this turn's input (its output is added with
+    /// [`absorb_output`]).
+    pub next: ChatPrefix,
+    /// Whether the chain's converted prefix was used (else the whole chain was converted).
+    pub incremental: bool,
+}
+
+/// What a chain's converted prefix depends on besides the request: the backend (its
+/// profile) and the tools.
+pub fn prefix_key(backend: usize, tools_key: u64) -> u64 {
+    tools_key ^ (backend as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Prepare a WebSocket turn: only the new items are parsed, converted and serialised when
+/// the predecessor's converted conversation fits (same backend, same tools); otherwise the
+/// whole chain is. The Chat body is the same either way.
+pub fn prepare_turn(
+    resolved: &Resolved,
+    backend_idx: usize,
+    backend: &Backend,
+    echoes: &Interner,
+    log_body: Option<usize>,
+) -> Result<PreparedTurn, ClientError> {
+    let key = prefix_key(backend_idx, resolved.tools_key);
+    let prefix = resolved.base_chat.as_deref().filter(|p| p.key == key);
+    let full;
+    let raw: &[u8] = match prefix {
+        Some(_) => &resolved.head,
+        None => {
+            full = resolved.full_body();
+            &full
+        }
+    };
+    let req = parse_request(raw).map_err(invalid)?;
+    let model = req.model.clone();
+    let opts = RequestOptions {
+        quirks: &backend.quirks,
+        model_override: backend.model.as_deref(),
+        id_seed: None,
+        chain_resolved: true,
+    };
+    let mut turn = convert_turn(req, prefix, key, &opts).map_err(invalid)?;
+    if !turn.skipped.is_empty() {
+        tracing::debug!(backend = %backend.name, skipped = ?turn.skipped, "left out what the provider cannot take");
+    }
+    if let Some(max) = log_body {
+        crate::logger::log_body("request", &backend.name, &turn.body, max);
+    }
+    turn.ctx.echo = echoes.intern(turn.ctx.echo);
+    Ok(PreparedTurn {
+        prepared: Prepared {
+            chat: turn.body,
+            rctx: turn.ctx,
+            model,
+        },
+        next: turn.next,
+        incremental: prefix.is_some(),
+    })
+}
+
+/// The converted conversation after a response: `next` plus the response's output items
+/// (read from its final JSON). `None` when they cannot be read (the next turn then converts
+/// the whole chain).
+pub fn absorb_output(
+    next: &ChatPrefix,
+    response_json: &[u8],
+    backend: &Backend,
+    catalog: &ToolCatalog,
+) -> Option<ChatPrefix> {
+    #[derive(serde::Deserialize)]
+    struct Out {
+        #[serde(default)]
+        output: Vec<InputItem>,
+    }
+    let out: Out = serde_json::from_slice(response_json).ok()?;
+    next.absorb(out.output, &backend.quirks, catalog).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Config;
+    use crate::turn::chain::{extend_with_output, resolve_message, ConnChain, Message};
+    use serde_json::{json, Value};
+
+    fn resolved(chain: &mut ConnChain, v: Value) -> Resolved {
+        match resolve_message(&v.to_string(), chain).unwrap() {
+            Message::Create(r) => *r,
+            Message::Ignored(t) => panic!("ignored {t}"),
+        }
+    }
+
+    /// Turn after turn on one connection: from the second turn on, only the new items are
+    /// converted, and each body equals the full conversion of the whole conversation.
+    #[test]
+    fn chained_turns_convert_only_new_items_and_match_the_full_conversion() {
+        for profile in ["openai", "deepseek", "minimax", "glm", "kimi"] {
+            let cfg = Config::from_json_str(
+                &json!({"backends": [{"name": "b", "provider": profile, "url": "http://h/v1",
+                    "model": "m"}]})
+                .to_string(),
+                &|_| None,
+            )
+            .unwrap();
+            let backend = &cfg.backends[0];
+            let echoes = Interner::default();
+            let tools = json!([{"type": "function", "name": "sh", "description": "run",
+                "parameters": {"type": "object"}, "strict": false}]);
+            let mut chain = ConnChain::new(8, 1 << 24);
+            let mut prev: Option<String> = None;
+            for t in 0..5 {
+                let input = if t == 0 {
+                    json!([{"type": "message", "role": "developer", "content": "base"},
+                        {"type": "message", "role": "user", "content": "go"}])
+                } else {
+                    json!([{"type": "function_call_output", "call_id": format!("call_{}", t - 1),
+                        "output": format!("out {t}")}])
+                };
+                let mut msg = json!({"type": "response.create", "model": "m", "tools": tools,
+                    "input": input});
+                if let Some(p) = &prev {
+                    msg["previous_response_id"] = json!(p);
+                }
+                let r = resolved(&mut chain, msg);
+                let turn = prepare_turn(&r, 0, backend, &echoes, None).unwrap();
+                assert_eq!(turn.incremental, t > 0, "{profile} turn {t}");
+                let whole = prepare(&r.full_body(), backend, &echoes, None, true).unwrap();
+                assert_eq!(
+                    String::from_utf8(turn.prepared.chat.clone()).unwrap(),
+                    String::from_utf8(whole.chat).unwrap(),
+                    "{profile} turn {t}"
+                );
+                // The response: reasoning, text and a call, as the converter writes them.
+                let id = format!("resp_{t}");
+                let output = json!({"id": id, "output": [
+                    {"type": "reasoning", "id": format!("rs_{t}"), "summary": [{"type": "summary_text", "text": "why"}],
+                     "encrypted_content": crate::convert::ids::encode_reasoning_token(&format!("why {t}"))},
+                    {"type": "message", "id": format!("msg_{t}"), "status": "completed", "role": "assistant",
+                     "content": [{"type": "output_text", "text": format!("doing {t}"), "annotations": [], "logprobs": []}]},
+                    {"type": "function_call", "id": format!("fc_{t}"), "status": "completed",
+                     "call_id": format!("call_{t}"), "name": "sh", "arguments": "{}"}]})
+                .to_string();
+                let mut entry = extend_with_output(&r.entry, output.as_bytes());
+                let absorbed = absorb_output(
+                    &turn.next,
+                    output.as_bytes(),
+                    backend,
+                    &turn.prepared.rctx.catalog,
+                )
+                .unwrap();
+                entry.chat = Some(std::sync::Arc::new(absorbed));
+                chain.insert(id.clone(), entry);
+                prev = Some(id);
+            }
+            // Other tools: the prefix is not used, the whole chain is converted, same body.
+            let r = resolved(
+                &mut chain,
+                json!({"type": "response.create", "model": "m", "previous_response_id": prev,
+                    "tools": [], "input": [{"type": "function_call_output", "call_id": "call_4", "output": "x"}]}),
+            );
+            let turn = prepare_turn(&r, 0, backend, &echoes, None).unwrap();
+            assert!(!turn.incremental);
+            let whole = prepare(&r.full_body(), backend, &echoes, None, true).unwrap();
+            assert_eq!(turn.prepared.chat, whole.chat);
+        }
+    }
 }
