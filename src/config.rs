@@ -141,7 +141,29 @@ pub struct Config {
     pub auth_tokens: Vec<String>,
     /// The WebSocket transport (`GET …/responses` with `Upgrade: websocket`).
     pub websocket: WebSocketConfig,
+    /// Where stored responses are kept (`previous_response_id`, retrieve, delete).
+    pub store: StoreConfig,
 }
+
+/// `store`: the response store's kind and retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// Stateless: `previous_response_id` over HTTP gets a 400; nothing is kept.
+    None,
+    /// In this process's memory, bounded, lost on restart.
+    Memory { retention: crate::store::Retention },
+    /// A redb file on local disk (the default).
+    Embedded {
+        path: PathBuf,
+        retention: crate::store::Retention,
+    },
+}
+
+/// Retention defaults: 30 days (as OpenAI's API), 1 GiB for the embedded store, 256 MiB in
+/// memory.
+const DEFAULT_STORE_TTL_DAYS: f64 = 30.0;
+const DEFAULT_EMBEDDED_MAX_BYTES: u64 = 1 << 30;
+const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 << 20;
 
 /// `websocket`: Codex's (and Open Responses') WebSocket mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -439,6 +461,7 @@ struct RawConfig {
     telemetry: Option<RawTelemetry>,
     auth_tokens: Option<Vec<String>>,
     websocket: Option<RawWebSocket>,
+    store: Option<RawStore>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -614,6 +637,86 @@ fn apply_quirks(
         }
     }
     Ok(q)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a store object")]
+struct RawStore {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    path: Option<String>,
+    ttl_days: Option<f64>,
+    max_bytes: Option<u64>,
+}
+
+/// The embedded store's default file: `data/responses.redb` beside the log directory.
+fn default_store_path(log_dir: &Path) -> PathBuf {
+    log_dir
+        .parent()
+        .unwrap_or_else(|| Path::new(""))
+        .join("data")
+        .join("responses.redb")
+}
+
+fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    let kind = raw.kind.as_deref().unwrap_or("embedded");
+    let ttl_days = match raw.ttl_days {
+        Some(d) if !(d > 0.0 && d.is_finite()) => {
+            return Err(ConfigError::invalid(
+                "store.ttl_days",
+                "must be a number of days above 0 (fractions allowed)",
+            ))
+        }
+        Some(d) => d.min(3650.0),
+        None => DEFAULT_STORE_TTL_DAYS,
+    };
+    let ttl = std::time::Duration::from_secs_f64(ttl_days * 86_400.0);
+    if raw.max_bytes == Some(0) {
+        return Err(ConfigError::invalid(
+            "store.max_bytes",
+            "must be at least 1",
+        ));
+    }
+    let retention = |default: u64| crate::store::Retention {
+        ttl,
+        max_bytes: raw.max_bytes.unwrap_or(default),
+    };
+    let only_embedded = |key: &str, present: bool| {
+        if present {
+            Err(ConfigError::invalid(
+                format!("store.{key}"),
+                format!("is a key of the embedded store, not of type {kind:?}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match kind {
+        "embedded" => Ok(StoreConfig::Embedded {
+            path: raw
+                .path
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| default_store_path(log_dir)),
+            retention: retention(DEFAULT_EMBEDDED_MAX_BYTES),
+        }),
+        "memory" => {
+            only_embedded("path", raw.path.is_some())?;
+            Ok(StoreConfig::Memory {
+                retention: retention(DEFAULT_MEMORY_MAX_BYTES),
+            })
+        }
+        "none" => {
+            only_embedded("path", raw.path.is_some())?;
+            Ok(StoreConfig::None)
+        }
+        other => Err(ConfigError::invalid(
+            "store.type",
+            format!("unknown store type {other:?}: expected \"embedded\" (the default), \"memory\" or \"none\""),
+        )),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1086,6 +1189,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default())?;
     let websocket = validate_websocket(raw.websocket.unwrap_or_default())?;
+    let store = validate_store(raw.store, Path::new(&log_dir))?;
     let log_body_max_bytes = match raw.log_body_max_bytes {
         Some(0) => {
             return Err(ConfigError::invalid(
@@ -1113,6 +1217,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         default_backend,
         telemetry,
         websocket,
+        store,
         auth_tokens: raw
             .auth_tokens
             .unwrap_or_default()
@@ -2480,6 +2585,47 @@ mod tests {
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"telemetry":{"service_name":""}}"#,
             &["telemetry.service_name: must not be empty"],
+        );
+    }
+
+    #[test]
+    fn store_options() {
+        let c = ok(r#"{"log_dir":"/var/log/ccp","backends":[{"name":"a","url":"http://h"}]}"#);
+        match &c.store {
+            StoreConfig::Embedded { path, retention } => {
+                assert_eq!(path, Path::new("/var/log/data/responses.redb"));
+                assert_eq!(retention.ttl.as_secs(), 30 * 86_400);
+                assert_eq!(retention.max_bytes, 1 << 30);
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = ok(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"memory","ttl_days":0.5,"max_bytes":1000}}"#,
+        );
+        assert!(matches!(c.store, StoreConfig::Memory { retention }
+            if retention.ttl.as_secs() == 43_200 && retention.max_bytes == 1000));
+        let c = ok(r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"none"}}"#);
+        assert_eq!(c.store, StoreConfig::None);
+        let c =
+            ok(r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"path":"/srv/r.redb"}}"#);
+        assert!(
+            matches!(&c.store, StoreConfig::Embedded { path, .. } if path == Path::new("/srv/r.redb"))
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"redis"}}"#,
+            &["store.type", "redis"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"ttl_days":0}}"#,
+            &["store.ttl_days"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"memory","path":"x"}}"#,
+            &["store.path"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"kind":"x"}}"#,
+            &["store", "kind"],
         );
     }
 

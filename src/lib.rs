@@ -14,6 +14,7 @@ pub mod redact;
 pub mod server;
 pub mod sse;
 pub mod stats;
+pub mod store;
 pub mod telemetry;
 pub mod turn;
 pub mod types;

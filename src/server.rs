@@ -60,6 +60,9 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start the stats thread: {e}"))?;
     // OpenTelemetry: nothing is built when it is off.
     let telemetry = Telemetry::init(&config.telemetry)?.map(Arc::new);
+    // The response store: opened before the listener (a store that cannot be opened — its
+    // file locked by another instance, its directory not writable — stops the start-up).
+    let store = crate::store::open(&config.store).map_err(|e| e.to_string())?;
     let config = Arc::new(config);
     // Pingora tells its services when a graceful shutdown starts; WebSocket sessions learn
     // it through this channel and close with 1001 after their turn in flight.
@@ -70,7 +73,8 @@ pub fn run(config: Config) -> Result<(), String> {
     ));
     let proxy = ConvertProxy::new(config, stats)
         .with_telemetry(telemetry.clone())
-        .with_shutdown(shutdown_rx);
+        .with_shutdown(shutdown_rx)
+        .with_store(store);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
     service.add_tcp(&listen);
     server.add_service(service);

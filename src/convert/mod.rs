@@ -38,6 +38,8 @@ pub struct ResponseContext {
     pub fixed_now: Option<u64>,
     /// Remote compaction: the reply's text becomes one `compaction` item.
     pub compaction: bool,
+    /// The request's `previous_response_id` (echoed).
+    pub previous_response_id: Option<String>,
 }
 
 impl ResponseContext {
@@ -55,6 +57,7 @@ impl ResponseContext {
             id_seed: 1,
             fixed_now: Some(1_700_000_001),
             compaction: false,
+            previous_response_id: None,
         }
     }
 }

@@ -229,6 +229,7 @@ fn plan_request(
         id_seed: opts.id_seed.unwrap_or_else(random_u64),
         fixed_now: None,
         compaction,
+        previous_response_id: req.previous_response_id.clone(),
     };
     let instructions = req.instructions.take().filter(|s| !s.is_empty());
     Ok(Plan {

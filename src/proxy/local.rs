@@ -49,6 +49,7 @@ fn is_get(method: &http::Method) -> bool {
 pub fn serve_local(
     config: &Config,
     stats: &Stats,
+    store: Option<&dyn crate::store::Store>,
     method: &http::Method,
     path: &str,
 ) -> Option<LocalResponse> {
@@ -81,12 +82,76 @@ pub fn serve_local(
         }
         "/metrics" => LocalResponse {
             status: 200,
-            body: stats.prometheus().into_bytes(),
+            body: {
+                let mut text = stats.prometheus();
+                if let Some(store) = store {
+                    text.push_str(&store_metrics(store));
+                }
+                text.into_bytes()
+            },
             content_type: "text/plain; version=0.0.4; charset=utf-8",
             allow: None,
         },
         _ => LocalResponse::json(200, &stats.json()),
     })
+}
+
+/// The response store's gauges and counters, in Prometheus text.
+fn store_metrics(store: &dyn crate::store::Store) -> String {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let (count, bytes) = store.size();
+    let st = store.stats();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, v: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    };
+    metric(
+        "ccp_store_responses",
+        "gauge",
+        "Responses held by the response store.",
+        count,
+    );
+    metric(
+        "ccp_store_bytes",
+        "gauge",
+        "Bytes held by the response store.",
+        bytes,
+    );
+    metric(
+        "ccp_store_hits_total",
+        "counter",
+        "Stored responses found.",
+        st.hits.load(Relaxed),
+    );
+    metric(
+        "ccp_store_misses_total",
+        "counter",
+        "Stored responses looked up and not found.",
+        st.misses.load(Relaxed),
+    );
+    metric(
+        "ccp_store_writes_total",
+        "counter",
+        "Responses written to the store.",
+        st.writes.load(Relaxed),
+    );
+    metric(
+        "ccp_store_evictions_total",
+        "counter",
+        "Responses evicted (size bound or expiry).",
+        st.evictions.load(Relaxed),
+    );
+    metric(
+        "ccp_store_errors_total",
+        "counter",
+        "Store operations that failed.",
+        st.errors.load(Relaxed),
+    );
+    out
 }
 
 /// `GET /v1/models` (and `/models`): the configured models in OpenAI's list shape; under a
@@ -139,6 +204,7 @@ pub async fn write_body(session: &mut Session, resp: &LocalResponse) -> Result<(
         &resp.body,
         resp.content_type,
         resp.allow,
+        false,
     )
     .await
 }
@@ -149,7 +215,20 @@ pub async fn write_json(
     body: &[u8],
     allow: Option<&str>,
 ) -> Result<()> {
-    write(session, status, body, "application/json", allow).await
+    write(session, status, body, "application/json", allow, false).await
+}
+
+/// An error body; `close`: with `Connection: close` (the connection cannot be reused).
+pub async fn write_error(
+    session: &mut Session,
+    status: u16,
+    body: &[u8],
+    close: bool,
+) -> Result<()> {
+    if close {
+        session.set_keepalive(None);
+    }
+    write(session, status, body, "application/json", None, close).await
 }
 
 async fn write(
@@ -158,9 +237,13 @@ async fn write(
     body: &[u8],
     content_type: &str,
     allow: Option<&str>,
+    close: bool,
 ) -> Result<()> {
     let mut h = ResponseHeader::build(status, Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    if close {
+        h.insert_header(http::header::CONNECTION, "close")?;
+    }
     h.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     if let Some(a) = allow {
         h.insert_header(http::header::ALLOW, a)?;

@@ -15,6 +15,7 @@
 
 mod dns;
 mod local;
+mod stored;
 pub mod upstream;
 pub mod websocket;
 
@@ -35,7 +36,7 @@ use crate::convert::streaming::Framing;
 use crate::convert::ResponseContext;
 use crate::stats::{ErrorClass, RequestRecord, Stats};
 use crate::turn::intern;
-use crate::turn::prepare::prepare;
+use crate::turn::prepare::prepare_request;
 use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
 
 /// The converting proxy.
@@ -51,6 +52,8 @@ pub struct ConvertProxy {
     connector: pingora::connectors::http::Connector,
     /// Flips when the server shuts down (WebSocket sessions close with 1001).
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The response store (`None`: stateless).
+    store: Option<Arc<dyn crate::store::Store>>,
 }
 
 impl ConvertProxy {
@@ -63,7 +66,14 @@ impl ConvertProxy {
             echoes: intern::Interner::default(),
             connector: pingora::connectors::http::Connector::new(None),
             shutdown: tokio::sync::watch::channel(false).1,
+            store: None,
         }
+    }
+
+    /// The response store for `previous_response_id`, retrieve and delete.
+    pub fn with_store(mut self, store: Option<Arc<dyn crate::store::Store>>) -> Self {
+        self.store = store;
+        self
     }
 
     /// The receiver that tells WebSocket sessions the server is shutting down.
@@ -119,6 +129,12 @@ pub struct Ctx {
     body_log: Option<crate::logger::BodyLog>,
     /// Remote compaction v1: the user messages its output keeps (`Some` on that path).
     compact: Option<crate::turn::compact::Kept>,
+    /// Kept in the store when the response is complete (`store` not false).
+    pending_store: Option<crate::turn::stored::Pending>,
+    /// The client token's hash, when the proxy checks tokens (a stored response's owner).
+    owner: Option<String>,
+    /// The error response closes the connection (see `reject_body`).
+    close_after_error: bool,
 }
 
 impl Ctx {
@@ -147,7 +163,18 @@ impl Ctx {
             otel: None,
             body_log: None,
             compact: None,
+            pending_store: None,
+            owner: None,
+            close_after_error: false,
         }
+    }
+
+    /// A body rejected in `request_body_filter`: the upstream request is already under way
+    /// there, and Pingora cannot reuse the client's connection afterwards (the next request
+    /// on it would be reset), so the error response says `Connection: close`.
+    fn reject_body(&mut self, err: ClientError) -> Box<Error> {
+        self.close_after_error = true;
+        self.fail_with(err)
     }
 
     fn fail_with(&mut self, err: ClientError) -> Box<Error> {
@@ -189,7 +216,13 @@ impl ProxyHttp for ConvertProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
         let path = session.req_header().uri.path().to_owned();
         let method = session.req_header().method.clone();
-        if let Some(resp) = local::serve_local(&self.config, &self.stats, &method, &path) {
+        if let Some(resp) = local::serve_local(
+            &self.config,
+            &self.stats,
+            self.store.as_deref(),
+            &method,
+            &path,
+        ) {
             ctx.client_status = resp.status;
             ctx.local = true;
             local::write_body(session, &resp).await?;
@@ -219,6 +252,17 @@ impl ProxyHttp for ConvertProxy {
             ctx.client_status = resp.status;
             ctx.local = true;
             local::write_body(session, &resp).await?;
+            return Ok(true);
+        }
+        if let Some(sp) = crate::turn::stored::stored_path(rest) {
+            ctx.local = true;
+            let query = session.req_header().uri.query().map(str::to_owned);
+            let owner = self.owner_of(session.req_header());
+            let (status, body) = self
+                .serve_stored(&method, sp, query.as_deref(), owner.as_deref())
+                .await;
+            ctx.client_status = status;
+            local::write_json(session, status, &body, None).await?;
             return Ok(true);
         }
         if !is_convert_path(rest) {
@@ -315,6 +359,7 @@ impl ProxyHttp for ConvertProxy {
             ctx.otel = Some(t.start_request(tp, ts, method.as_str(), &path, ctx.start));
         }
         ctx.backend = Some(idx);
+        ctx.owner = self.owner_of(session.req_header());
         if is_compact_path(rest) {
             ctx.compact = Some(crate::turn::compact::Kept::default());
         }
@@ -436,7 +481,7 @@ impl ProxyHttp for ConvertProxy {
     ) -> Result<()> {
         if let Some(chunk) = body.take() {
             if ctx.body.len() + chunk.len() > self.config.max_body_bytes {
-                return Err(ctx.fail_with(too_large(self.config.max_body_bytes)));
+                return Err(ctx.reject_body(too_large(self.config.max_body_bytes)));
             }
             ctx.body.extend_from_slice(&chunk);
         }
@@ -464,17 +509,36 @@ impl ProxyHttp for ConvertProxy {
                     raw = BytesMut::from(&create[..]);
                     ctx.compact = Some(kept);
                 }
-                Err(e) => return Err(ctx.fail_with(e)),
+                Err(e) => return Err(ctx.reject_body(e)),
             }
         }
         let log = self
             .config
             .log_body
             .then_some(self.config.log_body_max_bytes);
-        let prepared = match prepare(&raw, backend, &self.echoes, log, false) {
-            Ok(p) => p,
-            Err(e) => return Err(ctx.fail_with(e)),
+        let mut req = match crate::convert::request::parse_request(&raw) {
+            Ok(r) => r,
+            Err(e) => return Err(ctx.reject_body(crate::turn::prepare::invalid(e))),
         };
+        let mut chain_resolved = false;
+        if let (Some(store), None) = (&self.store, &ctx.compact) {
+            let owner = ctx.owner.clone();
+            match self
+                .store_prelude(store.as_ref(), &raw, &mut req, owner)
+                .await
+            {
+                Ok((pending, resolved)) => {
+                    ctx.pending_store = pending;
+                    chain_resolved = resolved;
+                }
+                Err(e) => return Err(ctx.reject_body(e)),
+            }
+        }
+        let prepared =
+            match prepare_request(req, raw.len(), backend, &self.echoes, log, chain_resolved) {
+                Ok(p) => p,
+                Err(e) => return Err(ctx.reject_body(e)),
+            };
         if let Some(max) = log {
             ctx.body_log = Some(crate::logger::BodyLog::new(max));
         }
@@ -585,6 +649,18 @@ impl ProxyHttp for ConvertProxy {
         if pushed.failed_code.is_some() {
             ctx.error_code = pushed.failed_code;
         }
+        if end_of_stream {
+            if let Some(pending) = ctx.pending_store.take() {
+                let final_json = match mode.converter() {
+                    Some(c) => c.final_json(),
+                    None if !mode.is_event_stream() => pushed.out.as_deref(),
+                    None => None,
+                };
+                if let (Some(json), Some(id)) = (final_json, ctx.response_id.as_deref()) {
+                    self.keep(id, json, pending);
+                }
+            }
+        }
         *body = match (&ctx.compact, pushed.out) {
             (Some(kept), Some(obj)) if end_of_stream && !mode.is_event_stream() => Some(
                 Bytes::from(crate::turn::compact::compaction_object(&obj, kept)),
@@ -669,7 +745,9 @@ impl ProxyHttp for ConvertProxy {
         }
         // A complete error response leaves the connection usable (Pingora drains any unread
         // request body before reusing it); a client that is gone gets no reuse.
-        let written = match local::write_json(session, err.status, &err.body_bytes(), None).await {
+        let close = ctx.close_after_error;
+        let written = match local::write_error(session, err.status, &err.body_bytes(), close).await
+        {
             Ok(()) => true,
             Err(we) => {
                 tracing::debug!("could not send the error response: {we}");
@@ -682,7 +760,7 @@ impl ProxyHttp for ConvertProxy {
         ) && e.esource() == &pingora::ErrorSource::Downstream;
         FailToProxy {
             error_code: err.status,
-            can_reuse_downstream: written && !client_gone,
+            can_reuse_downstream: written && !client_gone && !close,
         }
     }
 
@@ -746,10 +824,9 @@ impl ProxyHttp for ConvertProxy {
     }
 }
 
-/// Does the request carry one of the proxy's client tokens? Compared in constant time.
-fn authorized(req: &RequestHeader, tokens: &[String]) -> bool {
-    let given = req
-        .headers
+/// The client's token: `Authorization: Bearer …`, else `x-api-key`.
+fn client_token(req: &RequestHeader) -> &str {
+    req.headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim())
@@ -758,10 +835,16 @@ fn authorized(req: &RequestHeader, tokens: &[String]) -> bool {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .or_else(|| req.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .unwrap_or("");
+        .unwrap_or("")
+        .trim()
+}
+
+/// Does the request carry one of the proxy's client tokens? Compared in constant time.
+fn authorized(req: &RequestHeader, tokens: &[String]) -> bool {
+    let given = client_token(req);
     // Check every token (no early exit), each comparison in constant time.
     tokens.iter().fold(false, |ok, t| {
-        ok | constant_time_eq(t.as_bytes(), given.trim().as_bytes())
+        ok | constant_time_eq(t.as_bytes(), given.as_bytes())
     })
 }
 

@@ -15,3 +15,4 @@ pub mod compact;
 pub mod intern;
 pub mod prepare;
 pub mod reply;
+pub mod stored;

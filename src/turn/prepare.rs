@@ -37,6 +37,19 @@ pub fn prepare(
     chain_resolved: bool,
 ) -> Result<Prepared, ClientError> {
     let req = parse_request(raw).map_err(invalid)?;
+    prepare_request(req, raw.len(), backend, echoes, log_body, chain_resolved)
+}
+
+/// [`prepare`] for a request already parsed (`size`: its body's length, to size the Chat
+/// body's buffer).
+pub fn prepare_request(
+    req: crate::types::responses::ResponsesRequest,
+    size: usize,
+    backend: &Backend,
+    echoes: &Interner,
+    log_body: Option<usize>,
+    chain_resolved: bool,
+) -> Result<Prepared, ClientError> {
     let model = req.model.clone();
     let opts = RequestOptions {
         quirks: &backend.quirks,
@@ -48,7 +61,7 @@ pub fn prepare(
     if !converted.skipped.is_empty() {
         tracing::debug!(backend = %backend.name, skipped = ?converted.skipped, "left out what the provider cannot take");
     }
-    let chat = chat_body(&converted.chat, raw.len()).map_err(|e| {
+    let chat = chat_body(&converted.chat, size).map_err(|e| {
         ClientError::new(
             500,
             "server_error",

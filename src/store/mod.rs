@@ -1,0 +1,213 @@
+//! The response store: what `previous_response_id`, `GET /v1/responses/{id}`,
+//! `/input_items` and `DELETE` need for clients that let the server remember (the OpenAI
+//! SDKs, the Agents SDK; Codex sends `store: false` and keeps its history itself).
+//!
+//! A response is stored as a delta — its own new input, its output, its Response object and
+//! a link to its predecessor — so a long conversation costs O(n), and a chain is rebuilt by
+//! walking the links. Kinds: `embedded` (a redb file on local disk, the default), `memory`
+//! (bounded, lost on restart), `none` (stateless). The rest of the proxy sees only [`Store`].
+
+pub mod embedded;
+pub mod memory;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// One stored response (a delta of its conversation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub id: String,
+    /// SHA-256 (hex) of the client token that created it, when the proxy checks tokens: only
+    /// that token sees it.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub previous: Option<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// This request's own input items (not the predecessors').
+    pub input: Vec<Box<RawValue>>,
+    /// The response's output items.
+    pub output: Vec<Box<RawValue>>,
+    /// The Response object as the client got it.
+    pub response: Box<RawValue>,
+}
+
+impl StoredResponse {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<StoredResponse> {
+        serde_json::from_slice(b).ok()
+    }
+}
+
+/// The store failed (down, full, corrupt): requests that need it get a 503.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub writes: AtomicU64,
+    pub evictions: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl StoreStats {
+    pub fn count(&self, c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Where responses are kept.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Keep `r` (replacing one with the same id).
+    async fn put(&self, r: StoredResponse) -> Result<(), StoreError>;
+    /// The response, unless unknown, deleted or expired.
+    async fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError>;
+    /// Forget it; `false` when there was nothing to forget.
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// (responses, bytes) held now.
+    fn size(&self) -> (u64, u64);
+    fn stats(&self) -> &StoreStats;
+}
+
+/// Retention: responses older than `ttl` are gone; over `max_bytes` the oldest go first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub ttl: Duration,
+    pub max_bytes: u64,
+}
+
+/// The conversation of `last` and its predecessors, oldest first: each response's input,
+/// then its output. Bounded: at most `max_turns` links are walked.
+pub async fn rebuild_chain(
+    store: &dyn Store,
+    last: &StoredResponse,
+    max_turns: usize,
+) -> Result<Vec<Box<RawValue>>, ChainError> {
+    let mut turns: Vec<StoredResponse> = Vec::new();
+    let mut next = last.previous.clone();
+    while let Some(id) = next {
+        if turns.len() >= max_turns {
+            return Err(ChainError::TooLong(max_turns));
+        }
+        match store.get(&id).await.map_err(ChainError::Store)? {
+            Some(r) => {
+                next = r.previous.clone();
+                turns.push(r);
+            }
+            None => return Err(ChainError::Missing(id)),
+        }
+    }
+    let mut items = Vec::new();
+    for r in turns.into_iter().rev().chain(std::iter::once(last.clone())) {
+        items.extend(r.input);
+        items.extend(r.output);
+    }
+    Ok(items)
+}
+
+#[derive(Debug)]
+pub enum ChainError {
+    /// A response of the chain is gone (deleted or expired).
+    Missing(String),
+    TooLong(usize),
+    Store(StoreError),
+}
+
+/// The store kind chosen in the config.
+pub fn open(kind: &crate::config::StoreConfig) -> Result<Option<Arc<dyn Store>>, StoreError> {
+    use crate::config::StoreConfig as S;
+    Ok(match kind {
+        S::None => None,
+        S::Memory { retention } => Some(Arc::new(memory::MemoryStore::new(*retention))),
+        S::Embedded { path, retention } => {
+            Some(Arc::new(embedded::EmbeddedStore::open(path, *retention)?))
+        }
+    })
+}
+
+/// SHA-256 (hex) of a client token: what a stored response keeps as its owner.
+pub fn owner_of(token: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn now_secs() -> u64 {
+    crate::convert::now_secs()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    pub fn record(id: &str, previous: Option<&str>, created_at: u64, text: &str) -> StoredResponse {
+        let raw = |s: String| RawValue::from_string(s).unwrap();
+        StoredResponse {
+            id: id.to_owned(),
+            owner: None,
+            previous: previous.map(str::to_owned),
+            created_at,
+            input: vec![raw(format!(
+                r#"{{"type":"message","role":"user","content":"{text} in"}}"#
+            ))],
+            output: vec![raw(format!(
+                r#"{{"type":"message","role":"assistant","content":[{{"type":"output_text","text":"{text} out"}}]}}"#
+            ))],
+            response: raw(format!(r#"{{"id":"{id}","object":"response"}}"#)),
+        }
+    }
+
+    /// The behaviour every store kind has.
+    pub async fn contract(store: &dyn Store) {
+        let now = now_secs();
+        assert!(store.get("resp_a").await.unwrap().is_none());
+        store.put(record("resp_a", None, now, "one")).await.unwrap();
+        store
+            .put(record("resp_b", Some("resp_a"), now, "two"))
+            .await
+            .unwrap();
+        let b = store.get("resp_b").await.unwrap().unwrap();
+        assert_eq!(b.previous.as_deref(), Some("resp_a"));
+        let items = rebuild_chain(store, &b, 100).await.unwrap();
+        let texts: Vec<&str> = items.iter().map(|i| i.get()).collect();
+        assert_eq!(texts.len(), 4);
+        assert!(texts[0].contains("one in") && texts[3].contains("two out"));
+        assert_eq!(store.size().0, 2);
+        assert!(store.delete("resp_a").await.unwrap());
+        assert!(!store.delete("resp_a").await.unwrap());
+        assert!(matches!(
+            rebuild_chain(store, &b, 100).await,
+            Err(ChainError::Missing(id)) if id == "resp_a"
+        ));
+        assert_eq!(store.size().0, 1);
+    }
+
+    #[test]
+    fn owners_are_token_hashes() {
+        assert_eq!(owner_of("t").len(), 64);
+        assert_ne!(owner_of("t"), owner_of("u"));
+        assert_eq!(owner_of("t"), owner_of("t"));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let r = record("resp_x", Some("resp_w"), 5, "hi");
+        let back = StoredResponse::from_bytes(&r.to_bytes()).unwrap();
+        assert_eq!(back.id, "resp_x");
+        assert_eq!(back.input[0].get(), r.input[0].get());
+        assert!(StoredResponse::from_bytes(b"nope").is_none());
+    }
+}

@@ -1,0 +1,355 @@
+//! The stateful half of the Responses API over HTTP, transport-free: which paths address a
+//! stored response, a request's own input items as they are stored, a chain put in front of
+//! a request's input, the record kept for a finished response, and the `input_items` list.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::convert::error::ClientError;
+use crate::store::StoredResponse;
+use crate::types::responses::{Input, InputItem, ResponsesRequest};
+
+/// A path under `…/responses/` that names a stored response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredPath<'a> {
+    /// `/v1/responses/{id}` (GET, DELETE).
+    Response(&'a str),
+    /// `/v1/responses/{id}/input_items` (GET).
+    InputItems(&'a str),
+}
+
+/// `rest` (the path after a backend prefix) as a stored-response path.
+pub fn stored_path(rest: &str) -> Option<StoredPath<'_>> {
+    let p = rest.trim_end_matches('/');
+    let tail = p
+        .strip_prefix("/v1/responses/")
+        .or_else(|| p.strip_prefix("/responses/"))?;
+    let (id, sub) = match tail.split_once('/') {
+        Some((id, sub)) => (id, Some(sub)),
+        None => (tail, None),
+    };
+    if id.is_empty() || id == "compact" {
+        return None;
+    }
+    match sub {
+        None => Some(StoredPath::Response(id)),
+        Some("input_items") => Some(StoredPath::InputItems(id)),
+        Some(_) => None,
+    }
+}
+
+/// What is stored of a request once its response is complete.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub owner: Option<String>,
+    pub previous: Option<String>,
+    pub input: Vec<Box<RawValue>>,
+}
+
+/// The request's own `input` items as JSON (a string input is one user message).
+pub fn own_input(body: &[u8]) -> Vec<Box<RawValue>> {
+    #[derive(Deserialize)]
+    struct Top<'a> {
+        #[serde(borrow, default)]
+        input: Option<&'a RawValue>,
+    }
+    let Ok(top) = serde_json::from_slice::<Top<'_>>(body) else {
+        return Vec::new();
+    };
+    let Some(raw) = top.input else {
+        return Vec::new();
+    };
+    if raw.get().starts_with('"') {
+        let item = format!(
+            "{{\"type\":\"message\",\"role\":\"user\",\"content\":{}}}",
+            raw.get()
+        );
+        return RawValue::from_string(item).into_iter().collect();
+    }
+    serde_json::from_str::<Vec<Box<RawValue>>>(raw.get()).unwrap_or_default()
+}
+
+/// Put the chain's items in front of the request's input.
+pub fn prepend_chain(
+    req: &mut ResponsesRequest,
+    chain: Vec<Box<RawValue>>,
+) -> Result<(), ClientError> {
+    let mut items: Vec<InputItem> = Vec::with_capacity(chain.len() + 8);
+    for raw in chain {
+        // Stored items were accepted once; one that no longer parses is left out rather
+        // than failing every continuation of the chain.
+        if let Ok(item) = serde_json::from_str::<InputItem>(raw.get()) {
+            items.push(item);
+        }
+    }
+    match req.input.take() {
+        Some(Input::Items(own)) => items.extend(own),
+        Some(Input::Text(t)) => {
+            let v = serde_json::json!({"type": "message", "role": "user", "content": t});
+            if let Ok(item) = serde_json::from_value::<InputItem>(v) {
+                items.push(item);
+            }
+        }
+        None => {}
+    }
+    req.input = Some(Input::Items(items));
+    Ok(())
+}
+
+/// The record of a finished response, from its final Response object. `None` for a failed
+/// one (a failed continuation is not continued) or an unreadable one.
+pub fn record_of(id: &str, response_json: &[u8], p: Pending) -> Option<StoredResponse> {
+    #[derive(Deserialize)]
+    struct Resp<'a> {
+        #[serde(default)]
+        status: Option<String>,
+        #[serde(default)]
+        created_at: u64,
+        #[serde(borrow, default)]
+        output: Vec<&'a RawValue>,
+    }
+    let r: Resp<'_> = serde_json::from_slice(response_json).ok()?;
+    if !matches!(r.status.as_deref(), Some("completed" | "incomplete")) {
+        return None;
+    }
+    let output = r.output.iter().map(|o| (*o).to_owned()).collect();
+    let response =
+        RawValue::from_string(String::from_utf8_lossy(response_json).into_owned()).ok()?;
+    Some(StoredResponse {
+        id: id.to_owned(),
+        owner: p.owner,
+        previous: p.previous,
+        created_at: r.created_at,
+        input: p.input,
+        output,
+        response,
+    })
+}
+
+/// `GET …/input_items`: the response's own input items in OpenAI's list shape, with
+/// `limit` (1–100, default 20), `order` (`desc`, the default, or `asc`) and `after` (an item
+/// id). Items without an `id` get a stable one.
+pub fn input_items_page(rec: &StoredResponse, query: Option<&str>) -> Result<Vec<u8>, ClientError> {
+    let mut limit = 20usize;
+    let mut desc = true;
+    let mut after: Option<String> = None;
+    for (k, v) in query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
+        match k {
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| bad_param("limit must be an integer from 1 to 100.", "limit"))?
+            }
+            "order" => {
+                desc = match v {
+                    "desc" => true,
+                    "asc" => false,
+                    _ => return Err(bad_param("order must be asc or desc.", "order")),
+                }
+            }
+            "after" => after = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    let suffix = rec.id.strip_prefix("resp_").unwrap_or(&rec.id);
+    let mut items: Vec<serde_json::Value> = rec
+        .input
+        .iter()
+        .enumerate()
+        .filter_map(|(n, raw)| {
+            let mut v: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+            if let Some(o) = v.as_object_mut() {
+                if !o.get("id").is_some_and(serde_json::Value::is_string) {
+                    let kind = o.get("type").and_then(|t| t.as_str()).unwrap_or("message");
+                    let prefix = if kind == "message" { "msg" } else { "item" };
+                    o.insert("id".into(), format!("{prefix}_{suffix}_{n}").into());
+                }
+                if o.get("type").is_none() && o.get("role").is_some() {
+                    o.insert("type".into(), "message".into());
+                }
+            }
+            Some(v)
+        })
+        .collect();
+    if desc {
+        items.reverse();
+    }
+    let start = match &after {
+        Some(a) => items
+            .iter()
+            .position(|i| i["id"].as_str() == Some(a.as_str()))
+            .map(|p| p + 1)
+            .ok_or_else(|| bad_param("after names no item of this response.", "after"))?,
+        None => 0,
+    };
+    let page: Vec<serde_json::Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let has_more = start + page.len() < items.len();
+    let first = page.first().map(|i| i["id"].clone());
+    let last = page.last().map(|i| i["id"].clone());
+    Ok(
+        serde_json::json!({"object": "list", "data": page, "first_id": first, "last_id": last,
+        "has_more": has_more})
+        .to_string()
+        .into_bytes(),
+    )
+}
+
+fn bad_param(message: &str, param: &str) -> ClientError {
+    let mut e = ClientError::new(400, "invalid_request_error", None, message);
+    e.param = Some(param.to_owned());
+    e
+}
+
+/// 404 for a response that is unknown, deleted, expired, stored with `store: false`, or
+/// another token's.
+pub fn not_found(id: &str) -> ClientError {
+    let shown: String = id.chars().take(128).collect();
+    ClientError::new(
+        404,
+        "invalid_request_error",
+        Some("not_found"),
+        format!("No response found with id '{shown}'."),
+    )
+}
+
+/// 503 when the store cannot answer.
+pub fn store_unavailable(e: &crate::store::StoreError) -> ClientError {
+    ClientError::new(
+        503,
+        "server_error",
+        Some("store_unavailable"),
+        format!("The response store is unavailable ({e}); requests that do not need it (store: false, no previous_response_id) still work."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::convert::request::parse_request;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn stored_paths() {
+        assert_eq!(
+            stored_path("/v1/responses/resp_1"),
+            Some(StoredPath::Response("resp_1"))
+        );
+        assert_eq!(
+            stored_path("/responses/resp_1/input_items/"),
+            Some(StoredPath::InputItems("resp_1"))
+        );
+        for p in [
+            "/v1/responses",
+            "/v1/responses/",
+            "/v1/responses/compact",
+            "/v1/responses/r/x",
+            "/v1/models",
+        ] {
+            assert_eq!(stored_path(p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn own_input_and_chain_in_front() {
+        let items = own_input(br#"{"model":"m","input":"hello"}"#);
+        assert_eq!(items.len(), 1);
+        assert!(items[0].get().contains("\"role\":\"user\""));
+        let items = own_input(
+            br#"{"input":[{"type":"message","role":"user","content":"a"},{"type":"x"}]}"#,
+        );
+        assert_eq!(items.len(), 2);
+        let mut req = parse_request(br#"{"model":"m","input":"now"}"#).unwrap();
+        let chain = vec![
+            RawValue::from_string(r#"{"type":"message","role":"user","content":"before"}"#.into())
+                .unwrap(),
+            RawValue::from_string(
+                r#"{"type":"message","role":"assistant","content":[{"type":"output_text","text":"ok"}]}"#
+                    .into(),
+            )
+            .unwrap(),
+        ];
+        prepend_chain(&mut req, chain).unwrap();
+        match req.input {
+            Some(Input::Items(i)) => {
+                assert_eq!(i.len(), 3);
+                assert_eq!(i[0].type_name(), "message");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rec() -> StoredResponse {
+        let p = Pending {
+            owner: None,
+            previous: None,
+            input: own_input(
+                br#"{"input":[{"type":"message","role":"user","content":"a"},{"role":"user","content":"b"},{"type":"message","id":"msg_x","role":"user","content":"c"}]}"#,
+            ),
+        };
+        record_of(
+            "resp_abc",
+            br#"{"id":"resp_abc","status":"completed","created_at":9,"output":[{"type":"message","id":"m"}]}"#,
+            p,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn records_only_for_finished_responses() {
+        let r = rec();
+        assert_eq!(r.created_at, 9);
+        assert_eq!(r.output.len(), 1);
+        let p = Pending {
+            owner: None,
+            previous: None,
+            input: Vec::new(),
+        };
+        assert!(record_of("resp_f", br#"{"status":"failed","output":[]}"#, p.clone()).is_none());
+        assert!(record_of("resp_f", b"garbage", p).is_none());
+    }
+
+    #[test]
+    fn input_items_pages() {
+        let r = rec();
+        let page: Value = serde_json::from_slice(&input_items_page(&r, None).unwrap()).unwrap();
+        assert_eq!(page["object"], "list");
+        let ids: Vec<&str> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["msg_x", "msg_abc_1", "msg_abc_0"]);
+        assert_eq!(page["data"][1]["type"], "message");
+        assert_eq!(page["first_id"], "msg_x");
+        assert_eq!(page["has_more"], false);
+        let page: Value = serde_json::from_slice(
+            &input_items_page(&r, Some("order=asc&limit=1&after=msg_abc_0")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            page["data"],
+            json!([{"type": "message", "role": "user", "content": "b", "id": "msg_abc_1"}])
+        );
+        assert_eq!(page["has_more"], true);
+        assert_eq!(
+            input_items_page(&r, Some("limit=0")).unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            input_items_page(&r, Some("order=up")).unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            input_items_page(&r, Some("after=zzz")).unwrap_err().status,
+            400
+        );
+    }
+}

@@ -1,0 +1,434 @@
+//! The response store over HTTP: the OpenAI Python SDK's `previous_response_id`, retrieve,
+//! `input_items` and delete through the real proxy (embedded store by default, and the
+//! memory store), the provider receiving the whole conversation in order; a restart keeping
+//! the chain; token isolation; expiry; eviction; a long chain; `/metrics`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::mock_upstream::{message_text, MockReply, MockUpstream};
+use common::*;
+use serde_json::{json, Value};
+
+fn sdk_python() -> PathBuf {
+    let path = match std::env::var_os("SDK_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join(".venv-sdk/bin/python"),
+    };
+    assert!(
+        path.exists(),
+        "the SDK venv was not found at {}: run scripts/sdk-venv.sh (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn texts(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| format!("{}: {}", m["role"].as_str().unwrap_or("?"), message_text(m)))
+        .collect()
+}
+
+async fn post(proxy: &ProxyProcess, body: &Value, token: Option<&str>) -> FullResponse {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    post_json(&proxy.url("/v1/responses"), body, &headers).await
+}
+
+async fn get(proxy: &ProxyProcess, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = client().get(proxy.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_openai_sdk_chains_retrieves_lists_and_deletes() {
+    let mock = MockUpstream::start().await;
+    mock.push(MockReply::json_text("Nice to meet you, Ada."));
+    mock.push(MockReply::text("Lyon is lovely."));
+    mock.push(MockReply::json_text("Ada, from Lyon."));
+    let proxy = ProxyProcess::start(&mock).await;
+    // The SDK runs in its own process; the mock answers on this runtime meanwhile.
+    let base = proxy.url("/v1");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(sdk_python())
+            .arg(repo_root().join("tests/sdk/store_chain.py"))
+            .arg(base)
+            .arg("sk-client")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n--- proxy ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.stderr()
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["r1"]["text"], "Nice to meet you, Ada.");
+    assert_eq!(v["r1"]["store"], true);
+    assert_eq!(v["r2"]["previous"], v["r1"]["id"]);
+    assert_eq!(v["r3"]["text"], "Ada, from Lyon.");
+    assert_eq!(v["retrieved"]["id"], v["r2"]["id"]);
+    assert_eq!(v["retrieved"]["text"], "Lyon is lovely.");
+    assert_eq!(v["retrieved"]["status"], "completed");
+    let items = v["input_items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["role"], "user");
+    assert!(items[0]["id"].is_string());
+    let e = &v["errors"];
+    assert_eq!(e["retrieve_deleted"]["status"], 404);
+    assert_eq!(e["retrieve_unknown"]["status"], 404);
+    assert_eq!(e["continue_unknown"]["status"], 400);
+    assert_eq!(e["continue_unknown"]["code"], "previous_response_not_found");
+    assert_eq!(e["continue_deleted"]["code"], "previous_response_not_found");
+    assert_eq!(
+        e["continue_store_false"]["code"],
+        "previous_response_not_found"
+    );
+
+    // The provider got the whole conversation each turn, in order, without the earlier
+    // instructions (only the request's own).
+    // (A create rejected by the proxy — the continuations of deleted or unknown ids — aborts
+    // the upstream request it had begun: the mock sees it without a body.)
+    let all = mock.requests();
+    assert!(all
+        .iter()
+        .all(|r| !r.is_rejected() || r.body_raw.is_empty()));
+    let reqs: Vec<_> = all.into_iter().filter(|r| !r.body_raw.is_empty()).collect();
+    assert_eq!(
+        reqs.len(),
+        4,
+        "{:#?}",
+        reqs.iter().map(|r| &r.body_raw).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        texts(&reqs[0].messages()),
+        ["user: My name is Ada. Remember it."]
+    );
+    assert_eq!(
+        texts(&reqs[1].messages()),
+        [
+            "user: My name is Ada. Remember it.",
+            "assistant: Nice to meet you, Ada.",
+            "user: And my city is Lyon."
+        ]
+    );
+    assert_eq!(
+        texts(&reqs[2].messages()),
+        [
+            "system: Answer briefly.",
+            "user: My name is Ada. Remember it.",
+            "assistant: Nice to meet you, Ada.",
+            "user: And my city is Lyon.",
+            "assistant: Lyon is lovely.",
+            "user: What are my name and city?"
+        ]
+    );
+    // The store's metrics.
+    let metrics = client()
+        .get(proxy.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "ccp_store_responses",
+        "ccp_store_bytes",
+        "ccp_store_hits_total",
+        "ccp_store_misses_total",
+        "ccp_store_writes_total",
+        "ccp_store_evictions_total",
+        "ccp_store_errors_total",
+    ] {
+        assert!(
+            metrics.contains(&format!("\n{name} ")),
+            "{name} missing:\n{metrics}"
+        );
+    }
+    let writes: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("ccp_store_writes_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(writes, 3, "r1, r2, r3 stored; r4 had store=false");
+}
+
+fn store_config(port: u16, dir: &Path, mock: u16, store: Value, tokens: Option<Value>) -> Value {
+    let mut c = default_config(port, dir, mock);
+    c["store"] = store;
+    if let Some(t) = tokens {
+        c["auth_tokens"] = t;
+    }
+    c
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_chain() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().join("responses.redb");
+    let store = json!({"type": "embedded", "path": path.to_string_lossy()});
+    let s = store.clone();
+    let mut first =
+        ProxyProcess::start_with(move |p, d| store_config(p, d, mock_port, s, None)).await;
+    mock.push(MockReply::json_text("Noted: the code is 4711."));
+    let r = post(
+        &first,
+        &json!({"model": "m", "input": "The code is 4711."}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    // The write is in the background: wait (bounded) until the store has it.
+    let mut found = false;
+    for _ in 0..50 {
+        if get(&first, &format!("/v1/responses/{id}"), None).await.0 == 200 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "the response was not stored");
+    first.terminate();
+    assert!(first.wait_exit(Duration::from_secs(10)).is_some());
+    drop(first);
+    let s = store.clone();
+    let second = ProxyProcess::start_with(move |p, d| store_config(p, d, mock_port, s, None)).await;
+    mock.push(MockReply::json_text("It is 4711."));
+    let r = post(
+        &second,
+        &json!({"model": "m", "input": "What is the code?", "previous_response_id": id}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(response_output_text(&r.json()), "It is 4711.");
+    let last = mock.requests().pop().unwrap();
+    assert_eq!(
+        texts(&last.messages()),
+        [
+            "user: The code is 4711.",
+            "assistant: Noted: the code is 4711.",
+            "user: What is the code?"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_response_belongs_to_its_token_and_expires() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, d| {
+        store_config(
+            p,
+            d,
+            mock_port,
+            json!({"type": "memory", "ttl_days": 3.0 / 86400.0}),
+            Some(json!(["token-a", "token-b"])),
+        )
+    })
+    .await;
+    let r = post(
+        &proxy,
+        &json!({"model": "m", "input": "mine"}),
+        Some("token-a"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert!(
+        id.len() >= "resp_".len() + 32,
+        "ids carry 128 random bits: {id}"
+    );
+    let path = format!("/v1/responses/{id}");
+    let mut seen = false;
+    for _ in 0..50 {
+        if get(&proxy, &path, Some("token-a")).await.0 == 200 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(seen);
+    // Another token: not found, for retrieve, items, continue and delete.
+    assert_eq!(get(&proxy, &path, Some("token-b")).await.0, 404);
+    assert_eq!(
+        get(&proxy, &format!("{path}/input_items"), Some("token-b"))
+            .await
+            .0,
+        404
+    );
+    let r = post(
+        &proxy,
+        &json!({"model": "m", "input": "x", "previous_response_id": id}),
+        Some("token-b"),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "previous_response_not_found");
+    let del = client()
+        .delete(proxy.url(&path))
+        .bearer_auth("token-b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status().as_u16(), 404);
+    assert_eq!(get(&proxy, &path, Some("token-a")).await.0, 200);
+    // Expiry (a 3 s TTL here).
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    assert_eq!(get(&proxy, &path, Some("token-a")).await.0, 404);
+}
+
+#[tokio::test]
+async fn the_size_bound_evicts_the_oldest_and_long_chains_rebuild() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, d| {
+        store_config(
+            p,
+            d,
+            mock_port,
+            json!({"type": "embedded", "max_bytes": 4_000_000}),
+            None,
+        )
+    })
+    .await;
+    // A chain of 40 turns of ~25 KB each (1 MB in all): the last turn gets all of it.
+    let mut prev: Option<String> = None;
+    let filler = "history ".repeat(3_000);
+    for t in 0..40 {
+        mock.push(MockReply::json_text(&format!("ok {t}")));
+        let mut body = json!({"model": "m", "input": format!("turn {t}: {filler}")});
+        if let Some(p) = &prev {
+            body["previous_response_id"] = json!(p);
+        }
+        let r = post(&proxy, &body, None).await;
+        assert_eq!(r.status, 200, "turn {t}: {}", r.body);
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        // Each turn continues the previous one: wait until it is stored.
+        for _ in 0..100 {
+            if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        prev = Some(id);
+    }
+    let last = mock.requests().pop().unwrap();
+    let msgs = last.messages();
+    assert_eq!(msgs.len(), 79);
+    assert!(last.body_raw.len() > 900_000);
+    assert!(message_text(&msgs[0]).starts_with("turn 0:"));
+    // Past the bound the oldest go first: 4 MB holds the last turns only.
+    for t in 0..60 {
+        mock.push(MockReply::json_text("x"));
+        let r = post(
+            &proxy,
+            &json!({"model": "m", "input": format!("fill {t} {filler}{filler}{filler}")}),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = post(
+        &proxy,
+        &json!({"model": "m", "input": "x", "previous_response_id": prev}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.status, 400,
+        "the early chain should have been evicted: {}",
+        r.body
+    );
+    let metrics = client()
+        .get(proxy.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let evictions: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("ccp_store_evictions_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(evictions > 0, "{metrics}");
+    let bytes: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("ccp_store_bytes "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(bytes <= 4_000_000, "{bytes}");
+}
+
+#[tokio::test]
+async fn codex_traffic_with_store_false_is_never_stored_and_none_is_stateless() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, d| {
+        store_config(p, d, mock_port, json!({"type": "none"}), None)
+    })
+    .await;
+    let r = post(&proxy, &json!({"model": "m", "input": "x"}), None).await;
+    assert_eq!(r.status, 200);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        get(&proxy, &format!("/v1/responses/{id}"), None).await.0,
+        404
+    );
+    let r = post(
+        &proxy,
+        &json!({"model": "m", "input": "x", "previous_response_id": id}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["param"], "previous_response_id");
+
+    // With the default store, a Codex request (store: false) leaves nothing behind.
+    let proxy = ProxyProcess::start(&mock).await;
+    let body = fixture("turn1-text.json");
+    assert_eq!(body["store"], false);
+    let r = post_responses(&proxy.url("/v1/responses"), &body).await;
+    assert_eq!(r.status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let metrics = client()
+        .get(proxy.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nccp_store_writes_total 0\n"),
+        "{metrics}"
+    );
+}
