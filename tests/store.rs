@@ -432,3 +432,66 @@ async fn codex_traffic_with_store_false_is_never_stored_and_none_is_stateless() 
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn websocket_continuations_find_stored_responses_across_connections() {
+    use common::ws::{error_frame, final_response, ws_url, WsClient};
+    let mock = MockUpstream::start().await;
+    let proxy = ProxyProcess::start(&mock).await;
+    let url = ws_url(proxy.port, "/v1/responses");
+    let mut a = WsClient::connect(&url, &[]).await.unwrap();
+    mock.push(MockReply::text("Stored: blue."));
+    let kept = a
+        .create(
+            &json!({"type": "response.create", "model": "m", "store": true,
+            "input": "My favourite colour is blue."}),
+        )
+        .await;
+    let kept_id = final_response(&kept)["id"].as_str().unwrap().to_owned();
+    mock.push(MockReply::text("Not stored."));
+    let local = a
+        .create(
+            &json!({"type": "response.create", "model": "m", "store": false,
+            "input": "A secret: 42."}),
+        )
+        .await;
+    let local_id = final_response(&local)["id"].as_str().unwrap().to_owned();
+    drop(a);
+    // Wait (bounded) for the background write.
+    for _ in 0..50 {
+        if get(&proxy, &format!("/v1/responses/{kept_id}"), None)
+            .await
+            .0
+            == 200
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut b = WsClient::connect(&url, &[]).await.unwrap();
+    mock.push(MockReply::text("Blue."));
+    let cont = b
+        .create(
+            &json!({"type": "response.create", "model": "m", "store": true,
+            "previous_response_id": kept_id, "input": "What is my favourite colour?"}),
+        )
+        .await;
+    assert_eq!(response_output_text(final_response(&cont)), "Blue.");
+    let last = mock.requests().pop().unwrap();
+    assert_eq!(
+        texts(&last.messages()),
+        [
+            "user: My favourite colour is blue.",
+            "assistant: Stored: blue.",
+            "user: What is my favourite colour?"
+        ]
+    );
+    // store: false stays on its connection.
+    let miss = b
+        .create(
+            &json!({"type": "response.create", "model": "m", "store": false,
+            "previous_response_id": local_id, "input": "And the secret?"}),
+        )
+        .await;
+    assert_eq!(error_frame(&miss)["code"], "previous_response_not_found");
+}

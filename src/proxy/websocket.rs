@@ -31,7 +31,10 @@ use tokio_tungstenite::WebSocketStream;
 use crate::convert::error::ClientError;
 use crate::convert::streaming::{Framing, StreamConverter};
 use crate::stats::{ErrorClass, RequestRecord};
-use crate::turn::chain::{extend_with_output, resolve_message, ChainEntry, ConnChain, Message};
+use crate::turn::chain::{
+    entry_from_items, extend_with_output, peek_previous, resolve_message, ChainEntry, ConnChain,
+    Message,
+};
 use crate::turn::prepare::{absorb_output, prepare_turn};
 use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
 
@@ -201,6 +204,14 @@ impl ConvertProxy {
                         Incoming::Text(t) => t,
                     };
                     queued_bytes -= text.len();
+                    // A continuation of a stored response (store: true) not made on this
+                    // connection: its chain comes from the response store.
+                    if let Err(err) = self.load_stored_chain(&text, &mut chain, client).await {
+                        if sink.send(Frame::text(err.ws_frame())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     match resolve_message(&text, &mut chain) {
                         Ok(Message::Create(r)) => {
                             turn = Some(Box::pin(self.ws_turn(*r, route, client, tx.clone())));
@@ -529,6 +540,21 @@ impl ConvertProxy {
             error_code = failure;
         }
         let ok = clean_end && error_code.is_none() && (200..300).contains(&upstream_status);
+        if ok && resolved.store == Some(true) {
+            if let Some(json) = conv.and_then(|c| c.final_json()) {
+                let n = resolved.entry.items.len();
+                let input = resolved.entry.items[n - resolved.new_items.min(n)..]
+                    .iter()
+                    .filter_map(|i| serde_json::value::RawValue::from_string(i.to_string()).ok())
+                    .collect();
+                let pending = crate::turn::stored::Pending {
+                    owner: self.owner_of(client),
+                    previous: previous.clone(),
+                    input,
+                };
+                self.keep(&response_id, json, pending);
+            }
+        }
         let entry = if ok {
             conv.and_then(|c| c.final_json()).map(|json| {
                 let mut e = extend_with_output(&resolved.entry, json);
@@ -572,6 +598,38 @@ impl ConvertProxy {
             response_id,
             entry,
             previous,
+        }
+    }
+
+    /// When `text` continues a response this connection does not know, put its chain from
+    /// the response store into `chain` (then it resolves like a connection-local one).
+    async fn load_stored_chain(
+        &self,
+        text: &str,
+        chain: &mut ConnChain,
+        client: &RequestHeader,
+    ) -> Result<(), ClientError> {
+        let (Some(store), Some(prev)) = (self.store.as_deref(), peek_previous(text)) else {
+            return Ok(());
+        };
+        if chain.get(&prev).is_some() {
+            return Ok(());
+        }
+        let owner = self.owner_of(client);
+        let last = match store.get(&prev).await {
+            Ok(Some(r)) if r.owner == owner => r,
+            Ok(_) => return Ok(()), // not found: resolve_message says so
+            Err(e) => return Err(crate::turn::stored::store_unavailable(&e)),
+        };
+        match crate::store::rebuild_chain(store, &last, 100_000).await {
+            Ok(items) => {
+                chain.insert(prev, entry_from_items(items));
+                Ok(())
+            }
+            Err(crate::store::ChainError::Store(e)) => {
+                Err(crate::turn::stored::store_unavailable(&e))
+            }
+            Err(_) => Ok(()),
         }
     }
 

@@ -11,6 +11,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{now_secs, Retention, Store, StoreError, StoreStats, StoredResponse};
 
+/// Page cache of the store file.
+const CACHE_BYTES: usize = 16 << 20;
+
 /// id → the stored record.
 const RESPONSES: TableDefinition<&str, &[u8]> = TableDefinition::new("responses");
 /// (created_at, id) → record size: the order of eviction.
@@ -23,6 +26,21 @@ pub struct EmbeddedStore {
     stats: Arc<StoreStats>,
     count: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
+    writes: std::sync::Mutex<Option<std::sync::mpsc::Sender<WriteOp>>>,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for EmbeddedStore {
+    /// Let the writer finish what it has, then release the file.
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.writes.lock() {
+            w.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -36,7 +54,11 @@ impl EmbeddedStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| err(&format!("cannot create {}", dir.display()), e))?;
         }
-        let db = Database::create(path)
+        // redb caches up to 1 GiB of pages by default: bounded here, as the proxy's memory
+        // should not grow with the store (the pages are on disk; lookups are by key).
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
             .map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
         // Create the tables and count what is there.
         let txn = db.begin_write().map_err(|e| err("begin", e))?;
@@ -52,13 +74,42 @@ impl EmbeddedStore {
             }
         }
         txn.commit().map_err(|e| err("commit", e))?;
-        Ok(EmbeddedStore {
-            db: Arc::new(db),
-            path: path.to_owned(),
+        let db = Arc::new(db);
+        let shared = Shared {
             retention,
             stats: Arc::new(StoreStats::default()),
             count: Arc::new(AtomicU64::new(count)),
             bytes: Arc::new(AtomicU64::new(bytes)),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (wdb, wshared) = (Arc::clone(&db), shared.clone());
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer(wdb, rx, wshared))
+            .map_err(|e| err("writer thread", e))?;
+        Ok(EmbeddedStore {
+            db,
+            path: path.to_owned(),
+            retention,
+            stats: shared.stats,
+            count: shared.count,
+            bytes: shared.bytes,
+            writes: std::sync::Mutex::new(Some(tx)),
+            writer: std::sync::Mutex::new(Some(handle)),
+        })
+    }
+
+    fn send(&self, op: WriteOp) -> Result<(), StoreError> {
+        let tx = match self.writes.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let Some(tx) = tx else {
+            return Err(err("writer", "stopped"));
+        };
+        tx.send(op).map_err(|_| {
+            self.stats.count(&self.stats.errors);
+            err("writer", "stopped")
         })
     }
 
@@ -81,68 +132,183 @@ impl EmbeddedStore {
     }
 }
 
-#[async_trait::async_trait]
-impl Store for EmbeddedStore {
-    async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {
-        let bytes = r.to_bytes();
-        let retention = self.retention;
-        let (count, total, stats) = (
-            Arc::clone(&self.count),
-            Arc::clone(&self.bytes),
-            Arc::clone(&self.stats),
-        );
-        self.blocking(move |db| {
+/// A write for the writer thread, with where to report its outcome.
+enum WriteOp {
+    Put(
+        StoredResponse,
+        tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    ),
+    Delete(
+        String,
+        tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+    ),
+}
+
+/// The writer thread: every write of the store goes through it, and the writes waiting
+/// together are committed in one transaction (one fsync for many responses, and no pile of
+/// blocked threads behind redb's single write lock).
+fn writer(db: Arc<Database>, rx: std::sync::mpsc::Receiver<WriteOp>, shared: Shared) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes: Vec<Result<bool, StoreError>> = Vec::with_capacity(batch.len());
+        let result = (|| -> Result<(), StoreError> {
             let txn = db.begin_write().map_err(|e| err("begin", e))?;
             {
                 let mut responses = txn.open_table(RESPONSES).map_err(|e| err("open", e))?;
                 let mut age = txn.open_table(BY_AGE).map_err(|e| err("open", e))?;
-                let old = responses
-                    .insert(r.id.as_str(), bytes.as_slice())
-                    .map_err(|e| err("insert", e))?
-                    .and_then(|v| StoredResponse::from_bytes(v.value()));
-                if let Some(old) = old {
-                    if let Some(size) = age
-                        .remove((old.created_at, old.id.as_str()))
-                        .map_err(|e| err("remove", e))?
-                    {
-                        total.fetch_sub(size.value(), Ordering::Relaxed);
-                        count.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
-                age.insert((r.created_at, r.id.as_str()), bytes.len() as u64)
-                    .map_err(|e| err("insert", e))?;
-                count.fetch_add(1, Ordering::Relaxed);
-                total.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                // Retention: the expired, then the oldest while over the bound.
-                let now = now_secs();
-                loop {
-                    let first = age.first().map_err(|e| err("scan", e))?.map(|(k, v)| {
-                        let (created, id) = k.value();
-                        (created, id.to_owned(), v.value())
-                    });
-                    let Some((created, id, size)) = first else {
-                        break;
+                for op in &batch {
+                    let outcome = match op {
+                        WriteOp::Put(r, _) => {
+                            put_in(&mut responses, &mut age, r, &shared).map(|()| true)
+                        }
+                        WriteOp::Delete(id, _) => remove_in(&mut responses, &mut age, id, &shared),
                     };
-                    let expired = created + retention.ttl.as_secs() < now;
-                    if !expired && total.load(Ordering::Relaxed) <= retention.max_bytes {
-                        break;
+                    outcomes.push(outcome);
+                }
+                let last_put = batch.iter().rev().find_map(|op| match op {
+                    WriteOp::Put(r, _) => Some(r.id.clone()),
+                    WriteOp::Delete(..) => None,
+                });
+                trim(&mut responses, &mut age, last_put.as_deref(), &shared)?;
+            }
+            txn.commit().map_err(|e| err("commit", e))
+        })();
+        for (op, outcome) in batch.into_iter().zip(
+            outcomes
+                .into_iter()
+                .map(Some)
+                .chain(std::iter::repeat_with(|| None)),
+        ) {
+            let outcome = match (&result, outcome) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(()), Some(o)) => o,
+                (Ok(()), None) => Err(err("write", "not applied")),
+            };
+            if outcome.is_err() {
+                shared.stats.count(&shared.stats.errors);
+            }
+            match op {
+                WriteOp::Put(_, tx) => {
+                    if outcome.is_ok() {
+                        shared.stats.count(&shared.stats.writes);
                     }
-                    if id == r.id && !expired {
-                        break; // never evict the response just written
-                    }
-                    age.remove((created, id.as_str()))
-                        .map_err(|e| err("evict", e))?;
-                    responses.remove(id.as_str()).map_err(|e| err("evict", e))?;
-                    total.fetch_sub(size, Ordering::Relaxed);
-                    count.fetch_sub(1, Ordering::Relaxed);
-                    stats.count(&stats.evictions);
+                    let _ = tx.send(outcome.map(|_| ()));
+                }
+                WriteOp::Delete(_, tx) => {
+                    let _ = tx.send(outcome);
                 }
             }
-            txn.commit().map_err(|e| err("commit", e))?;
-            stats.count(&stats.writes);
-            Ok(())
-        })
-        .await
+        }
+    }
+}
+
+/// What the writer thread and the store share.
+#[derive(Clone)]
+struct Shared {
+    retention: Retention,
+    stats: Arc<StoreStats>,
+    count: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+type Responses<'t> = redb::Table<'t, &'static str, &'static [u8]>;
+type ByAge<'t> = redb::Table<'t, (u64, &'static str), u64>;
+
+fn put_in(
+    responses: &mut Responses<'_>,
+    age: &mut ByAge<'_>,
+    r: &StoredResponse,
+    shared: &Shared,
+) -> Result<(), StoreError> {
+    let bytes = r.to_bytes();
+    let old = responses
+        .insert(r.id.as_str(), bytes.as_slice())
+        .map_err(|e| err("insert", e))?
+        .and_then(|v| StoredResponse::from_bytes(v.value()));
+    if let Some(old) = old {
+        if let Some(size) = age
+            .remove((old.created_at, old.id.as_str()))
+            .map_err(|e| err("remove", e))?
+        {
+            shared.bytes.fetch_sub(size.value(), Ordering::Relaxed);
+            shared.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    age.insert((r.created_at, r.id.as_str()), bytes.len() as u64)
+        .map_err(|e| err("insert", e))?;
+    shared.count.fetch_add(1, Ordering::Relaxed);
+    shared
+        .bytes
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+fn remove_in(
+    responses: &mut Responses<'_>,
+    age: &mut ByAge<'_>,
+    id: &str,
+    shared: &Shared,
+) -> Result<bool, StoreError> {
+    let old = responses
+        .remove(id)
+        .map_err(|e| err("remove", e))?
+        .and_then(|v| StoredResponse::from_bytes(v.value()));
+    let Some(old) = old else {
+        return Ok(false);
+    };
+    if let Some(size) = age
+        .remove((old.created_at, old.id.as_str()))
+        .map_err(|e| err("remove", e))?
+    {
+        shared.bytes.fetch_sub(size.value(), Ordering::Relaxed);
+        shared.count.fetch_sub(1, Ordering::Relaxed);
+    }
+    Ok(true)
+}
+
+/// Retention: the expired, then the oldest while over the bound (never `keep`, the
+/// response just written).
+fn trim(
+    responses: &mut Responses<'_>,
+    age: &mut ByAge<'_>,
+    keep: Option<&str>,
+    shared: &Shared,
+) -> Result<(), StoreError> {
+    let now = now_secs();
+    loop {
+        let first = age.first().map_err(|e| err("scan", e))?.map(|(k, v)| {
+            let (created, id) = k.value();
+            (created, id.to_owned(), v.value())
+        });
+        let Some((created, id, size)) = first else {
+            return Ok(());
+        };
+        let expired = created + shared.retention.ttl.as_secs() < now;
+        let over = shared.bytes.load(Ordering::Relaxed) > shared.retention.max_bytes;
+        if !expired && (!over || keep == Some(id.as_str())) {
+            return Ok(());
+        }
+        age.remove((created, id.as_str()))
+            .map_err(|e| err("evict", e))?;
+        responses.remove(id.as_str()).map_err(|e| err("evict", e))?;
+        shared.bytes.fetch_sub(size, Ordering::Relaxed);
+        shared.count.fetch_sub(1, Ordering::Relaxed);
+        shared.stats.count(&shared.stats.evictions);
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for EmbeddedStore {
+    async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(WriteOp::Put(r, tx))?;
+        rx.await.map_err(|e| err("writer", e))?
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
@@ -166,35 +332,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        let (count, total) = (Arc::clone(&self.count), Arc::clone(&self.bytes));
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(|e| err("begin", e))?;
-            let removed = {
-                let mut responses = txn.open_table(RESPONSES).map_err(|e| err("open", e))?;
-                let mut age = txn.open_table(BY_AGE).map_err(|e| err("open", e))?;
-                let old = responses
-                    .remove(id.as_str())
-                    .map_err(|e| err("remove", e))?
-                    .and_then(|v| StoredResponse::from_bytes(v.value()));
-                match old {
-                    Some(old) => {
-                        if let Some(size) = age
-                            .remove((old.created_at, old.id.as_str()))
-                            .map_err(|e| err("remove", e))?
-                        {
-                            total.fetch_sub(size.value(), Ordering::Relaxed);
-                            count.fetch_sub(1, Ordering::Relaxed);
-                        }
-                        true
-                    }
-                    None => false,
-                }
-            };
-            txn.commit().map_err(|e| err("commit", e))?;
-            Ok(removed)
-        })
-        .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(WriteOp::Delete(id.to_owned(), tx))?;
+        rx.await.map_err(|e| err("writer", e))?
     }
 
     fn size(&self) -> (u64, u64) {

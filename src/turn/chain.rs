@@ -115,6 +115,8 @@ pub struct Resolved {
     pub generate: bool,
     /// The `previous_response_id` it continued.
     pub previous: Option<String>,
+    /// The message's `store` (over a WebSocket a response is stored only with `store: true`).
+    pub store: Option<bool>,
 }
 
 /// What a client message is.
@@ -222,6 +224,10 @@ fn resolve_create(
     let tools_key = fnv1a(members.get("tools").map_or("", |t| t.get()).as_bytes());
     let base_chat = base.and_then(|b| b.chat);
     entry.chat = None;
+    let store = members
+        .get("store")
+        .and_then(|raw| serde_json::from_str::<Option<bool>>(raw.get()).ok())
+        .flatten();
     Ok(Resolved {
         head,
         new_items,
@@ -230,7 +236,43 @@ fn resolve_create(
         entry,
         generate,
         previous,
+        store,
     })
+}
+
+/// The `previous_response_id` of a message, read without the rest.
+pub fn peek_previous(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Peek {
+        #[serde(default)]
+        previous_response_id: Option<String>,
+    }
+    serde_json::from_str::<Peek>(text)
+        .ok()
+        .and_then(|p| p.previous_response_id)
+}
+
+/// A chain entry for a conversation read from the response store.
+pub fn entry_from_items(items: Vec<Box<RawValue>>) -> ChainEntry {
+    let mut calls = HashSet::new();
+    let mut bytes = 0;
+    let items: Vec<Arc<str>> = items
+        .into_iter()
+        .map(|raw| {
+            let it: Arc<str> = Arc::from(raw.get());
+            if let Some(id) = item_shape(&it).call_id {
+                calls.insert(id);
+            }
+            bytes += it.len();
+            it
+        })
+        .collect();
+    ChainEntry {
+        items: Arc::new(items),
+        call_ids: Arc::new(calls),
+        bytes,
+        chat: None,
+    }
 }
 
 impl Resolved {
