@@ -12,19 +12,17 @@
 
 use std::collections::BTreeSet;
 
-use codex_convert_proxy::convert::request::{
-    convert_request, parse_request, Converted, RequestOptions,
-};
+use codex_convert_proxy::convert::request::Converted;
 use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::providers::{self, Quirks};
 use serde_json::{json, Value};
 
+#[path = "common/core.rs"]
+mod core_helpers;
+use core_helpers::all_profiles;
+
 fn raw(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/fixtures/codex-0.169/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    core_helpers::fixture_bytes(&format!("codex-0.169/{name}"))
 }
 
 fn recorded(name: &str) -> Value {
@@ -32,22 +30,7 @@ fn recorded(name: &str) -> Value {
 }
 
 fn convert_with(name: &str, quirks: &Quirks) -> (Value, Converted) {
-    let req = parse_request(&raw(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let opts = RequestOptions {
-        quirks,
-        model_override: None,
-        id_seed: Some(7),
-        chain_resolved: false,
-    };
-    let c = convert_request(req, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
-    (serde_json::to_value(&c.chat).unwrap(), c)
-}
-
-fn all_profiles() -> Vec<Quirks> {
-    providers::PROFILES
-        .iter()
-        .map(|p| providers::quirks_for(p).unwrap())
-        .collect()
+    core_helpers::convert_body(&raw(name), quirks, 7)
 }
 
 /// Keys of a Responses request that must never reach a Chat provider.
@@ -442,8 +425,7 @@ fn golden_dir() -> std::path::PathBuf {
 
 /// A recorded request's body (`codex-0.171` files wrap it in `{"body": ...}`).
 fn request_body(path: &str) -> Vec<u8> {
-    let p = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
-    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let bytes = core_helpers::fixture_bytes(path);
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     match v.get("body") {
         Some(b) if v.get("method").is_some() => serde_json::to_vec(b).unwrap(),
@@ -462,14 +444,7 @@ const SMALL_REQUEST: &str = r#"{"model":"gpt-5","stream":true,"input":"hi","inst
 
 fn golden_ctx(body: &[u8], profile: &str) -> ResponseContext {
     let q = providers::quirks_for(profile).unwrap();
-    let req = parse_request(body).unwrap();
-    let opts = RequestOptions {
-        quirks: &q,
-        model_override: None,
-        id_seed: Some(11),
-        chain_resolved: false,
-    };
-    let mut ctx = convert_request(req, &opts).unwrap().ctx;
+    let mut ctx = core_helpers::convert_body(body, &q, 11).1.ctx;
     ctx.response_id = "resp_golden".into();
     ctx.created_at = 1_700_000_000;
     ctx.fixed_now = Some(1_700_000_009);
@@ -901,11 +876,7 @@ fn golden_cases() -> Vec<(String, Vec<u8>)> {
         ("minimax-think-text", "minimax"),
     ];
     for (name, own) in recorded {
-        let sse = std::fs::read(format!(
-            "{}/tests/fixtures/upstream/{name}.sse",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
+        let sse = core_helpers::fixture_bytes(&format!("upstream/{name}.sse"));
         let real = request_body("codex-0.169/turn1-text.json");
         let freeform = request_body("codex-0.169/turn1-with-apply-patch-freeform.json");
         let mut ctxs: Vec<(String, ResponseContext)> = vec![
