@@ -10,120 +10,28 @@ use codex_convert_proxy::types::chat::ChatCompletion;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+#[path = "common/core.rs"]
+mod core_helpers;
+use core_helpers::{check_converter_events, fixed, parse_converter_sse};
+
 fn fixture(name: &str) -> Vec<u8> {
-    let p = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+    core_helpers::fixture_bytes(name)
 }
 
 fn convert(body: &[u8], quirks: &Quirks) -> (Value, ResponseContext) {
-    let req = parse_request(body).unwrap();
-    let opts = RequestOptions {
-        quirks,
-        model_override: None,
-        id_seed: Some(42),
-        chain_resolved: false,
-    };
-    let c = convert_request(req, &opts).unwrap();
-    (serde_json::to_value(&c.chat).unwrap(), c.ctx)
+    let (chat, c) = core_helpers::convert_body(body, quirks, 42);
+    (chat, c.ctx)
 }
 
-fn fixed(mut ctx: ResponseContext) -> ResponseContext {
-    ctx.response_id = "resp_fixed".into();
-    ctx.created_at = 1_700_000_000;
-    ctx.fixed_now = Some(1_700_000_005);
-    ctx.id_seed = 9;
-    ctx
+fn run_stream(ctx: ResponseContext, chunks: &[&[u8]]) -> Vec<u8> {
+    core_helpers::run_stream(ctx, chunks)
 }
 
 /// Parse our SSE output into (event, json) and check the lifecycle invariants.
 fn events(out: &[u8]) -> Vec<(String, Value)> {
-    let text = std::str::from_utf8(out).unwrap();
-    assert!(
-        text.ends_with("data: [DONE]\n\n"),
-        "must end with [DONE]: {text}"
-    );
-    let mut evs = Vec::new();
-    for frame in text.split("\n\n").filter(|f| !f.is_empty()) {
-        if frame == "data: [DONE]" {
-            continue;
-        }
-        let mut lines = frame.lines();
-        let ev = lines
-            .next()
-            .unwrap()
-            .strip_prefix("event: ")
-            .unwrap()
-            .to_owned();
-        let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
-        assert!(lines.next().is_none());
-        let v: Value = serde_json::from_str(data).unwrap();
-        assert_eq!(v["type"], ev.as_str(), "event line equals type");
-        evs.push((ev, v));
-    }
-    for (i, (_, v)) in evs.iter().enumerate() {
-        assert_eq!(v["sequence_number"], i as u64);
-    }
-    let terminals: Vec<_> = evs
-        .iter()
-        .filter(|(e, _)| {
-            matches!(
-                e.as_str(),
-                "response.completed" | "response.failed" | "response.incomplete"
-            )
-        })
-        .collect();
-    assert_eq!(terminals.len(), 1, "exactly one terminal event");
-    assert_eq!(evs.last().unwrap().0, terminals[0].0);
-    assert_eq!(evs[0].0, "response.created");
-    assert_eq!(evs[1].0, "response.in_progress");
-    // every added item gets a done with complete content, deltas follow their added
-    let mut open = std::collections::HashMap::new();
-    for (e, v) in &evs {
-        match e.as_str() {
-            "response.output_item.added" => {
-                open.insert(v["output_index"].as_u64().unwrap(), String::new());
-            }
-            "response.output_text.delta"
-            | "response.function_call_arguments.delta"
-            | "response.reasoning_summary_text.delta"
-            | "response.custom_tool_call_input.delta" => {
-                let acc = open
-                    .get_mut(&v["output_index"].as_u64().unwrap())
-                    .expect("delta after added");
-                acc.push_str(v["delta"].as_str().unwrap());
-            }
-            "response.output_item.done" => {
-                let acc = open
-                    .remove(&v["output_index"].as_u64().unwrap())
-                    .expect("done after added");
-                let item = &v["item"];
-                let full = match item["type"].as_str().unwrap() {
-                    "message" => item["content"][0]["text"].as_str().unwrap().to_owned(),
-                    "function_call" => item["arguments"].as_str().unwrap().to_owned(),
-                    "custom_tool_call" => item["input"].as_str().unwrap().to_owned(),
-                    "reasoning" => item["summary"][0]["text"].as_str().unwrap().to_owned(),
-                    t => panic!("unexpected item {t}"),
-                };
-                assert_eq!(acc, full, "deltas add up to the done content");
-            }
-            _ => {}
-        }
-    }
-    let failed = evs.last().is_some_and(|(e, _)| e == "response.failed");
-    assert!(failed || open.is_empty(), "items without done: {open:?}");
-    evs
-}
-
-fn run_stream(ctx: ResponseContext, chunks: &[&[u8]]) -> Vec<u8> {
-    let mut conv = StreamConverter::new(ctx, Framing::Sse);
-    let mut out = Vec::new();
-    for c in chunks {
-        conv.push_bytes(c);
-        out.extend_from_slice(&conv.take_output());
-    }
-    conv.finish();
-    out.extend_from_slice(&conv.take_output());
-    out
+    let evs = parse_converter_sse(out);
+    check_converter_events(&evs);
+    evs.into_iter().map(|e| (e.event, e.data)).collect()
 }
 
 fn terminal(evs: &[(String, Value)]) -> &Value {

@@ -5,18 +5,17 @@
 
 use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
 use codex_convert_proxy::convert::response::convert_completion;
-use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::convert::ResponseContext;
-use codex_convert_proxy::providers::{self, Quirks};
+use codex_convert_proxy::providers::Quirks;
 use codex_convert_proxy::types::chat::ChatCompletion;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+#[path = "common/core.rs"]
+mod core_helpers;
+
 fn profiles() -> Vec<Quirks> {
-    ["openai", "glm", "kimi", "deepseek", "minimax"]
-        .iter()
-        .filter_map(|p| providers::quirks_for(p))
-        .collect()
+    core_helpers::all_profiles()
 }
 
 /// Arbitrary JSON values, biased towards the shapes of Responses requests.
@@ -98,15 +97,7 @@ fn request_from(input: Value, tools: Value, extra: Value) -> Value {
 }
 
 fn run_stream(ctx: ResponseContext, chunks: &[Vec<u8>]) -> String {
-    let mut conv = StreamConverter::new(ctx, Framing::Sse);
-    let mut out = Vec::new();
-    for c in chunks {
-        conv.push_bytes(c);
-        out.extend_from_slice(&conv.take_output());
-    }
-    conv.finish();
-    out.extend_from_slice(&conv.take_output());
-    String::from_utf8(out).expect("the output is UTF-8")
+    String::from_utf8(core_helpers::run_stream(ctx, chunks)).expect("the output is UTF-8")
 }
 
 fn terminal_count(out: &str) -> usize {

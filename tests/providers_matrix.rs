@@ -1,7 +1,9 @@
 //! One table of scenarios — text, streamed text, tool round trip, reasoning round trip,
 //! upstream error — run against every provider profile (glm, kimi, deepseek, minimax,
 //! openai) through the real proxy process, each backend pointing at that provider's strict
-//! mock (tests/common/providers.rs). Every scenario asserts exactly what the client sees
+//! mock (tests/common/providers.rs). The `provider_matrix!` table at the end holds what
+//! differs between the providers and makes one test per profile and scenario
+//! (`glm::tool_round_trip`, ...), so a failing profile hides no other and names itself. Every scenario asserts exactly what the client sees
 //! (events, output items, usage with cached tokens) and that the mock accepted every request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,18 +19,16 @@ const ARGS: &str = r#"{"cmd":"echo hi > hello.txt"}"#;
 const TOOL_OUTPUT: &str = "created";
 const LATE_DEVELOPER: &str = "Approvals changed: never ask.";
 
-/// One proxy in front of the five mocks: backend `<profile>` under the prefix `/<profile>`.
+/// One proxy in front of a provider's mock: backend `<profile>` under the prefix
+/// `/<profile>`.
 struct Rig {
     proxy: ProxyProcess,
     mocks: Vec<ProviderMock>,
 }
 
 impl Rig {
-    async fn start() -> Self {
-        let mut mocks = Vec::new();
-        for p in providers::ALL {
-            mocks.push(ProviderMock::start(p, &format!("sk-{}-key", p.name())).await);
-        }
+    async fn start(p: Profile) -> Self {
+        let mocks = vec![ProviderMock::start(p, &format!("sk-{}-key", p.name())).await];
         let backends: Vec<Value> = mocks
             .iter()
             .map(|m| {
@@ -64,6 +64,40 @@ impl Rig {
             self.proxy.stderr()
         )
     }
+}
+
+/// What differs between the providers, as the scenarios expect it: one row of the
+/// `provider_matrix!` table.
+struct Caps {
+    profile: Profile,
+    /// The role a developer message after the first one becomes.
+    late_developer_role: &'static str,
+    /// With tools: `strict` kept in the function, `parallel_tool_calls` and `tool_stream` sent.
+    strict: bool,
+    parallel: bool,
+    tool_stream: bool,
+    /// Reasoning comes in `<think>` tags in the content (and goes back that way).
+    think_tags: bool,
+    /// An assistant tool call needs `reasoning_content` (if empty) while thinking.
+    reasoning_content_required: bool,
+    /// The provider's typical error.
+    error: UpstreamError,
+}
+
+/// How a provider reports its typical error, and what the client sees.
+enum UpstreamError {
+    /// An HTTP error: the proxy answers `status` with an OpenAI error body.
+    Http {
+        status: u16,
+        code: &'static str,
+        kind: &'static str,
+        says: &'static str,
+    },
+    /// In a 200 body (MiniMax's `base_resp`): the stream fails.
+    InStream {
+        code: &'static str,
+        says: &'static str,
+    },
 }
 
 fn message(role: &str, text: &str) -> Value {
@@ -186,10 +220,11 @@ fn call_item(call_id: &str) -> Value {
 
 /// The reasoning text the client sees for reasoning `r` from this provider: MiniMax's
 /// `<think>\n…\n</think>` keeps the newlines inside the tags.
-fn seen_reasoning(p: Profile, r: &str) -> String {
-    match p {
-        Profile::MiniMax => format!("\n{r}\n"),
-        _ => r.to_owned(),
+fn seen_reasoning(c: &Caps, r: &str) -> String {
+    if c.think_tags {
+        format!("\n{r}\n")
+    } else {
+        r.to_owned()
     }
 }
 
@@ -201,15 +236,9 @@ fn first_turn_messages() -> Vec<Value> {
     ]
 }
 
-fn late_developer_role(p: Profile) -> &'static str {
-    match p {
-        Profile::Glm | Profile::MiniMax => "user",
-        _ => "system",
-    }
-}
-
 /// The request keys each profile sends with tools.
-fn assert_tool_request_shape(p: Profile, body: &Value, ctx: &str) {
+fn assert_tool_request_shape(c: &Caps, body: &Value, ctx: &str) {
+    let p = c.profile;
     assert_eq!(body["model"], p.model(), "{ctx}");
     assert_eq!(body["stream"], true, "{ctx}");
     assert_eq!(
@@ -221,11 +250,7 @@ fn assert_tool_request_shape(p: Profile, body: &Value, ctx: &str) {
     let mut function = json!({"name": "exec_command", "description": "Runs a shell command.",
         "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}},
             "required": ["cmd"]}});
-    let (strict, parallel, tool_stream) = match p {
-        Profile::Glm => (false, false, true),
-        Profile::MiniMax => (false, false, false),
-        _ => (true, true, false),
-    };
+    let (strict, parallel, tool_stream) = (c.strict, c.parallel, c.tool_stream);
     if strict {
         function["strict"] = json!(false);
     }
@@ -251,7 +276,8 @@ fn assert_tool_request_shape(p: Profile, body: &Value, ctx: &str) {
 // ---------------------------------------------------------------------------
 
 /// A non-streamed text turn: one Response object.
-async fn scenario_text(rig: &Rig, p: Profile) {
+async fn scenario_text(rig: &Rig, c: &Caps) {
+    let p = c.profile;
     let mock = rig.mock(p);
     let text = format!("Plain answer from {}.", p.name());
     mock.push(Reply::text(None, &text));
@@ -290,7 +316,8 @@ async fn scenario_text(rig: &Rig, p: Profile) {
 }
 
 /// A streamed turn with reasoning, then text.
-async fn scenario_streamed_text(rig: &Rig, p: Profile) {
+async fn scenario_streamed_text(rig: &Rig, c: &Caps) {
+    let p = c.profile;
     let mock = rig.mock(p);
     let reasoning = "Greet briefly.";
     let text = format!("Streamed hello from {} — ünïcødé ✓.", p.name());
@@ -309,11 +336,11 @@ async fn scenario_streamed_text(rig: &Rig, p: Profile) {
         .iter()
         .map(|e| e["delta"].as_str().unwrap())
         .collect();
-    assert_eq!(summary, seen_reasoning(p, reasoning), "{ctx}");
+    assert_eq!(summary, seen_reasoning(c, reasoning), "{ctx}");
     let response = &terminal["response"];
     assert_eq!(response["status"], "completed", "{ctx}");
     let expected = vec![
-        reasoning_item(&seen_reasoning(p, reasoning)),
+        reasoning_item(&seen_reasoning(c, reasoning)),
         message_item(&text),
     ];
     assert_eq!(normalized(&done_items(&stream)), expected, "{ctx}");
@@ -338,7 +365,8 @@ async fn scenario_streamed_text(rig: &Rig, p: Profile) {
 
 /// Turn 1: a tool call (no reasoning); turn 2 carries the call and its output (and a later
 /// developer message) and gets the final text.
-async fn scenario_tool_round_trip(rig: &Rig, p: Profile) {
+async fn scenario_tool_round_trip(rig: &Rig, c: &Caps) {
+    let p = c.profile;
     let mock = rig.mock(p);
     mock.push(Reply::tool(None, "exec_command", ARGS));
     let resp = rig.post(p, &request(p, first_turn(), true, true)).await;
@@ -361,7 +389,7 @@ async fn scenario_tool_round_trip(rig: &Rig, p: Profile) {
     let items = done_items(&stream);
     assert_eq!(normalized(&items), vec![call_item(&call_id)], "{ctx}");
     assert_eq!(terminal["response"]["usage"], expected_usage(p), "{ctx}");
-    assert_tool_request_shape(p, mock.requests()[0].json(), &ctx);
+    assert_tool_request_shape(c, mock.requests()[0].json(), &ctx);
     assert_eq!(
         mock.requests()[0].json()["messages"],
         json!(first_turn_messages()),
@@ -396,21 +424,22 @@ async fn scenario_tool_round_trip(rig: &Rig, p: Profile) {
     let mut assistant = json!({"role": "assistant", "content": "",
         "tool_calls": [{"id": call_id, "type": "function",
             "function": {"name": "exec_command", "arguments": ARGS}}]});
-    if matches!(p, Profile::Kimi | Profile::DeepSeek) {
+    if c.reasoning_content_required {
         // No reasoning in this turn, but the field must be there while thinking.
         assistant["reasoning_content"] = json!("");
     }
     let mut expected = first_turn_messages();
     expected.push(assistant);
     expected.push(json!({"role": "tool", "tool_call_id": call_id, "content": TOOL_OUTPUT}));
-    expected.push(json!({"role": late_developer_role(p), "content": LATE_DEVELOPER}));
+    expected.push(json!({"role": c.late_developer_role, "content": LATE_DEVELOPER}));
     assert_eq!(reqs[1].json()["messages"], json!(expected), "{ctx}");
-    assert_tool_request_shape(p, reqs[1].json(), &ctx);
+    assert_tool_request_shape(c, reqs[1].json(), &ctx);
 }
 
 /// Turn 1: reasoning + a tool call; the reasoning item goes back with turn 2 and must reach
 /// the provider in the shape it requires.
-async fn scenario_reasoning_round_trip(rig: &Rig, p: Profile) {
+async fn scenario_reasoning_round_trip(rig: &Rig, c: &Caps) {
+    let p = c.profile;
     let mock = rig.mock(p);
     let r1 = format!("{} must run one command first.", p.name());
     let r2 = "The output says created.";
@@ -428,7 +457,7 @@ async fn scenario_reasoning_round_trip(rig: &Rig, p: Profile) {
     let items = done_items(&stream);
     assert_eq!(
         normalized(&items),
-        vec![reasoning_item(&seen_reasoning(p, &r1)), call_item(&call_id)],
+        vec![reasoning_item(&seen_reasoning(c, &r1)), call_item(&call_id)],
         "{ctx}"
     );
     assert_eq!(terminal["response"]["usage"], expected_usage(p), "{ctx}");
@@ -449,7 +478,7 @@ async fn scenario_reasoning_round_trip(rig: &Rig, p: Profile) {
     assert_eq!(
         normalized(terminal["response"]["output"].as_array().unwrap()),
         vec![
-            reasoning_item(&seen_reasoning(p, r2)),
+            reasoning_item(&seen_reasoning(c, r2)),
             message_item(final_text)
         ],
         "{ctx}"
@@ -464,8 +493,8 @@ async fn scenario_reasoning_round_trip(rig: &Rig, p: Profile) {
     let assistant = &msgs[2];
     assert_eq!(assistant["role"], "assistant", "{ctx}");
     assert_eq!(assistant["tool_calls"][0]["id"], call_id.as_str(), "{ctx}");
-    match p {
-        Profile::MiniMax => {
+    match c.think_tags {
+        true => {
             // Back inside the content, byte for byte as MiniMax wrote it.
             assert_eq!(
                 assistant["content"],
@@ -474,7 +503,7 @@ async fn scenario_reasoning_round_trip(rig: &Rig, p: Profile) {
             );
             assert!(assistant.get("reasoning_content").is_none(), "{ctx}");
         }
-        _ => {
+        false => {
             assert_eq!(assistant["reasoning_content"], r1.as_str(), "{ctx}");
             assert_eq!(assistant["content"], "", "{ctx}");
         }
@@ -483,58 +512,42 @@ async fn scenario_reasoning_round_trip(rig: &Rig, p: Profile) {
 }
 
 /// The provider's typical error, as the client sees it.
-async fn scenario_upstream_error(rig: &Rig, p: Profile) {
+async fn scenario_upstream_error(rig: &Rig, c: &Caps) {
+    let p = c.profile;
     let mock = rig.mock(p);
     mock.push(Reply::Error);
     let resp = rig.post(p, &request(p, first_turn(), true, true)).await;
     let ctx = rig.context(p);
     mock.assert_all_accepted();
-    if p == Profile::MiniMax {
-        // MiniMax reports it in `base_resp` of a 200 body: the stream fails.
-        let (stream, terminal) = stream_of(&resp, &ctx);
-        assert_eq!(
-            stream.types(),
-            vec![
-                "response.created",
-                "response.in_progress",
-                "response.failed"
-            ],
-            "{ctx}"
-        );
-        let r = &terminal["response"];
-        assert_eq!(r["status"], "failed", "{ctx}");
-        assert_eq!(r["error"]["code"], "rate_limit_exceeded", "{ctx}");
-        assert!(
-            r["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("rate limit exceeded(RPM)"),
-            "{ctx}"
-        );
-        assert_eq!(r["output"], json!([]), "{ctx}");
-        return;
-    }
-    let (status, code, kind, says) = match p {
-        Profile::Glm => (429, "rate_limit_exceeded", "rate_limit_error", "并发数过高"),
-        Profile::Kimi => (
-            429,
-            "insufficient_quota",
-            "insufficient_quota",
-            "is suspended",
-        ),
-        Profile::DeepSeek => (
-            429,
-            "insufficient_quota",
-            "insufficient_quota",
-            "Insufficient Balance",
-        ),
-        Profile::OpenAi => (
-            503,
-            "server_is_overloaded",
-            "server_error",
-            "currently overloaded",
-        ),
-        Profile::MiniMax => unreachable!(),
+    let (status, code, kind, says) = match c.error {
+        UpstreamError::InStream { code, says } => {
+            // MiniMax reports it in `base_resp` of a 200 body: the stream fails.
+            let (stream, terminal) = stream_of(&resp, &ctx);
+            assert_eq!(
+                stream.types(),
+                vec![
+                    "response.created",
+                    "response.in_progress",
+                    "response.failed"
+                ],
+                "{ctx}"
+            );
+            let r = &terminal["response"];
+            assert_eq!(r["status"], "failed", "{ctx}");
+            assert_eq!(r["error"]["code"], code, "{ctx}");
+            assert!(
+                r["error"]["message"].as_str().unwrap().contains(says),
+                "{ctx}"
+            );
+            assert_eq!(r["output"], json!([]), "{ctx}");
+            return;
+        }
+        UpstreamError::Http {
+            status,
+            code,
+            kind,
+            says,
+        } => (status, code, kind, says),
     };
     assert_eq!(resp.status, status, "{}\n{ctx}", resp.body);
     let err = assert_openai_error_shape(&resp.json());
@@ -545,46 +558,132 @@ async fn scenario_upstream_error(rig: &Rig, p: Profile) {
     assert!(message.contains(p.name()), "names the backend: {message}");
 }
 
-// One test per scenario, each running the whole table of profiles on its own proxy.
+// ---------------------------------------------------------------------------
+// The matrix: one row per profile; one test per profile and scenario, each on its own proxy.
+// ---------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matrix_text() {
-    let rig = Rig::start().await;
-    for p in providers::ALL {
-        scenario_text(&rig, p).await;
-    }
+macro_rules! provider_matrix {
+    ($($module:ident: $caps:expr;)*) => {
+        $(
+            mod $module {
+                use super::*;
+
+                pub(super) const CAPS: Caps = $caps;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn text() {
+                    scenario_text(&Rig::start(CAPS.profile).await, &CAPS).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn streamed_text() {
+                    scenario_streamed_text(&Rig::start(CAPS.profile).await, &CAPS).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn tool_round_trip() {
+                    scenario_tool_round_trip(&Rig::start(CAPS.profile).await, &CAPS).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn reasoning_round_trip() {
+                    scenario_reasoning_round_trip(&Rig::start(CAPS.profile).await, &CAPS).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn upstream_error() {
+                    scenario_upstream_error(&Rig::start(CAPS.profile).await, &CAPS).await;
+                }
+            }
+        )*
+
+        /// The table has one row per profile, under the profile's name.
+        #[test]
+        fn matrix_covers_every_profile() {
+            let rows: &[(&str, &Caps)] = &[$((stringify!($module), &$module::CAPS)),*];
+            assert_eq!(rows.len(), providers::ALL.len());
+            for p in providers::ALL {
+                let row = rows.iter().find(|(_, c)| c.profile == p);
+                assert_eq!(row.map(|(m, _)| *m), Some(p.name()), "{}", p.name());
+            }
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matrix_streamed_text() {
-    let rig = Rig::start().await;
-    for p in providers::ALL {
-        scenario_streamed_text(&rig, p).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matrix_tool_round_trip() {
-    let rig = Rig::start().await;
-    for p in providers::ALL {
-        scenario_tool_round_trip(&rig, p).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matrix_reasoning_round_trip() {
-    let rig = Rig::start().await;
-    for p in providers::ALL {
-        scenario_reasoning_round_trip(&rig, p).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn matrix_upstream_error() {
-    let rig = Rig::start().await;
-    for p in providers::ALL {
-        scenario_upstream_error(&rig, p).await;
-    }
+provider_matrix! {
+    glm: Caps {
+        profile: Profile::Glm,
+        late_developer_role: "user",
+        strict: false,
+        parallel: false,
+        tool_stream: true,
+        think_tags: false,
+        reasoning_content_required: false,
+        error: UpstreamError::Http {
+            status: 429,
+            code: "rate_limit_exceeded",
+            kind: "rate_limit_error",
+            says: "并发数过高",
+        },
+    };
+    kimi: Caps {
+        profile: Profile::Kimi,
+        late_developer_role: "system",
+        strict: true,
+        parallel: true,
+        tool_stream: false,
+        think_tags: false,
+        reasoning_content_required: true,
+        error: UpstreamError::Http {
+            status: 429,
+            code: "insufficient_quota",
+            kind: "insufficient_quota",
+            says: "is suspended",
+        },
+    };
+    deepseek: Caps {
+        profile: Profile::DeepSeek,
+        late_developer_role: "system",
+        strict: true,
+        parallel: true,
+        tool_stream: false,
+        think_tags: false,
+        reasoning_content_required: true,
+        error: UpstreamError::Http {
+            status: 429,
+            code: "insufficient_quota",
+            kind: "insufficient_quota",
+            says: "Insufficient Balance",
+        },
+    };
+    minimax: Caps {
+        profile: Profile::MiniMax,
+        late_developer_role: "user",
+        strict: false,
+        parallel: false,
+        tool_stream: false,
+        think_tags: true,
+        reasoning_content_required: false,
+        error: UpstreamError::InStream {
+            code: "rate_limit_exceeded",
+            says: "rate limit exceeded(RPM)",
+        },
+    };
+    openai: Caps {
+        profile: Profile::OpenAi,
+        late_developer_role: "system",
+        strict: true,
+        parallel: true,
+        tool_stream: false,
+        think_tags: false,
+        reasoning_content_required: false,
+        error: UpstreamError::Http {
+            status: 503,
+            code: "server_is_overloaded",
+            kind: "server_error",
+            says: "currently overloaded",
+        },
+    };
 }
 
 /// The mocks are as strict as claimed: each rejects what its provider rejects (the same

@@ -2,6 +2,7 @@
 //! events/object. Nothing here touches Pingora or the network.
 
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod request;
 pub mod response;

@@ -30,14 +30,14 @@ impl Status {
 }
 
 /// The full Response object with every field OpenAI's and Open Responses' schemas require,
-/// written as JSON into `out`. The fields that change during a turn are serialised here;
+/// written as JSON into `out`. `output` holds the items ([`super::events::OutputItem`]). The fields that change during a turn are serialised here;
 /// the request fields it echoes (instructions, tools, ...) were rendered once per request
 /// ([`echo_members`]) and are copied in.
-pub fn write_response(
+pub fn write_response<T: Serialize>(
     out: &mut Vec<u8>,
     ctx: &ResponseContext,
     status: Status,
-    output: &[Value],
+    output: &[T],
     usage: Option<&Value>,
     error: Option<&Value>,
     incomplete_reason: Option<&str>,
@@ -47,7 +47,7 @@ pub fn write_response(
         reason: &'a str,
     }
     #[derive(Serialize)]
-    struct Head<'a> {
+    struct Head<'a, T> {
         id: &'a str,
         object: &'static str,
         created_at: u64,
@@ -56,7 +56,7 @@ pub fn write_response(
         error: Option<&'a Value>,
         incomplete_details: Option<Reason<'a>>,
         model: &'a str,
-        output: &'a [Value],
+        output: &'a [T],
         previous_response_id: Option<&'a str>,
         presence_penalty: f64,
         frequency_penalty: f64,

@@ -1,38 +1,90 @@
 //! The stream converter: a push-based state machine from Chat Completions chunks (as raw SSE
-//! bytes, in any split) to Responses API events (as SSE bytes).
+//! bytes, in any split) to Responses API events (written in a [`Framing`]).
 //!
 //! It always ends with exactly one terminal event — `response.completed`,
-//! `response.incomplete` or `response.failed` — followed by `data: [DONE]`, whether the
-//! upstream ended with `[DONE]`, ended without it, sent an error, or was cut off.
+//! `response.incomplete` or `response.failed` — followed, in the SSE framing, by
+//! `data: [DONE]`, whether the upstream ended with `[DONE]`, ended without it, sent an error,
+//! or was cut off. That is structural: the terminal event is written only on the way into
+//! [`Phase::Done`], which nothing leaves.
+
+use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::{base_resp_error, code_for_stream_error};
+pub use super::events::Framing;
+use super::events::{
+    EventWriter, ItemStatus, OutputItem, ReasoningDone, ResponseEventKind, ResponsesEvent,
+};
 use super::ids::{encode_compaction_token, encode_reasoning_token, IdGen};
 use super::response::{usage_json, write_response, Status};
 use super::tools::{custom_input_from_arguments, ToolOrigin};
 use super::ResponseContext;
-use crate::sse::{write_event_json, write_json_line, SseDecoder, SseEvent, DONE_FRAME};
+use crate::sse::{SseDecoder, SseEvent};
 use crate::types::chat::{
     arguments_text, content_text, ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta,
 };
 
 #[derive(Debug)]
 enum Slot {
-    Reasoning {
-        id: String,
-        output_index: usize,
-        text: String,
-        closed: bool,
-    },
-    Message {
-        id: String,
-        output_index: usize,
-        text: String,
-        closed: bool,
-    },
+    Text(TextSlot),
     Tool(ToolSlot),
+}
+
+/// The two kinds of text item: the same fields, the same life (added, part added, deltas,
+/// done events, item done), different event names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextKind {
+    Message,
+    Reasoning,
+}
+
+impl TextKind {
+    fn id_prefix(self) -> &'static str {
+        match self {
+            TextKind::Message => "msg",
+            TextKind::Reasoning => "rs",
+        }
+    }
+}
+
+/// A message or reasoning item.
+#[derive(Debug)]
+struct TextSlot {
+    kind: TextKind,
+    id: String,
+    output_index: usize,
+    text: String,
+    closed: bool,
+}
+
+impl TextSlot {
+    /// The item as announced, or (`done`) finished.
+    fn item(&self, done: bool, raw_reasoning: bool) -> OutputItem<'_> {
+        match (self.kind, done) {
+            (TextKind::Message, false) => OutputItem::Message {
+                id: &self.id,
+                text: None,
+            },
+            (TextKind::Message, true) => OutputItem::Message {
+                id: &self.id,
+                text: Some(&self.text),
+            },
+            (TextKind::Reasoning, false) => OutputItem::Reasoning {
+                id: &self.id,
+                done: None,
+            },
+            (TextKind::Reasoning, true) => OutputItem::Reasoning {
+                id: &self.id,
+                done: Some(ReasoningDone {
+                    text: &self.text,
+                    encrypted_content: encode_reasoning_token(&self.text),
+                    raw: raw_reasoning,
+                }),
+            },
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -49,18 +101,42 @@ struct ToolSlot {
     input: InputDecoder,
 }
 
-/// How events are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// Server-sent events: `event: NAME\ndata: JSON\n\n`, one per event, then
-    /// `data: [DONE]`.
-    Sse,
-    /// One JSON object per event, each followed by `\n` (serde_json never writes a raw
-    /// newline inside JSON): the WebSocket transport sends each line as one text frame.
-    /// No `[DONE]`.
-    WebSocket,
-    /// Nothing is written: only the final Response object is built (whole JSON replies).
-    None,
+impl ToolSlot {
+    /// The call as announced (`in_progress`, empty) or finished.
+    fn item<'a>(&'a self, origin: &'a ToolOrigin, status: ItemStatus) -> OutputItem<'a> {
+        let done = status == ItemStatus::Completed;
+        let arguments = match (done, self.args.trim().is_empty()) {
+            (false, _) => "",
+            (true, true) => "{}",
+            (true, false) => self.args.as_str(),
+        };
+        let (name, namespace) = match origin {
+            ToolOrigin::Custom { name } => {
+                let input = if done {
+                    Cow::Owned(custom_input_from_arguments(&self.args))
+                } else {
+                    Cow::Borrowed("")
+                };
+                return OutputItem::CustomToolCall {
+                    id: &self.id,
+                    status,
+                    call_id: &self.call_id,
+                    name,
+                    input,
+                };
+            }
+            ToolOrigin::Function { name } => (name, None),
+            ToolOrigin::Namespaced { namespace, name } => (name, Some(namespace.as_str())),
+        };
+        OutputItem::FunctionCall {
+            id: &self.id,
+            status,
+            call_id: &self.call_id,
+            name,
+            namespace,
+            arguments,
+        }
+    }
 }
 
 /// How the turn ended, before mapping to a terminal event.
@@ -72,40 +148,57 @@ pub enum Outcome {
     Failed { code: String, message: String },
 }
 
+/// Where the turn is.
+#[derive(Debug)]
+enum Phase {
+    /// Nothing was sent yet.
+    Idle,
+    /// `response.created` and `response.in_progress` were sent; items stream.
+    Streaming(Streaming),
+    /// The terminal event was produced: only the final Response object is left.
+    Done(Finished),
+}
+
+#[derive(Debug, Default)]
+struct Streaming {
+    /// The text slot (message or reasoning) still open: at most one at a time.
+    open: Option<usize>,
+    /// A `delta` was seen: a later full `message` only repeats what was streamed.
+    saw_delta: bool,
+}
+
+#[derive(Debug)]
+struct Finished {
+    /// The final Response object as JSON.
+    json: Vec<u8>,
+    /// `error.code` of a failed final Response.
+    failure_code: Option<String>,
+}
+
 /// The output buffer's first size, and the most it keeps between reads.
 const OUT_INITIAL: usize = 2048;
 const OUT_KEEP: usize = 8192;
 
 pub struct StreamConverter {
     ctx: ResponseContext,
-    framing: Framing,
-    /// `framing != Framing::None`.
-    emit: bool,
+    events: EventWriter,
     out: BytesMut,
     decoder: SseDecoder,
     scratch: Vec<SseEvent>,
-    seq: u64,
     ids: IdGen,
-    started: bool,
+    phase: Phase,
     slots: Vec<Slot>,
     added: usize,
-    open_text: Option<usize>,
-    open_reasoning: Option<usize>,
     think: Option<ThinkSplitter>,
     usage: Option<ChatUsage>,
     finish_reason: Option<String>,
-    /// A `delta` was seen: a later full `message` only repeats what was streamed.
-    saw_delta: bool,
-    /// The final Response object as JSON, once the terminal event was produced.
-    final_json: Option<Vec<u8>>,
-    /// `error.code` of a failed final Response.
-    failure_code: Option<String>,
     /// Chat chunks seen (for the access log).
     pub chunks: u64,
     /// Remote compaction: the summary text so far (no message items are made).
     summary: String,
-    /// Remote compaction: the one `compaction` output item, once made.
-    compaction_item: Option<(usize, Value)>,
+    /// Remote compaction: the one `compaction` output item (output index, id, token), once
+    /// made.
+    compaction_item: Option<(usize, String, String)>,
 }
 
 impl StreamConverter {
@@ -116,24 +209,17 @@ impl StreamConverter {
         let ids = IdGen::new(ctx.id_seed);
         StreamConverter {
             ctx,
-            framing,
-            emit: framing != Framing::None,
+            events: EventWriter::new(framing),
             out: BytesMut::with_capacity(OUT_INITIAL),
             decoder: SseDecoder::new(),
             scratch: Vec::new(),
-            seq: 0,
             ids,
-            started: false,
+            phase: Phase::Idle,
             slots: Vec::new(),
             added: 0,
-            open_text: None,
-            open_reasoning: None,
             think,
             usage: None,
             finish_reason: None,
-            saw_delta: false,
-            final_json: None,
-            failure_code: None,
             chunks: 0,
             summary: String::new(),
             compaction_item: None,
@@ -141,7 +227,7 @@ impl StreamConverter {
     }
 
     pub fn is_done(&self) -> bool {
-        self.final_json.is_some()
+        matches!(self.phase, Phase::Done(_))
     }
 
     /// Bytes ready for the client.
@@ -155,26 +241,35 @@ impl StreamConverter {
         self.out.split().freeze()
     }
 
+    fn finished(&self) -> Option<&Finished> {
+        match &self.phase {
+            Phase::Done(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The final Response object, once the terminal event was produced.
     pub fn final_response(&self) -> Option<Value> {
-        self.final_json
-            .as_deref()
+        self.final_json()
             .and_then(|j| serde_json::from_slice(j).ok())
     }
 
     /// The final Response object as the JSON the client receives.
     pub fn final_json(&self) -> Option<&[u8]> {
-        self.final_json.as_deref()
+        self.finished().map(|f| f.json.as_slice())
     }
 
     /// The final Response object's JSON, moved out (the converter stays done).
     pub fn take_final_json(&mut self) -> Option<Vec<u8>> {
-        self.final_json.as_mut().map(std::mem::take)
+        match &mut self.phase {
+            Phase::Done(f) => Some(std::mem::take(&mut f.json)),
+            _ => None,
+        }
     }
 
     /// The `error.code` of the final Response when it failed.
     pub fn failure_code(&self) -> Option<&str> {
-        self.failure_code.as_deref()
+        self.finished().and_then(|f| f.failure_code.as_deref())
     }
 
     pub fn usage(&self) -> Option<&ChatUsage> {
@@ -186,17 +281,33 @@ impl StreamConverter {
         self.added > 0
     }
 
+    /// The streaming state (`None` before the start and after the end).
+    fn streaming(&mut self) -> Option<&mut Streaming> {
+        match &mut self.phase {
+            Phase::Streaming(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn open_slot(&self) -> Option<usize> {
+        match &self.phase {
+            Phase::Streaming(s) => s.open,
+            _ => None,
+        }
+    }
+
     /// Send `response.created` and `response.in_progress` now (e.g. as soon as the upstream
     /// answered 200), so the client sees progress before the first token.
     pub fn start(&mut self) {
-        if self.started {
+        if !matches!(self.phase, Phase::Idle) {
             return;
         }
-        self.started = true;
-        if !self.emit {
+        self.phase = Phase::Streaming(Streaming::default());
+        if !self.events.writes() {
             // JSON mode: the two events are not written, so do not build them (the Response
             // object carries the echoed request fields, tools included).
-            self.seq += 2;
+            self.events.skip();
+            self.events.skip();
             return;
         }
         let mut resp = Vec::with_capacity(1024 + self.ctx.echo.len());
@@ -204,13 +315,15 @@ impl StreamConverter {
             &mut resp,
             &self.ctx,
             Status::InProgress,
-            &[],
+            &[] as &[Value],
             None,
             None,
             None,
         );
-        self.response_event("response.created", &resp);
-        self.response_event("response.in_progress", &resp);
+        self.events
+            .response_event(&mut self.out, ResponseEventKind::Created, &resp);
+        self.events
+            .response_event(&mut self.out, ResponseEventKind::InProgress, &resp);
     }
 
     /// Feed raw upstream SSE bytes.
@@ -294,14 +407,17 @@ impl StreamConverter {
             if let Some(u) = &choice.usage {
                 self.usage = Some(u.clone());
             }
+            let saw_delta = self.streaming().is_some_and(|s| s.saw_delta);
             match (&choice.delta, &choice.message) {
                 (Some(d), _) => {
-                    self.saw_delta = true;
+                    if let Some(s) = self.streaming() {
+                        s.saw_delta = true;
+                    }
                     self.push_delta(d);
                 }
                 // A full message after the deltas (MiniMax ends a stream with a
                 // `chat.completion` frame repeating the whole message): already streamed.
-                (None, Some(m)) if !self.saw_delta => self.push_delta(m),
+                (None, Some(m)) if !saw_delta => self.push_delta(m),
                 _ => {}
             }
             if let Some(fr) = choice.finish_reason.as_deref().filter(|s| !s.is_empty()) {
@@ -343,7 +459,7 @@ impl StreamConverter {
 
     fn push_delta(&mut self, d: &ChunkDelta) {
         if let Some(r) = d.reasoning_content.as_deref().or(d.reasoning.as_deref()) {
-            self.reasoning_delta(r);
+            self.text_piece(TextKind::Reasoning, r);
         }
         if let Some(c) = &d.content {
             match c {
@@ -364,125 +480,189 @@ impl StreamConverter {
             return;
         }
         match self.think.as_mut() {
-            None => self.text_delta(s),
+            None => self.text_piece(TextKind::Message, s),
             Some(t) => {
                 let parts = t.push(s);
                 for (is_reasoning, piece) in parts {
-                    if is_reasoning {
-                        self.reasoning_delta(&piece);
-                    } else {
-                        self.text_delta(&piece);
-                    }
+                    self.text_piece(TextKind::of(is_reasoning), &piece);
                 }
             }
         }
     }
 
-    fn text_delta(&mut self, s: &str) {
+    /// A piece of message or reasoning text: it opens an item of that kind (closing the open
+    /// one of the other kind, and the calls) or extends the open one.
+    fn text_piece(&mut self, kind: TextKind, s: &str) {
         if s.is_empty() {
             return;
         }
         if self.ctx.compaction {
-            self.summary.push_str(s);
-            return;
-        }
-        self.close_reasoning();
-        let slot = match self.open_text {
-            Some(i) => i,
-            None => {
-                self.close_tools();
-                let id = self.ids.next("msg");
-                let output_index = self.added;
-                self.added += 1;
-                self.event(
-                    "response.output_item.added",
-                    json!({"output_index": output_index, "item": {
-                        "id": id, "type": "message", "status": "in_progress",
-                        "role": "assistant", "content": []}}),
-                );
-                self.event(
-                    "response.content_part.added",
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                        "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}),
-                );
-                self.slots.push(Slot::Message {
-                    id,
-                    output_index,
-                    text: String::new(),
-                    closed: false,
-                });
-                self.open_text = Some(self.slots.len() - 1);
-                self.slots.len() - 1
+            // The summary is the reply's text; its reasoning is not part of it.
+            if kind == TextKind::Message {
+                self.summary.push_str(s);
             }
-        };
-        if let Some(Slot::Message {
-            id,
-            output_index,
-            text,
-            ..
-        }) = self.slots.get_mut(slot)
-        {
-            text.push_str(s);
-            let payload = json!({"item_id": id, "output_index": output_index,
-                "content_index": 0, "delta": s, "logprobs": []});
-            self.event("response.output_text.delta", payload);
-        }
-    }
-
-    fn reasoning_delta(&mut self, s: &str) {
-        if s.is_empty() || self.ctx.compaction {
             return;
         }
-        if self.open_text.is_some() {
-            self.close_text();
-        }
-        let slot = match self.open_reasoning {
+        let open = self
+            .open_slot()
+            .filter(|i| matches!(self.slots.get(*i), Some(Slot::Text(t)) if t.kind == kind));
+        let slot = match open {
             Some(i) => i,
             None => {
-                self.close_tools();
-                let id = self.ids.next("rs");
-                let output_index = self.added;
-                self.added += 1;
-                self.event(
-                    "response.output_item.added",
-                    json!({"output_index": output_index, "item": {
-                        "id": id, "type": "reasoning", "summary": []}}),
-                );
-                self.event(
-                    "response.reasoning_summary_part.added",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0,
-                        "part": {"type": "summary_text", "text": ""}}),
-                );
-                self.slots.push(Slot::Reasoning {
-                    id,
-                    output_index,
-                    text: String::new(),
-                    closed: false,
-                });
-                self.open_reasoning = Some(self.slots.len() - 1);
-                self.slots.len() - 1
+                self.close_text();
+                self.open_text(kind)
             }
         };
         let raw = self.ctx.include_reasoning_text;
-        if let Some(Slot::Reasoning {
-            id,
-            output_index,
-            text,
-            ..
-        }) = self.slots.get_mut(slot)
-        {
-            text.push_str(s);
-            let (id, oi) = (id.clone(), *output_index);
-            self.event(
-                "response.reasoning_summary_text.delta",
-                json!({"item_id": id, "output_index": oi, "summary_index": 0, "delta": s}),
-            );
-            if raw {
-                self.event(
-                    "response.reasoning_text.delta",
-                    json!({"item_id": id, "output_index": oi, "content_index": 0, "delta": s}),
+        let Some(Slot::Text(t)) = self.slots.get_mut(slot) else {
+            return;
+        };
+        t.text.push_str(s);
+        let (item_id, output_index) = (t.id.as_str(), t.output_index);
+        let out = &mut self.out;
+        match kind {
+            TextKind::Message => self.events.event(
+                out,
+                &ResponsesEvent::OutputTextDelta {
+                    item_id,
+                    output_index,
+                    delta: s,
+                },
+            ),
+            TextKind::Reasoning => {
+                self.events.event(
+                    out,
+                    &ResponsesEvent::ReasoningSummaryTextDelta {
+                        item_id,
+                        output_index,
+                        delta: s,
+                    },
+                );
+                if raw {
+                    self.events.event(
+                        out,
+                        &ResponsesEvent::ReasoningTextDelta {
+                            item_id,
+                            output_index,
+                            delta: s,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Announce a new text item (after the calls before it are finished); returns its slot.
+    fn open_text(&mut self, kind: TextKind) -> usize {
+        self.close_tools();
+        let slot = TextSlot {
+            kind,
+            id: self.ids.next(kind.id_prefix()),
+            output_index: self.added,
+            text: String::new(),
+            closed: false,
+        };
+        self.added += 1;
+        let (item_id, output_index) = (slot.id.as_str(), slot.output_index);
+        let out = &mut self.out;
+        self.events.event(
+            out,
+            &ResponsesEvent::OutputItemAdded {
+                output_index,
+                item: &slot.item(false, false),
+            },
+        );
+        let part = match kind {
+            TextKind::Message => ResponsesEvent::ContentPartAdded {
+                item_id,
+                output_index,
+            },
+            TextKind::Reasoning => ResponsesEvent::ReasoningSummaryPartAdded {
+                item_id,
+                output_index,
+            },
+        };
+        self.events.event(out, &part);
+        self.slots.push(Slot::Text(slot));
+        let i = self.slots.len() - 1;
+        if let Some(s) = self.streaming() {
+            s.open = Some(i);
+        }
+        i
+    }
+
+    /// Finish the open text item, if any.
+    fn close_text(&mut self) {
+        let Some(i) = self.streaming().and_then(|s| s.open.take()) else {
+            return;
+        };
+        let raw = self.ctx.include_reasoning_text;
+        let Some(Slot::Text(t)) = self.slots.get_mut(i) else {
+            return;
+        };
+        t.closed = true;
+        let t = &*t;
+        let (item_id, output_index, text) = (t.id.as_str(), t.output_index, t.text.as_str());
+        let out = &mut self.out;
+        let w = &mut self.events;
+        match t.kind {
+            TextKind::Message => {
+                w.event(
+                    out,
+                    &ResponsesEvent::OutputTextDone {
+                        item_id,
+                        output_index,
+                        text,
+                    },
+                );
+                w.event(
+                    out,
+                    &ResponsesEvent::ContentPartDone {
+                        item_id,
+                        output_index,
+                        text,
+                    },
                 );
             }
+            TextKind::Reasoning => {
+                if raw {
+                    w.event(
+                        out,
+                        &ResponsesEvent::ReasoningTextDone {
+                            item_id,
+                            output_index,
+                            text,
+                        },
+                    );
+                }
+                w.event(
+                    out,
+                    &ResponsesEvent::ReasoningSummaryTextDone {
+                        item_id,
+                        output_index,
+                        text,
+                    },
+                );
+                w.event(
+                    out,
+                    &ResponsesEvent::ReasoningSummaryPartDone {
+                        item_id,
+                        output_index,
+                        text,
+                    },
+                );
+            }
+        }
+        if w.writes() {
+            w.event(
+                out,
+                &ResponsesEvent::OutputItemDone {
+                    output_index,
+                    item: &t.item(true, raw),
+                },
+            );
+        } else {
+            w.skip(); // JSON mode: do not build the item (the token) twice
         }
     }
 
@@ -525,7 +705,6 @@ impl StreamConverter {
             Some(p) => p,
             None => {
                 self.close_text();
-                self.close_reasoning();
                 self.slots.push(Slot::Tool(ToolSlot {
                     chat_index,
                     id: String::new(),
@@ -588,58 +767,52 @@ impl StreamConverter {
             t.call_id = call_id_new;
         }
         let origin = self.ctx.catalog.origin(&t.chat_name);
-        let item = match &origin {
-            ToolOrigin::Custom { name } => {
-                t.id = ctc_id;
-                json!({"id": t.id, "type": "custom_tool_call", "status": "in_progress",
-                    "call_id": t.call_id, "name": name, "input": ""})
-            }
-            ToolOrigin::Function { name } => {
-                t.id = fc_id;
-                json!({"id": t.id, "type": "function_call", "status": "in_progress",
-                    "call_id": t.call_id, "name": name, "arguments": ""})
-            }
-            ToolOrigin::Namespaced { namespace, name } => {
-                t.id = fc_id;
-                json!({"id": t.id, "type": "function_call", "status": "in_progress",
-                    "call_id": t.call_id, "name": name, "namespace": namespace, "arguments": ""})
-            }
+        t.id = match origin {
+            ToolOrigin::Custom { .. } => ctc_id,
+            ToolOrigin::Function { .. } | ToolOrigin::Namespaced { .. } => fc_id,
         };
-        self.event(
-            "response.output_item.added",
-            json!({"output_index": output_index, "item": item}),
+        self.events.event(
+            &mut self.out,
+            &ResponsesEvent::OutputItemAdded {
+                output_index,
+                item: &t.item(&origin, ItemStatus::InProgress),
+            },
         );
     }
 
     /// Stream the arguments after byte `from` (function tools only; a custom tool's raw
     /// input is only known once its JSON arguments are complete).
     fn tool_args_delta(&mut self, pos: usize, from: usize) {
-        let custom = match self.slots.get(pos) {
-            Some(Slot::Tool(t)) => self.ctx.catalog.is_custom(&t.chat_name),
-            _ => return,
+        let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
+            return;
         };
-        if custom {
+        if self.ctx.catalog.is_custom(&t.chat_name) {
             // Stream the raw input as the JSON string arrives.
-            let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
-                return;
-            };
             let piece = t.input.feed(&t.args);
             if !piece.is_empty() {
-                let payload =
-                    json!({"item_id": t.id, "output_index": t.output_index, "delta": piece});
-                self.event("response.custom_tool_call_input.delta", payload);
+                self.events.event(
+                    &mut self.out,
+                    &ResponsesEvent::CustomToolCallInputDelta {
+                        item_id: &t.id,
+                        output_index: t.output_index,
+                        delta: &piece,
+                    },
+                );
             }
             return;
         }
-        let Some(Slot::Tool(t)) = self.slots.get(pos) else {
-            return;
-        };
         let delta = t.args.get(from..).unwrap_or("");
         if delta.is_empty() {
             return;
         }
-        let payload = json!({"item_id": t.id, "output_index": t.output_index, "delta": delta});
-        self.event("response.function_call_arguments.delta", payload);
+        self.events.event(
+            &mut self.out,
+            &ResponsesEvent::FunctionCallArgumentsDelta {
+                item_id: &t.id,
+                output_index: t.output_index,
+                delta,
+            },
+        );
     }
 
     fn close_tool(&mut self, pos: usize) {
@@ -653,19 +826,70 @@ impl StreamConverter {
         let Some(output_index) = t.output_index else {
             return; // never named: nothing was announced
         };
-        if t.args.trim().is_empty() && !self.ctx.catalog.is_custom(&t.chat_name) {
+        let origin = self.ctx.catalog.origin(&t.chat_name);
+        let custom = matches!(origin, ToolOrigin::Custom { .. });
+        let out = &mut self.out;
+        let w = &mut self.events;
+        if t.args.trim().is_empty() && !custom {
             // A call without arguments: `{}`, announced as a delta so deltas add up.
             t.args = "{}".to_owned();
-            let payload = json!({"item_id": t.id, "output_index": output_index, "delta": "{}"});
-            self.event("response.function_call_arguments.delta", payload);
+            w.event(
+                out,
+                &ResponsesEvent::FunctionCallArgumentsDelta {
+                    item_id: &t.id,
+                    output_index: Some(output_index),
+                    delta: "{}",
+                },
+            );
         }
-        let Some(Slot::Tool(t)) = self.slots.get(pos) else {
-            return;
-        };
-        let (events, _) = tool_done_events(&self.ctx, t, output_index);
-        for (name, payload) in events {
-            self.event(name, payload);
+        let t = &*t;
+        let item = t.item(&origin, ItemStatus::Completed);
+        match &item {
+            OutputItem::CustomToolCall { input, .. } => {
+                // What was not streamed yet (all of it when the arguments were not
+                // `{"input": "…"}`).
+                let rest = input
+                    .strip_prefix(t.input.decoded.as_str())
+                    .unwrap_or(input);
+                if !rest.is_empty() {
+                    w.event(
+                        out,
+                        &ResponsesEvent::CustomToolCallInputDelta {
+                            item_id: &t.id,
+                            output_index: Some(output_index),
+                            delta: rest,
+                        },
+                    );
+                }
+                w.event(
+                    out,
+                    &ResponsesEvent::CustomToolCallInputDone {
+                        item_id: &t.id,
+                        output_index,
+                        input: input.as_ref(),
+                    },
+                );
+            }
+            OutputItem::FunctionCall {
+                name, arguments, ..
+            } => w.event(
+                out,
+                &ResponsesEvent::FunctionCallArgumentsDone {
+                    item_id: &t.id,
+                    output_index,
+                    name,
+                    arguments,
+                },
+            ),
+            _ => {}
         }
+        w.event(
+            out,
+            &ResponsesEvent::OutputItemDone {
+                output_index,
+                item: &item,
+            },
+        );
     }
 
     fn close_tools(&mut self) {
@@ -674,74 +898,6 @@ impl StreamConverter {
                 self.close_tool(i);
             }
         }
-    }
-
-    fn close_text(&mut self) {
-        let Some(i) = self.open_text.take() else {
-            return;
-        };
-        let Some(Slot::Message {
-            id,
-            output_index,
-            text,
-            closed,
-        }) = self.slots.get_mut(i)
-        else {
-            return;
-        };
-        *closed = true;
-        let (id, oi, text) = (id.clone(), *output_index, text.clone());
-        self.event(
-            "response.output_text.done",
-            json!({"item_id": id, "output_index": oi, "content_index": 0, "text": text, "logprobs": []}),
-        );
-        self.event(
-            "response.content_part.done",
-            json!({"item_id": id, "output_index": oi, "content_index": 0,
-                "part": {"type": "output_text", "text": text, "annotations": [], "logprobs": []}}),
-        );
-        let item = message_item(&id, &text);
-        self.event(
-            "response.output_item.done",
-            json!({"output_index": oi, "item": item}),
-        );
-    }
-
-    fn close_reasoning(&mut self) {
-        let Some(i) = self.open_reasoning.take() else {
-            return;
-        };
-        let Some(Slot::Reasoning {
-            id,
-            output_index,
-            text,
-            closed,
-        }) = self.slots.get_mut(i)
-        else {
-            return;
-        };
-        *closed = true;
-        let (id, oi, text) = (id.clone(), *output_index, text.clone());
-        if self.ctx.include_reasoning_text {
-            self.event(
-                "response.reasoning_text.done",
-                json!({"item_id": id, "output_index": oi, "content_index": 0, "text": text}),
-            );
-        }
-        self.event(
-            "response.reasoning_summary_text.done",
-            json!({"item_id": id, "output_index": oi, "summary_index": 0, "text": text}),
-        );
-        self.event(
-            "response.reasoning_summary_part.done",
-            json!({"item_id": id, "output_index": oi, "summary_index": 0,
-                "part": {"type": "summary_text", "text": text}}),
-        );
-        let item = reasoning_item(&id, &text, self.ctx.include_reasoning_text);
-        self.event(
-            "response.output_item.done",
-            json!({"output_index": oi, "item": item}),
-        );
     }
 
     fn finalize(&mut self, outcome: Outcome) {
@@ -791,19 +947,29 @@ impl StreamConverter {
         }
         // A summary cut at the length limit is still the summary: not `incomplete`.
         self.finish_reason = None;
-        let item = json!({"id": self.ids.next("cmp"), "type": "compaction",
-            "encrypted_content": encode_compaction_token(summary)});
+        let id = self.ids.next("cmp");
+        let token = encode_compaction_token(summary);
         let output_index = self.added;
         self.added += 1;
-        self.event(
-            "response.output_item.added",
-            json!({"output_index": output_index, "item": item}),
+        let item = OutputItem::Compaction {
+            id: &id,
+            encrypted_content: &token,
+        };
+        self.events.event(
+            &mut self.out,
+            &ResponsesEvent::OutputItemAdded {
+                output_index,
+                item: &item,
+            },
         );
-        self.event(
-            "response.output_item.done",
-            json!({"output_index": output_index, "item": item}),
+        self.events.event(
+            &mut self.out,
+            &ResponsesEvent::OutputItemDone {
+                output_index,
+                item: &item,
+            },
         );
-        self.compaction_item = Some((output_index, item));
+        self.compaction_item = Some((output_index, id, token));
         outcome
     }
 
@@ -811,14 +977,9 @@ impl StreamConverter {
     fn close_all(&mut self) {
         if let Some(t) = self.think.as_mut() {
             for (is_reasoning, piece) in t.flush() {
-                if is_reasoning {
-                    self.reasoning_delta(&piece);
-                } else {
-                    self.text_delta(&piece);
-                }
+                self.text_piece(TextKind::of(is_reasoning), &piece);
             }
         }
-        self.close_reasoning();
         self.close_text();
         // Calls still waiting for a name get one now rather than vanishing.
         for i in 0..self.slots.len() {
@@ -832,89 +993,100 @@ impl StreamConverter {
         self.close_tools();
     }
 
+    /// The terminal event and the final Response object: the way into [`Phase::Done`].
     fn terminal(&mut self, outcome: Outcome) {
-        let output = self.output_items();
+        if self.is_done() {
+            return;
+        }
         let usage = self.usage.as_ref().map(usage_json);
-        let (status, error, reason, name) = match &outcome {
+        let (status, error, reason, kind) = match &outcome {
             Outcome::Failed { code, message } => (
                 Status::Failed,
-                Some(json!({"code": code, "message": message})),
+                Some(serde_json::json!({"code": code, "message": message})),
                 None,
-                "response.failed",
+                ResponseEventKind::Failed,
             ),
             Outcome::Finished => match self.finish_reason.as_deref() {
                 Some("length") => (
                     Status::Incomplete,
                     None,
                     Some("max_output_tokens"),
-                    "response.incomplete",
+                    ResponseEventKind::Incomplete,
                 ),
                 Some("content_filter") | Some("sensitive") => (
                     Status::Incomplete,
                     None,
                     Some("content_filter"),
-                    "response.incomplete",
+                    ResponseEventKind::Incomplete,
                 ),
                 Some("network_error") => (
                     Status::Failed,
-                    Some(json!({"code": "server_error",
+                    Some(serde_json::json!({"code": "server_error",
                         "message": "The provider reported an error while generating (finish_reason network_error)."})),
                     None,
-                    "response.failed",
+                    ResponseEventKind::Failed,
                 ),
-                _ => (Status::Completed, None, None, "response.completed"),
+                _ => (Status::Completed, None, None, ResponseEventKind::Completed),
             },
         };
+        let origins = self.finished_call_origins();
         let mut resp = Vec::with_capacity(1024 + self.ctx.echo.len());
         write_response(
             &mut resp,
             &self.ctx,
             status,
-            &output,
+            &self.output_items(&origins),
             usage.as_ref(),
             error.as_ref(),
             reason,
         );
-        if self.emit {
-            self.response_event(name, &resp);
-            if self.framing == Framing::Sse {
-                self.out.extend_from_slice(DONE_FRAME);
-            }
-        } else {
-            self.seq += 1; // JSON mode: the terminal event is not written
-        }
-        self.failure_code = error
+        self.events.response_event(&mut self.out, kind, &resp);
+        self.events.end(&mut self.out);
+        let failure_code = error
             .as_ref()
             .and_then(|e| e.get("code").and_then(Value::as_str).map(str::to_owned));
-        self.final_json = Some(resp);
+        self.phase = Phase::Done(Finished {
+            json: resp,
+            failure_code,
+        });
     }
 
-    fn output_items(&self) -> Vec<Value> {
-        let mut items: Vec<(usize, Value)> = Vec::with_capacity(self.slots.len() + 1);
-        if let Some(c) = &self.compaction_item {
-            items.push(c.clone());
+    /// The origins of the finished calls, in slot order (what [`Self::output_items`] reads).
+    fn finished_call_origins(&self) -> Vec<ToolOrigin> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Tool(t) if t.output_index.is_some() && t.closed => {
+                    Some(self.ctx.catalog.origin(&t.chat_name))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The finished items, in output order (the open ones of a failed turn left out).
+    fn output_items<'a>(&'a self, origins: &'a [ToolOrigin]) -> Vec<OutputItem<'a>> {
+        let mut items: Vec<(usize, OutputItem<'_>)> = Vec::with_capacity(self.slots.len() + 1);
+        if let Some((oi, id, token)) = &self.compaction_item {
+            items.push((
+                *oi,
+                OutputItem::Compaction {
+                    id,
+                    encrypted_content: token,
+                },
+            ));
         }
+        let raw = self.ctx.include_reasoning_text;
+        let mut origins = origins.iter();
         for s in &self.slots {
             match s {
-                Slot::Message {
-                    id,
-                    output_index,
-                    text,
-                    closed: true,
-                } => items.push((*output_index, message_item(id, text))),
-                Slot::Reasoning {
-                    id,
-                    output_index,
-                    text,
-                    closed: true,
-                } => items.push((
-                    *output_index,
-                    reasoning_item(id, text, self.ctx.include_reasoning_text),
-                )),
-                Slot::Message { .. } | Slot::Reasoning { .. } => {}
+                Slot::Text(t) if t.closed => items.push((t.output_index, t.item(true, raw))),
+                Slot::Text(_) => {}
                 Slot::Tool(t) => {
                     if let (Some(oi), true) = (t.output_index, t.closed) {
-                        items.push((oi, tool_item(&self.ctx, t)));
+                        if let Some(origin) = origins.next() {
+                            items.push((oi, t.item(origin, ItemStatus::Completed)));
+                        }
                     }
                 }
             }
@@ -922,123 +1094,16 @@ impl StreamConverter {
         items.sort_by_key(|(i, _)| *i);
         items.into_iter().map(|(_, v)| v).collect()
     }
-
-    /// `{"type":NAME,"sequence_number":N,"response":RESPONSE}` with the Response object's
-    /// JSON copied in (it was serialised once for the created and in_progress pair).
-    fn response_event(&mut self, name: &'static str, response_json: &[u8]) {
-        let seq = self.seq;
-        self.seq += 1;
-        if !self.emit {
-            return;
-        }
-        let num = seq.to_string();
-        let sse = self.framing == Framing::Sse;
-        let o = &mut self.out;
-        o.reserve(response_json.len() + 2 * name.len() + 96);
-        if sse {
-            o.extend_from_slice(b"event: ");
-            o.extend_from_slice(name.as_bytes());
-            o.extend_from_slice(b"\ndata: ");
-        }
-        o.extend_from_slice(b"{\"type\":\"");
-        o.extend_from_slice(name.as_bytes());
-        o.extend_from_slice(b"\",\"sequence_number\":");
-        o.extend_from_slice(num.as_bytes());
-        o.extend_from_slice(b",\"response\":");
-        o.extend_from_slice(response_json);
-        o.extend_from_slice(if sse { b"}\n\n" } else { b"}\n" });
-    }
-
-    fn event(&mut self, name: &'static str, mut payload: Value) {
-        let seq = self.seq;
-        self.seq += 1;
-        if !self.emit {
-            return;
-        }
-        if let Some(obj) = payload.as_object_mut() {
-            obj.insert("type".into(), Value::String(name.to_owned()));
-            obj.insert("sequence_number".into(), Value::from(seq));
-        }
-        match self.framing {
-            Framing::Sse => write_event_json(&mut self.out, name, &payload),
-            _ => write_json_line(&mut self.out, &payload),
-        }
-    }
 }
 
-fn message_item(id: &str, text: &str) -> Value {
-    json!({"id": id, "type": "message", "status": "completed", "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]})
-}
-
-fn reasoning_item(id: &str, text: &str, raw: bool) -> Value {
-    let mut item = json!({"id": id, "type": "reasoning",
-        "summary": [{"type": "summary_text", "text": text}],
-        "encrypted_content": encode_reasoning_token(text)});
-    if raw {
-        if let Some(o) = item.as_object_mut() {
-            o.insert(
-                "content".into(),
-                json!([{"type": "reasoning_text", "text": text}]),
-            );
+impl TextKind {
+    fn of(is_reasoning: bool) -> Self {
+        if is_reasoning {
+            TextKind::Reasoning
+        } else {
+            TextKind::Message
         }
     }
-    item
-}
-
-fn tool_item(ctx: &ResponseContext, t: &ToolSlot) -> Value {
-    let args = if t.args.trim().is_empty() {
-        "{}"
-    } else {
-        t.args.as_str()
-    };
-    match ctx.catalog.origin(&t.chat_name) {
-        ToolOrigin::Custom { name } => json!({"id": t.id, "type": "custom_tool_call",
-            "status": "completed", "call_id": t.call_id, "name": name,
-            "input": custom_input_from_arguments(&t.args)}),
-        ToolOrigin::Function { name } => json!({"id": t.id, "type": "function_call",
-            "status": "completed", "call_id": t.call_id, "name": name, "arguments": args}),
-        ToolOrigin::Namespaced { namespace, name } => json!({"id": t.id,
-            "type": "function_call", "status": "completed", "call_id": t.call_id,
-            "name": name, "namespace": namespace, "arguments": args}),
-    }
-}
-
-fn tool_done_events(
-    ctx: &ResponseContext,
-    t: &ToolSlot,
-    output_index: usize,
-) -> (Vec<(&'static str, Value)>, ()) {
-    let item = tool_item(ctx, t);
-    let mut events = Vec::with_capacity(3);
-    if let Some(input) = item.get("input").and_then(Value::as_str) {
-        // What was not streamed yet (all of it when the arguments were not `{"input": "…"}`).
-        let rest = input
-            .strip_prefix(t.input.decoded.as_str())
-            .unwrap_or(input);
-        if !rest.is_empty() {
-            events.push((
-                "response.custom_tool_call_input.delta",
-                json!({"item_id": t.id, "output_index": output_index, "delta": rest}),
-            ));
-        }
-        events.push((
-            "response.custom_tool_call_input.done",
-            json!({"item_id": t.id, "output_index": output_index, "input": input}),
-        ));
-    } else {
-        let args = item.get("arguments").cloned().unwrap_or(Value::Null);
-        let name = item.get("name").cloned().unwrap_or(Value::Null);
-        events.push((
-            "response.function_call_arguments.done",
-            json!({"item_id": t.id, "output_index": output_index, "name": name, "arguments": args}),
-        ));
-    }
-    events.push((
-        "response.output_item.done",
-        json!({"output_index": output_index, "item": item}),
-    ));
-    (events, ())
 }
 
 /// Decodes the string value of `{"input": "…` incrementally from a growing arguments text, so
@@ -1247,6 +1312,7 @@ impl ThinkSplitter {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
 
     fn ctx(profile: &str) -> ResponseContext {
         use crate::convert::request::{convert_request, parse_request, RequestOptions};

@@ -116,17 +116,29 @@ pub fn is_terminal(ty: &str) -> bool {
     )
 }
 
-/// A turn's frames as the event stream the SSE checks read (`done`: WebSocket has no
+/// A turn's frames as events (the event name is the JSON `type`), what
+/// [`super::check_events`] reads.
+pub fn events(frames: &[Value]) -> Vec<SseEvent> {
+    frames
+        .iter()
+        .map(|f| SseEvent {
+            event: f["type"].as_str().unwrap_or("").to_owned(),
+            data: f.clone(),
+        })
+        .collect()
+}
+
+/// The lifecycle checks of a turn's frames ([`super::check_events`], shared with the SSE
+/// suites); returns the terminal event.
+pub fn check_turn(frames: &[Value]) -> Value {
+    super::check_events(&events(frames))
+}
+
+/// A turn's frames as the event stream the SSE helpers read (`done`: WebSocket has no
 /// `[DONE]`, and its end is the terminal event).
 pub fn as_stream(frames: &[Value]) -> SseStream {
     SseStream {
-        events: frames
-            .iter()
-            .map(|f| SseEvent {
-                event: f["type"].as_str().unwrap_or("").to_owned(),
-                data: f.clone(),
-            })
-            .collect(),
+        events: events(frames),
         done: true,
     }
 }
