@@ -322,22 +322,44 @@ async fn bad_frames_get_error_frames_and_bursts_are_answered_in_order() {
     assert_eq!(f[0]["type"], "response.created");
     assert_eq!(final_response(&f)["status"], "completed");
 
-    // A burst of creates: queued, answered one after the other, in order.
-    const BURST: usize = 2000;
-    for i in 0..BURST {
-        ws.send(
-            &json!({"type": "response.create", "model": "m", "generate": false,
-            "input": format!("burst {i}"), "metadata": {"n": i.to_string()}}),
-        )
-        .await;
-    }
-    let mut ids = std::collections::HashSet::new();
-    for i in 0..BURST {
-        let f = ws.turn().await;
-        let r = final_response(&f);
-        assert_eq!(r["metadata"]["n"], i.to_string());
-        assert!(ids.insert(r["id"].as_str().unwrap().to_owned()));
-    }
+    // A burst of 10,000 creates, sent without waiting for answers (the client reads at the
+    // same time, as a real one does): queued, answered one after the other, in order.
+    const BURST: usize = 10_000;
+    let (mut tx, mut rx) = futures_util::StreamExt::split(ws.ws);
+    let send = async {
+        for i in 0..BURST {
+            let m = json!({"type": "response.create", "model": "m", "generate": false,
+                "input": format!("burst {i}"), "metadata": {"n": i.to_string()}});
+            futures_util::SinkExt::send(&mut tx, Message::text(m.to_string()))
+                .await
+                .unwrap();
+        }
+    };
+    let recv = async {
+        let mut ids = std::collections::HashSet::new();
+        let mut n = 0usize;
+        while n < BURST {
+            let msg = tokio::time::timeout(
+                common::ws::TURN_TIMEOUT,
+                futures_util::StreamExt::next(&mut rx),
+            )
+            .await
+            .expect("the burst stalled")
+            .unwrap()
+            .unwrap();
+            let Message::Text(t) = msg else { continue };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "response.completed" {
+                assert_eq!(v["response"]["metadata"]["n"], n.to_string());
+                assert!(ids.insert(v["response"]["id"].as_str().unwrap().to_owned()));
+                n += 1;
+            }
+        }
+    };
+    tokio::join!(send, recv);
+    let mut ws = WsClient {
+        ws: tx.reunite(rx).unwrap(),
+    };
     assert!(mock.requests().is_empty());
     // The proxy is healthy afterwards, and the socket too.
     let health = client().get(proxy.url("/health")).send().await.unwrap();

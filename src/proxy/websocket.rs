@@ -722,18 +722,27 @@ async fn send_lines(tx: &mpsc::Sender<Frame>, out: &[u8]) {
 }
 
 /// Move bytes between Pingora's upgraded session and the WebSocket until either side ends.
+/// The two directions never wait on each other: bytes from the client that the WebSocket
+/// side has not taken yet are held here (one read's worth) while its frames keep flowing
+/// out — otherwise a client sending a burst and the session answering it would each wait
+/// for the other to read.
 async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
     let (mut rd, mut wr) = tokio::io::split(io);
     let mut buf = vec![0u8; 32 * 1024];
+    let mut inbound = Bytes::new();
+    let mut client_done = false;
     loop {
         tokio::select! {
-            r = session.read_request_body() => match r {
-                Ok(Some(b)) => {
-                    if !b.is_empty() && wr.write_all(&b).await.is_err() {
-                        break;
-                    }
+            r = session.read_request_body(), if inbound.is_empty() && !client_done => match r {
+                Ok(Some(b)) => inbound = b,
+                Ok(None) | Err(_) => client_done = true,
+            },
+            w = wr.write(&inbound), if !inbound.is_empty() => match w {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let rest = inbound.split_off(n);
+                    inbound = rest;
                 }
-                Ok(None) | Err(_) => break,
             },
             n = rd.read(&mut buf) => match n {
                 Ok(0) | Err(_) => break,
@@ -744,6 +753,9 @@ async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
                     }
                 }
             },
+        }
+        if client_done && inbound.is_empty() {
+            break;
         }
     }
     let _ = wr.shutdown().await;
