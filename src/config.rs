@@ -157,6 +157,11 @@ pub enum StoreConfig {
         path: PathBuf,
         retention: crate::store::Retention,
     },
+    /// A Redis server shared by several instances (`redis://` or `rediss://`).
+    Redis {
+        url: String,
+        retention: crate::store::Retention,
+    },
 }
 
 /// Retention defaults: 30 days (as OpenAI's API), 1 GiB for the embedded store, 256 MiB in
@@ -647,6 +652,7 @@ struct RawStore {
     path: Option<String>,
     ttl_days: Option<f64>,
     max_bytes: Option<u64>,
+    url: Option<String>,
 }
 
 /// The embedded store's default file: `data/responses.redb` beside the log directory.
@@ -692,6 +698,12 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
             Ok(())
         }
     };
+    if kind != "redis" && raw.url.is_some() {
+        return Err(ConfigError::invalid(
+            "store.url",
+            format!("is a key of the redis store, not of type {kind:?}"),
+        ));
+    }
     match kind {
         "embedded" => Ok(StoreConfig::Embedded {
             path: raw
@@ -702,6 +714,29 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
                 .unwrap_or_else(|| default_store_path(log_dir)),
             retention: retention(DEFAULT_EMBEDDED_MAX_BYTES),
         }),
+        "redis" => {
+            only_embedded("path", raw.path.is_some())?;
+            if raw.max_bytes.is_some() {
+                return Err(ConfigError::invalid(
+                    "store.max_bytes",
+                    "does not apply to redis: bound it with Redis's own maxmemory",
+                ));
+            }
+            let url = raw.url.clone().unwrap_or_default();
+            match Url::parse(&url) {
+                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.host_str().is_some() => {}
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "store.url",
+                        format!("{url:?} must be a redis:// or rediss:// URL with a host, e.g. \"redis://127.0.0.1:6379/0\""),
+                    ))
+                }
+            }
+            Ok(StoreConfig::Redis {
+                url,
+                retention: retention(0),
+            })
+        }
         "memory" => {
             only_embedded("path", raw.path.is_some())?;
             Ok(StoreConfig::Memory {
@@ -714,7 +749,7 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
         }
         other => Err(ConfigError::invalid(
             "store.type",
-            format!("unknown store type {other:?}: expected \"embedded\" (the default), \"memory\" or \"none\""),
+            format!("unknown store type {other:?}: expected \"embedded\" (the default), \"redis\", \"memory\" or \"none\""),
         )),
     }
 }
@@ -2613,7 +2648,20 @@ mod tests {
         );
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"redis"}}"#,
-            &["store.type", "redis"],
+            &["store.url", "redis://"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"redis","url":"http://h"}}"#,
+            &["store.url"],
+        );
+        let c = ok(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"redis","url":"rediss://r.example:6380/1","ttl_days":1}}"#,
+        );
+        assert!(matches!(&c.store, StoreConfig::Redis { url, retention }
+            if url == "rediss://r.example:6380/1" && retention.ttl.as_secs() == 86_400));
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"mongo"}}"#,
+            &["store.type", "mongo"],
         );
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"ttl_days":0}}"#,

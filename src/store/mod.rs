@@ -4,11 +4,12 @@
 //!
 //! A response is stored as a delta — its own new input, its output, its Response object and
 //! a link to its predecessor — so a long conversation costs O(n), and a chain is rebuilt by
-//! walking the links. Kinds: `embedded` (a redb file on local disk, the default), `memory`
-//! (bounded, lost on restart), `none` (stateless). The rest of the proxy sees only [`Store`].
+//! walking the links. Kinds: `embedded` (a redb file on local disk, the default), `redis`
+//! (shared by several instances), `memory` (bounded, lost on restart), `none` (stateless). The rest of the proxy sees only [`Store`].
 
 pub mod embedded;
 pub mod memory;
+pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -135,6 +136,7 @@ pub fn open(kind: &crate::config::StoreConfig) -> Result<Option<Arc<dyn Store>>,
         S::Embedded { path, retention } => {
             Some(Arc::new(embedded::EmbeddedStore::open(path, *retention)?))
         }
+        S::Redis { url, retention } => Some(Arc::new(redis::RedisStore::new(url, *retention)?)),
     })
 }
 
