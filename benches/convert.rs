@@ -577,9 +577,89 @@ fn bench_chain(c: &mut Criterion<Clock>) {
     g.finish();
 }
 
+/// The response store: a 300-turn conversation stored as deltas (each turn a user message
+/// with a tool round trip and an answer, as in the 1 MB history), then rebuilt from its last
+/// response by walking the links — the work of a `previous_response_id` over HTTP. (With the
+/// default CPU clock, the embedded store's reads on tokio's blocking pool are not counted;
+/// `BENCH_CLOCK=wall` counts them.)
+fn bench_store(c: &mut Criterion<Clock>) {
+    use codex_convert_proxy::store::{
+        embedded::EmbeddedStore, memory::MemoryStore, rebuild_chain, Retention, Store,
+        StoredResponse,
+    };
+    use serde_json::value::RawValue;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let history: Value = serde_json::from_slice(&codex_history(300)).unwrap();
+    let items = history["input"].as_array().unwrap().clone();
+    let turns: Vec<&[Value]> = items
+        .split_inclusive(|i| {
+            i["type"] == "message"
+                && i["role"] == "assistant"
+                && i["id"].as_str().is_some_and(|id| id.starts_with("msg_b"))
+        })
+        .collect();
+    let raw = |v: &Value| RawValue::from_string(v.to_string()).unwrap();
+    let records: Vec<StoredResponse> = turns
+        .iter()
+        .enumerate()
+        .map(|(n, t)| {
+            let split = t.len().saturating_sub(4).max(1);
+            StoredResponse {
+                id: format!("resp_{n:032x}"),
+                owner: None,
+                previous: (n > 0).then(|| format!("resp_{:032x}", n - 1)),
+                created_at: 1_800_000_000 + n as u64,
+                input: t[..split].iter().map(raw).collect(),
+                output: t[split..].iter().map(raw).collect(),
+                response: RawValue::from_string(
+                    r#"{"id":"r","object":"response","status":"completed"}"#.to_owned(),
+                )
+                .unwrap(),
+            }
+        })
+        .collect();
+    let bytes: usize = records.iter().map(|r| r.to_bytes().len()).sum();
+    eprintln!(
+        "store: {} turns, {} bytes stored in all, {} bytes per turn",
+        records.len(),
+        bytes,
+        bytes / records.len().max(1)
+    );
+    let retention = Retention {
+        ttl: std::time::Duration::from_secs(86_400 * 30),
+        max_bytes: 1 << 30,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = EmbeddedStore::open(&dir.path().join("bench.redb"), retention).unwrap();
+    let memory = MemoryStore::new(retention);
+    rt.block_on(async {
+        for r in &records {
+            embedded.put(r.clone()).await.unwrap();
+            memory.put(r.clone()).await.unwrap();
+        }
+    });
+    let last = records.last().unwrap().clone();
+    let mut g = c.benchmark_group("store/rebuild-300-turns");
+    for (name, store) in [
+        ("embedded", &embedded as &dyn Store),
+        ("memory", &memory as &dyn Store),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async { rebuild_chain(store, &last, 10_000).await.unwrap().len() })
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_requests, bench_stream, bench_response, bench_chain
+    targets = bench_requests, bench_stream, bench_response, bench_chain, bench_store
 }
 criterion_main!(benches);

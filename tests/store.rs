@@ -495,3 +495,44 @@ async fn websocket_continuations_find_stored_responses_across_connections() {
         .await;
     assert_eq!(error_frame(&miss)["code"], "previous_response_not_found");
 }
+
+#[tokio::test]
+async fn two_continuations_of_one_response_fork_the_chain() {
+    let mock = MockUpstream::start().await;
+    let proxy = ProxyProcess::start(&mock).await;
+    mock.push(MockReply::json_text("Base noted."));
+    let r = post(
+        &proxy,
+        &json!({"model": "m", "input": "Base fact: 7."}),
+        None,
+    )
+    .await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    for _ in 0..50 {
+        if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = json!({"model": "m", "input": "Branch left", "previous_response_id": id});
+    let right = json!({"model": "m", "input": "Branch right", "previous_response_id": id});
+    let (l, r) = tokio::join!(post(&proxy, &left, None), post(&proxy, &right, None));
+    assert_eq!(l.status, 200, "{}", l.body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(l.json()["id"], r.json()["id"]);
+    let reqs = mock.requests();
+    for branch in ["Branch left", "Branch right"] {
+        let req = reqs
+            .iter()
+            .find(|q| q.body_raw.contains(branch))
+            .unwrap_or_else(|| panic!("{branch} not sent"));
+        assert_eq!(
+            texts(&req.messages()),
+            [
+                "user: Base fact: 7.".to_owned(),
+                "assistant: Base noted.".to_owned(),
+                format!("user: {branch}")
+            ]
+        );
+    }
+}
