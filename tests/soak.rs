@@ -120,21 +120,6 @@ async fn mock(req: Request) -> Response {
     }
 }
 
-fn proc_status(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// (model, stream) of request number `i`: 55% text streams, 20% JSON, 15% tool streams,
 /// 5% upstream 500, 5% streams cut mid-way.
 fn scenario(i: usize) -> (&'static str, bool) {

@@ -142,14 +142,7 @@ async fn the_openai_sdk_chains_retrieves_lists_and_deletes() {
         ]
     );
     // The store's metrics.
-    let metrics = client()
-        .get(proxy.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&proxy).await;
     for name in [
         "ccp_store_responses",
         "ccp_store_bytes",
@@ -164,12 +157,7 @@ async fn the_openai_sdk_chains_retrieves_lists_and_deletes() {
             "{name} missing:\n{metrics}"
         );
     }
-    let writes: u64 = metrics
-        .lines()
-        .find(|l| l.starts_with("ccp_store_writes_total "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let writes: u64 = metric_value(&metrics, "ccp_store_writes_total");
     assert_eq!(writes, 3, "r1, r2, r3 stored; r4 had store=false");
 }
 
@@ -364,27 +352,10 @@ async fn the_size_bound_evicts_the_oldest_and_long_chains_rebuild() {
         "the early chain should have been evicted: {}",
         r.body
     );
-    let metrics = client()
-        .get(proxy.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let evictions: u64 = metrics
-        .lines()
-        .find(|l| l.starts_with("ccp_store_evictions_total "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let metrics = metrics_text(&proxy).await;
+    let evictions: u64 = metric_value(&metrics, "ccp_store_evictions_total");
     assert!(evictions > 0, "{metrics}");
-    let bytes: u64 = metrics
-        .lines()
-        .find(|l| l.starts_with("ccp_store_bytes "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let bytes: u64 = metric_value(&metrics, "ccp_store_bytes");
     assert!(bytes <= 4_000_000, "{bytes}");
 }
 
@@ -419,14 +390,7 @@ async fn codex_traffic_with_store_false_is_never_stored_and_none_is_stateless() 
     let r = post_responses(&proxy.url("/v1/responses"), &body).await;
     assert_eq!(r.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let metrics = client()
-        .get(proxy.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&proxy).await;
     assert!(
         metrics.contains("\nccp_store_writes_total 0\n"),
         "{metrics}"

@@ -154,19 +154,7 @@ async fn two_instances_share_one_redis_and_survive_it_going_away() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let metrics = client()
-        .get(a.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let errors: u64 = metrics
-        .lines()
-        .find(|l| l.starts_with("ccp_store_errors_total "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let metrics = metrics_text(&a).await;
+    let errors: u64 = metric_value(&metrics, "ccp_store_errors_total");
     assert!(errors > 0, "{metrics}");
 }

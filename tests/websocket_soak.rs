@@ -16,21 +16,6 @@ use serde_json::json;
 const SOCKETS: usize = 64;
 const TURNS: usize = 30;
 
-fn proc_status(pid: u32, key: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// One socket's chain of continuations; the first turn that did not complete, if any.
 async fn chain(port: u16, n: usize) -> Result<(), String> {
     let mut ws = WsClient::connect(&ws_url(port, "/v1/responses"), &[])

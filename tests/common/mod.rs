@@ -378,3 +378,42 @@ pub async fn post_responses(url: &str, body: &Value) -> FullResponse {
     )
     .await
 }
+
+/// The proxy's `/metrics` text.
+pub async fn metrics_text(proxy: &ProxyProcess) -> String {
+    client()
+        .get(proxy.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body")
+}
+
+/// The value of an unlabelled metric in Prometheus text (panics when absent).
+pub fn metric_value(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing in:\n{metrics}"))
+}
+
+/// A `/proc/<pid>/status` value in kB (`VmRSS:`, `VmHWM:`), 0 when unreadable.
+pub fn proc_status(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of a process.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
