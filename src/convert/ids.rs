@@ -70,7 +70,7 @@ pub fn decode_reasoning_token(token: &str) -> Option<String> {
     v.get("rc")?.as_str().map(str::to_owned)
 }
 
-/// The compaction token: `ccpc1.` + base64url of `{"s": summary, "h": fnv1a64(summary)}`.
+/// The compaction token: `ccpc1.` + base64url of `{"s": summary, "h": FNV-1a(summary)}`.
 /// Stateless like the reasoning token: any instance, after any restart, can expand it.
 const COMPACTION_PREFIX: &str = "ccpc";
 const COMPACTION_VERSION: &str = "1";
@@ -103,15 +103,9 @@ impl std::fmt::Display for CompactionTokenError {
     }
 }
 
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// Wrap a conversation summary into a compaction item's opaque `encrypted_content`.
 pub fn encode_compaction_token(summary: &str) -> String {
-    let h = format!("{:016x}", fnv1a64(summary.as_bytes()));
+    let h = format!("{:016x}", super::tools::fnv1a(summary.as_bytes()));
     let payload = serde_json::json!({ "s": summary, "h": h }).to_string();
     let mut out = format!("{COMPACTION_PREFIX}{COMPACTION_VERSION}.");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(payload.as_bytes(), &mut out);
@@ -142,7 +136,7 @@ pub fn decode_compaction_token(token: &str) -> Result<String, CompactionTokenErr
         .and_then(serde_json::Value::as_str)
         .ok_or(CompactionTokenError::Damaged)?;
     let h = v.get("h").and_then(serde_json::Value::as_str);
-    if h != Some(format!("{:016x}", fnv1a64(summary.as_bytes())).as_str()) {
+    if h != Some(format!("{:016x}", super::tools::fnv1a(summary.as_bytes())).as_str()) {
         return Err(CompactionTokenError::Damaged);
     }
     Ok(summary.to_owned())

@@ -102,7 +102,8 @@ pub fn flatten_name(namespace: &str, name: &str) -> String {
     sanitize_name(&format!("{namespace}__{name}"))
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bits: a stable hash (the same in every build and process).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

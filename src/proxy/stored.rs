@@ -38,26 +38,10 @@ impl ConvertProxy {
     ) -> Result<(Option<Pending>, bool), ClientError> {
         let previous = req.previous_response_id.clone();
         if let Some(id) = &previous {
-            let last = match store.get(id).await {
-                Ok(Some(r)) if r.owner == owner => r,
-                Ok(_) => return Err(previous_not_found(id)),
-                Err(e) => return Err(store_unavailable(&e)),
-            };
-            let chain = match rebuild_chain(store, &last, MAX_CHAIN).await {
-                Ok(items) => items,
-                Err(ChainError::Missing(_)) => return Err(previous_not_found(id)),
-                Err(ChainError::TooLong(n)) => {
-                    return Err(ClientError::new(
-                        400,
-                        "invalid_request_error",
-                        None,
-                        format!(
-                        "The conversation of previous_response_id is longer than {n} responses."
-                    ),
-                    ))
-                }
-                Err(ChainError::Store(e)) => return Err(store_unavailable(&e)),
-            };
+            let chain = self
+                .stored_chain(store, id, owner.as_deref())
+                .await?
+                .ok_or_else(|| previous_not_found(id))?;
             prepend_chain(req, chain)?;
         }
         if req.store.is_none() {
@@ -70,6 +54,32 @@ impl ConvertProxy {
             input: own_input(raw),
         });
         Ok((pending, previous.is_some()))
+    }
+
+    /// The conversation of stored response `id` (its predecessors' and its own input and
+    /// output), `None` when it is unknown, gone, another token's, or its chain is broken.
+    pub(crate) async fn stored_chain(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<Vec<Box<serde_json::value::RawValue>>>, ClientError> {
+        let last = match store.get(id).await {
+            Ok(Some(r)) if r.owner.as_deref() == owner => r,
+            Ok(_) => return Ok(None),
+            Err(e) => return Err(store_unavailable(&e)),
+        };
+        match rebuild_chain(store, &last, MAX_CHAIN).await {
+            Ok(items) => Ok(Some(items)),
+            Err(ChainError::Missing(_)) => Ok(None),
+            Err(ChainError::TooLong(n)) => Err(ClientError::new(
+                400,
+                "invalid_request_error",
+                None,
+                format!("The conversation of previous_response_id is longer than {n} responses."),
+            )),
+            Err(ChainError::Store(e)) => Err(store_unavailable(&e)),
+        }
     }
 
     /// Keep a finished response (in the background).

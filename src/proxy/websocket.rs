@@ -616,21 +616,10 @@ impl ConvertProxy {
             return Ok(());
         }
         let owner = self.owner_of(client);
-        let last = match store.get(&prev).await {
-            Ok(Some(r)) if r.owner == owner => r,
-            Ok(_) => return Ok(()), // not found: resolve_message says so
-            Err(e) => return Err(crate::turn::stored::store_unavailable(&e)),
-        };
-        match crate::store::rebuild_chain(store, &last, 100_000).await {
-            Ok(items) => {
-                chain.insert(prev, entry_from_items(items));
-                Ok(())
-            }
-            Err(crate::store::ChainError::Store(e)) => {
-                Err(crate::turn::stored::store_unavailable(&e))
-            }
-            Err(_) => Ok(()),
+        if let Some(items) = self.stored_chain(store, &prev, owner.as_deref()).await? {
+            chain.insert(prev, entry_from_items(items));
         }
+        Ok(())
     }
 
     /// A reply's bytes as frames: event lines one frame each; a whole JSON body as one.

@@ -323,12 +323,7 @@ impl Store for EmbeddedStore {
                     .filter(|r| r.created_at + ttl >= now_secs()))
             })
             .await?;
-        self.stats.count(if found.is_some() {
-            &self.stats.hits
-        } else {
-            &self.stats.misses
-        });
-        Ok(found)
+        Ok(self.stats.lookup(found))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {

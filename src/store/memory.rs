@@ -94,12 +94,7 @@ impl Store for MemoryStore {
                 .flatten()
         });
         drop(g);
-        self.stats.count(if found.is_some() {
-            &self.stats.hits
-        } else {
-            &self.stats.misses
-        });
-        Ok(found)
+        Ok(self.stats.lookup(found))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {

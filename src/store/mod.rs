@@ -67,6 +67,16 @@ impl StoreStats {
     pub fn count(&self, c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// A lookup: a hit or a miss.
+    pub fn lookup<T>(&self, found: Option<T>) -> Option<T> {
+        self.count(if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        });
+        found
+    }
 }
 
 /// Where responses are kept.

@@ -107,12 +107,7 @@ impl Store for RedisStore {
         get.arg(format!("{PREFIX}{id}"));
         let v: Option<Vec<u8>> = self.run(&get).await?;
         let found = v.and_then(|b| StoredResponse::from_bytes(&b));
-        self.stats.count(if found.is_some() {
-            &self.stats.hits
-        } else {
-            &self.stats.misses
-        });
-        Ok(found)
+        Ok(self.stats.lookup(found))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {

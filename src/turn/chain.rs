@@ -35,6 +35,8 @@ pub struct ConnChain {
     entries: VecDeque<(String, ChainEntry)>,
     max_entries: usize,
     max_bytes: usize,
+    /// [`ConnChain::held_bytes`], counted when the entries change (not per message).
+    held: usize,
 }
 
 impl ConnChain {
@@ -43,6 +45,7 @@ impl ConnChain {
             entries: VecDeque::new(),
             max_entries: max_entries.max(1),
             max_bytes,
+            held: 0,
         }
     }
 
@@ -59,13 +62,19 @@ impl ConnChain {
             return;
         }
         self.entries.push_back((id, entry));
-        while self.entries.len() > self.max_entries || self.held_bytes() > self.max_bytes {
+        self.held = self.count_held();
+        while self.entries.len() > self.max_entries || self.held > self.max_bytes {
             self.entries.pop_front();
+            self.held = self.count_held();
         }
     }
 
     pub fn remove(&mut self, id: &str) {
+        let before = self.entries.len();
         self.entries.retain(|(k, _)| k != id);
+        if self.entries.len() != before {
+            self.held = self.count_held();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -78,6 +87,10 @@ impl ConnChain {
 
     /// Bytes held: item text and converted messages (shared ones count once).
     pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    fn count_held(&self) -> usize {
         let mut seen: HashSet<*const u8> = HashSet::new();
         let mut total = 0;
         for (_, e) in &self.entries {
@@ -221,7 +234,8 @@ fn resolve_create(
     }
     let new_items = entry.items.len() - base.as_ref().map_or(0, |b| b.items.len());
     let head = create_body(members, &entry.items[entry.items.len() - new_items..]);
-    let tools_key = fnv1a(members.get("tools").map_or("", |t| t.get()).as_bytes());
+    let tools_key =
+        crate::convert::tools::fnv1a(members.get("tools").map_or("", |t| t.get()).as_bytes());
     let base_chat = base.and_then(|b| b.chat);
     entry.chat = None;
     let store = members
@@ -284,12 +298,6 @@ impl Resolved {
             Err(_) => self.head.clone(),
         }
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// The chain after a response: the conversation plus the response's output items (read
