@@ -14,6 +14,9 @@ use super::{now_secs, Retention, Store, StoreError, StoreStats, StoredResponse};
 /// Page cache of the store file.
 const CACHE_BYTES: usize = 16 << 20;
 
+/// A file this much larger than twice its records is compacted at start.
+const COMPACT_SLACK: u64 = 4 << 20;
+
 /// id → the stored record.
 const RESPONSES: TableDefinition<&str, &[u8]> = TableDefinition::new("responses");
 /// (created_at, id) → record size: the order of eviction.
@@ -56,31 +59,51 @@ impl EmbeddedStore {
         }
         // redb caches up to 1 GiB of pages by default: bounded here, as the proxy's memory
         // should not grow with the store (the pages are on disk; lookups are by key).
-        let db = Database::builder()
+        let mut db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
-        // Create the tables and count what is there.
+        let shared = Shared {
+            retention,
+            stats: Arc::new(StoreStats::default()),
+            count: Arc::new(AtomicU64::new(0)),
+            bytes: Arc::new(AtomicU64::new(0)),
+        };
+        // Create the tables, count what is there, and apply the retention now (a shorter
+        // TTL or a smaller bound than the last run's takes effect at once).
         let txn = db.begin_write().map_err(|e| err("begin", e))?;
-        let (mut count, mut bytes) = (0u64, 0u64);
         {
-            txn.open_table(RESPONSES)
+            let mut responses = txn
+                .open_table(RESPONSES)
                 .map_err(|e| err("open table", e))?;
-            let age = txn.open_table(BY_AGE).map_err(|e| err("open table", e))?;
+            let mut age = txn.open_table(BY_AGE).map_err(|e| err("open table", e))?;
+            let (mut count, mut bytes) = (0u64, 0u64);
             for row in age.iter().map_err(|e| err("scan", e))? {
                 let (_, size) = row.map_err(|e| err("scan", e))?;
                 count += 1;
                 bytes += size.value();
             }
+            shared.count.store(count, Ordering::Relaxed);
+            shared.bytes.store(bytes, Ordering::Relaxed);
+            trim(&mut responses, &mut age, None, &shared)?;
         }
         txn.commit().map_err(|e| err("commit", e))?;
+        // While the proxy runs, freed pages are reused but the file keeps its largest size;
+        // at start, a file much larger than its records is compacted (nothing else has it
+        // open yet).
+        let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if file_len > 2 * shared.bytes.load(Ordering::Relaxed) + COMPACT_SLACK {
+            match db.compact() {
+                Ok(_) => {
+                    let after = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                    tracing::info!(path = %path.display(), before = file_len, after, "response store compacted");
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "response store not compacted: {e}")
+                }
+            }
+        }
         let db = Arc::new(db);
-        let shared = Shared {
-            retention,
-            stats: Arc::new(StoreStats::default()),
-            count: Arc::new(AtomicU64::new(count)),
-            bytes: Arc::new(AtomicU64::new(bytes)),
-        };
         let (tx, rx) = std::sync::mpsc::channel();
         let (wdb, wshared) = (Arc::clone(&db), shared.clone());
         let handle = std::thread::Builder::new()
@@ -395,5 +418,32 @@ mod tests {
         assert!(s.get("resp_4").await.unwrap().is_some());
         assert_eq!(s.size().0, 2);
         assert_eq!(s.stats().evictions.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_smaller_bound_applies_at_start_and_the_file_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let now = now_secs();
+        let body = "y".repeat(64 * 1024);
+        {
+            let s = EmbeddedStore::open(&path, retention(3600, 1 << 30)).unwrap();
+            for i in 0..200 {
+                s.put(record(&format!("resp_{i:03}"), None, now + i, &body))
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(s.size().0, 200);
+        }
+        let big = std::fs::metadata(&path).unwrap().len();
+        assert!(big > 12 << 20, "{big}");
+        let one = record("resp_000", None, now, &body).to_bytes().len() as u64;
+        let s = EmbeddedStore::open(&path, retention(3600, one * 3)).unwrap();
+        // The newest three are kept; the file shrinks to what they need.
+        assert_eq!(s.size().0, 3);
+        assert!(s.get("resp_199").await.unwrap().is_some());
+        assert!(s.get("resp_196").await.unwrap().is_none());
+        let small = std::fs::metadata(&path).unwrap().len();
+        assert!(small < big / 4, "{small} vs {big}");
     }
 }
