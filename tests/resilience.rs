@@ -67,11 +67,6 @@ fn assert_no_secrets(proxy: &ProxyProcess) {
     }
 }
 
-async fn health_ok(proxy: &ProxyProcess) {
-    let r = client().get(proxy.url("/health")).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-}
-
 fn request(stream: bool) -> Value {
     simple_request("m", "hello", stream)
 }

@@ -614,7 +614,8 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-fn json_response(status: u16, body: &Value) -> Response {
+/// A JSON response of the mock upstreams.
+pub fn json_response(status: u16, body: &Value) -> Response {
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(

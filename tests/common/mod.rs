@@ -380,6 +380,12 @@ pub async fn post_responses(url: &str, body: &Value) -> FullResponse {
 }
 
 /// The proxy's `/metrics` text.
+/// The proxy answers `/health` with 200.
+pub async fn health_ok(proxy: &ProxyProcess) {
+    let r = client().get(proxy.url("/health")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
 pub async fn metrics_text(proxy: &ProxyProcess) -> String {
     client()
         .get(proxy.url("/metrics"))

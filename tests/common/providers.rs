@@ -27,12 +27,14 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::mock_upstream::{frame, split_pieces, RecordedRequest, RESPONSES_ONLY_KEYS};
+use super::mock_upstream::{
+    frame, json_response, split_pieces, RecordedRequest, RESPONSES_ONLY_KEYS,
+};
 
 /// Usage every mock reports (in its own shape); [`expected_usage`] is what the client sees.
 pub const PROMPT_TOKENS: u64 = 120;
@@ -1008,16 +1010,6 @@ fn stream_frames(
         }
     }
     out
-}
-
-fn json_response(status: u16, body: &Value) -> Response {
-    let mut resp = Response::new(Body::from(body.to_string()));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
 }
 
 fn sse_response(frames: Vec<String>) -> Response {
