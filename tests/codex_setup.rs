@@ -871,7 +871,7 @@ async fn codex_runs_with_the_generated_setup() {
         "{access:#?}"
     );
     assert!(
-        access.iter().filter(|l| l.contains("\"WS\"")).count() >= 2,
+        access.iter().filter(|l| l.contains("method=WS")).count() >= 2,
         "{access:#?}"
     );
     assert!(!access.iter().any(|l| l.contains("POST")), "{access:#?}");

@@ -191,7 +191,7 @@ async fn a_restart_keeps_the_chain() {
     let id = r.json()["id"].as_str().unwrap().to_owned();
     // The write is in the background: wait (bounded) until the store has it.
     let mut found = false;
-    for _ in 0..50 {
+    for _ in 0..250 {
         if get(&first, &format!("/v1/responses/{id}"), None).await.0 == 200 {
             found = true;
             break;
@@ -315,8 +315,9 @@ async fn the_size_bound_evicts_the_oldest_and_long_chains_rebuild() {
         let r = post(&proxy, &body, None).await;
         assert_eq!(r.status, 200, "turn {t}: {}", r.body);
         let id = r.json()["id"].as_str().unwrap().to_owned();
-        // Each turn continues the previous one: wait until it is stored.
-        for _ in 0..100 {
+        // Each turn continues the previous one: wait until it is stored (up to 10 s: the
+        // writes are durable, and slow on a busy machine).
+        for _ in 0..1000 {
             if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
                 break;
             }
@@ -422,7 +423,7 @@ async fn websocket_continuations_find_stored_responses_across_connections() {
     let local_id = final_response(&local)["id"].as_str().unwrap().to_owned();
     drop(a);
     // Wait (bounded) for the background write.
-    for _ in 0..50 {
+    for _ in 0..250 {
         if get(&proxy, &format!("/v1/responses/{kept_id}"), None)
             .await
             .0
@@ -472,7 +473,7 @@ async fn two_continuations_of_one_response_fork_the_chain() {
     )
     .await;
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    for _ in 0..50 {
+    for _ in 0..250 {
         if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
             break;
         }

@@ -1,6 +1,7 @@
-//! The upstream: the peer of a backend, the headers the provider gets, and — for turns that
-//! do not ride Pingora's proxy flow (WebSocket messages) — sending the Chat request with
-//! connect retries, backoff and failover, as plain functions.
+//! The upstream's Pingora side: the peer of a backend, the provider's headers on a Pingora
+//! request, and — for turns that do not ride Pingora's proxy flow (WebSocket messages) —
+//! sending the Chat request through the connector, with the retries, backoff and failover
+//! `turn::upstream::Attempts` decides.
 
 use std::time::Duration;
 
@@ -12,21 +13,10 @@ use pingora::{Error, ErrorType, Result};
 
 use crate::config::Backend;
 use crate::convert::error::ClientError;
+use crate::turn::rescue::Failure;
+use crate::turn::upstream::{chat_path, keeps_client_header, provider_headers, Attempts, Next};
 
 use super::ConvertProxy;
-
-/// `{base path}/chat/completions`.
-pub fn chat_path(backend: &Backend) -> String {
-    format!(
-        "{}/chat/completions",
-        backend.url.path().trim_end_matches('/')
-    )
-}
-
-/// The wait before connection attempt `attempt` (1-based): 50 ms, 100 ms, 200 ms, … ≤ 500 ms.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(50u64 << attempt.min(4)).min(Duration::from_millis(500))
-}
 
 /// The provider's headers on `req`: only `user-agent` and `accept-language` of the client's
 /// are kept; Host, the backend's key, JSON in, SSE or JSON out; `chunked` when the body
@@ -37,29 +27,19 @@ pub fn set_headers(
     content_length: Option<usize>,
 ) -> Result<()> {
     let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
-    for name in names {
-        if !matches!(name.as_str(), "user-agent" | "accept-language") {
-            req.remove_header(&name);
-        }
+    for name in names.iter().filter(|n| !keeps_client_header(n.as_str())) {
+        req.remove_header(name);
     }
-    let host = match (backend.tls, backend.port) {
-        (true, 443) | (false, 80) => backend.host.clone(),
-        (_, port) => format!("{}:{port}", backend.host),
-    };
-    req.insert_header(http::header::HOST, host)?;
-    if !backend.api_key.is_empty() {
-        let mut v =
-            http::HeaderValue::from_str(&format!("Bearer {}", backend.api_key)).map_err(|_| {
-                Error::explain(
-                    ErrorType::InternalError,
-                    "api_key is not a valid header value",
-                )
-            })?;
-        v.set_sensitive(true);
-        req.insert_header(http::header::AUTHORIZATION, v)?;
+    for (name, value) in provider_headers(backend) {
+        let mut v = http::HeaderValue::from_str(&value).map_err(|_| {
+            Error::explain(
+                ErrorType::InternalError,
+                "a backend value (host or api_key) is not a valid header value",
+            )
+        })?;
+        v.set_sensitive(name == http::header::AUTHORIZATION);
+        req.insert_header(name, v)?;
     }
-    req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-    req.insert_header(http::header::ACCEPT, "text/event-stream, application/json")?;
     match content_length {
         Some(n) => req.insert_header(http::header::CONTENT_LENGTH, n.to_string())?,
         None => req.insert_header(http::header::TRANSFER_ENCODING, "chunked")?,
@@ -97,60 +77,45 @@ impl ConvertProxy {
     }
 
     /// Send a Chat request to backend `first`, retrying a failed connection with backoff and
-    /// failing over to its `fallback` backends (never after the request was sent). Returns
-    /// the session with the response header read, the backend that answered, and its peer.
+    /// failing over to its `fallback` backends (never after the request was sent), as
+    /// [`Attempts`] decides. Returns the session with the response header read, the backend
+    /// that answered, and its peer.
     pub(crate) async fn send_chat(
         &self,
         first: usize,
         client: &RequestHeader,
         body: Bytes,
         traceparent: Option<(String, Option<String>)>,
-    ) -> Result<(HttpSession, usize, HttpPeer), ClientError> {
-        let mut idx = first;
-        let mut tried: Vec<usize> = Vec::new();
-        let mut attempts = 0u32;
+    ) -> Result<(HttpSession, usize, HttpPeer), Failure> {
+        let mut attempts = Attempts::new(first);
         loop {
+            let idx = attempts.backend();
             let Some(backend) = self.config.backends.get(idx) else {
-                return Err(internal("no backend chosen"));
+                return Err(Failure::refused(internal("no backend chosen")));
             };
-            if attempts > 0 {
-                tokio::time::sleep(backoff(attempts)).await;
+            if let Some(d) = attempts.delay() {
+                tokio::time::sleep(d).await;
             }
-            let peer = self.peer_for(backend).await?;
-            match self.connector.get_http_session(&peer).await {
+            let peer = self.peer_for(backend).await.map_err(Failure::refused)?;
+            let e = match self.connector.get_http_session(&peer).await {
                 Ok((mut session, _reused)) => {
                     let sent = send_on(&mut session, backend, client, body.clone(), &traceparent)
                         .await
-                        .map_err(|e| upstream_error(&e, &backend.name));
+                        .map_err(|e| Failure::caused(super::cause_of(&e), &backend.name));
                     return sent.map(|()| (session, idx, peer));
                 }
-                Err(e) => {
-                    attempts += 1;
-                    if attempts <= backend.retries {
-                        tracing::warn!(backend = %backend.name, attempt = attempts, "connect failed ({}), retrying", e.etype().as_str());
-                        continue;
-                    }
-                    tried.push(idx);
-                    let next = backend
-                        .fallback
-                        .iter()
-                        .copied()
-                        .find(|i| !tried.contains(i));
-                    match next {
-                        Some(n) => {
-                            let to = self
-                                .config
-                                .backends
-                                .get(n)
-                                .map(|b| b.name.as_str())
-                                .unwrap_or("?");
-                            tracing::warn!(backend = %backend.name, fallback = to, "connect failed ({}), failing over", e.etype().as_str());
-                            idx = n;
-                            attempts = 0;
-                        }
-                        None => return Err(upstream_error(&e, &backend.name)),
-                    }
+                Err(e) => e,
+            };
+            let why = e.etype().as_str();
+            match attempts.connect_failed(&self.config) {
+                Next::Retry(attempt) => {
+                    tracing::warn!(backend = %backend.name, attempt, "connect failed ({why}), retrying");
                 }
+                Next::Failover { to } => {
+                    let to = self.name_of(to);
+                    tracing::warn!(backend = %backend.name, fallback = to, "connect failed ({why}), failing over");
+                }
+                Next::GiveUp => return Err(Failure::caused(super::cause_of(&e), &backend.name)),
             }
         }
     }
@@ -199,69 +164,10 @@ fn internal(what: &str) -> ClientError {
     )
 }
 
-/// A Pingora error before any response (on the way to the provider or back) → the
-/// client's error.
-pub fn upstream_error(e: &Error, backend: &str) -> ClientError {
-    use ErrorType::*;
-    match e.etype() {
-        ConnectTimedout => ClientError::new(
-            504,
-            "server_error",
-            Some("timeout"),
-            format!("Timed out connecting to the {backend} backend."),
-        ),
-        ReadTimedout => ClientError::new(
-            504,
-            "server_error",
-            Some("timeout"),
-            format!("The {backend} backend did not answer in time."),
-        ),
-        ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure
-        | TLSHandshakeTimedout | InvalidCert | HandshakeError | SocketError
-        | ConnectProxyFailure => ClientError::new(
-            502,
-            "server_error",
-            Some("server_error"),
-            format!(
-                "Cannot connect to the {backend} backend: {}.",
-                e.etype().as_str()
-            ),
-        ),
-        HTTPStatus(code) => {
-            ClientError::new(*code, "invalid_request_error", None, format!("HTTP {code}"))
-        }
-        _ if e.esource() == &pingora::ErrorSource::Upstream => ClientError::new(
-            502,
-            "server_error",
-            Some("server_error"),
-            format!("The {backend} backend failed: {}.", e.etype().as_str()),
-        ),
-        _ if e.esource() == &pingora::ErrorSource::Downstream => ClientError::new(
-            400,
-            "invalid_request_error",
-            None,
-            format!("Bad request: {}.", e.etype().as_str()),
-        ),
-        _ => ClientError::new(
-            500,
-            "server_error",
-            Some("server_error"),
-            format!("Internal proxy error: {}.", e.etype().as_str()),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn backoff_is_bounded_and_grows() {
-        assert_eq!(backoff(1), Duration::from_millis(100));
-        assert!(backoff(2) > backoff(1));
-        assert_eq!(backoff(30), Duration::from_millis(500));
-    }
 
     #[test]
     fn headers_keep_only_what_the_provider_needs() {
@@ -271,7 +177,6 @@ mod tests {
         )
         .unwrap();
         let b = &cfg.backends[0];
-        assert_eq!(chat_path(b), "/v4/chat/completions");
         let mut req = RequestHeader::build(http::Method::POST, b"/v1/responses", None).unwrap();
         for (k, v) in [
             ("authorization", "Bearer client-token"),

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -30,13 +30,17 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::convert::error::ClientError;
 use crate::convert::streaming::{Framing, StreamConverter};
-use crate::stats::{ErrorClass, RequestRecord};
+use crate::stats::ErrorClass;
 use crate::turn::chain::{
     entry_from_items, extend_with_output, peek_previous, resolve_message, ChainEntry, ConnChain,
     Message,
 };
 use crate::turn::prepare::{absorb_output, prepare_turn};
+use crate::turn::record::{record, Ending, Outcome};
 use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
+use crate::turn::rescue::{outcome_class, Cause, Kind, Side, MID_STREAM_CODE};
+use crate::turn::route::{choose_ws_backend, no_backend, owner_of, WsRoute};
+use crate::turn::stored::{keep, stored_chain};
 
 use super::ConvertProxy;
 
@@ -45,24 +49,6 @@ use super::ConvertProxy;
 const CHAIN_ENTRIES: usize = 16;
 /// Frames a turn may have waiting for the client.
 const FRAME_QUEUE: usize = 256;
-
-/// Is this an HTTP/1.1 WebSocket upgrade request?
-pub fn is_upgrade(req: &RequestHeader) -> bool {
-    let has = |name: http::header::HeaderName, token: &str| {
-        req.headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    has(http::header::UPGRADE, "websocket") && has(http::header::CONNECTION, "upgrade")
-}
-
-/// Where a connection's messages go: the backend chosen by the path prefix, or (without a
-/// prefix) per message by its model, else the default backend.
-#[derive(Debug, Clone, Copy)]
-pub struct WsRoute {
-    pub prefix_backend: Option<usize>,
-}
 
 /// A client message waiting for its turn.
 enum Incoming {
@@ -97,26 +83,12 @@ impl ConvertProxy {
             super::local::write_json(session, 426, &err.body_bytes(), None).await?;
             return Ok(true);
         }
-        let headers = &session.req_header().headers;
-        let key = headers
-            .get("sec-websocket-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(str::to_owned);
-        let version_ok = headers
-            .get("sec-websocket-version")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() == "13");
-        let Some(key) = key.filter(|_| version_ok) else {
-            let err = ClientError::new(
-                400,
-                "invalid_request_error",
-                Some("invalid_websocket_handshake"),
-                "A WebSocket upgrade needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13.",
-            );
-            super::local::write_json(session, 400, &err.body_bytes(), None).await?;
-            return Ok(true);
+        let key = match crate::turn::route::websocket_key(&session.req_header().headers) {
+            Ok(k) => k,
+            Err(err) => {
+                super::local::write_json(session, err.status, &err.body_bytes(), None).await?;
+                return Ok(true);
+            }
         };
         let client = session.req_header().clone();
         let mut resp = ResponseHeader::build(101, Some(4))?;
@@ -312,8 +284,8 @@ impl ConvertProxy {
         }
     }
 
-    /// One turn of a WebSocket connection: the same prepare, upstream and reply as an HTTP
-    /// request; every event a text frame on `tx`.
+    /// One turn of a WebSocket connection: the same prepare, upstream, reply, rescue and
+    /// record as an HTTP request; every event a text frame on `tx`.
     async fn ws_turn(
         &self,
         resolved: crate::turn::chain::Resolved,
@@ -321,54 +293,32 @@ impl ConvertProxy {
         client: &RequestHeader,
         tx: mpsc::Sender<Frame>,
     ) -> TurnEnd {
-        let start = Instant::now();
         let previous = resolved.previous.clone();
-        let model = crate::convert::sniff::sniff_model(&resolved.head);
-        let idx = route
-            .prefix_backend
-            .or_else(|| {
-                model
-                    .as_deref()
-                    .filter(|_| self.config.has_model_rules())
-                    .and_then(|m| self.config.route_model(m))
-            })
-            .or(self.config.default_backend);
+        let mut o = Outcome::new(Instant::now());
+        o.stream = true;
+        o.model = crate::convert::sniff::sniff_model(&resolved.head);
+        o.bytes_in = resolved.head.len() as u64;
         let failed = |id: String| TurnEnd {
             response_id: id,
             entry: None,
             previous: previous.clone(),
         };
-        let Some((idx, backend)) = idx.and_then(|i| self.config.backends.get(i).map(|b| (i, b)))
+        let chosen = choose_ws_backend(&self.config, route, o.model.as_deref());
+        let Some((idx, backend)) = chosen.and_then(|i| self.config.backends.get(i).map(|b| (i, b)))
         else {
-            let err = ClientError::new(
-                404,
-                "invalid_request_error",
-                Some("not_found"),
-                "No backend serves this request: it matches no path_prefix, no match_rules.model and no default backend is configured.",
-            );
+            let err = no_backend("");
             let _ = tx.send(Frame::text(err.ws_frame())).await;
             return failed(String::new());
         };
+        o.backend = Some(idx);
         let log = self
             .config
             .log_body
             .then_some(self.config.log_body_max_bytes);
-        let bytes_in = resolved.head.len() as u64;
         let prepared = match prepare_turn(&resolved, idx, backend, &self.echoes, log) {
             Ok(p) => p,
             Err(err) => {
-                self.record_ws(&WsRecord {
-                    backend: idx,
-                    model: model.as_deref(),
-                    status: err.status,
-                    upstream_status: 0,
-                    start,
-                    ttft: None,
-                    usage: (0, 0, 0, 0),
-                    error: Some(ErrorClass::Client),
-                    error_code: err.code.as_deref(),
-                    bytes: (bytes_in, 0),
-                });
+                self.record_ws(o, &err, ErrorClass::Client);
                 let _ = tx.send(Frame::text(err.ws_frame())).await;
                 return failed(String::new());
             }
@@ -400,7 +350,7 @@ impl ConvertProxy {
                 previous,
             };
         }
-        let chat = prepared.chat;
+        o.response_id = Some(response_id.clone());
         let trace = ["traceparent", "tracestate"].map(|n| {
             client
                 .headers
@@ -412,31 +362,21 @@ impl ConvertProxy {
             [Some(tp), ts] => Some((tp, ts)),
             _ => None,
         };
-        let sent = self.send_chat(idx, client, Bytes::from(chat), trace).await;
+        let sent = self
+            .send_chat(idx, client, Bytes::from(prepared.chat), trace)
+            .await;
         let (mut up, idx, peer) = match sent {
             Ok(s) => s,
-            Err(err) => {
+            Err(f) => {
+                let err = &f.error;
                 tracing::warn!(backend = %backend.name, status = err.status, "{}", err.message);
-                self.record_ws(&WsRecord {
-                    backend: idx,
-                    model: model.as_deref(),
-                    status: err.status,
-                    upstream_status: 0,
-                    start,
-                    ttft: None,
-                    usage: (0, 0, 0, 0),
-                    error: Some(if err.status == 504 {
-                        ErrorClass::Timeout
-                    } else {
-                        ErrorClass::Connect
-                    }),
-                    error_code: err.code.as_deref(),
-                    bytes: (bytes_in, 0),
-                });
+                self.record_ws(o, err, f.class());
                 let _ = tx.send(Frame::text(err.ws_frame())).await;
                 return failed(response_id);
             }
         };
+        o.backend = Some(idx);
+        o.first_byte = Some(o.start.elapsed());
         let Some(backend) = self.config.backends.get(idx) else {
             return failed(response_id);
         };
@@ -458,6 +398,7 @@ impl ConvertProxy {
         let Some((upstream_status, content_type, retry_after)) = head else {
             return failed(response_id);
         };
+        o.upstream_status = upstream_status;
         let mut mode = ReplyMode::on_head(
             rctx,
             &UpstreamHead {
@@ -467,62 +408,36 @@ impl ConvertProxy {
             },
             Framing::WebSocket,
         );
+        o.status = mode.client_status();
         let total = backend.timeouts.total;
-        let mut ttft = None;
-        let mut bytes_out = 0u64;
-        let mut error_code: Option<String> = None;
-        let mut client_status = mode.client_status();
         let mut clean_end = false;
         loop {
-            let remaining = total.saturating_sub(start.elapsed());
+            let remaining = total.saturating_sub(o.start.elapsed());
             let read = tokio::time::timeout(remaining, up.read_response_body()).await;
-            let (chunk, end, failure) = match read {
-                Ok(Ok(Some(b))) => (Some(b), false, None),
-                Ok(Ok(None)) => (None, true, None),
+            let (chunk, end) = match read {
+                Ok(Ok(Some(b))) => (Some(b), false),
+                Ok(Ok(None)) => (None, true),
                 Ok(Err(e)) => {
-                    let message = match e.etype() {
-                        pingora::ErrorType::ReadTimedout => {
-                            format!(
-                                "The {} backend stopped sending (idle timeout).",
-                                backend.name
-                            )
-                        }
-                        t => format!(
-                            "The {} backend connection failed mid-stream: {}",
-                            backend.name,
-                            t.as_str()
-                        ),
-                    };
-                    (None, false, Some(message))
+                    self.fail_ws(&mut o, &mut mode, super::cause_of(&e), backend, &tx)
+                        .await;
+                    break;
                 }
-                Err(_) => (
-                    None,
-                    false,
-                    Some(format!(
-                        "The {} backend did not finish in time (total timeout).",
-                        backend.name
-                    )),
-                ),
+                Err(_) => {
+                    let cause = Cause::new(Kind::TotalTimeout, Side::Upstream, "total");
+                    self.fail_ws(&mut o, &mut mode, cause, backend, &tx).await;
+                    break;
+                }
             };
-            if let Some(message) = failure {
-                tracing::warn!(backend = %backend.name, "stream failed: {message}");
-                error_code = Some("server_error".to_owned());
-                if let Some(out) = mode.fail("server_error", &message, &backend.name) {
-                    bytes_out += out.len() as u64;
-                    self.send_reply(&tx, &mode, out).await;
-                }
-                break;
-            }
             let pushed = mode.push(chunk.as_deref(), end, &backend.name, &backend.api_key);
-            if ttft.is_none() && mode.has_content(end) {
-                ttft = Some(start.elapsed());
+            if o.ttft.is_none() && mode.has_content(end) {
+                o.ttft = Some(o.start.elapsed());
             }
             if let Some(err) = &pushed.error {
-                error_code = err.code.clone();
-                client_status = err.status;
+                o.error_code = err.code.clone();
+                o.status = err.status;
             }
             if let Some(out) = pushed.out {
-                bytes_out += out.len() as u64;
+                o.bytes_out += out.len() as u64;
                 if let Some(err) = pushed.error {
                     let _ = tx.send(Frame::text(err.ws_frame())).await;
                 } else {
@@ -535,11 +450,10 @@ impl ConvertProxy {
             }
         }
         let conv = mode.converter();
-        let failure = conv.and_then(|c| c.failure_code()).map(str::to_owned);
-        if failure.is_some() {
-            error_code = failure;
+        if let Some(code) = conv.and_then(|c| c.failure_code()) {
+            o.error_code = Some(code.to_owned());
         }
-        let ok = clean_end && error_code.is_none() && (200..300).contains(&upstream_status);
+        let ok = clean_end && o.error_code.is_none() && (200..300).contains(&upstream_status);
         if ok && resolved.store == Some(true) {
             if let Some(json) = conv.and_then(|c| c.final_json()) {
                 let n = resolved.entry.items.len();
@@ -548,11 +462,11 @@ impl ConvertProxy {
                     .filter_map(|i| serde_json::value::RawValue::from_string(i.to_string()).ok())
                     .collect();
                 let pending = crate::turn::stored::Pending {
-                    owner: self.owner_of(client),
+                    owner: owner_of(&self.config, &client.headers),
                     previous: previous.clone(),
                     input,
                 };
-                self.keep(&response_id, json, pending);
+                keep(self.store.as_ref(), &response_id, json, pending);
             }
         }
         let entry = if ok {
@@ -567,30 +481,13 @@ impl ConvertProxy {
         } else {
             None
         };
-        let usage = usage_tokens(mode.usage());
-        let error = if !(200..300).contains(&upstream_status) {
-            Some(if upstream_status >= 500 {
-                ErrorClass::Upstream5xx
-            } else {
-                ErrorClass::Upstream4xx
-            })
-        } else if error_code.is_some() {
-            Some(ErrorClass::StreamFailed)
-        } else {
-            None
+        let class = outcome_class(o.status, o.upstream_status, o.error_code.is_some());
+        let end = Ending {
+            usage: usage_tokens(mode.usage()),
+            class,
+            ..WS_ENDING
         };
-        self.record_ws(&WsRecord {
-            backend: idx,
-            model: model.as_deref(),
-            status: client_status,
-            upstream_status,
-            start,
-            ttft,
-            usage,
-            error,
-            error_code: error_code.as_deref(),
-            bytes: (bytes_in, bytes_out),
-        });
+        record(&self.config, &self.stats, &o, &end, None, None);
         if clean_end {
             self.release(up, &peer).await;
         }
@@ -598,6 +495,25 @@ impl ConvertProxy {
             response_id,
             entry,
             previous,
+        }
+    }
+
+    /// The provider's reply broke mid-turn (turn::rescue): the reply ends with
+    /// `response.failed` (or the error the client is owed).
+    async fn fail_ws(
+        &self,
+        o: &mut Outcome,
+        mode: &mut ReplyMode,
+        cause: Cause,
+        backend: &crate::config::Backend,
+        tx: &mpsc::Sender<Frame>,
+    ) {
+        let message = cause.mid_stream(&backend.name);
+        tracing::warn!(backend = %backend.name, "stream failed: {message}");
+        o.error_code = Some(MID_STREAM_CODE.to_owned());
+        if let Some(out) = mode.fail(MID_STREAM_CODE, &message, &backend.name) {
+            o.bytes_out += out.len() as u64;
+            self.send_reply(tx, mode, out).await;
         }
     }
 
@@ -615,8 +531,8 @@ impl ConvertProxy {
         if chain.get(&prev).is_some() {
             return Ok(());
         }
-        let owner = self.owner_of(client);
-        if let Some(items) = self.stored_chain(store, &prev, owner.as_deref()).await? {
+        let owner = owner_of(&self.config, &client.headers);
+        if let Some(items) = stored_chain(store, &prev, owner.as_deref()).await? {
             chain.insert(prev, entry_from_items(items));
         }
         Ok(())
@@ -633,72 +549,35 @@ impl ConvertProxy {
         }
     }
 
+    /// A message refused before it reached a backend.
     fn record_ws_rejection(&self, route: WsRoute, err: &ClientError) {
-        let idx = route.prefix_backend.or(self.config.default_backend);
-        self.record_ws(&WsRecord {
-            backend: idx.unwrap_or(usize::MAX),
-            model: None,
-            status: err.status,
-            upstream_status: 0,
-            start: Instant::now(),
-            ttft: None,
-            usage: (0, 0, 0, 0),
-            error: Some(ErrorClass::Client),
-            error_code: err.code.as_deref(),
-            bytes: (0, 0),
-        });
+        let mut o = Outcome::new(Instant::now());
+        o.stream = true;
+        o.backend = route.prefix_backend.or(self.config.default_backend);
+        self.record_ws(o, err, ErrorClass::Client);
     }
 
-    /// The access line and statistics of one WebSocket turn.
-    fn record_ws(&self, r: &WsRecord<'_>) {
-        let backend = self.config.backends.get(r.backend);
-        let duration = r.start.elapsed();
-        let (tin, tout, tcached, treasoning) = r.usage;
-        self.stats.record(&RequestRecord {
-            backend: backend.map(|_| r.backend),
-            stream: true,
-            error: r.error,
-            duration,
-            ttft: r.ttft,
-            tokens_in: tin,
-            tokens_out: tout,
-            tokens_cached: tcached,
-            tokens_reasoning: treasoning,
-            bytes_in: r.bytes.0,
-            bytes_out: r.bytes.1,
-        });
-        tracing::info!(
-            target: "access",
-            method = "WS",
-            path = "response.create",
-            backend = backend.map(|b| b.name.as_str()).unwrap_or("-"),
-            model = r.model.unwrap_or("-"),
-            stream = true,
-            status = r.status,
-            upstream_status = r.upstream_status,
-            duration_ms = duration.as_millis() as u64,
-            ttft_ms = r.ttft.map(|d| d.as_millis() as u64),
-            tokens_in = tin,
-            tokens_out = tout,
-            tokens_cached = tcached,
-            error_code = r.error_code.unwrap_or("-"),
-            "request"
-        );
+    /// The record of a turn that ended in `err` before any reply.
+    fn record_ws(&self, mut o: Outcome, err: &ClientError, class: ErrorClass) {
+        o.status = err.status;
+        o.error_code = err.code.clone();
+        let end = Ending {
+            class: Some(class),
+            ..WS_ENDING
+        };
+        record(&self.config, &self.stats, &o, &end, None, None);
     }
 }
 
-struct WsRecord<'a> {
-    backend: usize,
-    model: Option<&'a str>,
-    status: u16,
-    upstream_status: u16,
-    start: Instant,
-    ttft: Option<Duration>,
-    usage: (u64, u64, u64, u64),
-    error: Option<ErrorClass>,
-    error_code: Option<&'a str>,
-    bytes: (u64, u64),
-}
+/// A WebSocket turn's access line: `WS response.create`.
+const WS_ENDING: Ending<'static> = Ending {
+    method: "WS",
+    path: "response.create",
+    usage: (0, 0, 0, 0),
+    class: None,
+    error: None,
+    local: false,
+};
 
 /// Each `\n`-terminated line of `out` as one text frame.
 async fn send_lines(tx: &mpsc::Sender<Frame>, out: &[u8]) {

@@ -5,11 +5,14 @@
 //! A response is stored as a delta — its own new input, its output, its Response object and
 //! a link to its predecessor — so a long conversation costs O(n), and a chain is rebuilt by
 //! walking the links. Kinds: `embedded` (a redb file on local disk, the default), `redis`
-//! (shared by several instances), `memory` (bounded, lost on restart), `none` (stateless). The rest of the proxy sees only [`Store`].
+//! (shared by several instances), `memory` (bounded, lost on restart), `none` (stateless). The
+//! rest of the proxy sees only [`Store`], behind [`staged::Staged`] (read-your-writes while a
+//! response is written in the background).
 
 pub mod embedded;
 pub mod memory;
 pub mod redis;
+pub mod staged;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,18 +1,34 @@
-//! One turn, whichever transport carries it: prepare (parse → resolve the chain → convert),
-//! reply (the provider's answer → Responses events or objects), and the chain a WebSocket
-//! connection keeps. Nothing here touches Pingora or the network; `proxy/` drives these
-//! from the HTTP hooks and from the WebSocket session alike.
+//! One turn, whichever transport carries it. Nothing here holds a Pingora type; `proxy/`
+//! drives these modules from the HTTP hooks and from the WebSocket session alike.
 //!
 //! ```text
-//!  HTTP POST …/responses ──▶ proxy (hooks) ─┐
-//!                                           ├─▶ prepare ─▶ upstream ─▶ reply ─▶ SSE | JSON
-//!  WS   GET  …/responses ──▶ proxy/websocket┘      ▲                     └────▶ frames
-//!        (chain: previous_response_id ─▶ whole conversation)
+//!              route ──▶ prepare ──▶ upstream ──▶ reply ──▶ record
+//!   (pages, auth, checks,  (parse, chain,  (path, headers,  (events |     (access line,
+//!    backend choice)        convert)        attempts)        object)       stats, span)
+//!                             ▲                     └── rescue: one failure, classified once
+//!              chain (WebSocket) / stored (the response store): previous_response_id
 //! ```
+//!
+//! * `route`: where a request goes (pages, stored responses, upgrade, a turn and its backend).
+//! * `local`: the pages the proxy answers itself.
+//! * `prepare`: the create body → the Chat body and the response context.
+//! * `chain`: a WebSocket connection's responses, for `previous_response_id`.
+//! * `stored`: the response store's side of a turn (continue, keep, retrieve, delete).
+//! * `compact`: remote compaction v1 (`/responses/compact`).
+//! * `upstream`: the Chat path, the provider's headers, retries and failover.
+//! * `reply`: the provider's answer → Responses events or objects.
+//! * `rescue`: what broke → the client's error, `response.failed`, the error class.
+//! * `record`: the access line, the statistics, the span, once per turn.
+//! * `intern`: identical echoed request fields shared between open requests.
 
 pub mod chain;
 pub mod compact;
 pub mod intern;
+pub mod local;
 pub mod prepare;
+pub mod record;
 pub mod reply;
+pub mod rescue;
+pub mod route;
 pub mod stored;
+pub mod upstream;

@@ -12,8 +12,12 @@ use crate::convert::tools::ToolCatalog;
 use crate::convert::ResponseContext;
 use crate::types::responses::InputItem;
 
+use crate::store::Store;
+
 use super::chain::Resolved;
+use super::compact::Kept;
 use super::intern::Interner;
+use super::stored::{store_prelude, Pending};
 
 /// A converted request, ready for the provider.
 #[derive(Debug)]
@@ -77,6 +81,63 @@ pub fn prepare_request(
         chat,
         rctx: converted.ctx,
         model,
+    })
+}
+
+/// What an HTTP create is prepared with.
+pub struct HttpTurn<'a> {
+    pub backend: &'a Backend,
+    pub echoes: &'a Interner,
+    /// The size limit when bodies are logged.
+    pub log_body: Option<usize>,
+    /// The response store (`None`: `store.type` is `none`).
+    pub store: Option<&'a dyn Store>,
+    /// The client token's hash, when tokens are checked (a stored response's owner).
+    pub owner: Option<String>,
+    /// Remote compaction v1: `raw` is a `/responses/compact` body.
+    pub compact: bool,
+}
+
+/// An HTTP create, prepared.
+#[derive(Debug)]
+pub struct PreparedHttp {
+    pub prepared: Prepared,
+    /// What the store keeps once the response is complete (`store` not false).
+    pub pending: Option<Pending>,
+    /// Remote compaction v1: the user messages its output keeps.
+    pub kept: Option<Kept>,
+}
+
+/// Prepare an HTTP create: a compaction request becomes its summarisation create, a
+/// `previous_response_id` gets its stored chain in front of the input, then the body is
+/// converted.
+pub async fn prepare_http(raw: &[u8], t: HttpTurn<'_>) -> Result<PreparedHttp, ClientError> {
+    let compacted;
+    let (raw, kept) = if t.compact {
+        let (create, kept) = super::compact::compact_request(raw)?;
+        compacted = create;
+        (&compacted[..], Some(kept))
+    } else {
+        (raw, None)
+    };
+    let mut req = parse_request(raw).map_err(invalid)?;
+    let mut pending = None;
+    let mut chain_resolved = false;
+    if let (Some(store), None) = (t.store, &kept) {
+        (pending, chain_resolved) = store_prelude(store, raw, &mut req, t.owner).await?;
+    }
+    let prepared = prepare_request(
+        req,
+        raw.len(),
+        t.backend,
+        t.echoes,
+        t.log_body,
+        chain_resolved,
+    )?;
+    Ok(PreparedHttp {
+        prepared,
+        pending,
+        kept,
     })
 }
 

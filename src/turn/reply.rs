@@ -269,6 +269,31 @@ impl ReplyMode {
         }
     }
 
+    /// The final Response object of a complete reply, for the store: the converter's, or
+    /// the object a JSON reply just produced (`out`, the last push's bytes).
+    pub fn final_json<'a>(&'a self, out: Option<&'a [u8]>) -> Option<&'a [u8]> {
+        match self {
+            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => {
+                conv.final_json()
+            }
+            ReplyMode::Json { .. } => out,
+            ReplyMode::Error { .. } => None,
+        }
+    }
+
+    /// The content headers of the client's reply (besides the status and the length).
+    pub fn content_headers(&self) -> &'static [(&'static str, &'static str)] {
+        if self.is_event_stream() {
+            &[
+                ("content-type", "text/event-stream; charset=utf-8"),
+                ("cache-control", "no-cache"),
+                ("x-accel-buffering", "no"),
+            ]
+        } else {
+            &[("content-type", "application/json")]
+        }
+    }
+
     /// The usage the provider reported.
     pub fn usage(&self) -> Option<&ChatUsage> {
         match self {
@@ -277,6 +302,12 @@ impl ReplyMode {
             ReplyMode::Error { .. } => None,
         }
     }
+}
+
+/// The provider's response headers the client gets; every other one is dropped (only
+/// the proxy's own content headers describe the converted reply).
+pub fn passes_provider_header(name: &str) -> bool {
+    matches!(name, "retry-after" | "x-request-id" | "date")
 }
 
 /// (input, output, cached, reasoning) tokens of a usage report.
@@ -314,6 +345,47 @@ mod tests {
     }
 
     const SSE: &[u8] = b"data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\ndata: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+
+    #[test]
+    fn the_final_object_and_the_headers_follow_the_mode() {
+        let mut sse = ReplyMode::on_head(
+            ResponseContext::for_tests("m", true),
+            &head(200, "text/event-stream"),
+            Framing::Sse,
+        );
+        assert_eq!(
+            sse.content_headers()[0].1,
+            "text/event-stream; charset=utf-8"
+        );
+        assert!(sse.final_json(None).is_none(), "no object before the end");
+        sse.push(Some(SSE), true, "b", "");
+        let done: serde_json::Value =
+            serde_json::from_slice(sse.final_json(None).unwrap()).unwrap();
+        assert_eq!(done["status"], "completed");
+
+        let json = ReplyMode::on_head(
+            ResponseContext::for_tests("m", false),
+            &head(200, "application/json"),
+            Framing::Sse,
+        );
+        assert_eq!(
+            json.content_headers(),
+            &[("content-type", "application/json")]
+        );
+        assert_eq!(json.final_json(Some(b"{}")), Some(&b"{}"[..]));
+        let err = ReplyMode::on_head(
+            ResponseContext::for_tests("m", false),
+            &head(500, "application/json"),
+            Framing::Sse,
+        );
+        assert_eq!(
+            err.final_json(Some(b"{}")),
+            None,
+            "an error is never stored"
+        );
+        assert!(passes_provider_header("retry-after"));
+        assert!(!passes_provider_header("set-cookie") && !passes_provider_header("content-length"));
+    }
 
     #[test]
     fn stream_reply_in_sse_and_websocket_framing() {

@@ -1,12 +1,18 @@
-//! The stateful half of the Responses API over HTTP, transport-free: which paths address a
-//! stored response, a request's own input items as they are stored, a chain put in front of
-//! a request's input, the record kept for a finished response, and the `input_items` list.
+//! The stateful half of the Responses API, transport-free: which paths address a stored
+//! response, a request's own input items as they are stored, a chain put in front of a
+//! request's input (`store_prelude`, `stored_chain`), the record kept for a finished
+//! response (`keep`, in the background), and `GET`/`DELETE …/responses/{id}` and its
+//! `input_items` list (`serve_stored`). The store is reached through its trait only.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::convert::error::ClientError;
-use crate::store::StoredResponse;
+use crate::store::staged::Staged;
+use crate::store::{rebuild_chain, ChainError, Store, StoredResponse};
+use crate::turn::chain::previous_not_found;
 use crate::types::responses::{Input, InputItem, ResponsesRequest};
 
 /// A path under `…/responses/` that names a stored response.
@@ -226,6 +232,135 @@ pub fn store_unavailable(e: &crate::store::StoreError) -> ClientError {
         Some("store_unavailable"),
         format!("The response store is unavailable ({e}); requests that do not need it (store: false, no previous_response_id) still work."),
     )
+}
+
+/// Links walked to rebuild a chain at most.
+const MAX_CHAIN: usize = 100_000;
+
+/// Before conversion: resolve `previous_response_id` from the store (the chain's items in
+/// front of the input) and decide what is kept afterwards. Returns what to keep and
+/// whether a chain was resolved.
+pub async fn store_prelude(
+    store: &dyn Store,
+    raw: &[u8],
+    req: &mut ResponsesRequest,
+    owner: Option<String>,
+) -> Result<(Option<Pending>, bool), ClientError> {
+    let previous = req.previous_response_id.clone();
+    if let Some(id) = &previous {
+        let chain = stored_chain(store, id, owner.as_deref())
+            .await?
+            .ok_or_else(|| previous_not_found(id))?;
+        prepend_chain(req, chain)?;
+    }
+    if req.store.is_none() {
+        // Stored by default, as OpenAI's API: the Response object says so.
+        req.store = Some(true);
+    }
+    let pending = (req.store != Some(false)).then(|| Pending {
+        owner,
+        previous: previous.clone(),
+        input: own_input(raw),
+    });
+    Ok((pending, previous.is_some()))
+}
+
+/// The conversation of stored response `id` (its predecessors' and its own input and
+/// output), `None` when it is unknown, gone, another token's, or its chain is broken.
+pub async fn stored_chain(
+    store: &dyn Store,
+    id: &str,
+    owner: Option<&str>,
+) -> Result<Option<Vec<Box<RawValue>>>, ClientError> {
+    let last = match store.get(id).await {
+        Ok(Some(r)) if r.owner.as_deref() == owner => r,
+        Ok(_) => return Ok(None),
+        Err(e) => return Err(store_unavailable(&e)),
+    };
+    match rebuild_chain(store, &last, MAX_CHAIN).await {
+        Ok(items) => Ok(Some(items)),
+        Err(ChainError::Missing(_)) => Ok(None),
+        Err(ChainError::TooLong(n)) => Err(ClientError::new(
+            400,
+            "invalid_request_error",
+            None,
+            format!("The conversation of previous_response_id is longer than {n} responses."),
+        )),
+        Err(ChainError::Store(e)) => Err(store_unavailable(&e)),
+    }
+}
+
+/// Keep a finished response: readable at once, written in the background (a failed write is
+/// logged and counted, never turned into a failed response).
+pub fn keep(store: Option<&Arc<Staged>>, id: &str, response_json: &[u8], pending: Pending) {
+    if let (Some(store), Some(rec)) = (store, record_of(id, response_json, pending)) {
+        store.keep(rec);
+    }
+}
+
+/// `GET`/`DELETE …/responses/{id}`, `GET …/{id}/input_items`: (status, JSON body).
+pub async fn serve_stored(
+    store: Option<&dyn Store>,
+    method: &http::Method,
+    path: StoredPath<'_>,
+    query: Option<&str>,
+    owner: Option<&str>,
+) -> (u16, Vec<u8>) {
+    let render = |e: ClientError| (e.status, e.body_bytes());
+    let Some(store) = store else {
+        return render(ClientError::new(
+            404,
+            "invalid_request_error",
+            Some("not_found"),
+            "This proxy keeps no responses (store.type is \"none\").",
+        ));
+    };
+    let id = match path {
+        StoredPath::Response(id) | StoredPath::InputItems(id) => id,
+    };
+    let allowed = match path {
+        StoredPath::Response(_) => {
+            matches!(*method, http::Method::GET | http::Method::DELETE)
+        }
+        StoredPath::InputItems(_) => *method == http::Method::GET,
+    };
+    if !allowed {
+        return render(ClientError::new(
+            405,
+            "invalid_request_error",
+            Some("method_not_allowed"),
+            format!("Method {method} is not allowed here."),
+        ));
+    }
+    if query.is_some_and(|q| q.split('&').any(|kv| kv == "stream=true")) {
+        return render(ClientError::new(
+            400,
+            "invalid_request_error",
+            None,
+            "Streaming a stored response (stream=true) is not supported: retrieve it without `stream`.",
+        ));
+    }
+    let rec = match store.get(id).await {
+        Ok(Some(r)) if r.owner.as_deref() == owner => r,
+        Ok(_) => return render(not_found(id)),
+        Err(e) => return render(store_unavailable(&e)),
+    };
+    match (path, method) {
+        (StoredPath::InputItems(_), _) => match input_items_page(&rec, query) {
+            Ok(b) => (200, b),
+            Err(e) => render(e),
+        },
+        (_, &http::Method::DELETE) => match store.delete(id).await {
+            Ok(_) => (
+                200,
+                serde_json::json!({"id": id, "object": "response", "deleted": true})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            Err(e) => render(store_unavailable(&e)),
+        },
+        _ => (200, rec.response.get().as_bytes().to_vec()),
+    }
 }
 
 #[cfg(test)]
