@@ -17,9 +17,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
+use serde::de::{MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use url::Url;
 
 /// Default listen address.
@@ -347,8 +347,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut value: Value = serde_json::from_str(s).map_err(syntax_error)?;
         substitute_env(&mut value, "", env)?;
-        reject_sequences_as_structs(&value)?;
-        let raw: RawConfig = deserialize_located(&value)?;
+        let raw = deserialize_raw(&value)?;
         let mut config = validate(raw)?;
         if let Some(extra) = env("CODEX_PROXY_AUTH_TOKENS") {
             config.auth_tokens.extend(
@@ -462,11 +461,11 @@ struct RawConfig {
     threads: Option<usize>,
     grace_period_seconds: Option<u64>,
     max_body_bytes: Option<usize>,
-    backends: Option<Vec<RawBackend>>,
-    telemetry: Option<RawTelemetry>,
+    backends: Option<Vec<Object<RawBackend>>>,
+    telemetry: Option<Object<RawTelemetry>>,
     auth_tokens: Option<Vec<String>>,
-    websocket: Option<RawWebSocket>,
-    store: Option<RawStore>,
+    websocket: Option<Object<RawWebSocket>>,
+    store: Option<Object<RawStore>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -480,16 +479,16 @@ struct RawBackend {
     model: Option<String>,
     protocol: Option<String>,
     provider: Option<String>,
-    timeouts: Option<RawTimeouts>,
-    match_rules: Option<RawMatchRules>,
+    timeouts: Option<Object<RawTimeouts>>,
+    match_rules: Option<Object<RawMatchRules>>,
     fallback: Option<Vec<String>>,
     retries: Option<u32>,
-    quirks: Option<RawQuirks>,
+    quirks: Option<Object<RawQuirks>>,
     // Model metadata for Codex: `models`, or the keys below for the single `model`.
-    models: Option<Vec<RawModel>>,
+    models: Option<Vec<Object<RawModel>>>,
     context_window: Option<i64>,
     max_output_tokens: Option<i64>,
-    reasoning: Option<RawReasoning>,
+    reasoning: Option<Object<RawReasoning>>,
     input_modalities: Option<Vec<String>>,
     parallel_tool_calls: Option<bool>,
     apply_patch: Option<String>,
@@ -933,134 +932,89 @@ fn substitute_str(
 // Deserialization with error location
 // ---------------------------------------------------------------------------
 
-/// serde's derived structs also accept a JSON array (fields by position);
-/// the configuration format only allows objects, so reject arrays wherever
-/// a struct is expected.
-fn reject_sequences_as_structs(root: &Value) -> Result<(), ConfigError> {
-    fn check(value: Option<&Value>, path: &str, what: &str) -> Result<(), ConfigError> {
-        match value {
-            Some(Value::Array(_)) => Err(ConfigError::Schema {
-                path: display_path(path.to_string()),
-                message: format!("invalid type: sequence, expected {what}"),
-            }),
-            _ => Ok(()),
-        }
-    }
-    check(Some(root), "", "a configuration object")?;
-    check(root.get("telemetry"), "telemetry", "a telemetry object")?;
-    if let Some(Value::Array(backends)) = root.get("backends") {
-        for (i, backend) in backends.iter().enumerate() {
-            let base = format!("backends[{i}]");
-            check(Some(backend), &base, "a backend object")?;
-            check(
-                backend.get("timeouts"),
-                &format!("{base}.timeouts"),
-                "a timeouts object",
-            )?;
-            check(
-                backend.get("match_rules"),
-                &format!("{base}.match_rules"),
-                "a match_rules object",
-            )?;
-            check(
-                backend.get("quirks"),
-                &format!("{base}.quirks"),
-                "a quirks object",
-            )?;
-            check(
-                backend.get("reasoning"),
-                &format!("{base}.reasoning"),
-                "a reasoning object",
-            )?;
-            if let Some(Value::Array(models)) = backend.get("models") {
-                for (j, model) in models.iter().enumerate() {
-                    let model_base = format!("{base}.models[{j}]");
-                    check(Some(model), &model_base, "a model object")?;
-                    check(
-                        model.get("reasoning"),
-                        &format!("{model_base}.reasoning"),
-                        "a reasoning object",
-                    )?;
-                }
-            }
-        }
-    }
-    Ok(())
+/// Deserializes the (substituted) document into the raw form. `serde_path_to_error` tracks
+/// the JSON path of a schema error while deserializing, in one pass.
+fn deserialize_raw(value: &Value) -> Result<RawConfig, ConfigError> {
+    serde_path_to_error::deserialize::<_, Object<RawConfig>>(value)
+        .map(|raw| raw.0)
+        .map_err(schema_error)
 }
 
-/// Deserializes `value` into `T`; on failure, finds the JSON path of the
-/// offending value by re-deserializing single-key / single-element slices of
-/// the document (all raw fields are optional, so a slice containing only
-/// valid values always deserializes).
-fn deserialize_located<T: DeserializeOwned>(value: &Value) -> Result<T, ConfigError> {
-    match T::deserialize(value) {
-        Ok(v) => Ok(v),
-        Err(err) => {
-            let (path, message) =
-                locate::<T>(value, &|v| v, "").unwrap_or_else(|| (String::new(), err.to_string()));
-            Err(ConfigError::Schema {
-                path: display_path(path),
-                message: tidy_serde_message(&message),
-            })
-        }
+/// A schema error at its path, e.g. `backends[0].timeouts.idle_ms: invalid type: …`.
+fn schema_error(err: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    use serde_path_to_error::Segment;
+    let message = tidy_serde_message(&err.inner().to_string());
+    let mut segments: Vec<&Segment> = err.path().iter().collect();
+    // The path of an unknown key ends with the key; name the object that has it.
+    if message.starts_with("unknown field") && matches!(segments.last(), Some(Segment::Map { .. }))
+    {
+        segments.pop();
+    }
+    let mut path = String::new();
+    for segment in segments {
+        path = match segment {
+            Segment::Seq { index } => format!("{path}[{index}]"),
+            Segment::Map { key } => join_key(&path, key),
+            Segment::Enum { variant } => join_key(&path, variant),
+            Segment::Unknown => join_key(&path, "?"),
+        };
+    }
+    ConfigError::Schema {
+        path: display_path(path),
+        message,
     }
 }
 
-/// Returns the path and serde message of the first invalid value beneath
-/// `value` (which sits at `path`; `wrap` rebuilds the document around a
-/// replacement for `value`). `None` means the problem is `value` itself.
-fn locate<T: DeserializeOwned>(
-    value: &Value,
-    wrap: &dyn Fn(Value) -> Value,
-    path: &str,
-) -> Option<(String, String)> {
-    match value {
-        Value::Object(map) => {
-            // A type mismatch at this level (e.g. a map where a string is
-            // expected) is not the fault of any child.
-            if T::deserialize(&wrap(Value::Object(Map::new()))).is_err() {
-                return None;
-            }
-            for (key, child) in map {
-                let mut single = Map::new();
-                single.insert(key.clone(), child.clone());
-                let Err(err) = T::deserialize(&wrap(Value::Object(single))) else {
-                    continue;
-                };
-                let message = err.to_string();
-                if message.starts_with(&format!("unknown field `{key}`")) {
-                    return Some((path.to_string(), message));
-                }
-                let child_path = join_key(path, key);
-                let child_wrap = |v: Value| {
-                    let mut m = Map::new();
-                    m.insert(key.clone(), v);
-                    wrap(Value::Object(m))
-                };
-                return Some(
-                    locate::<T>(child, &child_wrap, &child_path).unwrap_or((child_path, message)),
-                );
-            }
-            None
-        }
-        Value::Array(items) => {
-            if T::deserialize(&wrap(Value::Array(Vec::new()))).is_err() {
-                return None;
-            }
-            for (i, child) in items.iter().enumerate() {
-                let Err(err) = T::deserialize(&wrap(Value::Array(vec![child.clone()]))) else {
-                    continue;
-                };
-                let child_path = format!("{path}[{i}]");
-                let child_wrap = |v: Value| wrap(Value::Array(vec![v]));
-                return Some(
-                    locate::<T>(child, &child_wrap, &child_path)
-                        .unwrap_or((child_path, err.to_string())),
-                );
-            }
-            None
-        }
-        _ => None,
+/// A raw struct that only a JSON object deserializes into: serde's derived structs also
+/// accept an array (the fields by position), which the configuration format does not. Other
+/// wrong types get the struct's own message (`invalid type: integer `5`, expected a
+/// timeouts object`).
+#[derive(Debug, Default)]
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(MapOnly(deserializer)).map(Object)
+    }
+}
+
+/// A deserializer that hands a struct's visitor only maps (see [`Object`]).
+struct MapOnly<D>(D);
+
+impl<'de, D: serde::Deserializer<'de>> serde::Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_struct(name, fields, MapOnly(visitor))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// The struct's visitor, for maps only: anything else is an invalid type, with the struct's
+/// `expecting`.
+impl<'de, V: Visitor<'de>> Visitor<'de> for MapOnly<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(map)
     }
 }
 
@@ -1108,7 +1062,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         None => DEFAULT_MAX_BODY_BYTES,
     };
 
-    let raw_backends = raw.backends.unwrap_or_default();
+    let raw_backends: Vec<RawBackend> = raw
+        .backends
+        .unwrap_or_default()
+        .into_iter()
+        .map(|b| b.0)
+        .collect();
     let fallback_names: Vec<Option<Vec<String>>> =
         raw_backends.iter().map(|b| b.fallback.clone()).collect();
     if raw_backends.is_empty() {
@@ -1222,9 +1181,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         }
     }
 
-    let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default())?;
-    let websocket = validate_websocket(raw.websocket.unwrap_or_default())?;
-    let store = validate_store(raw.store, Path::new(&log_dir))?;
+    let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default().0)?;
+    let websocket = validate_websocket(raw.websocket.unwrap_or_default().0)?;
+    let store = validate_store(raw.store.map(|s| s.0), Path::new(&log_dir))?;
     let log_body_max_bytes = match raw.log_body_max_bytes {
         Some(0) => {
             return Err(ConfigError::invalid(
@@ -1315,11 +1274,11 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
     }
 
     let timeouts = validate_timeouts(
-        raw.timeouts.unwrap_or_default(),
+        raw.timeouts.unwrap_or_default().0,
         &format!("{base}.timeouts"),
     )?;
 
-    let rules = raw.match_rules.unwrap_or_default();
+    let rules = raw.match_rules.unwrap_or_default().0;
     let path_prefix = match non_empty(rules.path_prefix) {
         Some(p) => Some(normalize_prefix(
             &p,
@@ -1339,7 +1298,7 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
     {
         f.apply(&mut resolved);
     }
-    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default(), base)?;
+    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0, base)?;
     let match_models: Vec<String> = match rules.model {
         None => Vec::new(),
         Some(OneOrMany::One(m)) => vec![m],
@@ -1365,7 +1324,11 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
     let models = validate_models(
         model.as_deref(),
         backend_meta,
-        raw.models.unwrap_or_default(),
+        raw.models
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.0)
+            .collect(),
         profile,
         base,
     )?;
@@ -1774,7 +1737,7 @@ struct RawModel {
     name: Option<String>,
     context_window: Option<i64>,
     max_output_tokens: Option<i64>,
-    reasoning: Option<RawReasoning>,
+    reasoning: Option<Object<RawReasoning>>,
     input_modalities: Option<Vec<String>>,
     parallel_tool_calls: Option<bool>,
     apply_patch: Option<String>,
@@ -1928,7 +1891,7 @@ fn validate_model(
         ));
     }
 
-    let raw_reasoning = raw.reasoning.unwrap_or_default();
+    let raw_reasoning = raw.reasoning.unwrap_or_default().0;
     let supported = raw_reasoning.supported.unwrap_or(defaults.reasoning);
     let explicit_effort = match non_empty(raw_reasoning.default_effort) {
         None => None,
