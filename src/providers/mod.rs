@@ -3,27 +3,32 @@
 //! Quirks are data (a struct of switches), chosen by profile and overridable per backend.
 //! Pure: nothing here touches the network or Pingora.
 
+use serde::Deserialize;
+
 pub mod deepseek;
 pub mod glm;
 pub mod kimi;
 pub mod minimax;
 pub mod openai;
 
-/// How `reasoning.effort` is sent upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How `reasoning.effort` is sent upstream (`quirks.reasoning_effort` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EffortStyle {
     /// Not sent.
     Drop,
     /// `reasoning_effort: <effort>` as given.
     ReasoningEffort,
     /// DeepSeek: `reasoning_effort: high | max`; `none`/`minimal` → `thinking: {type: disabled}`.
+    #[serde(rename = "deepseek")]
     DeepSeek,
     /// GLM: `thinking: {type: enabled | disabled}`.
     GlmThinking,
 }
 
-/// What happens to `temperature` and `top_p`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happens to `temperature` and `top_p` (`quirks.sampling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Sampling {
     /// Sent as given.
     Keep,
@@ -51,8 +56,10 @@ impl Sampling {
     }
 }
 
-/// How the provider's reasoning must come back on assistant messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the provider's reasoning must come back on assistant messages
+/// (`quirks.reasoning_passback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Passback {
     /// Not sent back.
     None,
