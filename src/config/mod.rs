@@ -34,11 +34,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+pub use crate::providers::{InputModality, ReasoningEffort};
 pub use error::ConfigError;
-pub use models::{
-    model_defaults, model_defaults_for, ApplyPatch, InputModality, ModelDefaults, ModelMetadata,
-    ReasoningEffort, ReasoningMetadata,
-};
+pub use models::{ApplyPatch, ModelMetadata, ReasoningMetadata};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8280";
@@ -68,8 +66,6 @@ pub const DEFAULT_OTLP_HTTP_ENDPOINT: &str = "http://127.0.0.1:4318";
 pub const DEFAULT_LOG_BODY_MAX_BYTES: usize = 64 * 1024;
 /// The only supported upstream protocol.
 pub const SUPPORTED_PROTOCOL: &str = "openai";
-/// Known provider profile names.
-pub const KNOWN_PROVIDERS: &[&str] = &["glm", "kimi", "deepseek", "minimax", "openai"];
 /// Paths served locally by the proxy; a `path_prefix` may not equal one of
 /// these nor lie beneath one of them.
 pub const RESERVED_PATHS: &[&str] = &[
@@ -168,7 +164,8 @@ pub struct Backend {
     pub api_key: String,
     /// When set, replaces the request's model.
     pub model: Option<String>,
-    /// Provider profile name, one of [`KNOWN_PROVIDERS`].
+    /// The configured provider profile name, one of [`crate::providers::Profile::ALL`]'s (the profile in use,
+    /// also picked by the backend's name, is `quirks.profile`).
     pub provider: Option<String>,
     /// Normalized path prefix (starts with `/`, no trailing `/`).
     pub path_prefix: Option<String>,
@@ -327,7 +324,7 @@ impl Config {
         for b in &self.backends {
             let profile = b.quirks.profile;
             for m in &b.models {
-                let Some(r) = crate::providers::retirement(profile, &m.name) else {
+                let Some(r) = profile.retirement(&m.name) else {
                     continue;
                 };
                 let key = if m.json_path.contains(".models[") {
@@ -409,6 +406,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::testing::*;
     use super::*;
+    use crate::providers::Profile;
     use std::io::Write;
     fn env(name: &str) -> Option<String> {
         (name == "CODEX_PROXY_AUTH_TOKENS").then(|| " t2 , ,t3".to_owned())
@@ -434,7 +432,7 @@ mod tests {
         assert_eq!(c.route_model("deepseek-chat"), Some(2));
         assert_eq!(c.route_model("glm-5"), None);
         let k = &c.backends[1].quirks;
-        assert_eq!(k.profile, "kimi");
+        assert_eq!(k.profile, Profile::Kimi);
         assert!(k.flatten_content);
         assert_eq!(k.developer_role, "user");
         assert_eq!(k.passback, crate::providers::Passback::None);
@@ -444,7 +442,7 @@ mod tests {
         let d = crate::providers::quirks_for("kimi").unwrap();
         assert!(d.tool_choice_required_to_auto && d.require_reasoning_content);
         assert_eq!(d.sampling, crate::providers::Sampling::Drop);
-        assert_eq!(c.backends[2].quirks.profile, "openai");
+        assert_eq!(c.backends[2].quirks.profile, Profile::OpenAi);
         for (json, path) in [
             (
                 r#"{"backends": [{"name": "a", "url": "http://h", "quirks": {"bogus": 1}}]}"#,

@@ -1,66 +1,12 @@
-//! Model metadata for Codex's model catalog (see `codex_setup`): the value types
-//! ([`ReasoningEffort`], [`InputModality`], [`ApplyPatch`], [`ModelMetadata`]), the provider
-//! profiles' defaults, and the validation of a backend's `models` and model keys.
+//! Model metadata for Codex's model catalog (see `codex_setup`): [`ModelMetadata`] and
+//! [`ApplyPatch`], and the validation of a backend's `models` and model keys over the
+//! defaults of its provider profile ([`Profile::model_defaults_for`]). The efforts and
+//! modalities are the profiles' types (`providers::catalog`, re-exported by `config`).
 
 use super::error::ConfigError;
 use super::raw::RawModel;
 use super::validate::non_empty;
-
-/// A reasoning effort as Codex names it (`model_reasoning_effort`, catalog levels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ReasoningEffort {
-    None,
-    Minimal,
-    Low,
-    Medium,
-    High,
-    XHigh,
-}
-
-impl ReasoningEffort {
-    /// Every effort, from the lightest to the heaviest.
-    pub const ALL: [ReasoningEffort; 6] = [
-        ReasoningEffort::None,
-        ReasoningEffort::Minimal,
-        ReasoningEffort::Low,
-        ReasoningEffort::Medium,
-        ReasoningEffort::High,
-        ReasoningEffort::XHigh,
-    ];
-
-    /// The wire name (`"none"`, …, `"xhigh"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReasoningEffort::None => "none",
-            ReasoningEffort::Minimal => "minimal",
-            ReasoningEffort::Low => "low",
-            ReasoningEffort::Medium => "medium",
-            ReasoningEffort::High => "high",
-            ReasoningEffort::XHigh => "xhigh",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-}
-
-/// An input modality Codex may send to a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum InputModality {
-    Text,
-    Image,
-}
-
-impl InputModality {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InputModality::Text => "text",
-            InputModality::Image => "image",
-        }
-    }
-}
+use crate::providers::{InputModality, ModelDefaults, Profile, ReasoningEffort};
 
 /// How Codex offers its `apply_patch` tool for a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,111 +61,13 @@ pub struct ModelMetadata {
     pub json_path: String,
 }
 
-/// Default model metadata of a provider profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelDefaults {
-    pub context_window: u64,
-    pub max_output_tokens: u64,
-    pub reasoning: bool,
-    pub default_effort: Option<ReasoningEffort>,
-    /// Efforts offered when reasoning is supported (what the profile can forward).
-    pub efforts: Vec<ReasoningEffort>,
-    pub input_modalities: Vec<InputModality>,
-    pub parallel_tool_calls: bool,
-}
-
-/// The default model metadata of `model` under a provider profile: the profile's, with the
-/// values of the model's family (providers/<profile>.rs, longest prefix) in their place.
-pub fn model_defaults_for(profile: &str, model: &str) -> ModelDefaults {
-    let mut d = model_defaults(profile);
-    if let Some(f) = crate::providers::family(profile, model) {
-        if let Some(cw) = f.context_window {
-            d.context_window = cw;
-        }
-        if let Some(out) = f.max_output_tokens {
-            d.max_output_tokens = out;
-        }
-        match f.images {
-            Some(true) if !d.input_modalities.contains(&InputModality::Image) => {
-                d.input_modalities.push(InputModality::Image);
-                d.input_modalities.sort();
-            }
-            Some(false) => d.input_modalities.retain(|m| *m != InputModality::Image),
-            _ => {}
-        }
-    }
-    d
-}
-
-/// The default model metadata of a provider profile (`glm`, `kimi`, `deepseek`, `minimax`,
-/// anything else = the generic `openai` profile), for a model of no known family. An
-/// explicit `context_window` in the config is always better.
-pub fn model_defaults(profile: &str) -> ModelDefaults {
-    use ReasoningEffort as E;
-    let text = vec![InputModality::Text];
-    match profile {
-        // `reasoning.effort` becomes `thinking: {type: enabled | disabled}`.
-        "glm" => ModelDefaults {
-            context_window: 128_000,
-            max_output_tokens: 16_384,
-            reasoning: true,
-            default_effort: Some(E::Medium),
-            efforts: vec![E::None, E::Medium],
-            input_modalities: text,
-            parallel_tool_calls: true,
-        },
-        // Reasoning depends on the model; the effort is not forwarded.
-        "kimi" => ModelDefaults {
-            context_window: 262_144,
-            max_output_tokens: 32_768,
-            reasoning: true,
-            default_effort: None,
-            efforts: Vec::new(),
-            input_modalities: text,
-            parallel_tool_calls: true,
-        },
-        // V4: 1M window for every current model, thinking on by default (effort high);
-        // `none` = `thinking: disabled`, `reasoning_effort: high | max`; no images (but
-        // see the families in providers/deepseek.rs). 64K of the 384K output reserved.
-        "deepseek" => ModelDefaults {
-            context_window: 1_000_000,
-            max_output_tokens: 65_536,
-            reasoning: true,
-            default_effort: None,
-            efforts: vec![E::None, E::High, E::XHigh],
-            input_modalities: text,
-            parallel_tool_calls: true,
-        },
-        // `<think>` tags, always on; the effort is not forwarded.
-        "minimax" => ModelDefaults {
-            context_window: 204_800,
-            max_output_tokens: 32_768,
-            reasoning: true,
-            default_effort: None,
-            efforts: Vec::new(),
-            input_modalities: text,
-            parallel_tool_calls: true,
-        },
-        // Generic: `reasoning_effort` as given, images as parts.
-        _ => ModelDefaults {
-            context_window: 128_000,
-            max_output_tokens: 16_384,
-            reasoning: true,
-            default_effort: None,
-            efforts: vec![E::Low, E::Medium, E::High],
-            input_modalities: vec![InputModality::Text, InputModality::Image],
-            parallel_tool_calls: true,
-        },
-    }
-}
-
 /// Builds the model list of a backend: its `model` (with the metadata keys written on the
 /// backend, or its `models` entry) first, then the other `models` entries.
 pub(super) fn validate_models(
     model: Option<&str>,
     backend_meta: RawModel,
     raw_models: Vec<RawModel>,
-    profile: &str,
+    profile: Profile,
     base: &str,
 ) -> Result<Vec<ModelMetadata>, ConfigError> {
     let model_in_list =
@@ -249,14 +97,14 @@ pub(super) fn validate_models(
     if let Some(name) = model.filter(|_| !model_in_list) {
         out.push(validate_model(
             backend_meta,
-            &model_defaults_for(profile, name),
+            &profile.model_defaults_for(name),
             base,
         )?);
     }
     let listed_from = out.len();
     for (j, raw) in raw_models.into_iter().enumerate() {
         let path = format!("{base}.models[{j}]");
-        let defaults = model_defaults_for(profile, raw.name.as_deref().unwrap_or_default());
+        let defaults = profile.model_defaults_for(raw.name.as_deref().unwrap_or_default());
         let meta = validate_model(raw, &defaults, &path)?;
         if let Some(other) = out
             .get(listed_from..)
@@ -449,6 +297,7 @@ fn validate_model(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::*;
+    use crate::providers::Profile;
     fn parse(backends: &str) -> Result<Config, ConfigError> {
         Config::from_json_str(&format!(r#"{{"backends":[{backends}]}}"#), &|_| None)
     }
@@ -504,13 +353,13 @@ mod tests {
         assert_eq!(m.reasoning.efforts.len(), 3);
 
         for (profile, cw) in [
-            ("glm", 128_000),
-            ("kimi", 262_144),
-            ("deepseek", 1_000_000),
-            ("minimax", 204_800),
-            ("openai", 128_000),
+            (Profile::Glm, 128_000),
+            (Profile::Kimi, 262_144),
+            (Profile::DeepSeek, 1_000_000),
+            (Profile::MiniMax, 204_800),
+            (Profile::OpenAi, 128_000),
         ] {
-            let d = model_defaults(profile);
+            let d = profile.model_defaults();
             assert_eq!(d.context_window, cw, "{profile}");
             assert!(d.max_output_tokens < d.context_window);
             if let Some(e) = d.default_effort {

@@ -17,6 +17,7 @@ use super::raw::{
     RawWebSocket,
 };
 use super::*;
+use crate::providers::Profile;
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let listen_str = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -253,12 +254,12 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
 
     let provider = non_empty(raw.provider);
     if let Some(p) = &provider {
-        if !KNOWN_PROVIDERS.contains(&p.as_str()) {
+        if Profile::parse(p).is_none() {
             return Err(ConfigError::invalid(
                 format!("{base}.provider"),
                 format!(
                     "unknown provider {p:?} (expected one of {})",
-                    KNOWN_PROVIDERS.join(", ")
+                    Profile::ALL.map(Profile::as_str).join(", ")
                 ),
             ));
         }
@@ -278,15 +279,12 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         None => None,
     };
 
-    let mut resolved = crate::providers::resolve(provider.as_deref(), &name);
-    let profile = resolved.profile;
+    let profile = Profile::resolve(provider.as_deref(), &name);
+    let mut resolved = profile.quirks();
     let model = non_empty(raw.model);
     // The backend's `model` replaces the client's, so its family's switches apply; the
     // config's `quirks` still win.
-    if let Some(f) = model
-        .as_deref()
-        .and_then(|m| crate::providers::family(profile, m))
-    {
+    if let Some(f) = model.as_deref().and_then(|m| profile.family(m)) {
         f.apply(&mut resolved);
     }
     let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0, base)?;
@@ -735,6 +733,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::testing::*;
     use super::super::*;
+    use crate::providers::Profile;
     use std::net::SocketAddr;
 
     #[test]
@@ -877,11 +876,11 @@ mod tests {
 
     #[test]
     fn all_known_providers_accepted() {
-        for p in KNOWN_PROVIDERS {
+        for p in Profile::ALL.map(Profile::as_str) {
             let c = ok(&with_backends(&format!(
                 r#"{{"name":"a","url":"http://h","provider":"{p}"}}"#
             )));
-            assert_eq!(c.backends[0].provider.as_deref(), Some(*p));
+            assert_eq!(c.backends[0].provider.as_deref(), Some(p));
         }
     }
 
