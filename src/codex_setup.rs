@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use toml_edit::{DocumentMut, Item, Table};
 
 use crate::config::{ApplyPatch, Backend, Config, ConfigError, ModelMetadata, ReasoningEffort};
+use crate::providers::Profile;
 
 /// File name of the generated model catalog.
 pub const CATALOG_FILE: &str = "codex-models.json";
@@ -96,23 +97,9 @@ pub fn codex_base_instructions() -> Result<String, SetupError> {
         .ok_or_else(bad)
 }
 
-/// The provider profile of a backend (`glm`, `kimi`, `deepseek`, `minimax`, `openai`).
-pub fn profile_of(backend: &Backend) -> &'static str {
-    crate::providers::resolve(backend.provider.as_deref(), &backend.name).profile
-}
-
-/// What the proxy sends upstream for an effort, per profile (the level's description).
-fn effort_description(profile: &str, effort: ReasoningEffort) -> String {
-    let off = matches!(effort, ReasoningEffort::None | ReasoningEffort::Minimal);
-    match profile {
-        "glm" if off => "thinking disabled".into(),
-        "glm" => "thinking enabled".into(),
-        "deepseek" if off => "thinking: {type: disabled}".into(),
-        "deepseek" if effort == ReasoningEffort::XHigh => "reasoning_effort: max".into(),
-        "deepseek" => "reasoning_effort: high".into(),
-        "kimi" | "minimax" => "not forwarded: the model decides".into(),
-        _ => format!("reasoning_effort: {}", effort.as_str()),
-    }
+/// The provider profile of a backend.
+pub fn profile_of(backend: &Backend) -> Profile {
+    backend.quirks.profile
 }
 
 /// Codex's `effective_context_window_percent`: the part of the window usable for input.
@@ -135,7 +122,7 @@ pub fn catalog_entry(model: &ModelMetadata, backend: &Backend, base_instructions
         .reasoning
         .efforts
         .iter()
-        .map(|e| json!({"effort": e.as_str(), "description": effort_description(profile, *e)}))
+        .map(|e| json!({"effort": e.as_str(), "description": profile.effort_description(*e)}))
         .collect();
     let apply_patch = match model.apply_patch {
         ApplyPatch::Freeform => json!("freeform"),

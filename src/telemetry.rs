@@ -223,8 +223,8 @@ pub struct TraceHeaders {
 pub struct Finish<'a> {
     /// The backend's name.
     pub backend: Option<&'a str>,
-    /// The backend's provider profile (`glm`, `kimi`, `deepseek`, `minimax`, `openai`).
-    pub provider: Option<&'a str>,
+    /// The backend's provider profile.
+    pub provider: Option<crate::providers::Profile>,
     /// The model asked of the provider.
     pub request_model: Option<&'a str>,
     pub stream: bool,
@@ -322,7 +322,7 @@ impl RequestSpan {
         // The profile names are the semantic conventions' well-known values where those
         // exist (`openai`, `deepseek`); `glm`, `kimi` and `minimax` have none.
         if let Some(p) = f.provider {
-            attrs.push(KeyValue::new("gen_ai.provider.name", p.to_owned()));
+            attrs.push(KeyValue::new("gen_ai.provider.name", p.as_str()));
         }
         if let Some(m) = f.request_model {
             attrs.push(KeyValue::new("gen_ai.request.model", m.to_owned()));

@@ -402,7 +402,10 @@ fn recorded_parallel_outputs_keep_reasoning_and_pairing() {
             }
         }
         // DeepSeek and Kimi reject tool turns without the reasoning: it must be there.
-        if matches!(q.profile, "deepseek" | "kimi") {
+        if matches!(
+            q.profile,
+            providers::Profile::DeepSeek | providers::Profile::Kimi
+        ) {
             for i in &asst {
                 assert!(msgs[*i]["reasoning_content"]
                     .as_str()

@@ -9,16 +9,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(req) = parse_request(data) else {
         return;
     };
-    for p in providers::PROFILES {
-        if let Some(q) = providers::quirks_for(p) {
-            let opts = RequestOptions {
-                quirks: &q,
-                model_override: None,
-                id_seed: Some(1), chain_resolved: false,
-            };
-            if let Ok(c) = convert_request(req.clone(), &opts) {
-                let _ = serde_json::to_vec(&c.chat);
-            }
+    for p in providers::Profile::ALL {
+        let q = p.quirks();
+        let opts = RequestOptions {
+            quirks: &q,
+            model_override: None,
+            id_seed: Some(1), chain_resolved: false,
+        };
+        if let Ok(c) = convert_request(req.clone(), &opts) {
+            let _ = serde_json::to_vec(&c.chat);
         }
     }
 });

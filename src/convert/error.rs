@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value};
 
+use crate::providers::{minimax, ErrorCode, Profile};
+
 /// An error for the client: HTTP status and OpenAI's `{"error": {...}}` body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientError {
@@ -125,12 +127,30 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// Does a provider profile know `code` (an error body's `code`) as meaning `what` (GLM's 1261:
+/// the prompt is too long)? Any profile's codes count: the backend is not known here, and the
+/// providers' codes do not collide.
+fn provider_code_means(code: &str, what: ErrorCode) -> bool {
+    Profile::ALL
+        .into_iter()
+        .any(|p| p.error_code(code) == Some(what))
+}
+
+/// The Codex code of a provider's error code.
+fn codex_code(e: ErrorCode) -> &'static str {
+    match e {
+        ErrorCode::ContextOverflow => "context_length_exceeded",
+        ErrorCode::InsufficientQuota => "insufficient_quota",
+        ErrorCode::RateLimit => "rate_limit_exceeded",
+    }
+}
+
 /// Does this provider message say the prompt is too long?
 pub fn is_context_length(message: &str, code: Option<&str>) -> bool {
     let m = message.to_ascii_lowercase();
     let code = code.unwrap_or("").to_ascii_lowercase();
     code.contains("context_length")
-        || code == "1261" // GLM: prompt too long
+        || provider_code_means(&code, ErrorCode::ContextOverflow)
         || [
             "context length",
             "context_length",
@@ -157,7 +177,7 @@ fn is_quota(message: &str, code: Option<&str>) -> bool {
     let c = code.unwrap_or("").to_ascii_lowercase();
     c.contains("quota")
         || c.contains("balance")
-        || c == "1113" // GLM: insufficient balance
+        || provider_code_means(&c, ErrorCode::InsufficientQuota)
         || m.contains("insufficient")
         || m.contains("quota")
         || m.contains("balance")
@@ -278,7 +298,7 @@ pub fn code_for_stream_error(err: &Value) -> (String, String) {
 
 /// MiniMax's `base_resp` with a non-zero `status_code` (an error reported inside a 200
 /// body) → (code, message) for `response.failed`; `None` for success or no `base_resp`.
-/// Codes: <https://platform.minimax.io/docs/api-reference/errorcode>.
+/// The codes Codex reacts to are in `providers/minimax.rs`.
 pub fn base_resp_error(base_resp: Option<&Value>) -> Option<(String, String)> {
     let b = base_resp?;
     let status = b.get("status_code").and_then(Value::as_i64)?;
@@ -290,10 +310,9 @@ pub fn base_resp_error(base_resp: Option<&Value>) -> Option<(String, String)> {
         .and_then(Value::as_str)
         .unwrap_or("MiniMax error");
     let message = crate::redact::redact(&format!("{msg} (MiniMax status_code {status})"));
-    let code = match status {
-        1002 => "rate_limit_exceeded".to_owned(),
-        1008 => "insufficient_quota".to_owned(),
-        _ => code_for_stream_error(&json!({"message": msg})).0,
+    let code = match minimax::base_resp_code(status) {
+        Some(e) => codex_code(e).to_owned(),
+        None => code_for_stream_error(&json!({"message": msg})).0,
     };
     Some((code, message))
 }
@@ -347,6 +366,29 @@ mod tests {
         assert!(e.message.contains("invalid params"));
         let body = e.body();
         assert!(body["error"].get("param").is_some() && body["error"].get("type").is_some());
+    }
+
+    /// The providers' own codes (providers/glm.rs, providers/minimax.rs).
+    #[test]
+    fn provider_error_codes() {
+        let e = map_http_error(
+            400,
+            br#"{"error":{"code":"1261","message":"Prompt exceeds max length"}}"#,
+            "glm",
+            None,
+        );
+        assert_eq!(e.code.as_deref(), Some("context_length_exceeded"));
+        let (c, _) = code_for_stream_error(&json!({"code": 1113, "message": "x"}));
+        assert_eq!(c, "insufficient_quota");
+        let (c, _) = code_for_stream_error(&json!({"code": 1114, "message": "x"}));
+        assert_eq!(c, "server_error");
+        let b =
+            |status: i64| base_resp_error(Some(&json!({"status_code": status, "status_msg": "m"})));
+        let code = |status: i64| b(status).map(|(c, _)| c);
+        assert_eq!(code(1002).as_deref(), Some("rate_limit_exceeded"));
+        assert_eq!(code(1008).as_deref(), Some("insufficient_quota"));
+        assert_eq!(code(2013).as_deref(), Some("server_error"));
+        assert_eq!(b(0), None);
     }
 
     #[test]

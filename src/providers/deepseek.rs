@@ -14,8 +14,7 @@
 //!   images), both 1M context, up to 384K output, thinking on by default (effort `high`);
 //!   the old name `deepseek-v4-flash` is still answered, by V4.1-Flash —
 //!   <https://api-docs.deepseek.com/zh-cn/quick_start/pricing>. The catalog defaults (1M
-//!   window, 64K answer reserve, efforts none / high / xhigh) are in
-//!   `config::model_defaults`.
+//!   window, 64K answer reserve, efforts none / high / xhigh) are in [`model_defaults`].
 //!
 //! `deepseek-chat` and `deepseek-reasoner` stopped on 2026-07-24 15:59 UTC (DeepSeek's V4
 //! release note, <https://api-docs.deepseek.com/news/news260424>, not in the store: as quoted
@@ -26,7 +25,13 @@
 //! #1850). Images are off for the profile and on for the `deepseek-flash` family only; the
 //! image part format (OpenAI `image_url`) is assumed, not verified.
 
-use super::{EffortStyle, ModelFamily, Quirks, Retirement};
+use super::{
+    EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, ReasoningEffort,
+    Retirement,
+};
+
+/// Words in a backend's name that pick this profile.
+pub const NAME_HINTS: &[&str] = &["deepseek"];
 
 /// Per-model differences from the profile's defaults (one window for all current models).
 pub const FAMILIES: &[ModelFamily] = &[
@@ -64,12 +69,40 @@ pub const RETIRED: &[Retirement] = &[
 
 pub fn quirks() -> Quirks {
     Quirks {
-        profile: "deepseek",
+        profile: Profile::DeepSeek,
         developer_role: "system",
         images: false,
         require_reasoning_content: true,
         effort: EffortStyle::DeepSeek,
         json_schema: false,
         ..Quirks::openai()
+    }
+}
+
+/// Catalog defaults (V4): a 1M window for every current model, thinking on by default
+/// (effort high); `none` = `thinking: disabled`, `reasoning_effort: high | max`; no images
+/// (but see [`FAMILIES`]). 64K of the 384K output reserved.
+pub fn model_defaults() -> ModelDefaults {
+    ModelDefaults {
+        context_window: 1_000_000,
+        max_output_tokens: 65_536,
+        reasoning: true,
+        default_effort: None,
+        efforts: vec![
+            ReasoningEffort::None,
+            ReasoningEffort::High,
+            ReasoningEffort::XHigh,
+        ],
+        input_modalities: vec![InputModality::Text],
+        parallel_tool_calls: true,
+    }
+}
+
+/// What is sent for an effort: thinking off, or `reasoning_effort` high / max.
+pub fn effort_description(effort: ReasoningEffort) -> String {
+    match effort {
+        ReasoningEffort::None | ReasoningEffort::Minimal => "thinking: {type: disabled}".into(),
+        ReasoningEffort::XHigh => "reasoning_effort: max".into(),
+        _ => "reasoning_effort: high".into(),
     }
 }

@@ -21,7 +21,13 @@
 //! Second-hand: no `strict` in function schemas, temperature/top_p within (0, 1] (GLM
 //! adapters of AgentScope, LangChain and Dify), `json_schema` not supported.
 
-use super::{EffortStyle, ModelFamily, Quirks, Sampling};
+use super::{
+    EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, Profile, Quirks,
+    ReasoningEffort, Sampling,
+};
+
+/// Words in a backend's name that pick this profile.
+pub const NAME_HINTS: &[&str] = &["glm", "zhipu"];
 
 /// Per-model differences from the profile's defaults (128,000 tokens: GLM-4.5 and older).
 /// Answer reserves: 32K of the 128K the models may write, 64K in a 1M window.
@@ -36,7 +42,7 @@ pub const FAMILIES: &[ModelFamily] = &[
 
 pub fn quirks() -> Quirks {
     Quirks {
-        profile: "glm",
+        profile: Profile::Glm,
         developer_role: "user",
         flatten_content: true,
         tool_choice_auto_only: true,
@@ -46,5 +52,36 @@ pub fn quirks() -> Quirks {
         json_schema: false,
         sampling: Sampling::UnitInterval,
         ..Quirks::openai()
+    }
+}
+
+/// Catalog defaults for a model of no known family (GLM-4.5 and older): `reasoning.effort`
+/// becomes `thinking: {type: enabled | disabled}`, so two levels.
+pub fn model_defaults() -> ModelDefaults {
+    ModelDefaults {
+        context_window: 128_000,
+        max_output_tokens: 16_384,
+        reasoning: true,
+        default_effort: Some(ReasoningEffort::Medium),
+        efforts: vec![ReasoningEffort::None, ReasoningEffort::Medium],
+        input_modalities: vec![InputModality::Text],
+        parallel_tool_calls: true,
+    }
+}
+
+/// What is sent for an effort: thinking on or off.
+pub fn effort_description(effort: ReasoningEffort) -> String {
+    match effort {
+        ReasoningEffort::None | ReasoningEffort::Minimal => "thinking disabled".into(),
+        _ => "thinking enabled".into(),
+    }
+}
+
+/// GLM's error codes: 1261 the prompt is too long, 1113 the balance is used up.
+pub fn error_code(code: &str) -> Option<ErrorCode> {
+    match code {
+        "1261" => Some(ErrorCode::ContextOverflow),
+        "1113" => Some(ErrorCode::InsufficientQuota),
+        _ => None,
     }
 }

@@ -27,7 +27,13 @@
 //! - streamed usage sits in `choices[0].usage` of the finish chunk (higress-group/higress#1568,
 //!   earendil-works/pi#2017).
 
-use super::{EffortStyle, ModelFamily, Quirks, Sampling};
+use super::{
+    EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, ReasoningEffort,
+    Sampling,
+};
+
+/// Words in a backend's name that pick this profile.
+pub const NAME_HINTS: &[&str] = &["kimi", "moonshot"];
 
 /// Per-model differences from the profile's defaults (262,144 tokens, text, sampling fixed).
 pub const FAMILIES: &[ModelFamily] = &[
@@ -47,7 +53,7 @@ pub const FAMILIES: &[ModelFamily] = &[
 
 pub fn quirks() -> Quirks {
     Quirks {
-        profile: "kimi",
+        profile: Profile::Kimi,
         developer_role: "system",
         tool_choice_required_to_auto: true,
         max_tokens_field: "max_completion_tokens",
@@ -56,4 +62,23 @@ pub fn quirks() -> Quirks {
         effort: EffortStyle::Drop,
         ..Quirks::openai()
     }
+}
+
+/// Catalog defaults for a model of no known family: reasoning depends on the model, and the
+/// effort is not forwarded, so no levels.
+pub fn model_defaults() -> ModelDefaults {
+    ModelDefaults {
+        context_window: 262_144,
+        max_output_tokens: 32_768,
+        reasoning: true,
+        default_effort: None,
+        efforts: Vec::new(),
+        input_modalities: vec![InputModality::Text],
+        parallel_tool_calls: true,
+    }
+}
+
+/// The effort is not sent.
+pub fn effort_description(_effort: ReasoningEffort) -> String {
+    "not forwarded: the model decides".into()
 }

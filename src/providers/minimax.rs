@@ -18,7 +18,13 @@
 //! string; no `strict` and no documented `tool_choice` / `parallel_tool_calls` (AgentScope's
 //! MiniMax formatter); a stream ends with a full `chat.completion` frame (GCWing/OpenBitFun#792).
 
-use super::{EffortStyle, ModelFamily, Passback, Quirks, Sampling};
+use super::{
+    EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, Passback, Profile, Quirks,
+    ReasoningEffort, Sampling,
+};
+
+/// Words in a backend's name that pick this profile.
+pub const NAME_HINTS: &[&str] = &["minimax"];
 
 /// Per-model differences from the profile's defaults (204,800 tokens: the M2.x window).
 pub const FAMILIES: &[ModelFamily] = &[
@@ -32,7 +38,7 @@ pub const FAMILIES: &[ModelFamily] = &[
 
 pub fn quirks() -> Quirks {
     Quirks {
-        profile: "minimax",
+        profile: Profile::MiniMax,
         developer_role: "user",
         flatten_content: true,
         tool_choice_auto_only: true,
@@ -44,5 +50,34 @@ pub fn quirks() -> Quirks {
         effort: EffortStyle::Drop,
         json_schema: false,
         ..Quirks::openai()
+    }
+}
+
+/// Catalog defaults for a model of no known family (M2.x): reasoning in `<think>` tags,
+/// always on; the effort is not forwarded, so no levels.
+pub fn model_defaults() -> ModelDefaults {
+    ModelDefaults {
+        context_window: 204_800,
+        max_output_tokens: 32_768,
+        reasoning: true,
+        default_effort: None,
+        efforts: Vec::new(),
+        input_modalities: vec![InputModality::Text],
+        parallel_tool_calls: true,
+    }
+}
+
+/// The effort is not sent.
+pub fn effort_description(_effort: ReasoningEffort) -> String {
+    "not forwarded: the model decides".into()
+}
+
+/// What a non-zero `base_resp.status_code` (an error inside a 200 body) means, for the codes
+/// Codex reacts to: 1002 rate limit, 1008 balance used up.
+pub fn base_resp_code(status: i64) -> Option<ErrorCode> {
+    match status {
+        1002 => Some(ErrorCode::RateLimit),
+        1008 => Some(ErrorCode::InsufficientQuota),
+        _ => None,
     }
 }

@@ -1,29 +1,43 @@
 //! Provider profiles: what each Chat Completions provider accepts and how it answers.
 //!
-//! Quirks are data (a struct of switches), chosen by profile and overridable per backend.
+//! [`Profile`] is the one list of the providers the proxy knows. Each one's data is in its
+//! own file (`glm.rs`, `kimi.rs`, `deepseek.rs`, `minimax.rs`, `openai.rs`): its switches
+//! ([`Quirks`], overridable per backend), the words of a backend name that pick it, its model
+//! defaults and families for Codex's catalog, what it makes of a reasoning effort, and its
+//! own error codes. This file has the types and the dispatch by profile.
 //! Pure: nothing here touches the network or Pingora.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use catalog::{InputModality, ModelDefaults, ReasoningEffort};
+
+mod catalog;
 pub mod deepseek;
 pub mod glm;
 pub mod kimi;
 pub mod minimax;
 pub mod openai;
 
-/// How `reasoning.effort` is sent upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How `reasoning.effort` is sent upstream (`quirks.reasoning_effort` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EffortStyle {
     /// Not sent.
     Drop,
     /// `reasoning_effort: <effort>` as given.
     ReasoningEffort,
     /// DeepSeek: `reasoning_effort: high | max`; `none`/`minimal` → `thinking: {type: disabled}`.
+    #[serde(rename = "deepseek")]
     DeepSeek,
     /// GLM: `thinking: {type: enabled | disabled}`.
     GlmThinking,
 }
 
-/// What happens to `temperature` and `top_p`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happens to `temperature` and `top_p` (`quirks.sampling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Sampling {
     /// Sent as given.
     Keep,
@@ -51,8 +65,10 @@ impl Sampling {
     }
 }
 
-/// How the provider's reasoning must come back on assistant messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the provider's reasoning must come back on assistant messages
+/// (`quirks.reasoning_passback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Passback {
     /// Not sent back.
     None,
@@ -62,10 +78,198 @@ pub enum Passback {
     ThinkTags,
 }
 
+/// A provider profile. Serialized (and displayed) as its name: `glm`, `kimi`, `deepseek`,
+/// `minimax`, `openai`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// GLM (Zhipu / Z.AI).
+    Glm,
+    /// Kimi (Moonshot).
+    Kimi,
+    DeepSeek,
+    MiniMax,
+    /// The generic OpenAI-compatible profile.
+    OpenAi,
+}
+
+impl Profile {
+    /// Every profile.
+    pub const ALL: [Profile; 5] = [
+        Profile::Glm,
+        Profile::Kimi,
+        Profile::DeepSeek,
+        Profile::MiniMax,
+        Profile::OpenAi,
+    ];
+
+    /// The name (`provider` in the config, logs, `/health`, telemetry).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Profile::Glm => "glm",
+            Profile::Kimi => "kimi",
+            Profile::DeepSeek => "deepseek",
+            Profile::MiniMax => "minimax",
+            Profile::OpenAi => "openai",
+        }
+    }
+
+    /// The profile of a name (`None` for an unknown one).
+    pub fn parse(name: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// Pick the profile: an explicit `provider`, else a known name inside the backend name
+    /// (ASCII case-insensitive, e.g. `my-moonshot` → kimi), else the generic profile.
+    pub fn resolve(provider: Option<&str>, backend_name: &str) -> Profile {
+        if let Some(p) = provider.and_then(Profile::parse) {
+            return p;
+        }
+        let lower = backend_name.to_ascii_lowercase();
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name_hints().iter().any(|hint| lower.contains(hint)))
+            .unwrap_or(Profile::OpenAi)
+    }
+
+    /// Words in a backend's name that pick this profile (lowercase).
+    fn name_hints(self) -> &'static [&'static str] {
+        match self {
+            Profile::Glm => glm::NAME_HINTS,
+            Profile::Kimi => kimi::NAME_HINTS,
+            Profile::DeepSeek => deepseek::NAME_HINTS,
+            Profile::MiniMax => minimax::NAME_HINTS,
+            Profile::OpenAi => &[],
+        }
+    }
+
+    /// The profile's switches.
+    pub fn quirks(self) -> Quirks {
+        match self {
+            Profile::Glm => glm::quirks(),
+            Profile::Kimi => kimi::quirks(),
+            Profile::DeepSeek => deepseek::quirks(),
+            Profile::MiniMax => minimax::quirks(),
+            Profile::OpenAi => openai::quirks(),
+        }
+    }
+
+    /// The model families the profile knows.
+    pub fn families(self) -> &'static [ModelFamily] {
+        match self {
+            Profile::Glm => glm::FAMILIES,
+            Profile::Kimi => kimi::FAMILIES,
+            Profile::DeepSeek => deepseek::FAMILIES,
+            Profile::MiniMax => minimax::FAMILIES,
+            Profile::OpenAi => &[],
+        }
+    }
+
+    /// The model names the profile knows to be retired.
+    pub fn retirements(self) -> &'static [Retirement] {
+        match self {
+            Profile::DeepSeek => deepseek::RETIRED,
+            Profile::Glm | Profile::Kimi | Profile::MiniMax | Profile::OpenAi => &[],
+        }
+    }
+
+    /// The family of `model`: the longest matching prefix.
+    pub fn family(self, model: &str) -> Option<&'static ModelFamily> {
+        self.families()
+            .iter()
+            .filter(|f| {
+                model
+                    .get(..f.prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(f.prefix))
+            })
+            .max_by_key(|f| f.prefix.len())
+    }
+
+    /// The retirement of `model`, if the profile knows of one.
+    pub fn retirement(self, model: &str) -> Option<&'static Retirement> {
+        self.retirements()
+            .iter()
+            .find(|r| r.model.eq_ignore_ascii_case(model))
+    }
+
+    /// The default model metadata of the profile, for a model of no known family. An
+    /// explicit `context_window` in the config is always better.
+    pub fn model_defaults(self) -> ModelDefaults {
+        match self {
+            Profile::Glm => glm::model_defaults(),
+            Profile::Kimi => kimi::model_defaults(),
+            Profile::DeepSeek => deepseek::model_defaults(),
+            Profile::MiniMax => minimax::model_defaults(),
+            Profile::OpenAi => openai::model_defaults(),
+        }
+    }
+
+    /// The default model metadata of `model`: the profile's, with the values of the model's
+    /// family (longest prefix) in their place.
+    pub fn model_defaults_for(self, model: &str) -> ModelDefaults {
+        let mut d = self.model_defaults();
+        if let Some(f) = self.family(model) {
+            if let Some(cw) = f.context_window {
+                d.context_window = cw;
+            }
+            if let Some(out) = f.max_output_tokens {
+                d.max_output_tokens = out;
+            }
+            match f.images {
+                Some(true) if !d.input_modalities.contains(&InputModality::Image) => {
+                    d.input_modalities.push(InputModality::Image);
+                    d.input_modalities.sort();
+                }
+                Some(false) => d.input_modalities.retain(|m| *m != InputModality::Image),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    /// What the proxy sends upstream for a reasoning effort (the description of the level in
+    /// Codex's catalog).
+    pub fn effort_description(self, effort: ReasoningEffort) -> String {
+        match self {
+            Profile::Glm => glm::effort_description(effort),
+            Profile::Kimi => kimi::effort_description(effort),
+            Profile::DeepSeek => deepseek::effort_description(effort),
+            Profile::MiniMax => minimax::effort_description(effort),
+            Profile::OpenAi => openai::effort_description(effort),
+        }
+    }
+
+    /// What the provider's own error `code` (an error body's `code`) means, when it is one
+    /// Codex reacts to.
+    pub fn error_code(self, code: &str) -> Option<ErrorCode> {
+        match self {
+            Profile::Glm => glm::error_code(code),
+            Profile::Kimi | Profile::DeepSeek | Profile::MiniMax | Profile::OpenAi => None,
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a provider's own error code means, for the errors Codex reacts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The prompt is too long for the model.
+    ContextOverflow,
+    /// The account's balance or quota is used up.
+    InsufficientQuota,
+    /// Too many requests.
+    RateLimit,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quirks {
-    /// Profile name, for logs and `/health`.
-    pub profile: &'static str,
+    /// The profile, for logs and `/health` (`profile.as_str()`).
+    pub profile: Profile,
     /// Role for `developer`/`system` messages that appear after the conversation started.
     pub developer_role: &'static str,
     /// Send every message content as a plain string.
@@ -105,7 +309,7 @@ impl Quirks {
     /// The generic OpenAI-compatible baseline.
     pub const fn openai() -> Self {
         Quirks {
-            profile: "openai",
+            profile: Profile::OpenAi,
             developer_role: "system",
             flatten_content: false,
             drop_tools: false,
@@ -202,79 +406,14 @@ pub struct Retirement {
     pub instead: &'static str,
 }
 
-/// The model families a profile knows (empty for an unknown profile).
-pub fn families(profile: &str) -> &'static [ModelFamily] {
-    match profile {
-        "glm" => glm::FAMILIES,
-        "kimi" => kimi::FAMILIES,
-        "deepseek" => deepseek::FAMILIES,
-        "minimax" => minimax::FAMILIES,
-        _ => &[],
-    }
-}
-
-/// The model names a profile knows to be retired.
-pub fn retirements(profile: &str) -> &'static [Retirement] {
-    match profile {
-        "deepseek" => deepseek::RETIRED,
-        _ => &[],
-    }
-}
-
-/// The family of `model` under `profile`: the longest matching prefix.
-pub fn family(profile: &str, model: &str) -> Option<&'static ModelFamily> {
-    families(profile)
-        .iter()
-        .filter(|f| {
-            model
-                .get(..f.prefix.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(f.prefix))
-        })
-        .max_by_key(|f| f.prefix.len())
-}
-
-/// The retirement of `model` under `profile`, if the profile knows of one.
-pub fn retirement(profile: &str, model: &str) -> Option<&'static Retirement> {
-    retirements(profile)
-        .iter()
-        .find(|r| r.model.eq_ignore_ascii_case(model))
-}
-
-/// Names of the known profiles.
-pub const PROFILES: &[&str] = &["glm", "kimi", "deepseek", "minimax", "openai"];
-
 /// The quirks of a profile by name (`None` for an unknown name).
 pub fn quirks_for(profile: &str) -> Option<Quirks> {
-    match profile {
-        "glm" => Some(glm::quirks()),
-        "kimi" => Some(kimi::quirks()),
-        "deepseek" => Some(deepseek::quirks()),
-        "minimax" => Some(minimax::quirks()),
-        "openai" => Some(openai::quirks()),
-        _ => None,
-    }
+    Profile::parse(profile).map(Profile::quirks)
 }
 
-/// Pick the profile: an explicit `provider`, else a known name inside the backend name, else
-/// the generic profile.
+/// The switches of the profile [`Profile::resolve`] picks.
 pub fn resolve(provider: Option<&str>, backend_name: &str) -> Quirks {
-    if let Some(q) = provider.and_then(quirks_for) {
-        return q;
-    }
-    let lower = backend_name.to_ascii_lowercase();
-    for name in ["glm", "zhipu", "kimi", "moonshot", "deepseek", "minimax"] {
-        if lower.contains(name) {
-            let profile = match name {
-                "zhipu" => "glm",
-                "moonshot" => "kimi",
-                other => other,
-            };
-            if let Some(q) = quirks_for(profile) {
-                return q;
-            }
-        }
-    }
-    openai::quirks()
+    Profile::resolve(provider, backend_name).quirks()
 }
 
 #[cfg(test)]
@@ -282,14 +421,75 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// One name per profile: parsed back, displayed and serialized (`/health`) as such.
+    #[test]
+    fn profile_names() {
+        for p in Profile::ALL {
+            assert_eq!(Profile::parse(p.as_str()), Some(p));
+            assert_eq!(p.to_string(), p.as_str());
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+            assert_eq!(p.quirks().profile, p);
+        }
+        assert_eq!(Profile::parse("GLM"), None);
+        assert_eq!(quirks_for("nope"), None);
+    }
+
+    /// Each profile's own error codes, and how an effort is described to Codex.
+    #[test]
+    fn error_codes_and_effort_descriptions() {
+        assert_eq!(
+            Profile::Glm.error_code("1261"),
+            Some(ErrorCode::ContextOverflow)
+        );
+        assert_eq!(
+            Profile::Glm.error_code("1113"),
+            Some(ErrorCode::InsufficientQuota)
+        );
+        assert_eq!(Profile::Kimi.error_code("1261"), None);
+        assert_eq!(minimax::base_resp_code(1002), Some(ErrorCode::RateLimit));
+        assert_eq!(
+            minimax::base_resp_code(1008),
+            Some(ErrorCode::InsufficientQuota)
+        );
+        assert_eq!(minimax::base_resp_code(2013), None);
+        let d = |p: Profile, e| p.effort_description(e);
+        assert_eq!(d(Profile::Glm, ReasoningEffort::None), "thinking disabled");
+        assert_eq!(d(Profile::Glm, ReasoningEffort::High), "thinking enabled");
+        assert_eq!(
+            d(Profile::DeepSeek, ReasoningEffort::Minimal),
+            "thinking: {type: disabled}"
+        );
+        assert_eq!(
+            d(Profile::DeepSeek, ReasoningEffort::XHigh),
+            "reasoning_effort: max"
+        );
+        assert_eq!(
+            d(Profile::DeepSeek, ReasoningEffort::Low),
+            "reasoning_effort: high"
+        );
+        for p in [Profile::Kimi, Profile::MiniMax] {
+            assert_eq!(
+                d(p, ReasoningEffort::High),
+                "not forwarded: the model decides"
+            );
+        }
+        assert_eq!(
+            d(Profile::OpenAi, ReasoningEffort::Minimal),
+            "reasoning_effort: minimal"
+        );
+    }
+
     #[test]
     fn profile_resolution() {
-        assert_eq!(resolve(Some("minimax"), "x").profile, "minimax");
-        assert_eq!(resolve(None, "my-kimi").profile, "kimi");
-        assert_eq!(resolve(None, "Moonshot-CN").profile, "kimi");
-        assert_eq!(resolve(None, "zhipu").profile, "glm");
-        assert_eq!(resolve(None, "local-vllm").profile, "openai");
-        assert_eq!(resolve(Some("unknown"), "deepseek").profile, "deepseek");
+        assert_eq!(resolve(Some("minimax"), "x").profile, Profile::MiniMax);
+        assert_eq!(resolve(None, "my-kimi").profile, Profile::Kimi);
+        assert_eq!(resolve(None, "Moonshot-CN").profile, Profile::Kimi);
+        assert_eq!(resolve(None, "zhipu").profile, Profile::Glm);
+        assert_eq!(resolve(None, "local-vllm").profile, Profile::OpenAi);
+        assert_eq!(
+            resolve(Some("unknown"), "deepseek").profile,
+            Profile::DeepSeek
+        );
     }
 
     /// Each profile's model families: the longest prefix wins, case does not matter, an
@@ -297,7 +497,9 @@ mod tests {
     #[test]
     fn model_families_per_provider() {
         let window = |profile: &str, model: &str| {
-            family(profile, model).map(|f| (f.prefix, f.context_window, f.images))
+            Profile::parse(profile)
+                .and_then(|p| p.family(model))
+                .map(|f| (f.prefix, f.context_window, f.images))
         };
         // GLM: 200K from GLM-4.6 on, 1M for GLM-5.2; the vision models keep the profile's.
         assert_eq!(window("glm", "glm-5"), Some(("glm-5", Some(200_000), None)));
@@ -312,7 +514,8 @@ mod tests {
         assert_eq!(window("kimi", "moonshot-v1-8k").unwrap().1, Some(8_192));
         assert_eq!(window("kimi", "moonshot-v1-32k").unwrap().1, Some(32_768));
         assert_eq!(window("kimi", "moonshot-v1-128k").unwrap().1, Some(131_072));
-        assert!(families("kimi")
+        assert!(Profile::Kimi
+            .families()
             .iter()
             .filter(|f| f.prefix.starts_with("moonshot-v1"))
             .all(|f| f.sampling == Some(Sampling::Keep)));
@@ -334,8 +537,8 @@ mod tests {
         assert_eq!(window("glm", ""), None);
         assert_eq!(window("glm", "glm-"), None);
         // Every table: prefixes unique, reserves inside their windows.
-        for p in PROFILES {
-            let fams = families(p);
+        for p in Profile::ALL {
+            let fams = p.families();
             for (i, f) in fams.iter().enumerate() {
                 assert!(
                     fams[..i]
@@ -354,15 +557,22 @@ mod tests {
     #[test]
     fn family_switches_and_retirements() {
         let mut q = quirks_for("minimax").unwrap();
-        family("minimax", "MiniMax-M3").unwrap().apply(&mut q);
+        Profile::MiniMax.family("MiniMax-M3").unwrap().apply(&mut q);
         assert!(q.images && !q.flatten_content);
         let mut q = quirks_for("kimi").unwrap();
-        family("kimi", "moonshot-v1-32k").unwrap().apply(&mut q);
+        Profile::Kimi
+            .family("moonshot-v1-32k")
+            .unwrap()
+            .apply(&mut q);
         assert_eq!(q.sampling, Sampling::Keep);
         let mut q = quirks_for("deepseek").unwrap();
-        family("deepseek", "deepseek-flash").unwrap().apply(&mut q);
+        Profile::DeepSeek
+            .family("deepseek-flash")
+            .unwrap()
+            .apply(&mut q);
         assert!(q.images && !q.flatten_content);
 
+        let retirement = |p: &str, model: &str| Profile::parse(p).and_then(|p| p.retirement(model));
         let r = retirement("deepseek", "DeepSeek-Chat").unwrap();
         assert_eq!((r.since, r.still_answered), ("2026-07-24", false));
         assert!(

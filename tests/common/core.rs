@@ -25,11 +25,11 @@ pub fn fixture_bytes(path: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
-/// Every provider profile's quirks, in `providers::PROFILES` order.
+/// Every provider profile's quirks, in `providers::Profile::ALL` order.
 pub fn all_profiles() -> Vec<Quirks> {
-    providers::PROFILES
-        .iter()
-        .map(|p| providers::quirks_for(p).unwrap())
+    providers::Profile::ALL
+        .into_iter()
+        .map(providers::Profile::quirks)
         .collect()
 }
 
