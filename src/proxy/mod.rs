@@ -94,6 +94,46 @@ impl ConvertProxy {
         self
     }
 
+    /// Admit a turn to convert: size its body buffer, route by model when asked (the first
+    /// body chunk is read for it), start its span.
+    async fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        c: route::Convert,
+        method: &http::Method,
+        path: &str,
+    ) -> Result<bool> {
+        if let Some(n) = c.declared_len {
+            // The body is buffered whole: one allocation of the declared size.
+            ctx.turn.body.reserve(n);
+        }
+        let mut model = None;
+        if c.sniff {
+            // Route by model: read the first body chunk (kept in Pingora's retry buffer, so
+            // it still goes through request_body_filter).
+            session.as_downstream_mut().enable_retry_buffering();
+            if let Some(first) = session.read_request_body().await? {
+                model = sniff_model(&first);
+            }
+        }
+        let idx = match route::choose_backend(&self.config, c.backend, model.as_deref(), path) {
+            Ok(i) => i,
+            Err(err) => return respond(session, ctx, err).await,
+        };
+        let headers = &session.req_header().headers;
+        if let Some(t) = &self.telemetry {
+            let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+            let (tp, ts) = (header("traceparent"), header("tracestate"));
+            let start = ctx.turn.outcome.start;
+            ctx.admitted.otel = Some(t.start_request(tp, ts, method.as_str(), path, start));
+        }
+        ctx.admitted.attempts = Some(Attempts::new(idx));
+        ctx.admitted.owner = route::owner_of(&self.config, headers);
+        ctx.turn.compact = c.compact.then(Kept::default);
+        Ok(false)
+    }
+
     fn backend(&self, ctx: &Ctx) -> Option<&Backend> {
         let a = ctx.admitted.attempts.as_ref()?;
         self.config.backends.get(a.backend())
@@ -266,38 +306,7 @@ impl ProxyHttp for ConvertProxy {
                 ctx.local(101);
                 self.serve_websocket(session, ws).await
             }
-            Ok(Route::Convert(c)) => {
-                if let Some(n) = c.declared_len {
-                    // The body is buffered whole: one allocation of the declared size.
-                    ctx.turn.body.reserve(n);
-                }
-                let mut model = None;
-                if c.sniff {
-                    // Route by model: read the first body chunk (kept in Pingora's retry
-                    // buffer, so it still goes through request_body_filter).
-                    session.as_downstream_mut().enable_retry_buffering();
-                    if let Some(first) = session.read_request_body().await? {
-                        model = sniff_model(&first);
-                    }
-                }
-                let idx =
-                    match route::choose_backend(&self.config, c.backend, model.as_deref(), &path) {
-                        Ok(i) => i,
-                        Err(err) => return respond(session, ctx, err).await,
-                    };
-                let headers = &session.req_header().headers;
-                if let Some(t) = &self.telemetry {
-                    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-                    let (tp, ts) = (header("traceparent"), header("tracestate"));
-                    let start = ctx.turn.outcome.start;
-                    ctx.admitted.otel =
-                        Some(t.start_request(tp, ts, method.as_str(), &path, start));
-                }
-                ctx.admitted.attempts = Some(Attempts::new(idx));
-                ctx.admitted.owner = route::owner_of(&self.config, headers);
-                ctx.turn.compact = c.compact.then(Kept::default);
-                Ok(false)
-            }
+            Ok(Route::Convert(c)) => self.admit(session, ctx, c, &method, &path).await,
         }
     }
 
@@ -563,68 +572,10 @@ impl ProxyHttp for ConvertProxy {
             .map(|b| b.name.clone())
             .unwrap_or_else(|| "upstream".into());
         let cause = cause_of(e);
-        let turn = &mut ctx.turn;
-        if turn.downstream_started {
-            if cause.client_gone() {
-                // The client went away mid-response: nothing to finish, and not the
-                // backend's fault.
-                tracing::debug!(backend = %backend, "client gone mid-response: {e}");
-                turn.outcome.error_code = Some("client_closed".to_owned());
-                return FailToProxy {
-                    error_code: turn.outcome.status,
-                    can_reuse_downstream: false,
-                };
-            }
-            let message = cause.mid_stream(&backend);
-            turn.outcome.error_code = Some(MID_STREAM_CODE.to_owned());
-            // Finish the reply the client has the header of: the terminal event of a
-            // stream, a failed Response object for JSON (nothing of it was sent yet).
-            let bytes = turn
-                .mode
-                .as_mut()
-                .and_then(|m| m.fail(MID_STREAM_CODE, &message, &backend));
-            // Complete when the final bytes went out: the client's connection stays usable
-            // (closing it would race with the client's next request).
-            let mut complete = false;
-            if let Some(b) = bytes {
-                match session.write_response_body(Some(b), true).await {
-                    Ok(()) => complete = true,
-                    Err(err) => tracing::debug!("client gone while reporting a failure: {err}"),
-                }
-            }
-            tracing::warn!(backend = %backend, "stream failed: {message}");
-            return FailToProxy {
-                error_code: turn.outcome.status,
-                can_reuse_downstream: complete,
-            };
-        }
-        let err = turn
-            .client_error
-            .take()
-            .unwrap_or_else(|| cause.before_head(&backend));
-        turn.outcome.error_code = err.code.clone();
-        turn.outcome.status = err.status;
-        if err.status >= 500 {
-            tracing::warn!(backend = %backend, status = err.status, "{}: {e}", err.message);
-        }
-        // A complete error response leaves the connection usable (Pingora drains any unread
-        // request body before reusing it); a client that is gone gets no reuse.
-        let close = ctx.admitted.close_after_error;
-        let written = match local::write_error(session, err.status, &err.body_bytes(), close).await
-        {
-            Ok(()) => true,
-            Err(we) => {
-                tracing::debug!("could not send the error response: {we}");
-                false
-            }
-        };
-        let client_gone = matches!(
-            e.etype(),
-            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
-        ) && cause.client_gone();
-        FailToProxy {
-            error_code: err.status,
-            can_reuse_downstream: written && !client_gone && !close,
+        if ctx.turn.downstream_started {
+            finish_started(session, &mut ctx.turn, cause, &backend, e).await
+        } else {
+            answer_error(session, ctx, cause, &backend, e).await
         }
     }
 
@@ -649,6 +600,85 @@ impl ProxyHttp for ConvertProxy {
         };
         let (log, span) = (turn.body_log.take(), ctx.admitted.otel.take());
         record(&self.config, &self.stats, o, &end, log, span);
+    }
+}
+
+/// A failure after the reply's head went out: finish the reply with its terminal event (a
+/// failed Response object for JSON: nothing of it was sent yet), unless the client is gone.
+async fn finish_started(
+    session: &mut Session,
+    turn: &mut Turn,
+    cause: Cause,
+    backend: &str,
+    e: &Error,
+) -> FailToProxy {
+    if cause.client_gone() {
+        // The client went away mid-response: nothing to finish, not the backend's fault.
+        tracing::debug!(backend = %backend, "client gone mid-response: {e}");
+        turn.outcome.error_code = Some("client_closed".to_owned());
+        return FailToProxy {
+            error_code: turn.outcome.status,
+            can_reuse_downstream: false,
+        };
+    }
+    let message = cause.mid_stream(backend);
+    turn.outcome.error_code = Some(MID_STREAM_CODE.to_owned());
+    let bytes = turn
+        .mode
+        .as_mut()
+        .and_then(|m| m.fail(MID_STREAM_CODE, &message, backend));
+    // Complete when the final bytes went out: the client's connection stays usable
+    // (closing it would race with the client's next request).
+    let mut complete = false;
+    if let Some(b) = bytes {
+        match session.write_response_body(Some(b), true).await {
+            Ok(()) => complete = true,
+            Err(err) => tracing::debug!("client gone while reporting a failure: {err}"),
+        }
+    }
+    tracing::warn!(backend = %backend, "stream failed: {message}");
+    FailToProxy {
+        error_code: turn.outcome.status,
+        can_reuse_downstream: complete,
+    }
+}
+
+/// A failure before the reply's head: the client's error (the one a hook set, else the
+/// cause's) in OpenAI's shape.
+async fn answer_error(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    cause: Cause,
+    backend: &str,
+    e: &Error,
+) -> FailToProxy {
+    let turn = &mut ctx.turn;
+    let err = turn
+        .client_error
+        .take()
+        .unwrap_or_else(|| cause.before_head(backend));
+    turn.outcome.error_code = err.code.clone();
+    turn.outcome.status = err.status;
+    if err.status >= 500 {
+        tracing::warn!(backend = %backend, status = err.status, "{}: {e}", err.message);
+    }
+    // A complete error response leaves the connection usable (Pingora drains any unread
+    // request body before reusing it); a client that is gone gets no reuse.
+    let close = ctx.admitted.close_after_error;
+    let written = match local::write_error(session, err.status, &err.body_bytes(), close).await {
+        Ok(()) => true,
+        Err(we) => {
+            tracing::debug!("could not send the error response: {we}");
+            false
+        }
+    };
+    let client_gone = matches!(
+        e.etype(),
+        ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+    ) && cause.client_gone();
+    FailToProxy {
+        error_code: err.status,
+        can_reuse_downstream: written && !client_gone && !close,
     }
 }
 
