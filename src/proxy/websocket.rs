@@ -409,46 +409,7 @@ impl ConvertProxy {
             Framing::WebSocket,
         );
         o.status = mode.client_status();
-        let total = backend.timeouts.total;
-        let mut clean_end = false;
-        loop {
-            let remaining = total.saturating_sub(o.start.elapsed());
-            let read = tokio::time::timeout(remaining, up.read_response_body()).await;
-            let (chunk, end) = match read {
-                Ok(Ok(Some(b))) => (Some(b), false),
-                Ok(Ok(None)) => (None, true),
-                Ok(Err(e)) => {
-                    self.fail_ws(&mut o, &mut mode, super::cause_of(&e), backend, &tx)
-                        .await;
-                    break;
-                }
-                Err(_) => {
-                    let cause = Cause::new(Kind::TotalTimeout, Side::Upstream, "total");
-                    self.fail_ws(&mut o, &mut mode, cause, backend, &tx).await;
-                    break;
-                }
-            };
-            let pushed = mode.push(chunk.as_deref(), end, &backend.name, &backend.api_key);
-            if o.ttft.is_none() && mode.has_content(end) {
-                o.ttft = Some(o.start.elapsed());
-            }
-            if let Some(err) = &pushed.error {
-                o.error_code = err.code.clone();
-                o.status = err.status;
-            }
-            if let Some(out) = pushed.out {
-                o.bytes_out += out.len() as u64;
-                if let Some(err) = pushed.error {
-                    let _ = tx.send(Frame::text(err.ws_frame())).await;
-                } else {
-                    self.send_reply(&tx, &mode, out).await;
-                }
-            }
-            if end {
-                clean_end = true;
-                break;
-            }
-        }
+        let clean_end = self.relay(&mut up, &mut mode, &mut o, backend, &tx).await;
         let conv = mode.converter();
         if let Some(code) = conv.and_then(|c| c.failure_code()) {
             o.error_code = Some(code.to_owned());
@@ -495,6 +456,56 @@ impl ConvertProxy {
             response_id,
             entry,
             previous,
+        }
+    }
+
+    /// The provider's reply, converted as it arrives (turn::reply), each event a frame on
+    /// `tx`, within the backend's total timeout. `true` when the body ended cleanly.
+    async fn relay(
+        &self,
+        up: &mut pingora::protocols::http::client::HttpSession,
+        mode: &mut ReplyMode,
+        o: &mut Outcome,
+        backend: &crate::config::Backend,
+        tx: &mpsc::Sender<Frame>,
+    ) -> bool {
+        let total = backend.timeouts.total;
+        loop {
+            let remaining = total.saturating_sub(o.start.elapsed());
+            let read = tokio::time::timeout(remaining, up.read_response_body()).await;
+            let (chunk, end) = match read {
+                Ok(Ok(Some(b))) => (Some(b), false),
+                Ok(Ok(None)) => (None, true),
+                Ok(Err(e)) => {
+                    self.fail_ws(o, mode, super::cause_of(&e), backend, tx)
+                        .await;
+                    return false;
+                }
+                Err(_) => {
+                    let cause = Cause::new(Kind::TotalTimeout, Side::Upstream, "total");
+                    self.fail_ws(o, mode, cause, backend, tx).await;
+                    return false;
+                }
+            };
+            let pushed = mode.push(chunk.as_deref(), end, &backend.name, &backend.api_key);
+            if o.ttft.is_none() && mode.has_content(end) {
+                o.ttft = Some(o.start.elapsed());
+            }
+            if let Some(err) = &pushed.error {
+                o.error_code = err.code.clone();
+                o.status = err.status;
+            }
+            if let Some(out) = pushed.out {
+                o.bytes_out += out.len() as u64;
+                if let Some(err) = pushed.error {
+                    let _ = tx.send(Frame::text(err.ws_frame())).await;
+                } else {
+                    self.send_reply(tx, mode, out).await;
+                }
+            }
+            if end {
+                return true;
+            }
         }
     }
 
