@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,20 +22,6 @@ use serde_json::{json, Value};
 
 /// Upper bound of the Python check.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn sdk_python() -> PathBuf {
-    let path = match std::env::var_os("SDK_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join(".venv-sdk/bin/python"),
-    };
-    assert!(
-        path.exists(),
-        "the SDK venv was not found at {}: run scripts/sdk-venv.sh (make test does) to create \
-         .venv-sdk with the OpenAI SDK, or set SDK_PYTHON",
-        path.display()
-    );
-    path
-}
 
 fn exec_tool() -> Value {
     json!({"type": "function", "name": "exec_command", "description": "Run a command.",

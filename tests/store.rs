@@ -6,26 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::mock_upstream::{message_text, MockReply, MockUpstream};
 use common::*;
 use serde_json::{json, Value};
-
-fn sdk_python() -> PathBuf {
-    let path = match std::env::var_os("SDK_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join(".venv-sdk/bin/python"),
-    };
-    assert!(
-        path.exists(),
-        "the SDK venv was not found at {}: run scripts/sdk-venv.sh (make test does)",
-        path.display()
-    );
-    path
-}
 
 fn texts(messages: &[Value]) -> Vec<String> {
     messages

@@ -114,16 +114,8 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::tests::{contract, record};
+    use super::super::tests::{contract, record, retention};
     use super::*;
-    use std::time::Duration;
-
-    fn retention(ttl: u64, max_bytes: u64) -> Retention {
-        Retention {
-            ttl: Duration::from_secs(ttl),
-            max_bytes,
-        }
-    }
 
     #[tokio::test]
     async fn memory_store_contract() {

@@ -168,6 +168,14 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A retention of `ttl` seconds and `max_bytes`.
+    pub fn retention(ttl: u64, max_bytes: u64) -> Retention {
+        Retention {
+            ttl: Duration::from_secs(ttl),
+            max_bytes,
+        }
+    }
+
     pub fn record(id: &str, previous: Option<&str>, created_at: u64, text: &str) -> StoredResponse {
         let raw = |s: String| RawValue::from_string(s).unwrap();
         StoredResponse {

@@ -82,16 +82,13 @@ impl Store for Staged {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::memory::MemoryStore;
-    use super::super::tests::record;
-    use super::super::{now_secs, Retention};
+    use super::super::now_secs;
+    use super::super::tests::{record, retention};
     use super::*;
     use std::time::Duration;
 
     fn staged() -> Arc<Staged> {
-        let inner = MemoryStore::new(Retention {
-            ttl: Duration::from_secs(3600),
-            max_bytes: 1 << 20,
-        });
+        let inner = MemoryStore::new(retention(3600, 1 << 20));
         Arc::new(Staged::new(Arc::new(inner)))
     }
 

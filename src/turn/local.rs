@@ -90,55 +90,57 @@ fn store_metrics(store: &dyn crate::store::Store) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let (count, bytes) = store.size();
     let st = store.stats();
+    let rows = [
+        (
+            "ccp_store_responses",
+            "gauge",
+            "Responses held by the response store.",
+            count,
+        ),
+        (
+            "ccp_store_bytes",
+            "gauge",
+            "Bytes held by the response store.",
+            bytes,
+        ),
+        (
+            "ccp_store_hits_total",
+            "counter",
+            "Stored responses found.",
+            st.hits.load(Relaxed),
+        ),
+        (
+            "ccp_store_misses_total",
+            "counter",
+            "Stored responses looked up and not found.",
+            st.misses.load(Relaxed),
+        ),
+        (
+            "ccp_store_writes_total",
+            "counter",
+            "Responses written to the store.",
+            st.writes.load(Relaxed),
+        ),
+        (
+            "ccp_store_evictions_total",
+            "counter",
+            "Responses evicted (size bound or expiry).",
+            st.evictions.load(Relaxed),
+        ),
+        (
+            "ccp_store_errors_total",
+            "counter",
+            "Store operations that failed.",
+            st.errors.load(Relaxed),
+        ),
+    ];
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, v: u64| {
+    for (name, kind, help, v) in rows {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
         );
-    };
-    metric(
-        "ccp_store_responses",
-        "gauge",
-        "Responses held by the response store.",
-        count,
-    );
-    metric(
-        "ccp_store_bytes",
-        "gauge",
-        "Bytes held by the response store.",
-        bytes,
-    );
-    metric(
-        "ccp_store_hits_total",
-        "counter",
-        "Stored responses found.",
-        st.hits.load(Relaxed),
-    );
-    metric(
-        "ccp_store_misses_total",
-        "counter",
-        "Stored responses looked up and not found.",
-        st.misses.load(Relaxed),
-    );
-    metric(
-        "ccp_store_writes_total",
-        "counter",
-        "Responses written to the store.",
-        st.writes.load(Relaxed),
-    );
-    metric(
-        "ccp_store_evictions_total",
-        "counter",
-        "Responses evicted (size bound or expiry).",
-        st.evictions.load(Relaxed),
-    );
-    metric(
-        "ccp_store_errors_total",
-        "counter",
-        "Store operations that failed.",
-        st.errors.load(Relaxed),
-    );
+    }
     out
 }
 

@@ -379,13 +379,28 @@ pub async fn post_responses(url: &str, body: &Value) -> FullResponse {
     .await
 }
 
-/// The proxy's `/metrics` text.
+/// The Python of the OpenAI SDK venv (`scripts/sdk-venv.sh`), or `$SDK_PYTHON`.
+pub fn sdk_python() -> PathBuf {
+    let path = match std::env::var_os("SDK_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join(".venv-sdk/bin/python"),
+    };
+    assert!(
+        path.exists(),
+        "the SDK venv was not found at {}: run scripts/sdk-venv.sh (make test does) to create \
+         .venv-sdk with the OpenAI SDK, or set SDK_PYTHON",
+        path.display()
+    );
+    path
+}
+
 /// The proxy answers `/health` with 200.
 pub async fn health_ok(proxy: &ProxyProcess) {
     let r = client().get(proxy.url("/health")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
 
+/// The proxy's `/metrics` text.
 pub async fn metrics_text(proxy: &ProxyProcess) -> String {
     client()
         .get(proxy.url("/metrics"))
