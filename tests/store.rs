@@ -328,7 +328,15 @@ async fn the_size_bound_evicts_the_oldest_and_long_chains_rebuild() {
         .await;
         assert_eq!(r.status, 200);
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Wait (bounded) until all 100 writes are committed: the size gauge counts a batch's
+    // records before its eviction runs at the end of the batch.
+    for _ in 0..500 {
+        let written = metric_value(&metrics_text(&proxy).await, "ccp_store_writes_total");
+        if written >= 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let r = post(
         &proxy,
         &json!({"model": "m", "input": "x", "previous_response_id": prev}),
