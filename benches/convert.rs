@@ -170,8 +170,47 @@ fn codex_history(turns: usize) -> Vec<u8> {
     serde_json::to_vec(&req).unwrap()
 }
 
+/// `json` rewritten with `type` first in every object, as Codex writes its items
+/// (`serde_json::Value` sorts members, which puts `type` near the end).
+fn codex_order(json: &[u8]) -> Vec<u8> {
+    fn write(v: &Value, out: &mut Vec<u8>) {
+        match v {
+            Value::Object(o) => {
+                out.push(b'{');
+                let first = o.get_key_value("type");
+                let rest = o.iter().filter(|(k, _)| k.as_str() != "type");
+                for (i, (k, v)) in first.into_iter().chain(rest).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, k).unwrap();
+                    out.push(b':');
+                    write(v, out);
+                }
+                out.push(b'}');
+            }
+            Value::Array(a) => {
+                out.push(b'[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(v, out);
+                }
+                out.push(b']');
+            }
+            other => serde_json::to_writer(&mut *out, other).unwrap(),
+        }
+    }
+    let v: Value = serde_json::from_slice(json).unwrap();
+    let mut out = Vec::with_capacity(json.len());
+    write(&v, &mut out);
+    out
+}
+
 fn opts(quirks: &Quirks) -> RequestOptions<'_> {
     RequestOptions {
+        tools: None,
         quirks,
         model_override: None,
         id_seed: Some(42),
@@ -257,6 +296,9 @@ fn bench_requests(c: &mut Criterion<Clock>) {
             })
             .unwrap_or(0)
     );
+    // The same history with `type` first in each item, as Codex sends it (the one above has
+    // serde_json's sorted members, as a client that sorts keys would send it).
+    bodies.push(("history-300-codex".to_owned(), codex_order(&history)));
     bodies.push(("history-300".to_owned(), history));
 
     let mut g = c.benchmark_group("request/pipeline");
@@ -272,7 +314,7 @@ fn bench_requests(c: &mut Criterion<Clock>) {
     let mut g = c.benchmark_group("request/stage");
     for (name, body) in bodies
         .iter()
-        .filter(|(n, _)| n == "turn1-text" || n == "history-300")
+        .filter(|(n, _)| n == "turn1-text" || n.starts_with("history-300"))
     {
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_with_input(BenchmarkId::new("parse", name), body, |b, body| {

@@ -26,6 +26,7 @@ fn main() -> Result<(), String> {
     for _ in 0..n {
         let req = parse_request(&body).map_err(|e| e.message)?;
         let opts = RequestOptions {
+            tools: None,
             quirks: &quirks,
             model_override: None,
             id_seed: Some(1),

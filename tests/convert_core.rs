@@ -304,6 +304,7 @@ fn parameters_are_mapped_per_provider() {
 fn bad_requests_are_invalid_request_errors() {
     let q = Quirks::openai();
     let opts = RequestOptions {
+        tools: None,
         quirks: &q,
         model_override: None,
         id_seed: None,
@@ -326,6 +327,7 @@ fn bad_requests_are_invalid_request_errors() {
     assert_eq!(e.param.as_deref(), Some("input[0].role"));
     // with a backend model, a request without model is fine
     let opts2 = RequestOptions {
+        tools: None,
         quirks: &q,
         model_override: Some("forced"),
         id_seed: None,
@@ -639,6 +641,7 @@ fn function_tools_echo_missing_members_as_null() {
     let body = br#"{"model":"m","stream":false,"input":"hi","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object"}},{"type":"web_search"}]}"#;
     let req = parse_request(body).unwrap();
     let opts = RequestOptions {
+        tools: None,
         quirks: &Quirks::openai(),
         model_override: None,
         id_seed: Some(1),
@@ -668,6 +671,7 @@ fn tools_are_echoed_byte_for_byte() {
     );
     let req = parse_request(body.as_bytes()).unwrap();
     let opts = RequestOptions {
+        tools: None,
         quirks: &Quirks::openai(),
         model_override: None,
         id_seed: Some(1),
@@ -759,11 +763,23 @@ fn odd_item_shapes_parse_or_are_skipped_never_rejected() {
         "{}",
         err.message
     );
-    let bad = json!({"model": "m", "input": "x", "tools": [{"type": "function"}]});
-    let err = parse_request(bad.to_string().as_bytes()).unwrap_err();
+    // So is a malformed tool, when the request is converted (the tools are read then, once
+    // per distinct `tools` JSON).
+    let bad = json!({"model": "m", "input": "x", "tools": [{"type": "function"}]}).to_string();
+    let quirks = Quirks::openai();
+    let opts = RequestOptions {
+        tools: None,
+        quirks: &quirks,
+        model_override: None,
+        id_seed: Some(1),
+        chain_resolved: false,
+    };
+    let err = convert_request(parse_request(bad.as_bytes()).unwrap(), &opts).unwrap_err();
     assert!(
         err.message.contains("invalid `function` tool"),
         "{}",
         err.message
     );
+    assert_eq!(err.param.as_deref(), Some("tools"));
+    assert_eq!(err.code, Some("invalid_json"));
 }

@@ -29,8 +29,9 @@ fn recorded(name: &str) -> Value {
     serde_json::from_slice(&raw(name)).unwrap()
 }
 
-fn convert_with(name: &str, quirks: &Quirks) -> (Value, Converted) {
-    core_helpers::convert_body(&raw(name), quirks, 7)
+/// The conversion borrows the body: the test keeps it for its whole run.
+fn convert_with(name: &str, quirks: &Quirks) -> (Value, Converted<'static>) {
+    core_helpers::convert_body(Box::leak(raw(name).into_boxed_slice()), quirks, 7)
 }
 
 /// Keys of a Responses request that must never reach a Chat provider.

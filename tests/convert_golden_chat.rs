@@ -101,6 +101,7 @@ fn chat_bodies(body: &[u8]) -> String {
     let mut out = String::new();
     for q in quirks() {
         let opts = RequestOptions {
+            tools: None,
             quirks: &q,
             model_override: None,
             id_seed: Some(1),

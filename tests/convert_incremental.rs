@@ -72,9 +72,13 @@ fn with_input(body: &Value, items: &[Value]) -> Vec<u8> {
     serde_json::to_vec(&b).unwrap()
 }
 
-fn items_of(v: &[Value]) -> Vec<InputItem> {
-    let req =
-        parse_request(&serde_json::to_vec(&json!({"model": "m", "input": v})).unwrap()).unwrap();
+/// A request body holding `v` as its input (for [`items_of`]).
+fn items_body(v: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({"model": "m", "input": v})).unwrap()
+}
+
+fn items_of(body: &[u8]) -> Vec<InputItem<'_>> {
+    let req = parse_request(body).unwrap();
     match req.input {
         Some(Input::Items(i)) => i,
         _ => Vec::new(),
@@ -87,6 +91,7 @@ fn check(name: &str, body: &Value) {
     for profile in PROFILES {
         let quirks = quirks_for(profile).unwrap();
         let opts = RequestOptions {
+            tools: None,
             quirks: &quirks,
             model_override: None,
             id_seed: Some(1),
@@ -134,9 +139,10 @@ fn check(name: &str, body: &Value) {
             );
             // Part of the rest absorbed as a response's output, then the remainder.
             let m = (k + (n - k) / 2).min(last_split);
+            let absorbed_body = items_body(&items[k..m]);
             let absorbed: ChatPrefix = first
                 .next
-                .absorb(items_of(&items[k..m]), &quirks, &first.ctx.catalog)
+                .absorb(items_of(&absorbed_body), &quirks, &first.ctx.catalog)
                 .unwrap();
             let last = convert_turn(
                 parse_request(&with_input(body, &items[m..])).unwrap(),

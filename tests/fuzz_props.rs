@@ -147,7 +147,8 @@ proptest! {
         let body = request_from(input, tools, extra).to_string();
         let quirks = &profiles()[p];
         if let Ok(req) = parse_request(body.as_bytes()) {
-            let opts = RequestOptions { quirks, model_override: None, id_seed: Some(1), chain_resolved: false };
+            let opts = RequestOptions {
+        tools: None, quirks, model_override: None, id_seed: Some(1), chain_resolved: false };
             if let Ok(c) = convert_request(req, &opts) {
                 // whatever came in, the Chat request serialises and has a user turn
                 let v = serde_json::to_value(&c.chat).unwrap();
@@ -224,6 +225,7 @@ fn mutated_codex_fixtures_never_panic() {
                 for q in profiles() {
                     if let Ok(req) = parse_request(v.to_string().as_bytes()) {
                         let opts = RequestOptions {
+                            tools: None,
                             quirks: &q,
                             model_override: None,
                             id_seed: Some(1),

@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     for p in providers::Profile::ALL {
         let q = p.quirks();
         let opts = RequestOptions {
+        tools: None,
             quirks: &q,
             model_override: None,
             id_seed: Some(1), chain_resolved: false,

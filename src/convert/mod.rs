@@ -24,7 +24,7 @@ pub struct ResponseContext {
     /// The model name to report (the client's, or the backend's override).
     pub model: String,
     pub stream: bool,
-    pub catalog: ToolCatalog,
+    pub catalog: Arc<ToolCatalog>,
     pub quirks: Quirks,
     /// Emit the raw reasoning text as item `content` (the client asked with
     /// `include: ["reasoning.text"]`... or similar).
@@ -51,10 +51,10 @@ impl ResponseContext {
             created_at: 1_700_000_000,
             model: model.to_owned(),
             stream,
-            catalog: ToolCatalog::default(),
+            catalog: Arc::default(),
             quirks: Quirks::openai(),
             include_reasoning_text: false,
-            echo: Arc::from(response::echo_members(&Default::default())),
+            echo: Arc::from(response::echo_members(&Default::default(), None)),
             id_seed: 1,
             fixed_now: Some(1_700_000_001),
             compaction: false,

@@ -4,14 +4,14 @@
 use serde_json::{json, Map, Value};
 
 use super::ids::{decode_compaction_token, decode_reasoning_token, new_response_id, random_u64};
-use super::tools::{arguments_for_custom_input, convert_tools, ToolCatalog};
+use super::tools::{arguments_for_custom_input, ConvertedTools, ToolCatalog, ToolsCache};
 use super::{now_secs, ResponseContext};
 use crate::providers::{EffortStyle, Passback, Quirks};
 use crate::types::chat::{
     ChatContent, ChatFunctionCall, ChatMessage, ChatPart, ChatRequest, ChatToolCall, ImageUrl,
 };
 use crate::types::responses::{
-    ContentPart, Input, InputItem, MessageContent, ResponsesRequest, ToolOutput,
+    ContentPart, Input, InputItem, MessageContent, ResponsesRequest, Text, ToolOutput,
 };
 
 /// A request the client got wrong: becomes a 400 `invalid_request_error`.
@@ -40,14 +40,16 @@ impl std::fmt::Display for InvalidRequest {
 
 /// The Chat request's JSON body. `size_hint`: the client's body length (the Chat body is
 /// about as long), so the buffer is allocated once instead of grown and copied.
-pub fn chat_body(chat: &ChatRequest, size_hint: usize) -> Result<Vec<u8>, serde_json::Error> {
+pub fn chat_body(chat: &ChatRequest<'_>, size_hint: usize) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::with_capacity(size_hint + size_hint / 8 + 256);
     serde_json::to_writer(&mut out, chat)?;
     Ok(out)
 }
 
 /// Parse the client's body.
-pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest, InvalidRequest> {
+/// Parse the client's body. The request borrows from it: the texts that go upstream
+/// unchanged stay as the JSON the client wrote (see [`Text`]).
+pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest<'_>, InvalidRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(InvalidRequest::new(
             "The request body is empty: expected a JSON Responses request.",
@@ -90,6 +92,8 @@ fn field_of_serde_error(msg: &str) -> Option<String> {
 
 pub struct RequestOptions<'a> {
     pub quirks: &'a Quirks,
+    /// Tools already converted for the requests that send the same (`None`: converted here).
+    pub tools: Option<&'a ToolsCache>,
     /// The backend's `model`, replacing the request's.
     pub model_override: Option<&'a str>,
     /// Fixed id seed (tests); random otherwise.
@@ -100,30 +104,30 @@ pub struct RequestOptions<'a> {
 }
 
 #[derive(Debug)]
-pub struct Converted {
-    pub chat: ChatRequest,
+pub struct Converted<'a> {
+    pub chat: ChatRequest<'a>,
     pub ctx: ResponseContext,
     /// Hosted tools and item types that were left out (for a debug log line).
     pub skipped: Vec<String>,
 }
 
 /// Everything of a converted request but its messages, and the input still to convert.
-struct Plan {
-    chat: ChatRequest,
+struct Plan<'a> {
+    chat: ChatRequest<'a>,
     ctx: ResponseContext,
     skipped: Vec<String>,
-    instructions: Option<String>,
+    instructions: Option<Text<'a>>,
     /// System-prompt additions of the request (a JSON schema hint), after the items' own.
     hints: Vec<String>,
-    input: Input,
+    input: Input<'a>,
 }
 
 /// The request's parameters, tools and response context; the messages are made by the
 /// caller (whole, or on top of a chain's converted prefix).
-fn plan_request(
-    mut req: ResponsesRequest,
+fn plan_request<'a>(
+    mut req: ResponsesRequest<'a>,
     opts: &RequestOptions<'_>,
-) -> Result<Plan, InvalidRequest> {
+) -> Result<Plan<'a>, InvalidRequest> {
     let quirks = opts.quirks;
     let client_model = req.model.clone().filter(|m| !m.is_empty());
     let model = match (opts.model_override, &client_model) {
@@ -159,17 +163,30 @@ fn plan_request(
     // item (see `StreamConverter`).
     let compaction = matches!(&input, Input::Items(items) if matches!(items.last(), Some(InputItem::CompactionTrigger)));
 
-    let (tools, catalog, skipped) = match (&req.tools, quirks.drop_tools) {
-        (Some(t), false) => convert_tools(&t.list, quirks),
-        (Some(t), true) => {
-            let (_, catalog, _) = convert_tools(&t.list, quirks);
-            (
-                Vec::new(),
-                catalog,
-                vec!["all tools (drop_tools)".to_owned()],
-            )
+    let converted = match &req.tools {
+        Some(t) => {
+            let made = match opts.tools {
+                Some(cache) => cache.get(&t.raw, quirks),
+                None => ConvertedTools::new(&t.raw, quirks).map(std::sync::Arc::new),
+            };
+            Some(made.map_err(|e| {
+                let mut err = InvalidRequest::new(
+                    format!("We could not parse the JSON body of your request: {e}"),
+                    Some("tools"),
+                );
+                err.code = Some("invalid_json");
+                err
+            })?)
         }
-        (None, _) => (Vec::new(), ToolCatalog::default(), Vec::new()),
+        None => None,
+    };
+    let (tools, catalog, skipped) = match &converted {
+        Some(c) => (c.chat.clone(), c.catalog.clone(), c.skipped.clone()),
+        None => (
+            None,
+            std::sync::Arc::new(ToolCatalog::default()),
+            Vec::new(),
+        ),
     };
 
     let mut chat = ChatRequest {
@@ -185,7 +202,7 @@ fn plan_request(
         chat.stream = Some(true);
         chat.stream_options = Some(json!({"include_usage": true}));
     }
-    if !tools.is_empty() && !compaction {
+    if let (Some(tools), false) = (tools, compaction) {
         let choice = tool_choice(req.tool_choice.as_ref(), &catalog, quirks);
         if choice.as_ref().and_then(Value::as_str) == Some("none") && quirks.tool_choice_auto_only {
             // The provider cannot be told "none": leave the tools out instead.
@@ -225,7 +242,10 @@ fn plan_request(
         catalog,
         quirks: quirks.clone(),
         include_reasoning_text,
-        echo: std::sync::Arc::from(super::response::echo_members(&req)),
+        echo: std::sync::Arc::from(super::response::echo_members(
+            &req,
+            converted.as_ref().and_then(|c| c.echo.as_deref()),
+        )),
         id_seed: opts.id_seed.unwrap_or_else(random_u64),
         fixed_now: None,
         compaction,
@@ -244,17 +264,17 @@ fn plan_request(
 
 /// Feed `input` into the builder; `offset`: the index of its first item in the whole
 /// conversation (for error messages).
-fn feed(
-    b: &mut MessageBuilder<'_>,
-    input: Input,
+fn feed<'r>(
+    b: &mut MessageBuilder<'_, 'r>,
+    input: Input<'r>,
     offset: usize,
     skipped: &mut Vec<String>,
 ) -> Result<usize, InvalidRequest> {
     match input {
         Input::Text(t) => {
             b.user(vec![ContentPart::Text {
-                kind: "input_text".into(),
-                text: t,
+                kind: "input_text",
+                text: Text::Plain(t),
             }]);
             Ok(1)
         }
@@ -268,10 +288,10 @@ fn feed(
     }
 }
 
-pub fn convert_request(
-    req: ResponsesRequest,
+pub fn convert_request<'a>(
+    req: ResponsesRequest<'a>,
     opts: &RequestOptions<'_>,
-) -> Result<Converted, InvalidRequest> {
+) -> Result<Converted<'a>, InvalidRequest> {
     let mut plan = plan_request(req, opts)?;
     let catalog = plan.ctx.catalog.clone();
     let mut b = MessageBuilder::new(opts.quirks, &catalog, BuilderState::default());
@@ -288,10 +308,10 @@ pub fn convert_request(
     })
 }
 
-fn compaction_prompt() -> Vec<ContentPart> {
+fn compaction_prompt() -> Vec<ContentPart<'static>> {
     vec![ContentPart::Text {
-        kind: "input_text".into(),
-        text: COMPACTION_PROMPT.to_owned(),
+        kind: "input_text",
+        text: Text::from(COMPACTION_PROMPT),
     }]
 }
 
@@ -304,7 +324,7 @@ pub struct ChatPrefix {
     /// What the conversion depended on (backend and tools): a prefix made for other ones is
     /// not used.
     pub key: u64,
-    state: BuilderState,
+    state: BuilderState<'static>,
     pairer: Pairer,
     /// Serialised settled messages, comma-separated within each chunk (shared between the
     /// responses of a chain).
@@ -327,7 +347,7 @@ impl ChatPrefix {
     /// The prefix after `items` (a response's output, as the next request would send it).
     pub fn absorb(
         &self,
-        items: Vec<InputItem>,
+        items: Vec<InputItem<'_>>,
         quirks: &Quirks,
         catalog: &ToolCatalog,
     ) -> Result<ChatPrefix, InvalidRequest> {
@@ -336,12 +356,12 @@ impl ChatPrefix {
         let mut skipped = Vec::new();
         next.items += feed(&mut b, Input::Items(items), next.items, &mut skipped)?;
         next.settle(&mut b);
-        next.state = b.state;
+        next.state = b.state.into_owned();
         Ok(next)
     }
 
     /// Move the builder's completed messages through the pairer into a new settled chunk.
-    fn settle(&mut self, b: &mut MessageBuilder<'_>) {
+    fn settle(&mut self, b: &mut MessageBuilder<'_, '_>) {
         let done = std::mem::take(&mut b.state.messages);
         if done.is_empty() {
             return;
@@ -356,7 +376,7 @@ impl ChatPrefix {
     }
 }
 
-fn write_message(out: &mut Vec<u8>, m: &ChatMessage) {
+fn write_message(out: &mut Vec<u8>, m: &ChatMessage<'_>) {
     if !out.is_empty() {
         out.push(b',');
     }
@@ -381,7 +401,7 @@ pub struct Turn {
 /// request (the backend); a prefix with another key is not used and `req` must then hold the
 /// whole conversation.
 pub fn convert_turn(
-    req: ResponsesRequest,
+    req: ResponsesRequest<'_>,
     prefix: Option<&ChatPrefix>,
     key: u64,
     opts: &RequestOptions<'_>,
@@ -399,7 +419,7 @@ pub fn convert_turn(
     let input = std::mem::replace(&mut plan.input, Input::Items(Vec::new()));
     next.items += feed(&mut b, input, next.items, &mut plan.skipped)?;
     next.settle(&mut b);
-    next.state = b.state.clone();
+    next.state = b.state.clone().into_owned();
     // The rest as `finish` would make it, on the builder's copy.
     if plan.ctx.compaction {
         b.user(compaction_prompt());
@@ -429,7 +449,7 @@ pub fn convert_turn(
             &mut u,
             &ChatMessage {
                 role: "user".into(),
-                content: Some(ChatContent::Text(String::new())),
+                content: Some(ChatContent::Text(Text::default())),
                 ..ChatMessage::default()
             },
         );
@@ -450,7 +470,7 @@ pub fn convert_turn(
 /// `chat` serialised with `head` and then each of `parts` (comma-separated message JSON) as
 /// its `messages`: the same bytes serde writes for the whole list.
 fn splice_messages(
-    chat: &ChatRequest,
+    chat: &ChatRequest<'_>,
     head: &[u8],
     parts: &[&[u8]],
 ) -> Result<Vec<u8>, serde_json::Error> {
@@ -592,31 +612,53 @@ fn response_format(format: &Value, quirks: &Quirks, system: &mut Vec<String>) ->
     }
 }
 
-/// What the builder has made so far (owned: a chain keeps it between turns).
+/// What the builder has made so far (`'static` when a chain keeps it between turns).
 #[derive(Debug, Clone, Default)]
-struct BuilderState {
+struct BuilderState<'r> {
     /// System texts from the conversation's leading system/developer items.
-    system: Vec<String>,
+    system: Vec<Text<'r>>,
     /// Completed messages not yet paired and settled.
-    messages: Vec<ChatMessage>,
+    messages: Vec<ChatMessage<'r>>,
     /// Reasoning of the assistant turn being built.
     reasoning: Vec<String>,
-    assistant: Option<ChatMessage>,
+    assistant: Option<ChatMessage<'r>>,
     /// Images from tool outputs, sent as one user message after the run of tool messages.
-    deferred_images: Vec<ChatPart>,
+    deferred_images: Vec<ChatPart<'r>>,
     started: bool,
 }
 
-/// Builds Chat messages from Responses items, merging an assistant turn's text, reasoning
-/// and tool calls into one assistant message.
-struct MessageBuilder<'a> {
-    quirks: &'a Quirks,
-    catalog: &'a ToolCatalog,
-    state: BuilderState,
+impl BuilderState<'_> {
+    /// The same state, owning its texts.
+    fn into_owned(self) -> BuilderState<'static> {
+        BuilderState {
+            system: self.system.into_iter().map(Text::into_owned).collect(),
+            messages: self
+                .messages
+                .into_iter()
+                .map(ChatMessage::into_owned)
+                .collect(),
+            reasoning: self.reasoning,
+            assistant: self.assistant.map(ChatMessage::into_owned),
+            deferred_images: self
+                .deferred_images
+                .into_iter()
+                .map(ChatPart::into_owned)
+                .collect(),
+            started: self.started,
+        }
+    }
 }
 
-impl<'a> MessageBuilder<'a> {
-    fn new(quirks: &'a Quirks, catalog: &'a ToolCatalog, state: BuilderState) -> Self {
+/// Builds Chat messages from Responses items, merging an assistant turn's text, reasoning
+/// and tool calls into one assistant message. `'r`: the request's texts.
+struct MessageBuilder<'a, 'r> {
+    quirks: &'a Quirks,
+    catalog: &'a ToolCatalog,
+    state: BuilderState<'r>,
+}
+
+impl<'a, 'r> MessageBuilder<'a, 'r> {
+    fn new(quirks: &'a Quirks, catalog: &'a ToolCatalog, state: BuilderState<'r>) -> Self {
         MessageBuilder {
             quirks,
             catalog,
@@ -627,19 +669,19 @@ impl<'a> MessageBuilder<'a> {
     fn item(
         &mut self,
         index: usize,
-        item: InputItem,
+        item: InputItem<'r>,
         skipped: &mut Vec<String>,
     ) -> Result<(), InvalidRequest> {
         match item {
             InputItem::Message(m) => {
                 let parts = match m.content {
                     MessageContent::Text(t) => vec![ContentPart::Text {
-                        kind: "input_text".into(),
-                        text: t,
+                        kind: "input_text",
+                        text: Text::Plain(t),
                     }],
                     MessageContent::Parts(p) => p,
                 };
-                match m.role.as_str() {
+                match &*m.role {
                     "system" | "developer" => {
                         let text = join_text_owned(parts);
                         if !self.state.started {
@@ -668,8 +710,7 @@ impl<'a> MessageBuilder<'a> {
                         let msg = self.assistant_mut();
                         match &mut msg.content {
                             Some(ChatContent::Text(existing)) if !existing.is_empty() => {
-                                existing.push_str("\n\n");
-                                existing.push_str(&text);
+                                *existing = Text::join([&*existing, &text], "\n\n");
                             }
                             _ => msg.content = Some(ChatContent::Text(text)),
                         }
@@ -713,13 +754,13 @@ impl<'a> MessageBuilder<'a> {
                 let name = self
                     .catalog
                     .chat_name_for(fc.namespace.as_deref(), &fc.name);
-                self.tool_call(fc.call_id, name, fc.arguments);
+                self.tool_call(fc.call_id.into_owned(), name, fc.arguments);
             }
             InputItem::CustomToolCall(c) => {
                 self.state.started = true;
                 let name = self.catalog.chat_name_for(None, &c.name);
-                let arguments = arguments_for_custom_input(&c.input);
-                self.tool_call(c.call_id, name, arguments);
+                let arguments = arguments_for_custom_input(&c.input.as_str());
+                self.tool_call(c.call_id.into_owned(), name, Text::from(arguments));
             }
             InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
                 self.state.started = true;
@@ -728,21 +769,21 @@ impl<'a> MessageBuilder<'a> {
                 let (text, images) = tool_output(o.output, takes_images);
                 if !images.is_empty() && takes_images {
                     self.state.deferred_images.push(ChatPart::Text {
-                        text: format!("Image(s) returned by tool call {}:", o.call_id),
+                        text: Text::from(format!("Image(s) returned by tool call {}:", o.call_id)),
                     });
                     self.state.deferred_images.extend(images);
                 }
                 self.state.messages.push(ChatMessage {
                     role: "tool".into(),
                     content: Some(ChatContent::Text(text)),
-                    tool_call_id: Some(o.call_id),
+                    tool_call_id: Some(o.call_id.into_owned()),
                     ..ChatMessage::default()
                 });
             }
             InputItem::Compaction(c) => match decode_compaction_token(&c.encrypted_content) {
                 Ok(summary) => self.user(vec![ContentPart::Text {
-                    kind: "input_text".into(),
-                    text: compaction_summary_text(&summary),
+                    kind: "input_text",
+                    text: Text::from(compaction_summary_text(&summary)),
                 }]),
                 // Another server's compaction (e.g. OpenAI's own, from before the switch to this
                 // proxy): nothing to expand, and rejecting it would fail every later turn.
@@ -766,7 +807,7 @@ impl<'a> MessageBuilder<'a> {
         Ok(())
     }
 
-    fn user(&mut self, parts: Vec<ContentPart>) {
+    fn user(&mut self, parts: Vec<ContentPart<'r>>) {
         self.state.started = true;
         self.flush();
         let content = self.content_of(parts);
@@ -784,16 +825,15 @@ impl<'a> MessageBuilder<'a> {
     }
 
     /// User content: a plain string when possible (or required), else text and image parts.
-    fn content_of(&self, parts: Vec<ContentPart>) -> ChatContent {
+    fn content_of(&self, parts: Vec<ContentPart<'r>>) -> ChatContent<'r> {
         let has_image = parts.iter().any(|p| matches!(p, ContentPart::Image { .. }));
-        if !has_image || !self.takes_images() {
+        if has_image && !self.takes_images() {
             let mut text = join_text(&parts);
-            if has_image {
-                text.push_str("\n[image omitted: this provider does not accept images]");
-            }
-            if self.quirks.flatten_content || parts.len() <= 1 || has_image {
-                return ChatContent::Text(text);
-            }
+            text.push_str("\n[image omitted: this provider does not accept images]");
+            return ChatContent::Text(Text::from(text));
+        }
+        if !has_image && (self.quirks.flatten_content || parts.len() <= 1) {
+            return ChatContent::Text(join_text_owned(parts));
         }
         let mut out = Vec::with_capacity(parts.len());
         for p in parts {
@@ -811,16 +851,16 @@ impl<'a> MessageBuilder<'a> {
         ChatContent::Parts(out)
     }
 
-    fn assistant_mut(&mut self) -> &mut ChatMessage {
+    fn assistant_mut(&mut self) -> &mut ChatMessage<'r> {
         self.state.assistant.get_or_insert_with(|| ChatMessage {
             role: "assistant".into(),
             ..ChatMessage::default()
         })
     }
 
-    fn tool_call(&mut self, id: String, name: String, arguments: String) {
-        let arguments = if arguments.trim().is_empty() {
-            "{}".to_owned()
+    fn tool_call(&mut self, id: String, name: String, arguments: Text<'r>) {
+        let arguments = if arguments.is_blank() {
+            Text::from("{}")
         } else {
             arguments
         };
@@ -829,13 +869,13 @@ impl<'a> MessageBuilder<'a> {
             .get_or_insert_with(Vec::new)
             .push(ChatToolCall {
                 id,
-                kind: "function".into(),
+                kind: "function",
                 function: ChatFunctionCall { name, arguments },
             });
     }
 
     /// A non-tool message: first the deferred tool images.
-    fn push(&mut self, msg: ChatMessage) {
+    fn push(&mut self, msg: ChatMessage<'r>) {
         self.push_deferred_images();
         self.state.messages.push(msg);
     }
@@ -864,16 +904,16 @@ impl<'a> MessageBuilder<'a> {
                 Passback::ReasoningContent => msg.reasoning_content = Some(rc),
                 Passback::ThinkTags => {
                     let text = match msg.content.take() {
-                        Some(ChatContent::Text(t)) => t,
+                        Some(ChatContent::Text(t)) => t.into_string(),
                         _ => String::new(),
                     };
                     // The tags as the provider wrote them: the reasoning read back from
                     // `<think>\n…\n</think>` keeps its newlines, so add only missing ones.
                     let open = if rc.starts_with('\n') { "" } else { "\n" };
                     let close = if rc.ends_with('\n') { "" } else { "\n" };
-                    msg.content = Some(ChatContent::Text(format!(
+                    msg.content = Some(ChatContent::Text(Text::from(format!(
                         "<think>{open}{rc}{close}</think>\n\n{text}"
-                    )));
+                    ))));
                 }
             }
         }
@@ -885,33 +925,40 @@ impl<'a> MessageBuilder<'a> {
             msg.reasoning_content = Some(String::new());
         }
         if msg.content.is_none() && self.quirks.empty_content_with_tool_calls {
-            msg.content = Some(ChatContent::Text(String::new()));
+            msg.content = Some(ChatContent::Text(Text::default()));
         }
         self.push(msg);
     }
 
     /// The system message: the request's instructions, the conversation's leading
-    /// system texts, the request's hints.
+    /// system texts, the request's hints. The instructions alone go as the client wrote
+    /// them.
     fn system_message(
         &self,
-        instructions: Option<String>,
+        instructions: Option<Text<'r>>,
         hints: &[String],
-    ) -> Option<ChatMessage> {
-        let system: Vec<&str> = instructions
+    ) -> Option<ChatMessage<'r>> {
+        let hints: Vec<Text<'r>> = hints.iter().map(|h| Text::from(h.clone())).collect();
+        let texts: Vec<&Text<'r>> = instructions
             .iter()
             .chain(self.state.system.iter())
             .chain(hints.iter())
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
+            .filter(|t| !t.is_empty())
             .collect();
-        (!system.is_empty()).then(|| ChatMessage {
+        let text = match texts.as_slice() {
+            [] => return None,
+            // The instructions alone (Codex's case): as the client wrote them.
+            [one] => (*one).clone(),
+            _ => Text::join(texts, "\n\n"),
+        };
+        Some(ChatMessage {
             role: "system".into(),
-            content: Some(ChatContent::Text(system.join("\n\n"))),
+            content: Some(ChatContent::Text(text)),
             ..ChatMessage::default()
         })
     }
 
-    fn finish(mut self, instructions: Option<String>, hints: &[String]) -> Vec<ChatMessage> {
+    fn finish(mut self, instructions: Option<Text<'r>>, hints: &[String]) -> Vec<ChatMessage<'r>> {
         self.flush();
         self.push_deferred_images();
         let mut out = Vec::with_capacity(self.state.messages.len() + 1);
@@ -923,7 +970,7 @@ impl<'a> MessageBuilder<'a> {
             // Chat providers reject a conversation without a user turn.
             out.push(ChatMessage {
                 role: "user".into(),
-                content: Some(ChatContent::Text(String::new())),
+                content: Some(ChatContent::Text(Text::default())),
                 ..ChatMessage::default()
             });
         }
@@ -934,7 +981,7 @@ impl<'a> MessageBuilder<'a> {
 /// Chat providers require every assistant tool call to be answered by a tool message right
 /// after it, and reject tool messages that answer nothing. Codex history can break both
 /// (an interrupted turn, a compacted history): repair instead of failing.
-fn pair_tool_messages(messages: Vec<ChatMessage>) -> Vec<ChatMessage> {
+fn pair_tool_messages(messages: Vec<ChatMessage<'_>>) -> Vec<ChatMessage<'_>> {
     let mut out: Vec<ChatMessage> = Vec::with_capacity(messages.len());
     let mut pairer = Pairer::default();
     for m in messages {
@@ -953,22 +1000,22 @@ struct Pairer {
 }
 
 impl Pairer {
-    fn push(&mut self, msg: ChatMessage, out: &mut dyn FnMut(ChatMessage)) {
+    fn push<'r>(&mut self, msg: ChatMessage<'r>, out: &mut dyn FnMut(ChatMessage<'r>)) {
         if msg.role == "tool" {
             let id = msg.tool_call_id.clone().unwrap_or_default();
             if let Some(pos) = self.open.iter().position(|o| *o == id) {
                 self.open.remove(pos);
                 out(msg);
             } else {
-                let text = match msg.content {
-                    Some(ChatContent::Text(t)) => t,
-                    _ => String::new(),
+                let text = match &msg.content {
+                    Some(ChatContent::Text(t)) => t.as_str(),
+                    _ => std::borrow::Cow::Borrowed(""),
                 };
                 out(ChatMessage {
                     role: "user".into(),
-                    content: Some(ChatContent::Text(format!(
+                    content: Some(ChatContent::Text(Text::from(format!(
                         "Output of tool call {id}:\n{text}"
-                    ))),
+                    )))),
                     ..ChatMessage::default()
                 });
             }
@@ -981,13 +1028,13 @@ impl Pairer {
         }
     }
 
-    fn close(&mut self, out: &mut dyn FnMut(ChatMessage)) {
+    fn close<'r>(&mut self, out: &mut dyn FnMut(ChatMessage<'r>)) {
         for id in self.open.drain(..) {
             out(ChatMessage {
                 role: "tool".into(),
-                content: Some(ChatContent::Text(
-                    "(no output: this tool call was interrupted)".into(),
-                )),
+                content: Some(ChatContent::Text(Text::from(
+                    "(no output: this tool call was interrupted)",
+                ))),
                 tool_call_id: Some(id),
                 ..ChatMessage::default()
             });
@@ -996,24 +1043,32 @@ impl Pairer {
 }
 
 /// The text parts joined by newlines; a single text part is moved, not copied.
-fn join_text_owned(mut parts: Vec<ContentPart>) -> String {
+fn join_text_owned(mut parts: Vec<ContentPart<'_>>) -> Text<'_> {
     if parts.len() == 1 {
         if let Some(ContentPart::Text { text, .. }) = parts.pop() {
             return text;
         }
-        return String::new();
+        return Text::default();
     }
-    join_text(&parts)
+    // As `join_text`: no newline before the first non-empty text.
+    let texts = parts
+        .iter()
+        .filter_map(|p| match p {
+            ContentPart::Text { text, .. } => Some(text),
+            _ => None,
+        })
+        .skip_while(|t| t.is_empty());
+    Text::join(texts, "\n")
 }
 
-fn join_text(parts: &[ContentPart]) -> String {
+fn join_text(parts: &[ContentPart<'_>]) -> String {
     let mut out = String::new();
     for p in parts {
         if let ContentPart::Text { text, .. } = p {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(text);
+            out.push_str(&text.as_str());
         }
     }
     out
@@ -1025,7 +1080,7 @@ const IMAGE_OMITTED: &str = "[image omitted: this provider does not accept image
 
 /// A tool output as text plus image parts (`takes_images`: the parts follow in a user
 /// message; otherwise the text says the image was left out).
-fn tool_output(output: ToolOutput, takes_images: bool) -> (String, Vec<ChatPart>) {
+fn tool_output(output: ToolOutput<'_>, takes_images: bool) -> (Text<'_>, Vec<ChatPart<'_>>) {
     match output {
         ToolOutput::Text(t) => (t, Vec::new()),
         ToolOutput::Parts(parts) => {
@@ -1037,7 +1092,7 @@ fn tool_output(output: ToolOutput, takes_images: bool) -> (String, Vec<ChatPart>
                         if !text.is_empty() {
                             text.push('\n');
                         }
-                        text.push_str(&t);
+                        text.push_str(&t.as_str());
                     }
                     ContentPart::Image { image_url, detail } => {
                         if !text.is_empty() {
@@ -1058,8 +1113,8 @@ fn tool_output(output: ToolOutput, takes_images: bool) -> (String, Vec<ChatPart>
                     ContentPart::Other(_) => {}
                 }
             }
-            (text, images)
+            (Text::from(text), images)
         }
-        ToolOutput::Other(v) => (v.to_string(), Vec::new()),
+        ToolOutput::Other(v) => (Text::from(v.to_string()), Vec::new()),
     }
 }

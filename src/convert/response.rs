@@ -2,6 +2,7 @@
 //! replies) and the conversion of a non-streamed chat completion.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::streaming::{Framing, StreamConverter};
@@ -116,17 +117,14 @@ pub fn response_object(
 /// The request fields a Response object echoes, with the API's defaults for the missing
 /// ones, rendered once as JSON object members (`"instructions":...,"tools":[...],...`,
 /// without braces). `tools` is copied from the request as the client wrote it.
-pub fn echo_members(req: &ResponsesRequest) -> String {
+/// `tools_echo`: the echoed tools when they are not the client's JSON as is.
+pub fn echo_members(req: &ResponsesRequest<'_>, tools_echo: Option<&RawValue>) -> String {
     let mut out: Vec<u8> = Vec::with_capacity(
         256 + req
             .instructions
             .as_ref()
-            .map_or(0, |s| s.len() + s.len() / 8)
-            + req
-                .tools
-                .as_ref()
-                .and_then(|t| t.raw.as_ref())
-                .map_or(0, |r| r.get().len()),
+            .map_or(0, |s| s.source_len() + s.source_len() / 8)
+            + req.tools.as_ref().map_or(0, |t| t.raw.get().len()),
     );
     fn member<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &str, value: &T) {
         if !out.is_empty() {
@@ -179,9 +177,10 @@ pub fn echo_members(req: &ResponsesRequest) -> String {
         "tool_choice",
         or(req.tool_choice.as_ref(), &Value::String("auto".into())),
     );
-    match &req.tools {
-        Some(t) => member(&mut out, "tools", t),
-        None => member(&mut out, "tools", &[] as &[Value]),
+    match (tools_echo, &req.tools) {
+        (Some(echo), _) => member(&mut out, "tools", echo),
+        (None, Some(t)) => member(&mut out, "tools", t),
+        (None, None) => member(&mut out, "tools", &[] as &[Value]),
     }
     member(&mut out, "top_logprobs", &req.top_logprobs.unwrap_or(0));
     member(&mut out, "top_p", &req.top_p.unwrap_or(1.0));

@@ -1319,6 +1319,7 @@ mod tests {
         let q = crate::providers::quirks_for(profile).unwrap();
         let req = parse_request(br#"{"model": "m", "input": "hi", "stream": true}"#).unwrap();
         let opts = RequestOptions {
+            tools: None,
             quirks: &q,
             model_override: None,
             id_seed: Some(7),

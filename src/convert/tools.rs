@@ -8,6 +8,7 @@
 //! - hosted tools (`web_search`, `image_generation`, ...) are left out.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -171,6 +172,92 @@ pub fn convert_tools(tools: &[Tool], quirks: &Quirks) -> (Vec<ChatTool>, ToolCat
         }
     }
     (out, catalog, skipped)
+}
+
+/// A request's `tools` converted for one provider profile: what the Chat request offers
+/// (as its JSON), the catalogue, what was left out, and what the Response object echoes.
+#[derive(Debug)]
+pub struct ConvertedTools {
+    /// The client's `tools` JSON and the quirks this was made for (the cache's key).
+    raw: Box<str>,
+    quirks: Quirks,
+    /// The Chat `tools` array as JSON; `None` when there is no function to offer.
+    pub chat: Option<Arc<RawValue>>,
+    pub catalog: Arc<ToolCatalog>,
+    pub skipped: Vec<String>,
+    /// The echoed `tools` when the client's lack members (`None`: the client's JSON as is).
+    pub echo: Option<Arc<RawValue>>,
+}
+
+impl ConvertedTools {
+    /// Read and convert `tools` (the client's JSON) for `quirks`.
+    pub fn new(tools: &RawValue, quirks: &Quirks) -> Result<Self, serde_json::Error> {
+        let parsed = crate::types::responses::Tools {
+            raw: std::borrow::Cow::Borrowed(tools),
+        };
+        let (list, echo) = parsed.parse()?;
+        let (chat, catalog, mut skipped) = convert_tools(&list, quirks);
+        let chat = if quirks.drop_tools {
+            skipped = vec!["all tools (drop_tools)".to_owned()];
+            None
+        } else if chat.is_empty() {
+            None
+        } else {
+            Some(Arc::from(serde_json::value::to_raw_value(&chat)?))
+        };
+        Ok(ConvertedTools {
+            raw: tools.get().into(),
+            quirks: quirks.clone(),
+            chat,
+            catalog: Arc::new(catalog),
+            skipped,
+            echo: echo.map(Arc::from),
+        })
+    }
+}
+
+/// Tools converted once per distinct `tools` JSON and provider profile, for the requests
+/// that send the same (Codex repeats its ~20 KB of tools on every request). A lookup
+/// compares the JSON byte for byte; the conversion is the same function either way.
+#[derive(Debug, Default)]
+pub struct ToolsCache {
+    entries: Mutex<Vec<Arc<ConvertedTools>>>,
+}
+
+/// Distinct tool sets remembered at once (Codex versions × set-ups × profiles in use); the
+/// oldest goes first.
+const MAX_TOOL_SETS: usize = 32;
+
+impl ToolsCache {
+    pub fn get(
+        &self,
+        tools: &RawValue,
+        quirks: &Quirks,
+    ) -> Result<Arc<ConvertedTools>, serde_json::Error> {
+        let key = tools.get();
+        let found = self
+            .lock()
+            .iter()
+            .find(|e| *e.raw == *key && e.quirks == *quirks)
+            .cloned();
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        let made = Arc::new(ConvertedTools::new(tools, quirks)?);
+        let mut entries = self.lock();
+        if entries.len() >= MAX_TOOL_SETS {
+            entries.remove(0);
+        }
+        entries.push(made.clone());
+        Ok(made)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ConvertedTools>>> {
+        match self.entries.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
 }
 
 fn tool_type(t: &Tool) -> String {

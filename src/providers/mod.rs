@@ -627,8 +627,10 @@ mod tests {
 
     fn convert(body: serde_json::Value, q: &Quirks) -> serde_json::Value {
         use crate::convert::request::{convert_request, parse_request, RequestOptions};
-        let req = parse_request(body.to_string().as_bytes()).unwrap();
+        let body = body.to_string();
+        let req = parse_request(body.as_bytes()).unwrap();
         let opts = RequestOptions {
+            tools: None,
             quirks: q,
             model_override: None,
             id_seed: Some(1),

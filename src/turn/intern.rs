@@ -15,6 +15,8 @@ const MAX_ENTRIES: usize = 64;
 #[derive(Default)]
 pub struct Interner {
     entries: Mutex<Vec<Weak<str>>>,
+    /// The tools converted once per distinct `tools` JSON and profile.
+    pub tools: crate::convert::tools::ToolsCache,
 }
 
 impl Interner {

@@ -17,7 +17,7 @@ use crate::store::Store;
 use super::chain::Resolved;
 use super::compact::Kept;
 use super::intern::Interner;
-use super::stored::{store_prelude, Pending};
+use super::stored::{pending_of, prepend_chain, previous_chain, Pending};
 
 /// A converted request, ready for the provider.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub fn prepare(
 /// [`prepare`] for a request already parsed (`size`: its body's length, to size the Chat
 /// body's buffer).
 pub fn prepare_request(
-    req: crate::types::responses::ResponsesRequest,
+    req: crate::types::responses::ResponsesRequest<'_>,
     size: usize,
     backend: &Backend,
     echoes: &Interner,
@@ -56,6 +56,7 @@ pub fn prepare_request(
 ) -> Result<Prepared, ClientError> {
     let model = req.model.clone();
     let opts = RequestOptions {
+        tools: Some(&echoes.tools),
         quirks: &backend.quirks,
         model_override: backend.model.as_deref(),
         id_seed: None,
@@ -120,11 +121,18 @@ pub async fn prepare_http(raw: &[u8], t: HttpTurn<'_>) -> Result<PreparedHttp, C
     } else {
         (raw, None)
     };
+    // The stored conversation the request continues: the request borrows from it.
+    let chain;
     let mut req = parse_request(raw).map_err(invalid)?;
     let mut pending = None;
     let mut chain_resolved = false;
     if let (Some(store), None) = (t.store, &kept) {
-        (pending, chain_resolved) = store_prelude(store, raw, &mut req, t.owner).await?;
+        chain = previous_chain(store, &req, t.owner.as_deref()).await?;
+        if let Some(chain) = &chain {
+            prepend_chain(&mut req, chain);
+            chain_resolved = true;
+        }
+        pending = pending_of(raw, &mut req, t.owner);
     }
     let prepared = prepare_request(
         req,
@@ -188,6 +196,7 @@ pub fn prepare_turn(
     let req = parse_request(raw).map_err(invalid)?;
     let model = req.model.clone();
     let opts = RequestOptions {
+        tools: Some(&echoes.tools),
         quirks: &backend.quirks,
         model_override: backend.model.as_deref(),
         id_seed: None,
@@ -222,9 +231,9 @@ pub fn absorb_output(
     catalog: &ToolCatalog,
 ) -> Option<ChatPrefix> {
     #[derive(serde::Deserialize)]
-    struct Out {
-        #[serde(default)]
-        output: Vec<InputItem>,
+    struct Out<'a> {
+        #[serde(default, borrow)]
+        output: Vec<InputItem<'a>>,
     }
     let out: Out = serde_json::from_slice(response_json).ok()?;
     next.absorb(out.output, &backend.quirks, catalog).ok()

@@ -1,6 +1,6 @@
 //! The stateful half of the Responses API, transport-free: which paths address a stored
 //! response, a request's own input items as they are stored, a chain put in front of a
-//! request's input (`store_prelude`, `stored_chain`), the record kept for a finished
+//! request's input (`previous_chain`, `prepend_chain`), the record kept for a finished
 //! response (`keep`, in the background), and `GET`/`DELETE …/responses/{id}` and its
 //! `input_items` list (`serve_stored`). The store is reached through its trait only.
 
@@ -13,7 +13,7 @@ use crate::convert::error::ClientError;
 use crate::store::staged::Staged;
 use crate::store::{rebuild_chain, ChainError, Store, StoredResponse};
 use crate::turn::chain::previous_not_found;
-use crate::types::responses::{Input, InputItem, ResponsesRequest};
+use crate::types::responses::{Input, InputItem, MessageContent, MessageItem, ResponsesRequest};
 
 /// A path under `…/responses/` that names a stored response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,31 +75,27 @@ pub fn own_input(body: &[u8]) -> Vec<Box<RawValue>> {
     serde_json::from_str::<Vec<Box<RawValue>>>(raw.get()).unwrap_or_default()
 }
 
-/// Put the chain's items in front of the request's input.
-pub fn prepend_chain(
-    req: &mut ResponsesRequest,
-    chain: Vec<Box<RawValue>>,
-) -> Result<(), ClientError> {
-    let mut items: Vec<InputItem> = Vec::with_capacity(chain.len() + 8);
+/// Put the chain's items in front of the request's input (read from the chain's bytes,
+/// which the request then borrows).
+pub fn prepend_chain<'a>(req: &mut ResponsesRequest<'a>, chain: &'a [Box<RawValue>]) {
+    let mut items: Vec<InputItem<'a>> = Vec::with_capacity(chain.len() + 8);
     for raw in chain {
         // Stored items were accepted once; one that no longer parses is left out rather
         // than failing every continuation of the chain.
-        if let Ok(item) = serde_json::from_str::<InputItem>(raw.get()) {
+        if let Ok(item) = serde_json::from_str::<InputItem<'a>>(raw.get()) {
             items.push(item);
         }
     }
     match req.input.take() {
         Some(Input::Items(own)) => items.extend(own),
-        Some(Input::Text(t)) => {
-            let v = serde_json::json!({"type": "message", "role": "user", "content": t});
-            if let Ok(item) = serde_json::from_value::<InputItem>(v) {
-                items.push(item);
-            }
-        }
+        Some(Input::Text(t)) => items.push(InputItem::Message(MessageItem {
+            id: None,
+            role: "user".into(),
+            content: MessageContent::Text(t),
+        })),
         None => {}
     }
     req.input = Some(Input::Items(items));
-    Ok(())
 }
 
 /// The record of a finished response, from its final Response object. `None` for a failed
@@ -237,32 +233,37 @@ pub fn store_unavailable(e: &crate::store::StoreError) -> ClientError {
 /// Links walked to rebuild a chain at most.
 const MAX_CHAIN: usize = 100_000;
 
-/// Before conversion: resolve `previous_response_id` from the store (the chain's items in
-/// front of the input) and decide what is kept afterwards. Returns what to keep and
-/// whether a chain was resolved.
-pub async fn store_prelude(
+/// Before conversion: the conversation `previous_response_id` names, from the store (put
+/// in front of the input with [`prepend_chain`]); `None` without one.
+pub async fn previous_chain(
     store: &dyn Store,
+    req: &ResponsesRequest<'_>,
+    owner: Option<&str>,
+) -> Result<Option<Vec<Box<RawValue>>>, ClientError> {
+    let Some(id) = &req.previous_response_id else {
+        return Ok(None);
+    };
+    let chain = stored_chain(store, id, owner)
+        .await?
+        .ok_or_else(|| previous_not_found(id))?;
+    Ok(Some(chain))
+}
+
+/// What is kept of the response once it is complete (`None` with `store: false`).
+pub fn pending_of(
     raw: &[u8],
-    req: &mut ResponsesRequest,
+    req: &mut ResponsesRequest<'_>,
     owner: Option<String>,
-) -> Result<(Option<Pending>, bool), ClientError> {
-    let previous = req.previous_response_id.clone();
-    if let Some(id) = &previous {
-        let chain = stored_chain(store, id, owner.as_deref())
-            .await?
-            .ok_or_else(|| previous_not_found(id))?;
-        prepend_chain(req, chain)?;
-    }
+) -> Option<Pending> {
     if req.store.is_none() {
         // Stored by default, as OpenAI's API: the Response object says so.
         req.store = Some(true);
     }
-    let pending = (req.store != Some(false)).then(|| Pending {
+    (req.store != Some(false)).then(|| Pending {
         owner,
-        previous: previous.clone(),
+        previous: req.previous_response_id.clone(),
         input: own_input(raw),
-    });
-    Ok((pending, previous.is_some()))
+    })
 }
 
 /// The conversation of stored response `id` (its predecessors' and its own input and
@@ -410,7 +411,7 @@ mod tests {
             )
             .unwrap(),
         ];
-        prepend_chain(&mut req, chain).unwrap();
+        prepend_chain(&mut req, &chain);
         match req.input {
             Some(Input::Items(i)) => {
                 assert_eq!(i.len(), 3);

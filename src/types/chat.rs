@@ -3,16 +3,20 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::text::Text;
+
+/// The texts of its messages borrow from the client's body where they go upstream unchanged.
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct ChatRequest {
+pub struct ChatRequest<'a> {
     pub model: String,
-    pub messages: Vec<ChatMessage>,
+    pub messages: Vec<ChatMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<ChatTool>>,
+    /// The converted tools as their JSON (shared by the requests that send the same tools).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_raw")]
+    pub tools: Option<std::sync::Arc<serde_json::value::RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,6 +31,16 @@ pub struct ChatRequest {
     /// `thinking`, `tool_stream`, `user`, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+fn shared_raw<S: serde::Serializer>(
+    v: &Option<std::sync::Arc<serde_json::value::RawValue>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(raw) => raw.serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 /// `{"type": "function", "function": {...}}`.
@@ -49,30 +63,30 @@ pub struct ChatFunction {
 }
 
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]
-pub struct ChatMessage {
+pub struct ChatMessage<'a> {
     pub role: String,
     /// `None` serialises as no key; assistant tool-call messages use `Some(Text(""))`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<ChatContent>,
+    pub content: Option<ChatContent<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<Vec<ChatToolCall>>,
+    pub tool_calls: Option<Vec<ChatToolCall<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
-pub enum ChatContent {
-    Text(String),
-    Parts(Vec<ChatPart>),
+pub enum ChatContent<'a> {
+    Text(Text<'a>),
+    Parts(Vec<ChatPart<'a>>),
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ChatPart {
-    Text { text: String },
+pub enum ChatPart<'a> {
+    Text { text: Text<'a> },
     ImageUrl { image_url: ImageUrl },
 }
 
@@ -83,24 +97,65 @@ pub struct ImageUrl {
     pub detail: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ChatToolCall {
+impl ChatMessage<'_> {
+    /// The same message, owning its texts (a WebSocket chain keeps it between turns).
+    pub fn into_owned(self) -> ChatMessage<'static> {
+        ChatMessage {
+            role: self.role,
+            content: self.content.map(ChatContent::into_owned),
+            reasoning_content: self.reasoning_content,
+            tool_calls: self.tool_calls.map(|calls| {
+                calls
+                    .into_iter()
+                    .map(|c| ChatToolCall {
+                        id: c.id,
+                        kind: c.kind,
+                        function: ChatFunctionCall {
+                            name: c.function.name,
+                            arguments: c.function.arguments.into_owned(),
+                        },
+                    })
+                    .collect()
+            }),
+            tool_call_id: self.tool_call_id,
+        }
+    }
+}
+
+impl ChatContent<'_> {
+    pub fn into_owned(self) -> ChatContent<'static> {
+        match self {
+            ChatContent::Text(t) => ChatContent::Text(t.into_owned()),
+            ChatContent::Parts(p) => {
+                ChatContent::Parts(p.into_iter().map(ChatPart::into_owned).collect())
+            }
+        }
+    }
+}
+
+impl ChatPart<'_> {
+    pub fn into_owned(self) -> ChatPart<'static> {
+        match self {
+            ChatPart::Text { text } => ChatPart::Text {
+                text: text.into_owned(),
+            },
+            ChatPart::ImageUrl { image_url } => ChatPart::ImageUrl { image_url },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChatToolCall<'a> {
     pub id: String,
-    #[serde(rename = "type", default = "function_type")]
-    pub kind: String,
-    pub function: ChatFunctionCall,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: ChatFunctionCall<'a>,
 }
 
-fn function_type() -> String {
-    "function".to_owned()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ChatFunctionCall {
-    #[serde(default)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChatFunctionCall<'a> {
     pub name: String,
-    #[serde(default)]
-    pub arguments: String,
+    pub arguments: Text<'a>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,3 +6,4 @@
 
 pub mod chat;
 pub mod responses;
+pub mod text;

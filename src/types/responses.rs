@@ -8,6 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+pub use super::text::Text;
+
 /// A visitor's `visit_unit`/`bool`/`i64`/`u64`/`f64`: the scalar as a `Value` bound to the
 /// given name, then the given expression.
 macro_rules! scalars_to {
@@ -37,17 +39,18 @@ macro_rules! scalars_to {
 
 /// `POST /v1/responses` body.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
-pub struct ResponsesRequest {
+pub struct ResponsesRequest<'a> {
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
-    pub input: Option<Input>,
-    #[serde(default)]
-    pub instructions: Option<String>,
+    #[serde(default, borrow)]
+    pub input: Option<Input<'a>>,
+    /// Sent upstream as the client wrote it (see [`Text`]).
+    #[serde(default, borrow)]
+    pub instructions: Option<Text<'a>>,
     #[serde(default)]
     pub stream: Option<bool>,
-    #[serde(default)]
-    pub tools: Option<Tools>,
+    #[serde(default, borrow)]
+    pub tools: Option<Tools<'a>>,
     #[serde(default)]
     pub tool_choice: Option<Value>,
     #[serde(default)]
@@ -92,35 +95,36 @@ pub struct ResponsesRequest {
     pub include: Option<Value>,
 }
 
-/// `tools`: the parsed list, and the exact JSON the client sent, which every Response
-/// object echoes (copied as is rather than rebuilt from ~20 KB of schemas per event).
-#[derive(Debug, Clone, Default)]
-pub struct Tools {
-    pub list: Vec<Tool>,
-    pub raw: Option<Box<RawValue>>,
+/// `tools`: the exact JSON the client sent (borrowed from the body). Every Response object
+/// echoes it as is, and the list is read from it only when the provider's tools are not
+/// already converted for this JSON (`convert::tools::ToolsCache`: Codex sends the same
+/// ~20 KB on every request).
+#[derive(Debug, Clone)]
+pub struct Tools<'a> {
+    pub raw: Cow<'a, RawValue>,
 }
 
-impl Tools {
-    pub fn new(list: Vec<Tool>) -> Self {
-        Tools { list, raw: None }
-    }
-}
-
-impl<'de> Deserialize<'de> for Tools {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        let list: Vec<Tool> = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+impl Tools<'_> {
+    /// The list, and the echo when a function tool lacks members (`None`: `raw` as is).
+    pub fn parse(&self) -> Result<(Vec<Tool>, Option<Box<RawValue>>), serde_json::Error> {
+        let list: Vec<Tool> = serde_json::from_str(self.raw.get())?;
         let incomplete = list
             .iter()
             .any(|t| matches!(t, Tool::Function(f) if f.members_missing));
-        let raw = if incomplete {
-            completed_echo(&raw).unwrap_or(raw)
+        let echo = if incomplete {
+            completed_echo(&self.raw)
         } else {
-            raw
+            None
         };
+        Ok((list, echo))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Tools<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
         Ok(Tools {
-            list,
-            raw: Some(raw),
+            raw: Cow::Borrowed(raw),
         })
     }
 }
@@ -142,27 +146,27 @@ fn completed_echo(raw: &RawValue) -> Option<Box<RawValue>> {
     serde_json::value::to_raw_value(&tools).ok()
 }
 
-impl Serialize for Tools {
+impl Serialize for Tools<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.raw {
-            Some(raw) => raw.serialize(s),
-            None => self.list.serialize(s),
-        }
+        self.raw.serialize(s)
     }
 }
 
 /// An object told apart by its `type` member (items, content parts). Read in one pass when
 /// `type` is the first member, as Codex and the SDKs write it: the rest of the members go
-/// straight into the struct of that type. Otherwise (or for a non-object) the value is
-/// collected as a `Value` first and read from that.
-trait Tagged: Sized {
-    /// `type` was first: read the other members from `rest`.
-    fn typed<'de, A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error>;
-    /// Any other shape.
-    fn untyped<E: serde::de::Error>(value: Value) -> Result<Self, E>;
+/// straight into the struct of that type. Otherwise the members are collected as raw JSON
+/// (borrowed from the body, not parsed into a tree), `type` found among them, and the rest
+/// read the same way.
+trait Tagged<'de>: Sized {
+    /// The members after `type` (`None`: no string `type`).
+    fn typed<A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error>;
+    /// The type an object without a string `type` member is read as (`None`: none).
+    fn implied(members: &[(String, &'de RawValue)]) -> Option<&'static str>;
+    /// A value that is not an object.
+    fn other(value: Value) -> Self;
 }
 
-fn deserialize_tagged<'de, T: Tagged, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+fn deserialize_tagged<'de, T: Tagged<'de>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
     d.deserialize_any(TaggedVisitor(std::marker::PhantomData))
 }
 
@@ -194,37 +198,41 @@ impl<'de> Deserialize<'de> for Key {
     }
 }
 
-impl<'de, T: Tagged> Visitor<'de> for TaggedVisitor<T> {
+impl<'de, T: Tagged<'de>> Visitor<'de> for TaggedVisitor<T> {
     type Value = T;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let mut members: Vec<(String, &'de RawValue)> = Vec::new();
+        let mut ty = None;
         match map.next_key::<Key>()? {
             Some(Key::Type) => {
                 let ty: LooseStr<'de> = map.next_value()?;
-                T::typed(ty.0.as_deref(), map)
+                return T::typed(ty.0.as_deref(), map);
             }
-            first => {
-                let mut m = Map::new();
-                if let Some(Key::Other(k)) = first {
-                    m.insert(k, map.next_value()?);
-                    while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                        m.insert(k, v);
-                    }
-                }
-                T::untyped(Value::Object(m))
+            Some(Key::Other(k)) => members.push((k, map.next_value()?)),
+            None => {}
+        }
+        while let Some(k) = map.next_key::<Key>()? {
+            match k {
+                Key::Type => ty = Some(map.next_value::<LooseStr<'de>>()?),
+                Key::Other(k) => members.push((k, map.next_value()?)),
             }
         }
+        let ty = ty.and_then(|t| t.0);
+        let ty = ty.as_deref().or_else(|| T::implied(&members));
+        let rest = serde::de::value::MapDeserializer::new(members.into_iter());
+        T::typed::<_>(ty, rest).map_err(|e: serde_json::Error| A::Error::custom(e))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
         let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        T::untyped(v)
+        Ok(T::other(v))
     }
     fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
-        T::untyped(Value::String(s.to_owned()))
+        Ok(T::other(Value::String(s.to_owned())))
     }
-    scalars_to!(T, |v| T::untyped(v));
+    scalars_to!(T, |v| Ok(T::other(v)));
 }
 
 /// Read the rest of an object into `T` (a struct without a `type` field).
@@ -278,29 +286,32 @@ impl<'de: 'a, 'a> Deserialize<'de> for LooseStr<'a> {
 /// `input`: a plain string or a list of items.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum Input {
-    Text(String),
-    Items(Vec<InputItem>),
+pub enum Input<'a> {
+    Text(Cow<'a, str>),
+    Items(Vec<InputItem<'a>>),
 }
 
 // Hand-written rather than `#[serde(untagged)]`: an untagged enum first copies the whole
 // value into serde's private buffer and then deserializes it again, which doubled the cost
 // of parsing a long Codex history (see benches/convert.rs).
-impl<'de> Deserialize<'de> for Input {
+impl<'de: 'a, 'a> Deserialize<'de> for Input<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Input;
+            type Value = Input<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string or a list of input items")
             }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Input, E> {
-                Ok(Input::Text(s.to_owned()))
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Input<'de>, E> {
+                Ok(Input::Text(Cow::Borrowed(s)))
             }
-            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Input, E> {
-                Ok(Input::Text(s))
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Input<'de>, E> {
+                Ok(Input::Text(Cow::Owned(s.to_owned())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input, A::Error> {
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Input<'de>, E> {
+                Ok(Input::Text(Cow::Owned(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input<'de>, A::Error> {
                 let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
                 while let Some(item) = seq.next_element()? {
                     items.push(item);
@@ -332,25 +343,26 @@ pub struct TextParam {
     pub extra: Map<String, Value>,
 }
 
-/// One item of `input`.
+/// One item of `input`. Its strings borrow from the request body; the text that goes
+/// upstream unchanged (message text, arguments, tool outputs) is a [`Text`].
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum InputItem {
-    Message(MessageItem),
-    FunctionCall(FunctionCallItem),
-    FunctionCallOutput(ToolOutputItem),
-    CustomToolCall(CustomToolCallItem),
-    CustomToolCallOutput(ToolOutputItem),
-    Reasoning(ReasoningItem),
+pub enum InputItem<'a> {
+    Message(MessageItem<'a>),
+    FunctionCall(FunctionCallItem<'a>),
+    FunctionCallOutput(ToolOutputItem<'a>),
+    CustomToolCall(CustomToolCallItem<'a>),
+    CustomToolCallOutput(ToolOutputItem<'a>),
+    Reasoning(ReasoningItem<'a>),
     /// A compaction item (remote compaction): its token carries the summary.
-    Compaction(CompactionItem),
+    Compaction(CompactionItem<'a>),
     /// `{"type": "compaction_trigger"}`, last in the input of a remote compaction request.
     CompactionTrigger,
     /// An item type this proxy does not convert (`web_search_call`, `agent_message`, ...).
     Other(Value),
 }
 
-impl InputItem {
+impl InputItem<'_> {
     pub fn type_name(&self) -> &str {
         match self {
             InputItem::Message(_) => "message",
@@ -367,14 +379,14 @@ impl InputItem {
 }
 
 // One pass per item (see [`Tagged`]): no `Value` tree is built for the items of a history.
-impl<'de> Deserialize<'de> for InputItem {
+impl<'de: 'a, 'a> Deserialize<'de> for InputItem<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_tagged(d)
+        deserialize_tagged::<InputItem<'de>, D>(d)
     }
 }
 
-impl Tagged for InputItem {
-    fn typed<'de, A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error> {
+impl<'de> Tagged<'de> for InputItem<'de> {
+    fn typed<A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error> {
         let Some(ty) = ty else {
             skip_rest(rest)?;
             return Ok(InputItem::Other(Value::Object(Map::new())));
@@ -401,72 +413,68 @@ impl Tagged for InputItem {
         parsed.map_err(|e: A::Error| A::Error::custom(format!("invalid `{ty}` item: {e}")))
     }
 
-    fn untyped<E: serde::de::Error>(value: Value) -> Result<Self, E> {
-        let ty = match value.get("type").and_then(Value::as_str) {
-            Some(t) => t.to_owned(),
-            // An item without `type` but with a `role` is an "easy input message".
-            None if value.get("role").is_some() => "message".to_owned(),
-            None => return Ok(InputItem::Other(value)),
-        };
-        let parsed = match ty.as_str() {
-            "message" => serde_json::from_value(value).map(InputItem::Message),
-            "function_call" => serde_json::from_value(value).map(InputItem::FunctionCall),
-            "function_call_output" => {
-                serde_json::from_value(value).map(InputItem::FunctionCallOutput)
-            }
-            "custom_tool_call" => serde_json::from_value(value).map(InputItem::CustomToolCall),
-            "custom_tool_call_output" => {
-                serde_json::from_value(value).map(InputItem::CustomToolCallOutput)
-            }
-            "reasoning" => serde_json::from_value(value).map(InputItem::Reasoning),
-            "compaction" => serde_json::from_value(value).map(InputItem::Compaction),
-            "compaction_trigger" => return Ok(InputItem::CompactionTrigger),
-            _ => return Ok(InputItem::Other(value)),
-        };
-        parsed.map_err(|e| E::custom(format!("invalid `{ty}` item: {e}")))
+    /// An item without `type` but with a `role` is an "easy input message".
+    fn implied(members: &[(String, &'de RawValue)]) -> Option<&'static str> {
+        members
+            .iter()
+            .any(|(k, _)| k == "role")
+            .then_some("message")
+    }
+
+    fn other(value: Value) -> Self {
+        InputItem::Other(value)
     }
 }
 
 /// `{"type": "compaction", "id", "encrypted_content"}`: what a remote compaction returned,
 /// sent back byte for byte.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct CompactionItem {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub encrypted_content: String,
+pub struct CompactionItem<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub encrypted_content: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct MessageItem {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub role: String,
-    pub content: MessageContent,
+pub struct MessageItem<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    #[serde(borrow)]
+    pub content: MessageContent<'a>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum MessageContent {
-    Text(String),
-    Parts(Vec<ContentPart>),
+pub enum MessageContent<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<ContentPart<'a>>),
 }
 
 /// Not `#[serde(untagged)]`, for the same reason as [`Input`].
-impl<'de> Deserialize<'de> for MessageContent {
+impl<'de: 'a, 'a> Deserialize<'de> for MessageContent<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = MessageContent;
+            type Value = MessageContent<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string or a list of content parts")
             }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<MessageContent, E> {
-                Ok(MessageContent::Text(s.to_owned()))
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(Cow::Borrowed(s)))
             }
-            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<MessageContent, E> {
-                Ok(MessageContent::Text(s))
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(Cow::Owned(s.to_owned())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MessageContent, A::Error> {
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(Cow::Owned(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
                 while let Some(p) = seq.next_element()? {
                     parts.push(p);
@@ -481,11 +489,11 @@ impl<'de> Deserialize<'de> for MessageContent {
 /// A content part of a message or of a tool output array.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum ContentPart {
+pub enum ContentPart<'a> {
     /// `input_text`, `output_text`, `text`, `summary_text`, `reasoning_text`, `refusal`.
     Text {
-        kind: String,
-        text: String,
+        kind: &'static str,
+        text: Text<'a>,
     },
     /// `input_image` with a URL (data URL or https) and an optional detail.
     Image {
@@ -495,9 +503,9 @@ pub enum ContentPart {
     Other(Value),
 }
 
-impl<'de> Deserialize<'de> for ContentPart {
+impl<'de: 'a, 'a> Deserialize<'de> for ContentPart<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_tagged(d)
+        deserialize_tagged::<ContentPart<'de>, D>(d)
     }
 }
 
@@ -509,17 +517,17 @@ const TEXT_KINDS: [&str; 5] = [
     "reasoning_text",
 ];
 
-impl Tagged for ContentPart {
-    fn typed<'de, A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error> {
+impl<'de> Tagged<'de> for ContentPart<'de> {
+    fn typed<A: MapAccess<'de>>(ty: Option<&str>, rest: A) -> Result<Self, A::Error> {
         #[derive(Deserialize)]
-        struct TextPart {
-            #[serde(default)]
-            text: Option<LooseString>,
+        struct TextPart<'a> {
+            #[serde(default, borrow)]
+            text: Option<&'a RawValue>,
         }
         #[derive(Deserialize)]
-        struct RefusalPart {
-            #[serde(default)]
-            refusal: Option<LooseString>,
+        struct RefusalPart<'a> {
+            #[serde(default, borrow)]
+            refusal: Option<&'a RawValue>,
         }
         #[derive(Deserialize)]
         struct ImagePart {
@@ -529,13 +537,10 @@ impl Tagged for ContentPart {
             detail: Option<LooseString>,
         }
         let ty = ty.unwrap_or("");
-        if TEXT_KINDS.contains(&ty) {
-            let p: TextPart = rest_as(rest)?;
-            return match p.text.and_then(|t| t.0) {
-                Some(text) => Ok(ContentPart::Text {
-                    kind: ty.to_owned(),
-                    text,
-                }),
+        if let Some(kind) = TEXT_KINDS.iter().copied().find(|k| *k == ty) {
+            let p: TextPart<'de> = rest_as(rest)?;
+            return match p.text.and_then(Text::from_json) {
+                Some(text) => Ok(ContentPart::Text { kind, text }),
                 None => Err(A::Error::custom(format!(
                     "content part `{ty}` needs a string `text`"
                 ))),
@@ -543,10 +548,10 @@ impl Tagged for ContentPart {
         }
         match ty {
             "refusal" => {
-                let p: RefusalPart = rest_as(rest)?;
+                let p: RefusalPart<'de> = rest_as(rest)?;
                 Ok(ContentPart::Text {
-                    kind: ty.to_owned(),
-                    text: p.refusal.and_then(|l| l.0).unwrap_or_default(),
+                    kind: "refusal",
+                    text: p.refusal.and_then(Text::from_json).unwrap_or_default(),
                 })
             }
             "input_image" | "image_url" => {
@@ -567,49 +572,12 @@ impl Tagged for ContentPart {
         }
     }
 
-    fn untyped<E: serde::de::Error>(value: Value) -> Result<Self, E> {
-        let ty = value.get("type").and_then(Value::as_str).unwrap_or("");
-        if TEXT_KINDS.contains(&ty) {
-            return match value.get("text").and_then(Value::as_str) {
-                Some(text) => Ok(ContentPart::Text {
-                    kind: ty.to_owned(),
-                    text: text.to_owned(),
-                }),
-                None => Err(E::custom(format!(
-                    "content part `{ty}` needs a string `text`"
-                ))),
-            };
-        }
-        match ty {
-            "refusal" => Ok(ContentPart::Text {
-                kind: ty.to_owned(),
-                text: value
-                    .get("refusal")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            }),
-            "input_image" | "image_url" => {
-                let url = match value.get("image_url") {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Object(o)) => {
-                        o.get("url").and_then(Value::as_str).map(str::to_owned)
-                    }
-                    _ => None,
-                };
-                Ok(match url {
-                    Some(image_url) => ContentPart::Image {
-                        image_url,
-                        detail: value
-                            .get("detail")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                    },
-                    None => ContentPart::Other(value),
-                })
-            }
-            _ => Ok(ContentPart::Other(value)),
-        }
+    fn implied(_: &[(String, &'de RawValue)]) -> Option<&'static str> {
+        None
+    }
+
+    fn other(value: Value) -> Self {
+        ContentPart::Other(value)
     }
 }
 
@@ -659,98 +627,91 @@ impl<'de> Deserialize<'de> for ImageUrlField {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct FunctionCallItem {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub call_id: String,
-    pub name: String,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub arguments: String,
+pub struct FunctionCallItem<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub call_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub arguments: Text<'a>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct CustomToolCallItem {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub call_id: String,
-    pub name: String,
-    #[serde(default)]
-    pub input: String,
+pub struct CustomToolCallItem<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub call_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub input: Text<'a>,
 }
 
 /// `function_call_output` / `custom_tool_call_output`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ToolOutputItem {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub call_id: String,
-    #[serde(default = "empty_output")]
-    pub output: ToolOutput,
-}
-
-fn empty_output() -> ToolOutput {
-    ToolOutput::Text(String::new())
+pub struct ToolOutputItem<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub call_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub output: ToolOutput<'a>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum ToolOutput {
-    Text(String),
-    Parts(Vec<ContentPart>),
+pub enum ToolOutput<'a> {
+    Text(Text<'a>),
+    Parts(Vec<ContentPart<'a>>),
     Other(Value),
 }
 
-/// A string (the common case) without serde's untagged buffering; anything else as before:
-/// an array of content parts when every element is one, else the value as is.
-impl<'de> Deserialize<'de> for ToolOutput {
+impl Default for ToolOutput<'_> {
+    fn default() -> Self {
+        ToolOutput::Text(Text::default())
+    }
+}
+
+/// A string (the common case: Codex's command output, sent on as the client wrote it);
+/// anything else as before: an array of content parts when every element is one, else the
+/// value as is.
+impl<'de: 'a, 'a> Deserialize<'de> for ToolOutput<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ToolOutput;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a tool output")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ToolOutput, E> {
-                Ok(ToolOutput::Text(s.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<ToolOutput, E> {
-                Ok(ToolOutput::Text(s))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ToolOutput, A::Error> {
-                // An array of content parts when every element is one, else the value as is.
-                // (Rare and short: image outputs, MCP results.)
-                let mut values = Vec::new();
-                while let Some(v) = seq.next_element::<Value>()? {
-                    values.push(v);
-                }
-                let parts: Result<Vec<ContentPart>, serde_json::Error> =
-                    values.iter().cloned().map(ContentPart::untyped).collect();
-                Ok(match parts {
-                    Ok(parts) => ToolOutput::Parts(parts),
-                    Err(_) => ToolOutput::Other(Value::Array(values)),
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ToolOutput, A::Error> {
-                Value::deserialize(MapAccessDeserializer::new(map)).map(ToolOutput::Other)
-            }
-            scalars_to!(ToolOutput, |v| Ok(ToolOutput::Other(v)));
+        let raw = <&'de RawValue>::deserialize(d)?;
+        if let Some(text) = Text::from_json(raw) {
+            return Ok(ToolOutput::Text(text));
         }
-        d.deserialize_any(V)
+        let value = || serde_json::from_str::<Value>(raw.get()).map_err(D::Error::custom);
+        if !raw.get().starts_with('[') {
+            return value().map(ToolOutput::Other);
+        }
+        // (Rare and short: image outputs, MCP results.)
+        let elements: Vec<&'de RawValue> =
+            serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+        let parts: Result<Vec<ContentPart<'de>>, serde_json::Error> =
+            elements.into_iter().map(ContentPart::deserialize).collect();
+        match parts {
+            Ok(parts) => Ok(ToolOutput::Parts(parts)),
+            Err(_) => value().map(ToolOutput::Other),
+        }
     }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ReasoningItem {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub summary: Vec<ContentPart>,
-    #[serde(default)]
-    pub content: Option<Vec<ContentPart>>,
-    #[serde(default)]
-    pub encrypted_content: Option<String>,
+pub struct ReasoningItem<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub summary: Vec<ContentPart<'a>>,
+    #[serde(default, borrow)]
+    pub content: Option<Vec<ContentPart<'a>>>,
+    #[serde(default, borrow)]
+    pub encrypted_content: Option<Cow<'a, str>>,
 }
 
 /// One entry of `tools`.

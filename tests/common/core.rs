@@ -35,9 +35,10 @@ pub fn all_profiles() -> Vec<Quirks> {
 
 /// Parses and converts a Responses request body for `quirks` with a fixed id seed: the Chat
 /// request as JSON, and the whole conversion.
-pub fn convert_body(body: &[u8], quirks: &Quirks, id_seed: u64) -> (Value, Converted) {
+pub fn convert_body<'a>(body: &'a [u8], quirks: &Quirks, id_seed: u64) -> (Value, Converted<'a>) {
     let req = parse_request(body).unwrap_or_else(|e| panic!("parse: {e}"));
     let opts = RequestOptions {
+        tools: None,
         quirks,
         model_override: None,
         id_seed: Some(id_seed),
