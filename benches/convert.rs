@@ -30,6 +30,7 @@ use codex_convert_proxy::convert::request::{
 };
 use codex_convert_proxy::convert::response::convert_completion_json;
 use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
+use codex_convert_proxy::convert::tools::{ConvertedTools, ToolsCache};
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::Quirks;
 use codex_convert_proxy::types::chat::{ChatChunk, ChatCompletion};
@@ -208,9 +209,9 @@ fn codex_order(json: &[u8]) -> Vec<u8> {
     out
 }
 
-fn opts(quirks: &Quirks) -> RequestOptions<'_> {
+fn opts<'a>(quirks: &'a Quirks, tools: Option<&'a ToolsCache>) -> RequestOptions<'a> {
     RequestOptions {
-        tools: None,
+        tools,
         quirks,
         model_override: None,
         id_seed: Some(42),
@@ -218,10 +219,11 @@ fn opts(quirks: &Quirks) -> RequestOptions<'_> {
     }
 }
 
-/// What the proxy does with a client body: parse, convert, serialise the Chat request.
-fn full_pipeline(body: &[u8], quirks: &Quirks) -> Vec<u8> {
+/// What the proxy does with a client body: parse, convert (with the tools converted once per
+/// distinct tools JSON, as the proxy does), serialise the Chat request.
+fn full_pipeline(body: &[u8], quirks: &Quirks, tools: &ToolsCache) -> Vec<u8> {
     let req = parse_request(body).unwrap();
-    let converted = convert_request(req, &opts(quirks)).unwrap();
+    let converted = convert_request(req, &opts(quirks, Some(tools))).unwrap();
     chat_body(&converted.chat, body.len()).unwrap()
 }
 
@@ -301,11 +303,12 @@ fn bench_requests(c: &mut Criterion<Clock>) {
     bodies.push(("history-300-codex".to_owned(), codex_order(&history)));
     bodies.push(("history-300".to_owned(), history));
 
+    let tools = ToolsCache::default();
     let mut g = c.benchmark_group("request/pipeline");
     for (name, body) in &bodies {
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), body, |b, body| {
-            b.iter(|| full_pipeline(black_box(body), &quirks))
+            b.iter(|| full_pipeline(black_box(body), &quirks, &tools))
         });
     }
     g.finish();
@@ -324,11 +327,22 @@ fn bench_requests(c: &mut Criterion<Clock>) {
         g.bench_with_input(BenchmarkId::new("convert", name), &parsed, |b, parsed| {
             b.iter_batched(
                 || parsed.clone(),
-                |req| convert_request(req, &opts(&quirks)).unwrap(),
+                |req| convert_request(req, &opts(&quirks, Some(&tools))).unwrap(),
                 criterion::BatchSize::LargeInput,
             )
         });
-        let chat = convert_request(parsed, &opts(&quirks)).unwrap().chat;
+        // What the tools cache saves per request: reading, converting and serialising the
+        // tools of a request not seen before.
+        if let Some(t) = parsed.tools.as_ref() {
+            g.bench_with_input(
+                BenchmarkId::new("tools-uncached", name),
+                &t.raw,
+                |b, raw| b.iter(|| ConvertedTools::new(black_box(raw), &quirks).unwrap()),
+            );
+        }
+        let chat = convert_request(parsed, &opts(&quirks, Some(&tools)))
+            .unwrap()
+            .chat;
         g.bench_with_input(BenchmarkId::new("serialize", name), &chat, |b, chat| {
             b.iter(|| serde_json::to_vec(black_box(chat)).unwrap())
         });
@@ -359,7 +373,7 @@ fn bench_requests(c: &mut Criterion<Clock>) {
         });
         // Serialising the same Chat request as a JSON tree with each library (the typed
         // request holds serde_json RawValues, which sonic-rs would not write verbatim).
-        let chat = convert_request(parse_request(body).unwrap(), &opts(&quirks))
+        let chat = convert_request(parse_request(body).unwrap(), &opts(&quirks, None))
             .unwrap()
             .chat;
         let tree: Value = serde_json::to_value(&chat).unwrap();
@@ -451,7 +465,7 @@ fn upstream_stream(rounds: usize) -> Vec<String> {
 fn stream_ctx() -> ResponseContext {
     let body = std::fs::read(format!("{FIXTURE_DIR}/turn1-text.json")).unwrap();
     let quirks = Quirks::openai();
-    let mut ctx = convert_request(parse_request(&body).unwrap(), &opts(&quirks))
+    let mut ctx = convert_request(parse_request(&body).unwrap(), &opts(&quirks, None))
         .unwrap()
         .ctx;
     ctx.fixed_now = Some(1_700_000_001);
@@ -604,7 +618,7 @@ fn bench_chain(c: &mut Criterion<Clock>) {
     let quirks = backend.quirks.clone();
     let mut g = c.benchmark_group("chain/turn-300");
     g.bench_function("http_whole_history", |b| {
-        b.iter(|| full_pipeline(black_box(&whole), &quirks))
+        b.iter(|| full_pipeline(black_box(&whole), &quirks, &echoes.tools))
     });
     g.bench_function("websocket_new_items", |b| {
         b.iter(|| {

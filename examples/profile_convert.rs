@@ -22,11 +22,13 @@ fn main() -> Result<(), String> {
         .map_err(|e| format!("N: {e}"))?;
     let body = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
     let quirks = Quirks::openai();
+    // As the proxy: the tools converted once per distinct tools JSON.
+    let tools = codex_convert_proxy::convert::tools::ToolsCache::default();
     let mut total = 0usize;
     for _ in 0..n {
         let req = parse_request(&body).map_err(|e| e.message)?;
         let opts = RequestOptions {
-            tools: None,
+            tools: Some(&tools),
             quirks: &quirks,
             model_override: None,
             id_seed: Some(1),

@@ -8,6 +8,11 @@ use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::{self, Quirks};
 use codex_convert_proxy::types::chat::ChatCompletion;
 use proptest::prelude::*;
+
+/// A completion read from `v`'s text (it borrows from it: kept for the test's run).
+fn completion_of(v: Value) -> ChatCompletion<'static> {
+    serde_json::from_str(Box::leak(v.to_string().into_boxed_str())).unwrap()
+}
 use serde_json::{json, Value};
 
 #[path = "common/core.rs"]
@@ -518,11 +523,11 @@ fn non_stream_completion_to_response_object() {
     let body = json!({"model": "m", "input": "x", "tools": [
         {"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "f"}]}]});
     let (_, ctx) = convert(body.to_string().as_bytes(), &Quirks::openai());
-    let completion: ChatCompletion = serde_json::from_value(json!({
+    let completion: ChatCompletion = completion_of(json!({
         "id": "x", "model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
             "role": "assistant", "content": "Calling.", "reasoning_content": "why",
             "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "ns__f", "arguments": "{\"a\":1}"}}]}}],
-        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}})).unwrap();
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}));
     let resp = convert_completion(&ctx, &completion);
     for k in [
         "id",
@@ -702,9 +707,8 @@ fn tools_are_echoed_byte_for_byte() {
     assert_eq!(done["tool_choice"], "auto");
     assert_eq!(done["metadata"], json!({}));
 
-    let completion: ChatCompletion = serde_json::from_value(json!({"choices": [{"index": 0,
-        "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}))
-    .unwrap();
+    let completion: ChatCompletion = completion_of(json!({"choices": [{"index": 0,
+        "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}));
     let (json_reply, failed) =
         codex_convert_proxy::convert::response::convert_completion_json(ctx, &completion);
     assert!(failed.is_none());

@@ -66,8 +66,11 @@ pub fn decode_reasoning_token(token: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(b64.as_bytes())
         .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("rc")?.as_str().map(str::to_owned)
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        rc: String,
+    }
+    serde_json::from_slice::<Payload>(&bytes).ok().map(|p| p.rc)
 }
 
 /// The compaction token: `ccpc1.` + base64url of `{"s": summary, "h": FNV-1a(summary)}`.

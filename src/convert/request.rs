@@ -56,9 +56,13 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest<'_>, InvalidRequest
             None,
         ));
     }
-    let text = std::str::from_utf8(body).map_err(|e| {
-        InvalidRequest::new(format!("The request body is not valid UTF-8: {e}"), None)
-    })?;
+    let text = match simdutf8::basic::from_utf8(body) {
+        Ok(t) => t,
+        // The fast check says only that it failed; std's says where.
+        Err(_) => std::str::from_utf8(body).map_err(|e| {
+            InvalidRequest::new(format!("The request body is not valid UTF-8: {e}"), None)
+        })?,
+    };
     serde_json::from_str(text).map_err(|e| {
         let param = field_of_serde_error(&e.to_string());
         let mut err = InvalidRequest::new(

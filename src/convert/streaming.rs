@@ -22,9 +22,7 @@ use super::response::{usage_json, write_response, Status};
 use super::tools::{custom_input_from_arguments, ToolOrigin};
 use super::ResponseContext;
 use crate::sse::{SseDecoder, SseEvent};
-use crate::types::chat::{
-    arguments_text, content_text, ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta,
-};
+use crate::types::chat::{ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta};
 
 #[derive(Debug)]
 enum Slot {
@@ -453,7 +451,7 @@ impl StreamConverter {
                 }
                 self.push_delta(&m);
             }
-            self.finish_reason = choice.finish_reason.clone();
+            self.finish_reason = choice.finish_reason.as_deref().map(str::to_owned);
         }
     }
 
@@ -462,11 +460,7 @@ impl StreamConverter {
             self.text_piece(TextKind::Reasoning, r);
         }
         if let Some(c) = &d.content {
-            match c {
-                Value::String(s) => self.content_delta(s),
-                Value::Null => {}
-                other => self.content_delta(&content_text(other)),
-            }
+            self.content_delta(&c.0);
         }
         if let Some(calls) = &d.tool_calls {
             for tc in calls {
@@ -680,8 +674,7 @@ impl StreamConverter {
             .function
             .as_ref()
             .and_then(|f| f.arguments.as_ref())
-            .map(arguments_text)
-            .unwrap_or_default();
+            .map_or("", |a| &a.0);
         let chat_index = match d.index {
             Some(i) => i,
             None => {
@@ -1376,17 +1369,16 @@ mod tests {
         assert_eq!(resp["error"]["code"], "rate_limit_exceeded");
         // status_code 0 is success.
         let mut c = StreamConverter::new(ctx("minimax"), Framing::None);
-        let ok: ChatCompletion =
-            serde_json::from_value(json!({"choices": [{"message": {"content": "x"},
-            "finish_reason": "stop"}], "base_resp": {"status_code": 0, "status_msg": ""}}))
-            .unwrap();
+        let ok = json!({"choices": [{"message": {"content": "x"},
+            "finish_reason": "stop"}], "base_resp": {"status_code": 0, "status_msg": ""}})
+        .to_string();
+        let ok: ChatCompletion = serde_json::from_str(&ok).unwrap();
         c.push_completion(&ok);
         c.finish_quiet();
         assert_eq!(c.final_response().unwrap()["status"], "completed");
-        let bad: ChatCompletion = serde_json::from_value(
-            json!({"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}}),
-        )
-        .unwrap();
+        let bad = json!({"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}})
+            .to_string();
+        let bad: ChatCompletion = serde_json::from_str(&bad).unwrap();
         let mut c = StreamConverter::new(ctx("minimax"), Framing::None);
         c.push_completion(&bad);
         c.finish_quiet();

@@ -1,5 +1,7 @@
 //! The Chat Completions API: the request we send and the response/chunks we read.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -215,15 +217,16 @@ fn lenient_opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>
     })
 }
 
-/// One `data:` payload of a streamed chat completion.
+/// One `data:` payload of a streamed chat completion. Its strings borrow from the payload
+/// when they have no escapes (a chunk is read, converted and dropped).
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct ChatChunk {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
+pub struct ChatChunk<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub model: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "null_as_empty")]
-    pub choices: Vec<ChunkChoice>,
+    pub choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
     /// Some providers send `{"error": {...}}` inside the stream.
@@ -235,65 +238,145 @@ pub struct ChatChunk {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct ChunkChoice {
+pub struct ChunkChoice<'a> {
     #[serde(default)]
     pub index: u32,
-    #[serde(default)]
-    pub delta: Option<ChunkDelta>,
+    #[serde(default, borrow)]
+    pub delta: Option<ChunkDelta<'a>>,
     /// A few providers send `message` instead of `delta` in the last chunk.
-    #[serde(default)]
-    pub message: Option<ChunkDelta>,
-    #[serde(default)]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    pub message: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
     /// Kimi puts usage here.
     #[serde(default)]
     pub usage: Option<ChatUsage>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct ChunkDelta {
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub content: Option<Value>,
-    #[serde(default)]
-    pub reasoning_content: Option<String>,
+pub struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    pub role: Option<Cow<'a, str>>,
+    /// A string, or an array of text parts (their texts joined); another value is no text.
+    #[serde(default, borrow)]
+    pub content: Option<DeltaText<'a>>,
+    #[serde(default, borrow)]
+    pub reasoning_content: Option<Cow<'a, str>>,
     /// vLLM / OpenRouter spelling.
-    #[serde(default)]
-    pub reasoning: Option<String>,
-    #[serde(default)]
-    pub tool_calls: Option<Vec<ToolCallDelta>>,
+    #[serde(default, borrow)]
+    pub reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct ToolCallDelta {
+pub struct ToolCallDelta<'a> {
     #[serde(default)]
     pub index: Option<u32>,
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub function: Option<FunctionDelta>,
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub function: Option<FunctionDelta<'a>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct FunctionDelta {
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Usually a string; a few providers send an object.
-    #[serde(default)]
-    pub arguments: Option<Value>,
+pub struct FunctionDelta<'a> {
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub arguments: Option<ArgsText<'a>>,
+}
+
+/// A delta's `content`: a string as is (borrowed when it has no escapes), an array of
+/// content parts as their texts joined; any other value has no text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeltaText<'a>(pub Cow<'a, str>);
+
+/// A call delta's `arguments`: a string as is; any other value (a few providers send an
+/// object) as its JSON text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArgsText<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for DeltaText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseText {
+            json_of_other: false,
+        })
+        .map(DeltaText)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ArgsText<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseText {
+            json_of_other: true,
+        })
+        .map(ArgsText)
+    }
+}
+
+/// A string, borrowed when it can be; another value as `content_text` reads it, or as its
+/// JSON text (`json_of_other`).
+struct LooseText {
+    json_of_other: bool,
+}
+
+impl LooseText {
+    fn other<'de>(&self, v: Value) -> Cow<'de, str> {
+        Cow::Owned(if self.json_of_other {
+            v.to_string()
+        } else {
+            content_text(&v)
+        })
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for LooseText {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let v = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(self.other(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let v = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(self.other(v))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(self.other(Value::Bool(b)))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(self.other(Value::from(n)))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(self.other(Value::from(n)))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(self.other(Value::from(n)))
+    }
 }
 
 /// A non-streamed chat completion.
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct ChatCompletion {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub model: Option<String>,
+pub struct ChatCompletion<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub model: Option<Cow<'a, str>>,
     /// MiniMax sends `"choices": null` with an error in `base_resp`.
     #[serde(default, deserialize_with = "null_as_empty")]
-    pub choices: Vec<CompletionChoice>,
+    pub choices: Vec<CompletionChoice<'a>>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
     #[serde(default)]
@@ -304,12 +387,12 @@ pub struct ChatCompletion {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-pub struct CompletionChoice {
+pub struct CompletionChoice<'a> {
     /// The same fields as a stream delta (tool calls without `index`).
-    #[serde(default)]
-    pub message: Option<ChunkDelta>,
-    #[serde(default)]
-    pub finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    pub message: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
     #[serde(default)]
     pub usage: Option<ChatUsage>,
 }
@@ -323,14 +406,5 @@ pub fn content_text(v: &Value) -> String {
             .filter_map(|p| p.get("text").and_then(Value::as_str))
             .collect(),
         _ => String::new(),
-    }
-}
-
-/// Arguments that may be a JSON string or an object.
-pub fn arguments_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
