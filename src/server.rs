@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
 
@@ -23,6 +24,12 @@ impl pingora::services::background::BackgroundService for ShutdownRelay {
 
 /// Interval of the statistics summary line in the log.
 const SUMMARY_EVERY_SECS: u64 = 60;
+
+/// The read buffer of each client connection. Pingora's default (64 KiB) is held by every
+/// open connection for its whole life, an open stream's included, though only the request
+/// head goes through it: the body is read into Pingora's own body buffer, which reads past
+/// an empty read buffer straight from the socket. 8 KiB covers a request head.
+const CLIENT_READ_BUFFER: usize = 8 * 1024;
 
 pub fn run(config: Config) -> Result<(), String> {
     let listen = config.listen.to_string();
@@ -76,7 +83,10 @@ pub fn run(config: Config) -> Result<(), String> {
         .with_shutdown(shutdown_rx)
         .with_store(store);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
-    service.add_tcp(&listen);
+    service.add_listener(
+        ListenerConfig::tcp(listen.as_str())
+            .l4_buffer(L4BufferSettings::default().read(CLIENT_READ_BUFFER)),
+    );
     server.add_service(service);
     server.run(RunArgs::default());
     // Flush the spans still buffered.

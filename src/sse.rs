@@ -39,7 +39,7 @@ impl SseDecoder {
             }
             self.after_cr = false;
         }
-        while let Some(pos) = chunk.iter().position(|b| *b == b'\n' || *b == b'\r') {
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', chunk) {
             let (head, tail) = chunk.split_at(pos);
             let is_cr = tail.first() == Some(&b'\r');
             let mut rest = &tail[1..];
@@ -86,7 +86,11 @@ impl SseDecoder {
         if line[0] == b':' {
             return; // comment / keep-alive
         }
-        let text = String::from_utf8_lossy(line);
+        // The SIMD check first: `from_utf8_lossy` walks a valid line char by char.
+        let text = match simdutf8::basic::from_utf8(line) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(line),
+        };
         let (field, value) = match text.find(':') {
             Some(i) => {
                 let v = &text[i + 1..];
