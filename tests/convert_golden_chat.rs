@@ -2,6 +2,7 @@
 //! edge-case bodies, under every provider profile: compared with the output of the
 //! converter as it was before strings were passed through as JSON (tests/fixtures/
 //! golden-chat/, written by that converter). `GOLDEN_WRITE=1` rewrites the files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

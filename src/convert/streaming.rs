@@ -718,7 +718,7 @@ impl StreamConverter {
             // Only text after the calls closes them; a provider that goes back to a call
             // afterwards is out of protocol. Keep the text for the final object.
             tracing::warn!(chat_index, "tool call arguments after the call was closed");
-            t.args.push_str(&args_frag);
+            t.args.push_str(args_frag);
             return;
         }
         if let Some(id) = d.id.as_deref().filter(|s| !s.is_empty()) {
@@ -730,7 +730,7 @@ impl StreamConverter {
             t.chat_name = name_frag.to_owned();
         }
         let pending_before = t.args.len();
-        t.args.push_str(&args_frag);
+        t.args.push_str(args_frag);
         if t.output_index.is_none() {
             if t.chat_name.is_empty() {
                 return; // wait for the name
