@@ -771,13 +771,7 @@ fn odd_item_shapes_parse_or_are_skipped_never_rejected() {
     // per distinct `tools` JSON).
     let bad = json!({"model": "m", "input": "x", "tools": [{"type": "function"}]}).to_string();
     let quirks = Quirks::openai();
-    let opts = RequestOptions {
-        tools: None,
-        quirks: &quirks,
-        model_override: None,
-        id_seed: Some(1),
-        chain_resolved: false,
-    };
+    let opts = core_helpers::options(&quirks, 1);
     let err = convert_request(parse_request(bad.as_bytes()).unwrap(), &opts).unwrap_err();
     assert!(
         err.message.contains("invalid `function` tool"),

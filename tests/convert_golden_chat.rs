@@ -2,16 +2,18 @@
 //! edge-case bodies, under every provider profile: compared with the output of the
 //! converter as it was before strings were passed through as JSON (tests/fixtures/
 //! golden-chat/, written by that converter). `GOLDEN_WRITE=1` rewrites the files.
+//! (Includes tests/common/core.rs alone, as the other pure suites do.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
-use codex_convert_proxy::convert::request::{
-    chat_body, convert_request, parse_request, RequestOptions,
-};
+use codex_convert_proxy::convert::request::{chat_body, convert_request, parse_request};
 use codex_convert_proxy::providers::{Profile, Quirks};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+#[path = "common/core.rs"]
+mod core_helpers;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -101,13 +103,7 @@ fn quirks() -> Vec<Quirks> {
 fn chat_bodies(body: &[u8]) -> String {
     let mut out = String::new();
     for q in quirks() {
-        let opts = RequestOptions {
-            tools: None,
-            quirks: &q,
-            model_override: None,
-            id_seed: Some(1),
-            chain_resolved: false,
-        };
+        let opts = core_helpers::options(&q, 1);
         let chat = match parse_request(body).and_then(|r| convert_request(r, &opts)) {
             Ok(c) => String::from_utf8(chat_body(&c.chat, body.len()).unwrap()).unwrap(),
             Err(e) => format!("error: {}", e.message),

@@ -225,14 +225,7 @@ fn mutated_codex_fixtures_never_panic() {
                 }
                 for q in profiles() {
                     if let Ok(req) = parse_request(v.to_string().as_bytes()) {
-                        let opts = RequestOptions {
-                            tools: None,
-                            quirks: &q,
-                            model_override: None,
-                            id_seed: Some(1),
-                            chain_resolved: false,
-                        };
-                        let _ = convert_request(req, &opts);
+                        let _ = convert_request(req, &core_helpers::options(&q, 1));
                     }
                 }
                 tried += 1;

@@ -37,15 +37,21 @@ pub fn all_profiles() -> Vec<Quirks> {
 /// request as JSON, and the whole conversion.
 pub fn convert_body<'a>(body: &'a [u8], quirks: &Quirks, id_seed: u64) -> (Value, Converted<'a>) {
     let req = parse_request(body).unwrap_or_else(|e| panic!("parse: {e}"));
-    let opts = RequestOptions {
+    let c =
+        convert_request(req, &options(quirks, id_seed)).unwrap_or_else(|e| panic!("convert: {e}"));
+    (serde_json::to_value(&c.chat).unwrap(), c)
+}
+
+/// Conversion options for `quirks` with a fixed id seed: no backend model, no tools cache, no
+/// chain.
+pub fn options(quirks: &Quirks, id_seed: u64) -> RequestOptions<'_> {
+    RequestOptions {
         tools: None,
         quirks,
         model_override: None,
         id_seed: Some(id_seed),
         chain_resolved: false,
-    };
-    let c = convert_request(req, &opts).unwrap_or_else(|e| panic!("convert: {e}"));
-    (serde_json::to_value(&c.chat).unwrap(), c)
+    }
 }
 
 /// A context with a fixed response id, clock and id seed (reproducible output).
