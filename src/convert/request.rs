@@ -46,7 +46,6 @@ pub fn chat_body(chat: &ChatRequest<'_>, size_hint: usize) -> Result<Vec<u8>, se
     Ok(out)
 }
 
-/// Parse the client's body.
 /// Parse the client's body. The request borrows from it: the texts that go upstream
 /// unchanged stay as the JSON the client wrote (see [`Text`]).
 pub fn parse_request(body: &[u8]) -> Result<ResponsesRequest<'_>, InvalidRequest> {
