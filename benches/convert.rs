@@ -334,11 +334,9 @@ fn bench_requests(c: &mut Criterion<Clock>) {
         // What the tools cache saves per request: reading, converting and serialising the
         // tools of a request not seen before.
         if let Some(t) = parsed.tools.as_ref() {
-            g.bench_with_input(
-                BenchmarkId::new("tools-uncached", name),
-                &t.raw,
-                |b, raw| b.iter(|| ConvertedTools::new(black_box(raw), &quirks).unwrap()),
-            );
+            g.bench_with_input(BenchmarkId::new("tools-uncached", name), t, |b, t| {
+                b.iter(|| ConvertedTools::new(black_box(t), &quirks).unwrap())
+            });
         }
         let chat = convert_request(parsed, &opts(&quirks, Some(&tools)))
             .unwrap()

@@ -169,8 +169,8 @@ fn plan_request<'a>(
     let converted = match &req.tools {
         Some(t) => {
             let made = match opts.tools {
-                Some(cache) => cache.get(&t.raw, quirks),
-                None => ConvertedTools::new(&t.raw, quirks).map(std::sync::Arc::new),
+                Some(cache) => cache.get(t, quirks),
+                None => ConvertedTools::new(t, quirks).map(std::sync::Arc::new),
             };
             Some(made.map_err(|e| {
                 let mut err = InvalidRequest::new(

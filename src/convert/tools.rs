@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::providers::Quirks;
 use crate::types::chat::{ChatFunction, ChatTool};
-use crate::types::responses::{CustomTool, FunctionTool, Tool};
+use crate::types::responses::{CustomTool, FunctionTool, Tool, Tools};
 
 /// Where a Chat function name came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,12 +190,9 @@ pub struct ConvertedTools {
 }
 
 impl ConvertedTools {
-    /// Read and convert `tools` (the client's JSON) for `quirks`.
-    pub fn new(tools: &RawValue, quirks: &Quirks) -> Result<Self, serde_json::Error> {
-        let parsed = crate::types::responses::Tools {
-            raw: std::borrow::Cow::Borrowed(tools),
-        };
-        let (list, echo) = parsed.parse()?;
+    /// Read and convert a request's `tools` for `quirks`.
+    pub fn new(tools: &Tools<'_>, quirks: &Quirks) -> Result<Self, serde_json::Error> {
+        let (list, echo) = tools.parse()?;
         let (chat, catalog, mut skipped) = convert_tools(&list, quirks);
         let chat = if quirks.drop_tools {
             skipped = vec!["all tools (drop_tools)".to_owned()];
@@ -206,7 +203,7 @@ impl ConvertedTools {
             Some(Arc::from(serde_json::value::to_raw_value(&chat)?))
         };
         Ok(ConvertedTools {
-            raw: tools.get().into(),
+            raw: tools.raw.get().into(),
             quirks: quirks.clone(),
             chat,
             catalog: Arc::new(catalog),
@@ -231,25 +228,39 @@ const MAX_TOOL_SETS: usize = 32;
 impl ToolsCache {
     pub fn get(
         &self,
-        tools: &RawValue,
+        tools: &Tools<'_>,
         quirks: &Quirks,
     ) -> Result<Arc<ConvertedTools>, serde_json::Error> {
-        let key = tools.get();
-        let found = self
-            .lock()
-            .iter()
-            .find(|e| *e.raw == *key && e.quirks == *quirks)
-            .cloned();
-        if let Some(found) = found {
+        if let Some(found) = self.find(tools, quirks) {
             return Ok(found);
         }
+        // Converted outside the lock; another request may have done the same meanwhile.
         let made = Arc::new(ConvertedTools::new(tools, quirks)?);
         let mut entries = self.lock();
+        if let Some(found) = Self::lookup(&entries, tools, quirks) {
+            return Ok(found);
+        }
         if entries.len() >= MAX_TOOL_SETS {
             entries.remove(0);
         }
         entries.push(made.clone());
         Ok(made)
+    }
+
+    fn find(&self, tools: &Tools<'_>, quirks: &Quirks) -> Option<Arc<ConvertedTools>> {
+        Self::lookup(&self.lock(), tools, quirks)
+    }
+
+    fn lookup(
+        entries: &[Arc<ConvertedTools>],
+        tools: &Tools<'_>,
+        quirks: &Quirks,
+    ) -> Option<Arc<ConvertedTools>> {
+        let key = tools.raw.get();
+        entries
+            .iter()
+            .find(|e| *e.raw == *key && e.quirks == *quirks)
+            .cloned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ConvertedTools>>> {
@@ -360,6 +371,49 @@ mod tests {
 
     fn tools(v: Value) -> Vec<Tool> {
         serde_json::from_str(&v.to_string()).unwrap()
+    }
+
+    /// A `tools` member as a parsed request holds it.
+    fn raw_tools(v: &Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn tools_converted_once_per_json_and_profile() {
+        let cache = ToolsCache::default();
+        let (openai, kimi) = (
+            Quirks::openai(),
+            crate::providers::quirks_for("kimi").unwrap(),
+        );
+        let a = raw_tools(&json!([{"type": "function", "name": "f", "parameters": {}}]));
+        let b = raw_tools(&json!([{"type": "function", "name": "g", "parameters": {}}]));
+        let (ta, tb) = (Tools { raw: &a }, Tools { raw: &b });
+        let first = cache.get(&ta, &openai).unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.get(&ta, &openai).unwrap()));
+        // Another JSON, another profile: converted again, each for its own.
+        let other = cache.get(&tb, &openai).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(other.chat.as_ref().unwrap().get().contains("\"g\""));
+        assert!(!Arc::ptr_eq(&first, &cache.get(&ta, &kimi).unwrap()));
+        // The same as converting without the cache.
+        let direct = ConvertedTools::new(&ta, &openai).unwrap();
+        assert_eq!(
+            first.chat.as_ref().map(|c| c.get()),
+            direct.chat.as_ref().map(|c| c.get())
+        );
+        // A malformed list is an error every time, and not remembered.
+        let bad = raw_tools(&json!([{"type": "function"}]));
+        assert!(cache.get(&Tools { raw: &bad }, &openai).is_err());
+        assert_eq!(cache.lock().len(), 3);
+        // Bounded: the oldest goes first.
+        let many: Vec<Box<RawValue>> = (0..MAX_TOOL_SETS)
+            .map(|i| raw_tools(&json!([{"type": "function", "name": format!("t{i}")}])))
+            .collect();
+        for raw in &many {
+            cache.get(&Tools { raw }, &openai).unwrap();
+        }
+        assert_eq!(cache.lock().len(), MAX_TOOL_SETS);
+        assert!(!Arc::ptr_eq(&first, &cache.get(&ta, &openai).unwrap()));
     }
 
     #[test]

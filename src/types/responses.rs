@@ -101,7 +101,7 @@ pub struct ResponsesRequest<'a> {
 /// ~20 KB on every request).
 #[derive(Debug, Clone)]
 pub struct Tools<'a> {
-    pub raw: Cow<'a, RawValue>,
+    pub raw: &'a RawValue,
 }
 
 impl Tools<'_> {
@@ -112,7 +112,7 @@ impl Tools<'_> {
             .iter()
             .any(|t| matches!(t, Tool::Function(f) if f.members_missing));
         let echo = if incomplete {
-            completed_echo(&self.raw)
+            completed_echo(self.raw)
         } else {
             None
         };
@@ -123,9 +123,7 @@ impl Tools<'_> {
 impl<'de: 'a, 'a> Deserialize<'de> for Tools<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = <&'de RawValue>::deserialize(d)?;
-        Ok(Tools {
-            raw: Cow::Borrowed(raw),
-        })
+        Ok(Tools { raw })
     }
 }
 
