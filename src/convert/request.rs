@@ -803,6 +803,16 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                 }
             },
             InputItem::CompactionTrigger => {}
+            // Resolved before conversion wherever the proxy can (the store, the socket's
+            // chain); left here, it names nothing the proxy has.
+            InputItem::ItemReference(r) => {
+                let mut err = InvalidRequest::new(
+                    format!("Item with id '{}' not found.", r.id),
+                    Some(&format!("input[{index}]")),
+                );
+                err.code = Some("item_not_found");
+                return Err(err);
+            }
             other @ InputItem::Other(_) => {
                 skipped.push(format!("input[{index}]: {}", other.type_name()))
             }

@@ -356,6 +356,10 @@ pub enum InputItem<'a> {
     Compaction(CompactionItem<'a>),
     /// `{"type": "compaction_trigger"}`, last in the input of a remote compaction request.
     CompactionTrigger,
+    /// `{"type": "item_reference", "id"}`: an earlier output item by its id, resolved by the
+    /// turn layer (the response store, a WebSocket chain) before conversion; one that is
+    /// still unresolved there is a 400.
+    ItemReference(ItemReferenceItem<'a>),
     /// An item type this proxy does not convert (`web_search_call`, `agent_message`, ...).
     Other(Value),
 }
@@ -371,6 +375,7 @@ impl InputItem<'_> {
             InputItem::Reasoning(_) => "reasoning",
             InputItem::Compaction(_) => "compaction",
             InputItem::CompactionTrigger => "compaction_trigger",
+            InputItem::ItemReference(_) => "item_reference",
             InputItem::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
         }
     }
@@ -397,6 +402,7 @@ impl<'de> Tagged<'de> for InputItem<'de> {
             "custom_tool_call_output" => rest_as(rest).map(InputItem::CustomToolCallOutput),
             "reasoning" => rest_as(rest).map(InputItem::Reasoning),
             "compaction" => rest_as(rest).map(InputItem::Compaction),
+            "item_reference" => rest_as(rest).map(InputItem::ItemReference),
             "compaction_trigger" => {
                 skip_rest(rest)?;
                 return Ok(InputItem::CompactionTrigger);
@@ -432,6 +438,13 @@ pub struct CompactionItem<'a> {
     pub id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub encrypted_content: Cow<'a, str>,
+}
+
+/// `{"type": "item_reference", "id": "msg_…"}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ItemReferenceItem<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
