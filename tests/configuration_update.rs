@@ -293,7 +293,7 @@ async fn http_last_update_wins(p: Profile) {
 }
 
 /// Over WebSocket (one socket, only the new items each turn, chained with
-/// `previous_response_id`): turn 1 gets `high`; turn 2 (update + user) the update's effort;
+/// `previous_response_id`, as Codex does after its warm-up): turn 1 gets `high`; turn 2 (update + user) the update's effort;
 /// turn 3 (a user message only) still the update's, remembered by the chain.
 async fn websocket_case(p: Profile) {
     let rig = Rig::start(p).await;
@@ -315,14 +315,16 @@ async fn websocket_case(p: Profile) {
         resp["id"].as_str().unwrap().to_owned()
     };
 
+    // Codex's warm-up (`generate: false`, the base developer message), then turn 1 chained
+    // on it with only the user message.
+    let mut warm = create(&[message("developer", SYSTEM)], None);
+    warm["generate"] = json!(false);
+    let t0 = ws.create(&warm).await;
+    let id0 = completed_id(&t0, &rig.context());
+    assert!(rig.mock.requests().is_empty(), "{}", rig.context());
+
     let t1 = ws
-        .create(&create(
-            &[
-                message("developer", SYSTEM),
-                message("user", "First question"),
-            ],
-            None,
-        ))
+        .create(&create(&[message("user", "First question")], Some(&id0)))
         .await;
     let id1 = completed_id(&t1, &rig.context());
     check_upstream(&rig, 0, "high", 1, "WebSocket turn 1");
