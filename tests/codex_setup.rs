@@ -1,6 +1,6 @@
 //! `codex-convert-proxy codex-setup`: the generated Codex files, merging into a user's
-//! existing Codex home, config errors, and the real Codex CLI (0.169, offline) using the
-//! generated set-up through the proxy against the mock upstream.
+//! existing Codex home, config errors, and the real Codex CLI (0.169 and 0.171, offline)
+//! using the generated set-up through the proxy against the mock upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
