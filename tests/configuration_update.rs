@@ -86,13 +86,19 @@ impl Rig {
         reqs[n].json().clone()
     }
 
-    /// The proxy counted no `configuration_update` as unconverted (the dialect guard,
-    /// `ccp_unconverted_total{kind, type}`), and the metrics name none.
+    /// The dialect guard (`ccp_unconverted_total{kind, type}` in /metrics) is there and
+    /// counted no input item of these requests (`configuration_update` included) as
+    /// unconverted.
     async fn assert_update_not_unconverted(&self) {
         let metrics = metrics_text(&self.proxy).await;
+        assert!(
+            metrics.contains("# TYPE ccp_unconverted_total counter"),
+            "{metrics}"
+        );
         let lines: Vec<&str> = metrics
             .lines()
-            .filter(|l| l.contains("configuration_update"))
+            .filter(|l| l.starts_with("ccp_unconverted_total"))
+            .filter(|l| l.contains("configuration_update") || l.contains("kind=\"item\""))
             .collect();
         assert!(lines.is_empty(), "{lines:#?}\n{}", self.context());
     }
