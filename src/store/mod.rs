@@ -52,33 +52,29 @@ impl StoredResponse {
 
     /// The ids of its output items (what an `item_reference` names), in order.
     pub fn output_ids(&self) -> Vec<String> {
-        self.output.iter().filter_map(|o| item_id(o)).collect()
+        self.output.iter().filter_map(|o| item_id(o.get())).collect()
     }
 
     /// Its output item with id `item_id`.
     pub fn output_item(&self, item_id: &str) -> Option<&RawValue> {
         self.output
             .iter()
-            .find(|o| o.get().contains(item_id) && item_id_is(o, item_id))
+            .find(|o| o.get().contains(item_id) && self::item_id(o.get()).as_deref() == Some(item_id))
             .map(|o| &**o)
     }
 }
 
 /// The `id` of an item (a JSON object), when it has a string one.
-pub fn item_id(item: &RawValue) -> Option<String> {
+pub fn item_id(item: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Id<'a> {
         #[serde(borrow, default)]
         id: Option<std::borrow::Cow<'a, str>>,
     }
-    serde_json::from_str::<Id<'_>>(item.get())
+    serde_json::from_str::<Id<'_>>(item)
         .ok()
         .and_then(|i| i.id)
         .map(std::borrow::Cow::into_owned)
-}
-
-fn item_id_is(item: &RawValue, id: &str) -> bool {
-    item_id(item).as_deref() == Some(id)
 }
 
 /// The store failed (down, full, corrupt): requests that need it get a 503.
