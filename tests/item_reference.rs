@@ -157,7 +157,8 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
         // Step two: the SDK replays the history, the model's items as references.
         let mut input = vec![user(PROMPT)];
         input.extend(references(&first));
-        input.push(json!({"type": "function_call_output", "call_id": call_id, "output": "created"}));
+        input
+            .push(json!({"type": "function_call_output", "call_id": call_id, "output": "created"}));
         rig.mock.push(Reply::text(Some("It worked."), "Done."));
         let second = rig
             .create(
@@ -172,7 +173,10 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
         // input_items lists them so): listed, and continued by previous_response_id.
         let id = second["id"].as_str().unwrap();
         let r = client()
-            .get(rig.proxy.url(&format!("/v1/responses/{id}/input_items?order=asc")))
+            .get(
+                rig.proxy
+                    .url(&format!("/v1/responses/{id}/input_items?order=asc")),
+            )
             .bearer_auth("k")
             .send()
             .await
@@ -181,7 +185,12 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
         let page: Value = r.json().await.unwrap();
         assert_eq!(
             kinds(&page["data"]),
-            ["message", "reasoning", "function_call", "function_call_output"]
+            [
+                "message",
+                "reasoning",
+                "function_call",
+                "function_call_output"
+            ]
         );
         assert_eq!(page["data"][1], *item(&first, "reasoning"));
         assert_eq!(page["data"][2], *item(&first, "function_call"));
@@ -272,7 +281,10 @@ async fn references_the_proxy_does_not_have_are_400s_naming_them() {
         assert_eq!(e["message"], format!("Item with id '{id}' not found."));
     };
     // Unknown; another token's (the owner's own works).
-    expect_400(rig.post(&with("msg_unknown"), "token-a").await, "msg_unknown");
+    expect_400(
+        rig.post(&with("msg_unknown"), "token-a").await,
+        "msg_unknown",
+    );
     expect_400(rig.post(&with(&msg_id), "token-b").await, &msg_id);
     rig.mock.push(Reply::text(None, "Again."));
     let ok = rig.post(&with(&msg_id), "token-a").await;
@@ -280,7 +292,9 @@ async fn references_the_proxy_does_not_have_are_400s_naming_them() {
     // (A create the proxy rejects aborts the upstream request it had begun: the mock sees
     // it without a body, and rejects that.)
     let reqs = rig.mock.requests();
-    assert!(reqs.iter().all(|r| !r.is_rejected() || r.body_raw.is_empty()));
+    assert!(reqs
+        .iter()
+        .all(|r| !r.is_rejected() || r.body_raw.is_empty()));
     let up = reqs.iter().rev().find(|r| !r.is_rejected()).unwrap().json();
     assert_eq!(up["messages"][1]["role"], "assistant");
     assert_eq!(message_text_of(&up["messages"][1]), "Mine.");
@@ -346,7 +360,8 @@ async fn over_a_websocket_references_resolve_from_the_connection_then_the_store(
     assert_eq!(e["message"], "Item with id 'rs_unknown' not found.");
 
     // A response stored over HTTP, referenced on the socket.
-    rig.mock.push(Reply::text(Some("Stored."), "Kept over HTTP."));
+    rig.mock
+        .push(Reply::text(Some("Stored."), "Kept over HTTP."));
     let stored = rig
         .create(
             &json!({"model": "deepseek-chat", "input": [user("Keep this.")]}),

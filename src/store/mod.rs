@@ -52,14 +52,19 @@ impl StoredResponse {
 
     /// The ids of its output items (what an `item_reference` names), in order.
     pub fn output_ids(&self) -> Vec<String> {
-        self.output.iter().filter_map(|o| item_id(o.get())).collect()
+        self.output
+            .iter()
+            .filter_map(|o| item_id(o.get()))
+            .collect()
     }
 
     /// Its output item with id `item_id`.
     pub fn output_item(&self, item_id: &str) -> Option<&RawValue> {
         self.output
             .iter()
-            .find(|o| o.get().contains(item_id) && self::item_id(o.get()).as_deref() == Some(item_id))
+            .find(|o| {
+                o.get().contains(item_id) && self::item_id(o.get()).as_deref() == Some(item_id)
+            })
             .map(|o| &**o)
     }
 }

@@ -124,9 +124,15 @@ mod tests {
         assert_eq!(s.in_flight(), 1);
         assert!(s.get("resp_a").await.unwrap().is_some());
         assert!(s.inner.find_item("msg_a").await.unwrap().is_none());
-        assert_eq!(s.find_item("msg_a").await.unwrap().as_deref(), Some("resp_a"));
+        assert_eq!(
+            s.find_item("msg_a").await.unwrap().as_deref(),
+            Some("resp_a")
+        );
         settle(&s).await;
-        assert_eq!(s.find_item("msg_a").await.unwrap().as_deref(), Some("resp_a"));
+        assert_eq!(
+            s.find_item("msg_a").await.unwrap().as_deref(),
+            Some("resp_a")
+        );
         assert!(s.inner.get("resp_a").await.unwrap().is_some());
         assert!(s.get("resp_a").await.unwrap().is_some());
     }

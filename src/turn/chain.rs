@@ -77,8 +77,7 @@ impl ConnChain {
                 .iter()
                 .rev()
                 .find(|it| {
-                    it.contains(item_id)
-                        && crate::store::item_id(it).as_deref() == Some(item_id)
+                    it.contains(item_id) && crate::store::item_id(it).as_deref() == Some(item_id)
                 })
                 .cloned()
         })

@@ -201,7 +201,8 @@ mod tests {
         RawValue::from_string(v.to_string()).unwrap()
     }
 
-    const REASONING: &str = r#"{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"ccp1.abc"}"#;
+    const REASONING: &str =
+        r#"{"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"ccp1.abc"}"#;
 
     async fn store_with(owner: Option<&str>) -> MemoryStore {
         let s = MemoryStore::new(Retention {
@@ -247,7 +248,10 @@ mod tests {
         let body = br#"{"model":"m", "input": [ {"type":"message","role":"user","content":"go"},
             {"type": "item_reference", "id": "rs_1"}, {"id":"fc_1","type":"item_reference"},
             {"type":"function_call_output","call_id":"call_1","output":"ok"} ], "store": true}"#;
-        let out = resolve_http(body, Some(&s), Some("o")).await.unwrap().unwrap();
+        let out = resolve_http(body, Some(&s), Some("o"))
+            .await
+            .unwrap()
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with(r#"{"model":"m", "input": ["#), "{text}");
         assert!(text.ends_with(r#"], "store": true}"#), "{text}");
@@ -261,7 +265,12 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["message", "reasoning", "function_call", "function_call_output"]
+            [
+                "message",
+                "reasoning",
+                "function_call",
+                "function_call_output"
+            ]
         );
         assert_eq!(v["input"][2]["call_id"], "call_1");
     }
@@ -289,7 +298,11 @@ mod tests {
     fn a_connection_chain_resolves_first() {
         let body = br#"{"input":[{"type":"item_reference","id":"msg_local"}]}"#;
         let mut refs = references(body).unwrap();
-        refs.resolve_with(|id| (id == "msg_local").then(|| Arc::from(r#"{"type":"message","id":"msg_local","role":"assistant","content":[]}"#)));
+        refs.resolve_with(|id| {
+            (id == "msg_local").then(|| {
+                Arc::from(r#"{"type":"message","id":"msg_local","role":"assistant","content":[]}"#)
+            })
+        });
         let out = refs.into_body().unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
