@@ -138,8 +138,10 @@ fn assert_tool_step(upstream: &Value, call_id: &str, reasoning: &str) {
 #[tokio::test]
 async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
     let rig = Rig::start(None).await;
-    for stream in [false, true] {
-        let reasoning = format!("Run one command (stream {stream}).");
+    // `sdk`: the AI SDK's own shape (ai 7, @ai-sdk/openai 4: the reasoning as a reference,
+    // the call in full without its id); else every output item as a reference.
+    for (stream, sdk) in [(false, true), (true, true), (false, false), (true, false)] {
+        let reasoning = format!("Run one command (stream {stream}, sdk {sdk}).");
         rig.mock
             .push(Reply::tool(Some(&reasoning), "exec_command", ARGS));
         let first = rig
@@ -156,7 +158,14 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
             .to_owned();
         // Step two: the SDK replays the history, the model's items as references.
         let mut input = vec![user(PROMPT)];
-        input.extend(references(&first));
+        if sdk {
+            let call = item(&first, "function_call");
+            input.push(json!({"type": "item_reference", "id": item(&first, "reasoning")["id"]}));
+            input.push(json!({"type": "function_call", "call_id": call_id,
+                "name": call["name"], "arguments": call["arguments"]}));
+        } else {
+            input.extend(references(&first));
+        }
         input
             .push(json!({"type": "function_call_output", "call_id": call_id, "output": "created"}));
         rig.mock.push(Reply::text(Some("It worked."), "Done."));
@@ -193,7 +202,9 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
             ]
         );
         assert_eq!(page["data"][1], *item(&first, "reasoning"));
-        assert_eq!(page["data"][2], *item(&first, "function_call"));
+        if !sdk {
+            assert_eq!(page["data"][2], *item(&first, "function_call"));
+        }
         rig.mock.push(Reply::text(None, "Anything else?"));
         let third = rig
             .create(
