@@ -294,6 +294,43 @@ mod tests {
         assert_eq!(err.param.as_deref(), Some("input[0]"));
     }
 
+    proptest::proptest! {
+        /// Whatever the other members hold (escapes, text that looks like an input array),
+        /// only `input` changes: each reference becomes its item, the rest is kept.
+        #[test]
+        fn only_the_input_is_rewritten(
+            before in ".{0,40}",
+            after in ".{0,40}",
+            ids in proptest::collection::vec("[a-z0-9_]{1,12}", 1..6),
+        ) {
+            let mut input: Vec<Value> = ids
+                .iter()
+                .map(|id| json!({"type": "item_reference", "id": format!("rs_{id}")}))
+                .collect();
+            input.insert(0, json!({"role": "user", "content": before}));
+            let body = json!({"instructions": before, "input": input, "a": [after, "\"input\":[]"]});
+            let text = body.to_string();
+            let mut refs = references(text.as_bytes()).unwrap();
+            refs.resolve_with(|id| Some(Arc::from(json!({"type": "reasoning", "id": id}).to_string())));
+            let out: Value = serde_json::from_slice(&refs.into_body().unwrap()).unwrap();
+            let mut want = body.clone();
+            for (n, id) in ids.iter().enumerate() {
+                want["input"][n + 1] = json!({"type": "reasoning", "id": format!("rs_{id}")});
+            }
+            proptest::prop_assert_eq!(out, want);
+        }
+
+        #[test]
+        fn any_bytes_are_read_without_a_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let mut body = bytes;
+            body.extend_from_slice(br#"{"input":[{"type":"item_reference","id":"a"}]}"#);
+            if let Some(mut refs) = references(&body) {
+                refs.resolve_with(|_| None);
+                proptest::prop_assert!(refs.into_body().is_err());
+            }
+        }
+    }
+
     #[test]
     fn a_connection_chain_resolves_first() {
         let body = br#"{"input":[{"type":"item_reference","id":"msg_local"}]}"#;
