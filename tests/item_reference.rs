@@ -1,10 +1,11 @@
-//! `item_reference` input items through the real proxy, in front of the strict DeepSeek mock
-//! (thinking mode: an assistant tool call must come back with its `reasoning_content`): the
-//! Vercel AI SDK's way of replaying a stored conversation (every earlier output item as a
-//! reference, no `previous_response_id`). A tool loop's second step and a replayed chat,
-//! streamed and not, over HTTP and over a WebSocket; the provider receives the assistant
-//! messages and the reasoning rebuilt from the stored items; a reference the proxy does not
-//! have (unknown, deleted, another token's) is a 400 naming it.
+//! `item_reference` input items through the real proxy, in front of the strict provider mocks
+//! (DeepSeek's thinking mode: an assistant tool call must come back with its
+//! `reasoning_content`): the Vercel AI SDK's way of replaying a stored conversation (earlier
+//! output items as references, no `previous_response_id`). A tool loop's second step
+//! (DeepSeek, Kimi, GLM, MiniMax) and a replayed chat, streamed and not, over HTTP and over a
+//! WebSocket; the provider receives the assistant messages and the reasoning rebuilt from the
+//! stored items; a reference the proxy does not have (unknown, deleted, another token's) is a
+//! 400 naming it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -26,8 +27,13 @@ impl Rig {
     /// A proxy (default store: the embedded file) whose default backend is DeepSeek's mock;
     /// `tokens`: the client tokens it checks.
     async fn start(tokens: Option<Value>) -> Rig {
-        let mock = ProviderMock::start(Profile::DeepSeek, "sk-ds").await;
-        let backend = mock.backend("deepseek", json!({"default": true}));
+        Rig::with(Profile::DeepSeek, tokens).await
+    }
+
+    /// The same in front of `profile`'s mock.
+    async fn with(profile: Profile, tokens: Option<Value>) -> Rig {
+        let mock = ProviderMock::start(profile, "sk-provider").await;
+        let backend = mock.backend(profile.name(), json!({"default": true}));
         let proxy = ProxyProcess::start_with(move |port, dir| {
             let mut c = test_config(port, dir, json!([backend]));
             if let Some(t) = tokens {
@@ -120,14 +126,28 @@ fn item<'a>(response: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in {response}"))
 }
 
+/// The reasoning of a tool call back in the assistant message, as `profile` takes it:
+/// MiniMax inside the content (`<think>`, as it wrote it), the others in `reasoning_content`.
+fn assert_reasoning_back(profile: Profile, assistant: &Value, reasoning: &str) {
+    if profile == Profile::MiniMax {
+        assert_eq!(
+            assistant["content"],
+            format!("<think>\n{reasoning}\n</think>\n\n"),
+            "{assistant:#}"
+        );
+    } else {
+        assert_eq!(assistant["reasoning_content"], reasoning, "{assistant:#}");
+    }
+}
+
 /// The provider's view of a tool loop's second step: the call with its reasoning, then the
 /// tool's result.
-fn assert_tool_step(upstream: &Value, call_id: &str, reasoning: &str) {
+fn assert_tool_step(profile: Profile, upstream: &Value, call_id: &str, reasoning: &str) {
     let m = upstream["messages"].as_array().unwrap();
     assert_eq!(m.len(), 3, "{upstream:#}");
     assert_eq!(m[0]["role"], "user");
     assert_eq!(m[1]["role"], "assistant");
-    assert_eq!(m[1]["reasoning_content"], reasoning, "{upstream:#}");
+    assert_reasoning_back(profile, &m[1], reasoning);
     assert_eq!(m[1]["tool_calls"][0]["id"], call_id);
     assert_eq!(m[1]["tool_calls"][0]["function"]["arguments"], ARGS);
     assert_eq!(m[2]["role"], "tool");
@@ -135,9 +155,12 @@ fn assert_tool_step(upstream: &Value, call_id: &str, reasoning: &str) {
     assert_eq!(m[2]["content"], "created");
 }
 
-#[tokio::test]
-async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
-    let rig = Rig::start(None).await;
+/// A tool loop whose second step replays the first as references: the provider gets the
+/// call back with its reasoning (the strict DeepSeek, Kimi and MiniMax mocks reject it
+/// without; GLM's is checked here).
+async fn tool_loop(profile: Profile) {
+    let rig = Rig::with(profile, None).await;
+    let model = profile.model();
     // `sdk`: the AI SDK's own shape (ai 7, @ai-sdk/openai 4: the reasoning as a reference,
     // the call in full without its id); else every output item as a reference.
     for (stream, sdk) in [(false, true), (true, true), (false, false), (true, false)] {
@@ -146,7 +169,7 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
             .push(Reply::tool(Some(&reasoning), "exec_command", ARGS));
         let first = rig
             .create(
-                &json!({"model": "deepseek-chat", "stream": stream, "tools": tools(),
+                &json!({"model": model, "stream": stream, "tools": tools(),
                     "input": [user(PROMPT)]}),
                 "k",
             )
@@ -171,13 +194,13 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
         rig.mock.push(Reply::text(Some("It worked."), "Done."));
         let second = rig
             .create(
-                &json!({"model": "deepseek-chat", "stream": stream, "tools": tools(),
+                &json!({"model": model, "stream": stream, "tools": tools(),
                     "input": input}),
                 "k",
             )
             .await;
         assert_eq!(response_output_text(&second), "Done.");
-        assert_tool_step(&rig.last_upstream(), &call_id, &reasoning);
+        assert_tool_step(profile, &rig.last_upstream(), &call_id, &reasoning);
         // What is stored of step two is the referenced items themselves (OpenAI's
         // input_items lists them so): listed, and continued by previous_response_id.
         let id = second["id"].as_str().unwrap();
@@ -208,7 +231,7 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
         rig.mock.push(Reply::text(None, "Anything else?"));
         let third = rig
             .create(
-                &json!({"model": "deepseek-chat", "stream": stream, "tools": tools(),
+                &json!({"model": model, "stream": stream, "tools": tools(),
                     "previous_response_id": id, "input": [user("Thanks.")]}),
                 "k",
             )
@@ -222,8 +245,28 @@ async fn a_tool_loop_replayed_as_references_passes_the_reasoning_back() {
             .map(|m| m["role"].as_str().unwrap())
             .collect();
         assert_eq!(roles, ["user", "assistant", "tool", "assistant", "user"]);
-        assert_eq!(up["messages"][1]["reasoning_content"], reasoning.as_str());
+        assert_reasoning_back(profile, &up["messages"][1], &reasoning);
     }
+}
+
+#[tokio::test]
+async fn a_deepseek_tool_loop_replayed_as_references_passes_the_reasoning_back() {
+    tool_loop(Profile::DeepSeek).await;
+}
+
+#[tokio::test]
+async fn a_kimi_tool_loop_replayed_as_references_passes_the_reasoning_back() {
+    tool_loop(Profile::Kimi).await;
+}
+
+#[tokio::test]
+async fn a_glm_tool_loop_replayed_as_references_passes_the_reasoning_back() {
+    tool_loop(Profile::Glm).await;
+}
+
+#[tokio::test]
+async fn a_minimax_tool_loop_replayed_as_references_passes_the_reasoning_back() {
+    tool_loop(Profile::MiniMax).await;
 }
 
 #[tokio::test]
@@ -356,7 +399,7 @@ async fn over_a_websocket_references_resolve_from_the_connection_then_the_store(
         "Done.",
         "{frames:#?}"
     );
-    assert_tool_step(&rig.last_upstream(), &call_id, reasoning);
+    assert_tool_step(Profile::DeepSeek, &rig.last_upstream(), &call_id, reasoning);
 
     // An unknown reference: an error frame naming it, and the socket goes on.
     let frames = ws
