@@ -444,3 +444,187 @@ async fn off_by_default_the_client_trace_context_passes_through() {
     assert_eq!(up.header("tracestate"), Some(TRACESTATE));
     assert!(!proxy.logs().contains("OpenTelemetry"), "{}", proxy.logs());
 }
+
+/// One turn, two transports, one record: the same streamed request over HTTP and as a
+/// WebSocket message gets the same access line, the same statistics class, a server span
+/// with the same `gen_ai.*` attributes and a body log — for a clean turn, an upstream error,
+/// and a reply cut by the backend's total timeout mid-stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_is_recorded_the_same_over_http_and_websocket() {
+    use common::ws::{ws_url, WsClient};
+    let (spans, otlp_port) = grpc_receiver().await;
+    let mock = MockUpstream::start().await;
+    let mp = mock.port();
+    let mut proxy = ProxyProcess::start_with(move |port, dir| {
+        let mut c = config(
+            port,
+            dir,
+            mp,
+            json!({"enabled": true, "service_name": "parity",
+                   "otlp_endpoint": format!("http://127.0.0.1:{otlp_port}")}),
+        );
+        c["log_format"] = json!("json");
+        c["log_body"] = json!(true);
+        c["backends"][0]["timeouts"] = json!({"total_ms": 1200});
+        c
+    })
+    .await;
+    let slow = || MockReply::Sse {
+        chunks: common::mock_upstream::sse_text("a reply that takes too long"),
+        delay_ms: 500,
+        cut_after: None,
+    };
+    let cases: [(&str, &dyn Fn() -> MockReply, Option<&str>); 3] = [
+        ("clean", &|| MockReply::text("hello"), None),
+        (
+            "upstream error",
+            &|| MockReply::error(500, "boom", "server_error", None),
+            Some("upstream_5xx"),
+        ),
+        ("mid-stream timeout", &slow, Some("timeout")),
+    ];
+    let classes = |m: &str| -> BTreeMap<String, u64> {
+        m.lines()
+            .filter(|l| l.starts_with("ccp_errors_total{backend=\"deepseek\""))
+            .map(|l| {
+                let (k, v) = l.rsplit_once(' ').unwrap();
+                (k.to_owned(), v.parse().unwrap())
+            })
+            .collect()
+    };
+    let delta = |a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>| -> Vec<String> {
+        b.iter()
+            .filter(|(k, v)| a.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let body = json!({"model": "deepseek-flash", "input": "hi", "stream": true, "store": false});
+    for (what, reply, class) in cases {
+        let before = classes(&metrics_text(&proxy).await);
+        mock.push(reply());
+        let resp = post_json(&proxy.url("/v1/responses"), &body, &[]).await;
+        assert_eq!(
+            resp.status == 200,
+            class != Some("upstream_5xx"),
+            "{what}: {}",
+            resp.body
+        );
+        let after_http = classes(&metrics_text(&proxy).await);
+        mock.push(reply());
+        let mut ws = WsClient::connect(&ws_url(proxy.port, "/v1/responses"), &[])
+            .await
+            .unwrap();
+        let mut msg = body.clone();
+        msg["type"] = json!("response.create");
+        let frames = ws.create(&msg).await;
+        assert!(!frames.is_empty(), "{what}");
+        drop(ws);
+        // The WebSocket turn is recorded when it ends; wait (bounded) for its class.
+        let mut after_ws = classes(&metrics_text(&proxy).await);
+        for _ in 0..50 {
+            if class.is_none() || delta(&after_http, &after_ws).len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            after_ws = classes(&metrics_text(&proxy).await);
+        }
+        let (http_class, ws_class) = (delta(&before, &after_http), delta(&after_http, &after_ws));
+        assert_eq!(http_class, ws_class, "{what}: the same statistics class");
+        match class {
+            None => assert!(http_class.is_empty(), "{what}: {http_class:?}"),
+            Some(c) => assert_eq!(
+                http_class,
+                vec![format!(
+                    "ccp_errors_total{{backend=\"deepseek\",class=\"{c}\"}}"
+                )],
+                "{what}"
+            ),
+        }
+    }
+    stop(&mut proxy);
+
+    // The access lines, in pairs (HTTP, then WebSocket), equal but for method and path.
+    let logs = proxy.logs();
+    let events: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let access: Vec<&Value> = events
+        .iter()
+        .filter(|v| {
+            // (not the upgrade's own line: GET, 101)
+            v["target"] == "access" && (v["method"] == "POST" || v["method"] == "WS")
+        })
+        .collect();
+    assert_eq!(access.len(), 6, "{access:#?}");
+    let same = [
+        "backend",
+        "model",
+        "stream",
+        "status",
+        "upstream_status",
+        "tokens_in",
+        "tokens_out",
+        "tokens_cached",
+        "error_code",
+        "error",
+    ];
+    for pair in access.chunks(2) {
+        assert_eq!(pair[0]["method"], "POST");
+        assert_eq!(pair[1]["method"], "WS");
+        for k in same {
+            assert_eq!(pair[0][k], pair[1][k], "{k}: {} vs {}", pair[0], pair[1]);
+        }
+    }
+    assert_eq!(access[4]["error"], "TotalTimeout", "{}", access[4]);
+    // A body log for every turn.
+    let responses = events
+        .iter()
+        .filter(|v| v["target"] == "body" && v["direction"] == "response")
+        .count();
+    assert_eq!(responses, 6, "a response body log per turn");
+
+    // A server span per turn, with the same GenAI attributes per pair.
+    let got = spans.wait_for(12, Duration::from_secs(2)).await;
+    let mut servers: Vec<&Received> = got.iter().filter(|s| s.kind == SPAN_KIND_SERVER).collect();
+    assert_eq!(servers.len(), 6, "{got:#?}");
+    let http: Vec<&Received> = servers
+        .iter()
+        .copied()
+        .filter(|s| s.attr("http.request.method") == "POST")
+        .collect();
+    servers.retain(|s| s.attr("http.request.method") == "WS");
+    assert_eq!((http.len(), servers.len()), (3, 3));
+    let key = |s: &Received| -> BTreeMap<String, Value> {
+        s.attrs
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "gen_ai.response.id"
+                        | "gen_ai.response.time_to_first_chunk"
+                        | "http.request.method"
+                        | "url.path"
+                )
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let mut h: Vec<_> = http.iter().map(|s| key(s)).collect();
+    let mut w: Vec<_> = servers.iter().map(|s| key(s)).collect();
+    h.sort_by_key(|a| format!("{a:?}"));
+    w.sort_by_key(|a| format!("{a:?}"));
+    assert_eq!(h, w, "the same span attributes over both transports");
+    assert!(h
+        .iter()
+        .any(|a| a.get("gen_ai.usage.input_tokens").is_some()));
+    // Each WebSocket turn's upstream request carried its own upstream span's context.
+    let ws_ups: Vec<_> = mock
+        .requests()
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|r| r.header("traceparent").map(str::to_owned))
+        .collect();
+    assert!(ws_ups.iter().all(Option::is_some), "{ws_ups:?}");
+}

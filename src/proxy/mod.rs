@@ -34,16 +34,15 @@ use crate::config::{Backend, Config};
 use crate::convert::error::ClientError;
 use crate::convert::sniff::sniff_model;
 use crate::convert::streaming::Framing;
-use crate::convert::ResponseContext;
-use crate::stats::{ErrorClass, Stats};
-use crate::turn::compact::{compaction_object, Kept};
+use crate::stats::Stats;
+use crate::turn::exchange::Exchange;
 use crate::turn::intern;
 use crate::turn::prepare::{prepare_http, HttpTurn};
-use crate::turn::record::{record, Ending, Outcome};
-use crate::turn::reply::{passes_provider_header, usage_tokens, ReplyMode, UpstreamHead};
-use crate::turn::rescue::{outcome_class, Cause, Kind, Side, MID_STREAM_CODE};
+use crate::turn::record::{Ending, Outcome};
+use crate::turn::reply::passes_provider_header;
+use crate::turn::rescue::{Cause, Kind, Side, TOTAL_TIMEOUT};
 use crate::turn::route::{self, Route};
-use crate::turn::stored::{keep, serve_stored, Pending};
+use crate::turn::stored::serve_stored;
 use crate::turn::upstream::{Attempts, Next};
 
 /// The converting proxy.
@@ -125,12 +124,13 @@ impl ConvertProxy {
         if let Some(t) = &self.telemetry {
             let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
             let (tp, ts) = (header("traceparent"), header("tracestate"));
-            let start = ctx.turn.outcome.start;
-            ctx.admitted.otel = Some(t.start_request(tp, ts, method.as_str(), path, start));
+            let start = ctx.turn.exchange.outcome.start;
+            let span = t.start_request(tp, ts, method.as_str(), path, start);
+            ctx.turn.exchange.set_span(Some(span));
         }
         ctx.admitted.attempts = Some(Attempts::new(idx));
         ctx.admitted.owner = route::owner_of(&self.config, headers);
-        ctx.turn.compact = c.compact.then(Kept::default);
+        ctx.turn.compact = c.compact;
         Ok(false)
     }
 
@@ -168,8 +168,6 @@ struct Admitted {
     attempts: Option<Attempts>,
     /// The client token's hash, when the proxy checks tokens (a stored response's owner).
     owner: Option<String>,
-    /// The request's spans (telemetry on).
-    otel: Option<crate::telemetry::RequestSpan>,
     /// The error response closes the connection (see `reject_body`).
     close_after_error: bool,
 }
@@ -177,21 +175,12 @@ struct Admitted {
 /// One turn: its body, its conversion, the reply, and its accounting.
 struct Turn {
     body: BytesMut,
-    /// From the converted request until the response header (then moved into the mode).
-    response_ctx: Option<ResponseContext>,
-    /// What the response body filter does with the upstream's bytes (set by the head).
-    mode: Option<ReplyMode>,
     /// Set when the client should get this error (used by `fail_to_proxy`).
     client_error: Option<ClientError>,
-    /// The response header went to the client: only the reply can report errors now.
-    downstream_started: bool,
-    /// Remote compaction v1: the user messages its output keeps (`Some` on that path).
-    compact: Option<Kept>,
-    /// Kept in the store when the response is complete (`store` not false).
-    pending_store: Option<Pending>,
-    /// The response body so far (`log_body`).
-    body_log: Option<crate::logger::BodyLog>,
-    outcome: Outcome,
+    /// A remote compaction v1 request (`/responses/compact`).
+    compact: bool,
+    /// The exchange with the provider (turn::exchange), from the converted request on.
+    exchange: Exchange,
 }
 
 impl Ctx {
@@ -201,19 +190,13 @@ impl Ctx {
                 local: false,
                 attempts: None,
                 owner: None,
-                otel: None,
                 close_after_error: false,
             },
             turn: Turn {
                 body: BytesMut::new(),
-                response_ctx: None,
-                mode: None,
                 client_error: None,
-                downstream_started: false,
-                compact: None,
-                pending_store: None,
-                body_log: None,
-                outcome: Outcome::new(Instant::now()),
+                compact: false,
+                exchange: Exchange::new(Outcome::new(Instant::now())),
             },
         }
     }
@@ -228,7 +211,7 @@ impl Ctx {
 
     fn fail_with(&mut self, err: ClientError) -> Box<Error> {
         let status = err.status;
-        self.turn.outcome.error_code = err.code.clone();
+        self.turn.exchange.outcome.error_code = err.code.clone();
         self.turn.client_error = Some(err);
         Error::explain(ErrorType::HTTPStatus(status), "request rejected")
     }
@@ -236,7 +219,7 @@ impl Ctx {
     /// Answered by the proxy itself with `status`.
     fn local(&mut self, status: u16) {
         self.admitted.local = true;
-        self.turn.outcome.status = status;
+        self.turn.exchange.outcome.status = status;
     }
 }
 
@@ -250,6 +233,7 @@ fn cause_of(e: &Error) -> Cause {
     let kind = match e.etype() {
         ConnectTimedout => Kind::ConnectTimeout,
         ReadTimedout => Kind::ReadTimeout,
+        Custom(TOTAL_TIMEOUT) => Kind::TotalTimeout,
         WriteTimedout => Kind::OtherTimeout,
         TLSHandshakeTimedout => Kind::TlsTimeout,
         ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure | InvalidCert
@@ -374,24 +358,11 @@ impl ProxyHttp for ConvertProxy {
             .parse()
             .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream path"))?;
         req.set_uri(uri);
-        let client_trace = ["traceparent", "tracestate"]
-            .map(|n| (n, session.req_header().headers.get(n).cloned()));
+        let client = &session.req_header().headers;
+        let trace = upstream::trace_headers(ctx.turn.exchange.span_mut(), client, backend, &path);
         upstream::set_headers(req, backend, None)?;
-        // W3C trace context: the upstream span's when telemetry is on, else the client's.
-        if let Some(span) = ctx.admitted.otel.as_mut() {
-            let (host, port, tls) = (&backend.host, backend.port, backend.tls);
-            if let Some(h) = span.upstream_traceparent(host, port, tls, &path) {
-                req.insert_header("traceparent", h.traceparent)?;
-                if let Some(ts) = h.tracestate {
-                    req.insert_header("tracestate", ts)?;
-                }
-            }
-        } else {
-            for (name, value) in client_trace {
-                if let Some(v) = value {
-                    req.insert_header(name, v)?;
-                }
-            }
+        for (name, value) in trace {
+            req.insert_header(name, value)?;
         }
         Ok(())
     }
@@ -418,7 +389,7 @@ impl ProxyHttp for ConvertProxy {
             return Err(no_backend());
         };
         let raw = std::mem::take(&mut ctx.turn.body);
-        ctx.turn.outcome.bytes_in = raw.len() as u64;
+        ctx.turn.exchange.outcome.bytes_in = raw.len() as u64;
         let log_body = self
             .config
             .log_body
@@ -429,23 +400,17 @@ impl ProxyHttp for ConvertProxy {
             log_body,
             store: self.store(),
             owner: ctx.admitted.owner.clone(),
-            compact: ctx.turn.compact.is_some(),
+            compact: ctx.turn.compact,
         };
         let prepared = match prepare_http(&raw, t).await {
             Ok(p) => p,
             Err(e) => return Err(ctx.reject_body(e)),
         };
-        let turn = &mut ctx.turn;
-        turn.body_log = log_body.map(crate::logger::BodyLog::new);
-        turn.pending_store = prepared.pending;
-        if prepared.kept.is_some() {
-            turn.compact = prepared.kept;
-        }
+        let x = &mut ctx.turn.exchange;
+        x.log_body(log_body);
         let p = prepared.prepared;
-        turn.outcome.model = p.model;
-        turn.outcome.stream = p.rctx.stream;
-        turn.outcome.response_id = Some(p.rctx.response_id.clone());
-        turn.response_ctx = Some(p.rctx);
+        x.outcome.model = p.model;
+        x.prepared(p.rctx, prepared.pending, prepared.kept);
         *body = Some(Bytes::from(p.chat));
         Ok(())
     }
@@ -457,40 +422,23 @@ impl ProxyHttp for ConvertProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        let turn = &mut ctx.turn;
-        let status = resp.status.as_u16();
-        turn.outcome.upstream_status = status;
-        turn.outcome.first_byte = Some(turn.outcome.start.elapsed());
-        let header =
-            |n: http::header::HeaderName| resp.headers.get(n).and_then(|v| v.to_str().ok());
-        let content_type = header(http::header::CONTENT_TYPE)
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let retry_after = header(http::header::RETRY_AFTER).map(str::to_owned);
-        let Some(rctx) = turn.response_ctx.take() else {
+        let x = &mut ctx.turn.exchange;
+        let Some(mode) = x.on_head(resp.status.as_u16(), &resp.headers, Framing::Sse) else {
             return Err(Error::explain(
                 ErrorType::InternalError,
                 "response without a converted request",
             ));
         };
-        let head = UpstreamHead {
-            status,
-            content_type: &content_type,
-            retry_after,
-        };
-        let mode = ReplyMode::on_head(rctx, &head, Framing::Sse);
+        let (status, content) = (mode.client_status(), mode.content_headers());
         let names: Vec<http::HeaderName> = resp.headers.keys().cloned().collect();
         for name in names.iter().filter(|n| !passes_provider_header(n.as_str())) {
             resp.remove_header(name);
         }
-        resp.set_status(mode.client_status())?;
-        for (name, value) in mode.content_headers() {
+        resp.set_status(status)?;
+        for (name, value) in content {
             resp.insert_header(*name, *value)?;
         }
         resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-        turn.outcome.status = mode.client_status();
-        turn.mode = Some(mode);
-        turn.downstream_started = true;
         Ok(())
     }
 
@@ -504,57 +452,24 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Option<Duration>> {
         let input = body.take();
-        if let (Some(span), Some(b)) = (ctx.admitted.otel.as_mut(), input.as_ref()) {
-            span.observe_upstream_body(b);
-        }
         let Some(backend) = self.backend(ctx) else {
             return Ok(None);
         };
-        let turn = &mut ctx.turn;
-        let o = &mut turn.outcome;
-        if !end_of_stream && o.start.elapsed() > backend.timeouts.total {
+        let x = &mut ctx.turn.exchange;
+        if !end_of_stream && x.over_time(backend).is_some() {
             return Err(Error::explain(
-                ErrorType::ReadTimedout,
+                ErrorType::Custom(TOTAL_TIMEOUT),
                 "total request timeout",
             ));
         }
-        let Some(mode) = turn.mode.as_mut() else {
-            return Ok(None);
-        };
-        let pushed = mode.push(
-            input.as_deref(),
-            end_of_stream,
-            &backend.name,
-            &backend.api_key,
-        );
-        if o.ttft.is_none() && mode.has_content(end_of_stream) {
-            o.ttft = Some(o.start.elapsed());
-        }
-        if let Some(err) = &pushed.error {
-            o.error_code = err.code.clone();
-        }
-        if pushed.failed_code.is_some() {
-            o.error_code = pushed.failed_code;
-        }
-        if end_of_stream {
-            if let (Some(pending), Some(id)) = (turn.pending_store.take(), &o.response_id) {
-                if let Some(json) = mode.final_json(pushed.out.as_deref()) {
-                    keep(self.store.as_ref(), id, json, pending);
-                }
-            }
-        }
-        *body = match (&turn.compact, pushed.out) {
-            (Some(kept), Some(obj)) if end_of_stream && !mode.is_event_stream() => {
-                Some(Bytes::from(compaction_object(&obj, kept)))
-            }
-            (_, out) => out,
-        };
-        if let Some(b) = body.as_ref() {
-            o.bytes_out += b.len() as u64;
-            if let Some(log) = turn.body_log.as_mut() {
-                log.push(b);
-            }
-        }
+        *body = x
+            .push(
+                self.store.as_ref(),
+                input.as_deref(),
+                end_of_stream,
+                backend,
+            )
+            .out;
         Ok(None)
     }
 
@@ -572,8 +487,8 @@ impl ProxyHttp for ConvertProxy {
             .map(|b| b.name.clone())
             .unwrap_or_else(|| "upstream".into());
         let cause = cause_of(e);
-        if ctx.turn.downstream_started {
-            finish_started(session, &mut ctx.turn, cause, &backend, e).await
+        if ctx.turn.exchange.started() {
+            finish_started(session, &mut ctx.turn, cause, &backend).await
         } else {
             answer_error(session, ctx, cause, &backend, e).await
         }
@@ -582,24 +497,21 @@ impl ProxyHttp for ConvertProxy {
     /// The turn's record (turn::record), once.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Self::CTX) {
         let req = session.req_header();
-        let turn = &mut ctx.turn;
-        let o = &mut turn.outcome;
-        o.backend = ctx.admitted.attempts.as_ref().map(Attempts::backend);
-        let statuses = (o.status, o.upstream_status);
-        let class: Option<ErrorClass> = match e {
-            Some(e) => Some(cause_of(e).class(turn.downstream_started, statuses)),
-            None => outcome_class(o.status, o.upstream_status, o.error_code.is_some()),
-        };
+        let mut x = std::mem::replace(
+            &mut ctx.turn.exchange,
+            Exchange::new(Outcome::new(Instant::now())),
+        );
+        x.outcome.backend = ctx.admitted.attempts.as_ref().map(Attempts::backend);
+        let statuses = (x.outcome.status, x.outcome.upstream_status);
         let end = Ending {
             method: req.method.as_str(),
             path: req.uri.path(),
-            usage: usage_tokens(turn.mode.as_ref().and_then(ReplyMode::usage)),
-            class,
+            class: e.map(|e| cause_of(e).class(x.started(), statuses)),
             error: e.map(|e| e.etype().as_str()),
             local: ctx.admitted.local,
+            ..Ending::default()
         };
-        let (log, span) = (turn.body_log.take(), ctx.admitted.otel.take());
-        record(&self.config, &self.stats, o, &end, log, span);
+        x.finish(&self.config, &self.stats, end);
     }
 }
 
@@ -610,23 +522,9 @@ async fn finish_started(
     turn: &mut Turn,
     cause: Cause,
     backend: &str,
-    e: &Error,
 ) -> FailToProxy {
-    if cause.client_gone() {
-        // The client went away mid-response: nothing to finish, not the backend's fault.
-        tracing::debug!(backend = %backend, "client gone mid-response: {e}");
-        turn.outcome.error_code = Some("client_closed".to_owned());
-        return FailToProxy {
-            error_code: turn.outcome.status,
-            can_reuse_downstream: false,
-        };
-    }
-    let message = cause.mid_stream(backend);
-    turn.outcome.error_code = Some(MID_STREAM_CODE.to_owned());
-    let bytes = turn
-        .mode
-        .as_mut()
-        .and_then(|m| m.fail(MID_STREAM_CODE, &message, backend));
+    let x = &mut turn.exchange;
+    let bytes = x.fail(cause, backend);
     // Complete when the final bytes went out: the client's connection stays usable
     // (closing it would race with the client's next request).
     let mut complete = false;
@@ -636,9 +534,8 @@ async fn finish_started(
             Err(err) => tracing::debug!("client gone while reporting a failure: {err}"),
         }
     }
-    tracing::warn!(backend = %backend, "stream failed: {message}");
     FailToProxy {
-        error_code: turn.outcome.status,
+        error_code: x.outcome.status,
         can_reuse_downstream: complete,
     }
 }
@@ -657,8 +554,7 @@ async fn answer_error(
         .client_error
         .take()
         .unwrap_or_else(|| cause.before_head(backend));
-    turn.outcome.error_code = err.code.clone();
-    turn.outcome.status = err.status;
+    turn.exchange.refused(&err, None);
     if err.status >= 500 {
         tracing::warn!(backend = %backend, status = err.status, "{}: {e}", err.message);
     }
@@ -683,8 +579,7 @@ async fn answer_error(
 }
 
 async fn respond(session: &mut Session, ctx: &mut Ctx, err: ClientError) -> Result<bool> {
-    ctx.turn.outcome.status = err.status;
-    ctx.turn.outcome.error_code = err.code.clone();
+    ctx.turn.exchange.refused(&err, None);
     let allow = (err.status == 405).then_some("POST");
     local::write_json(session, err.status, &err.body_bytes(), allow).await?;
     Ok(true)

@@ -47,6 +47,42 @@ pub fn set_headers(
     Ok(())
 }
 
+/// The W3C trace context for the provider, one policy for both transports: the upstream
+/// span's (a child of the turn's span) when telemetry is on, else the client's as it came.
+pub fn trace_headers(
+    span: Option<&mut crate::telemetry::RequestSpan>,
+    client: &http::HeaderMap,
+    backend: &Backend,
+    path: &str,
+) -> Vec<(&'static str, http::HeaderValue)> {
+    let mut out = Vec::new();
+    match span {
+        Some(span) => {
+            if let Some(h) =
+                span.upstream_traceparent(&backend.host, backend.port, backend.tls, path)
+            {
+                if let Ok(v) = http::HeaderValue::from_str(&h.traceparent) {
+                    out.push(("traceparent", v));
+                }
+                if let Some(v) = h
+                    .tracestate
+                    .and_then(|t| http::HeaderValue::from_str(&t).ok())
+                {
+                    out.push(("tracestate", v));
+                }
+            }
+        }
+        None => {
+            for name in ["traceparent", "tracestate"] {
+                if let Some(v) = client.get(name) {
+                    out.push((name, v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
 impl ConvertProxy {
     /// The peer for a backend: DNS resolved asynchronously, TLS + SNI, timeouts.
     pub(crate) async fn peer_for(&self, backend: &Backend) -> Result<HttpPeer, ClientError> {
@@ -85,7 +121,7 @@ impl ConvertProxy {
         first: usize,
         client: &RequestHeader,
         body: Bytes,
-        traceparent: Option<(String, Option<String>)>,
+        trace: &[(&'static str, http::HeaderValue)],
     ) -> Result<(HttpSession, usize, HttpPeer), Failure> {
         let mut attempts = Attempts::new(first);
         loop {
@@ -99,7 +135,7 @@ impl ConvertProxy {
             let peer = self.peer_for(backend).await.map_err(Failure::refused)?;
             let e = match self.connector.get_http_session(&peer).await {
                 Ok((mut session, _reused)) => {
-                    let sent = send_on(&mut session, backend, client, body.clone(), &traceparent)
+                    let sent = send_on(&mut session, backend, client, body.clone(), trace)
                         .await
                         .map_err(|e| Failure::caused(super::cause_of(&e), &backend.name));
                     return sent.map(|()| (session, idx, peer));
@@ -133,20 +169,18 @@ async fn send_on(
     backend: &Backend,
     client: &RequestHeader,
     body: Bytes,
-    traceparent: &Option<(String, Option<String>)>,
+    trace: &[(&'static str, http::HeaderValue)],
 ) -> Result<()> {
     let mut req = RequestHeader::build(http::Method::POST, chat_path(backend).as_bytes(), None)?;
-    for name in ["user-agent", "accept-language"] {
-        if let Some(v) = client.headers.get(name) {
-            req.insert_header(name, v.clone())?;
+    // The client's headers the provider gets: the same policy as over HTTP.
+    for (name, v) in client.headers.iter() {
+        if keeps_client_header(name.as_str()) {
+            req.append_header(name.clone(), v.clone())?;
         }
     }
     set_headers(&mut req, backend, Some(body.len()))?;
-    if let Some((tp, ts)) = traceparent {
-        req.insert_header("traceparent", tp.as_str())?;
-        if let Some(ts) = ts {
-            req.insert_header("tracestate", ts.as_str())?;
-        }
+    for (name, value) in trace {
+        req.insert_header(*name, value.clone())?;
     }
     session.write_request_header(Box::new(req)).await?;
     session.write_request_body(body, true).await?;

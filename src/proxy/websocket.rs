@@ -35,14 +35,16 @@ use crate::turn::chain::{
     entry_from_items, extend_with_output, peek_previous, resolve_message, ChainEntry, ConnChain,
     Message,
 };
+use crate::turn::exchange::Exchange;
 use crate::turn::prepare::{absorb_output, prepare_turn};
 use crate::turn::record::{record, Ending, Outcome};
 use crate::turn::refs::references;
-use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
-use crate::turn::rescue::{outcome_class, Cause, Kind, Side, MID_STREAM_CODE};
+use crate::turn::reply::ReplyMode;
+use crate::turn::rescue::Cause;
 use crate::turn::route::{choose_ws_backend, no_backend, owner_of, WsRoute};
-use crate::turn::stored::{keep, stored_chain};
+use crate::turn::stored::{pending_for, stored_chain};
 
+use super::upstream::trace_headers;
 use super::ConvertProxy;
 
 /// Responses one connection remembers for `previous_response_id` (Codex continues the
@@ -363,88 +365,70 @@ impl ConvertProxy {
                 previous,
             };
         }
-        o.response_id = Some(response_id.clone());
-        let trace = ["traceparent", "tracestate"].map(|n| {
-            client
-                .headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
-        let trace = match trace {
-            [Some(tp), ts] => Some((tp, ts)),
-            _ => None,
-        };
+        // From here on the same exchange as an HTTP turn (turn::exchange).
+        let mut x = Exchange::new(o);
+        if let Some(t) = &self.telemetry {
+            let header = |n: &str| client.headers.get(n).and_then(|v| v.to_str().ok());
+            let start = x.outcome.start;
+            let span = t.start_request(
+                header("traceparent"),
+                header("tracestate"),
+                WS_ENDING.method,
+                WS_ENDING.path,
+                start,
+            );
+            x.set_span(Some(span));
+        }
+        x.log_body(log);
+        let n = resolved.entry.items.len();
+        let own = &resolved.entry.items[n - resolved.new_items.min(n)..];
+        let pending = pending_for(
+            resolved.store,
+            owner_of(&self.config, &client.headers),
+            previous.clone(),
+            own.iter()
+                .filter_map(|i| serde_json::value::RawValue::from_string(i.to_string()).ok())
+                .collect(),
+        );
+        x.prepared(rctx, pending, None);
+        x.outcome.model = prepared.model.or(x.outcome.model.take());
+        let trace = trace_headers(
+            x.span_mut(),
+            &client.headers,
+            backend,
+            &crate::turn::upstream::chat_path(backend),
+        );
         let sent = self
-            .send_chat(idx, client, Bytes::from(prepared.chat), trace)
+            .send_chat(idx, client, Bytes::from(prepared.chat), &trace)
             .await;
         let (mut up, idx, peer) = match sent {
             Ok(s) => s,
             Err(f) => {
                 let err = &f.error;
                 tracing::warn!(backend = %backend.name, status = err.status, "{}", err.message);
-                self.record_ws(o, err, f.class());
+                x.refused(err, Some(f.cause));
+                x.finish(&self.config, &self.stats, WS_ENDING);
                 let _ = tx.send(Frame::text(err.ws_frame())).await;
                 return failed(response_id);
             }
         };
-        o.backend = Some(idx);
-        o.first_byte = Some(o.start.elapsed());
+        x.outcome.backend = Some(idx);
         let Some(backend) = self.config.backends.get(idx) else {
             return failed(response_id);
         };
-        let head = up.response_header().map(|h| {
-            let get = |n: http::header::HeaderName| {
-                h.headers
-                    .get(n)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            (
-                h.status.as_u16(),
-                get(http::header::CONTENT_TYPE)
-                    .unwrap_or_default()
-                    .to_ascii_lowercase(),
-                get(http::header::RETRY_AFTER),
-            )
-        });
-        let Some((upstream_status, content_type, retry_after)) = head else {
+        let head = up
+            .response_header()
+            .map(|h| (h.status.as_u16(), h.headers.clone()));
+        let Some((status, headers)) = head else {
             return failed(response_id);
         };
-        o.upstream_status = upstream_status;
-        let mut mode = ReplyMode::on_head(
-            rctx,
-            &UpstreamHead {
-                status: upstream_status,
-                content_type: &content_type,
-                retry_after,
-            },
-            Framing::WebSocket,
-        );
-        o.status = mode.client_status();
-        let clean_end = self.relay(&mut up, &mut mode, &mut o, backend, &tx).await;
-        let conv = mode.converter();
-        if let Some(code) = conv.and_then(|c| c.failure_code()) {
-            o.error_code = Some(code.to_owned());
+        if x.on_head(status, &headers, Framing::WebSocket).is_none() {
+            return failed(response_id);
         }
-        let ok = clean_end && o.error_code.is_none() && (200..300).contains(&upstream_status);
-        if ok && resolved.store == Some(true) {
-            if let Some(json) = conv.and_then(|c| c.final_json()) {
-                let n = resolved.entry.items.len();
-                let input = resolved.entry.items[n - resolved.new_items.min(n)..]
-                    .iter()
-                    .filter_map(|i| serde_json::value::RawValue::from_string(i.to_string()).ok())
-                    .collect();
-                let pending = crate::turn::stored::Pending {
-                    owner: owner_of(&self.config, &client.headers),
-                    previous: previous.clone(),
-                    input,
-                };
-                keep(self.store.as_ref(), &response_id, json, pending);
-            }
-        }
+        let clean_end = self.relay(&mut up, &mut x, backend, &tx).await;
+        let ok = clean_end && x.clean();
         let entry = if ok {
-            conv.and_then(|c| c.final_json()).map(|json| {
+            x.final_json().map(|json| {
                 let mut e = extend_with_output(&resolved.entry, json);
                 if let Some(p) = absorb_output(&next_chat, json, backend, &catalog) {
                     e.bytes += p.settled_bytes();
@@ -455,13 +439,7 @@ impl ConvertProxy {
         } else {
             None
         };
-        let class = outcome_class(o.status, o.upstream_status, o.error_code.is_some());
-        let end = Ending {
-            usage: usage_tokens(mode.usage()),
-            class,
-            ..WS_ENDING
-        };
-        record(&self.config, &self.stats, &o, &end, None, None);
+        x.finish(&self.config, &self.stats, WS_ENDING);
         if clean_end {
             self.release(up, &peer).await;
         }
@@ -472,48 +450,38 @@ impl ConvertProxy {
         }
     }
 
-    /// The provider's reply, converted as it arrives (turn::reply), each event a frame on
-    /// `tx`, within the backend's total timeout. `true` when the body ended cleanly.
+    /// The provider's reply, converted as it arrives (turn::exchange), each event a frame
+    /// on `tx`, within the backend's total timeout. `true` when the body ended cleanly.
     async fn relay(
         &self,
         up: &mut pingora::protocols::http::client::HttpSession,
-        mode: &mut ReplyMode,
-        o: &mut Outcome,
+        x: &mut Exchange,
         backend: &crate::config::Backend,
         tx: &mpsc::Sender<Frame>,
     ) -> bool {
         let total = backend.timeouts.total;
         loop {
-            let remaining = total.saturating_sub(o.start.elapsed());
+            let remaining = total.saturating_sub(x.outcome.start.elapsed());
             let read = tokio::time::timeout(remaining, up.read_response_body()).await;
             let (chunk, end) = match read {
                 Ok(Ok(Some(b))) => (Some(b), false),
                 Ok(Ok(None)) => (None, true),
                 Ok(Err(e)) => {
-                    self.fail_ws(o, mode, super::cause_of(&e), backend, tx)
-                        .await;
+                    self.fail_ws(x, super::cause_of(&e), backend, tx).await;
                     return false;
                 }
                 Err(_) => {
-                    let cause = Cause::new(Kind::TotalTimeout, Side::Upstream, "total");
-                    self.fail_ws(o, mode, cause, backend, tx).await;
+                    self.fail_ws(x, Cause::total_timeout(), backend, tx).await;
                     return false;
                 }
             };
-            let pushed = mode.push(chunk.as_deref(), end, &backend.name, &backend.api_key);
-            if o.ttft.is_none() && mode.has_content(end) {
-                o.ttft = Some(o.start.elapsed());
-            }
-            if let Some(err) = &pushed.error {
-                o.error_code = err.code.clone();
-                o.status = err.status;
-            }
+            let pushed = x.push(self.store.as_ref(), chunk.as_deref(), end, backend);
             if let Some(out) = pushed.out {
-                o.bytes_out += out.len() as u64;
-                if let Some(err) = pushed.error {
-                    let _ = tx.send(Frame::text(err.ws_frame())).await;
-                } else {
-                    self.send_reply(tx, mode, out).await;
+                match pushed.error {
+                    Some(err) => {
+                        let _ = tx.send(Frame::text(err.ws_frame())).await;
+                    }
+                    None => self.send_reply(tx, x.mode(), out).await,
                 }
             }
             if end {
@@ -526,18 +494,13 @@ impl ConvertProxy {
     /// `response.failed` (or the error the client is owed).
     async fn fail_ws(
         &self,
-        o: &mut Outcome,
-        mode: &mut ReplyMode,
+        x: &mut Exchange,
         cause: Cause,
         backend: &crate::config::Backend,
         tx: &mpsc::Sender<Frame>,
     ) {
-        let message = cause.mid_stream(&backend.name);
-        tracing::warn!(backend = %backend.name, "stream failed: {message}");
-        o.error_code = Some(MID_STREAM_CODE.to_owned());
-        if let Some(out) = mode.fail(MID_STREAM_CODE, &message, &backend.name) {
-            o.bytes_out += out.len() as u64;
-            self.send_reply(tx, mode, out).await;
+        if let Some(out) = x.fail(cause, &backend.name) {
+            self.send_reply(tx, x.mode(), out).await;
         }
     }
 
@@ -587,8 +550,8 @@ impl ConvertProxy {
     }
 
     /// A reply's bytes as frames: event lines one frame each; a whole JSON body as one.
-    async fn send_reply(&self, tx: &mpsc::Sender<Frame>, mode: &ReplyMode, out: Bytes) {
-        if mode.is_event_stream() {
+    async fn send_reply(&self, tx: &mpsc::Sender<Frame>, mode: Option<&ReplyMode>, out: Bytes) {
+        if mode.is_some_and(ReplyMode::is_event_stream) {
             send_lines(tx, &out).await;
         } else if !out.is_empty() {
             let _ = tx

@@ -24,6 +24,7 @@
 
 pub mod chain;
 pub mod compact;
+pub mod exchange;
 pub mod guard;
 pub mod intern;
 pub mod local;

@@ -45,7 +45,16 @@ pub enum Side {
     Internal,
 }
 
+/// The name of the failure past a backend's total timeout (also the Pingora error type an
+/// HTTP reply is ended with).
+pub const TOTAL_TIMEOUT: &str = "TotalTimeout";
+
 impl Cause {
+    /// The turn took longer than the backend's `timeouts.total`.
+    pub fn total_timeout() -> Self {
+        Cause::new(Kind::TotalTimeout, Side::Upstream, TOTAL_TIMEOUT)
+    }
+
     pub fn new(kind: Kind, side: Side, name: &'static str) -> Self {
         Cause { kind, side, name }
     }

@@ -259,10 +259,28 @@ pub fn pending_of(
         // Stored by default, as OpenAI's API: the Response object says so.
         req.store = Some(true);
     }
-    (req.store != Some(false)).then(|| Pending {
+    pending_for(
+        req.store,
         owner,
-        previous: req.previous_response_id.clone(),
-        input: own_input(raw),
+        req.previous_response_id.clone(),
+        own_input(raw),
+    )
+}
+
+/// The one rule for both transports: a response is kept when its Response object says
+/// `store: true` (over HTTP that is the default, set by [`pending_of`]; over a WebSocket
+/// the message's own `store`, so Codex's `store: false` sessions stay on their socket). It
+/// is written once it completes (a failed one is not kept: [`record_of`]).
+pub fn pending_for(
+    store: Option<bool>,
+    owner: Option<String>,
+    previous: Option<String>,
+    input: Vec<Box<RawValue>>,
+) -> Option<Pending> {
+    (store == Some(true)).then_some(Pending {
+        owner,
+        previous,
+        input,
     })
 }
 
