@@ -129,7 +129,7 @@ pub fn catalog_entry(model: &ModelMetadata, backend: &Backend, base_instructions
         .reasoning
         .efforts
         .iter()
-        .map(|e| json!({"effort": e.as_str(), "description": profile.effort_description(*e)}))
+        .map(|e| json!({"effort": e.as_str(), "description": backend.quirks.effort.describe(e.as_str())}))
         .collect();
     let apply_patch = match model.apply_patch {
         ApplyPatch::Freeform => json!("freeform"),
@@ -911,6 +911,32 @@ mod tests {
         }
     }
 
+    /// The levels' descriptions come from the encoding the backend really uses: a backend
+    /// that overrides its profile's (`quirks.reasoning_effort`) is described as it sends.
+    #[test]
+    fn effort_descriptions_follow_a_backend_override() {
+        let c = catalog(&config(
+            r#"{"backends": [{"name": "deepseek", "url": "https://api.deepseek.com/v1",
+                "model": "deepseek-v4-pro", "quirks": {"reasoning_effort": "reasoning_effort"},
+                "match_rules": {"default": true}}]}"#,
+        ))
+        .unwrap();
+        let levels = entry(&c, "deepseek-v4-pro")["supported_reasoning_levels"].clone();
+        let descriptions: Vec<&str> = levels
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["description"].as_str().unwrap())
+            .collect();
+        assert!(!descriptions.is_empty());
+        for (l, d) in levels.as_array().unwrap().iter().zip(&descriptions) {
+            assert_eq!(
+                *d,
+                format!("reasoning_effort: {}", l["effort"].as_str().unwrap())
+            );
+        }
+    }
+
     #[test]
     fn catalog_values_follow_config_and_profile_defaults() {
         let c = catalog(&config(FOUR)).unwrap();
@@ -925,8 +951,8 @@ mod tests {
         assert_eq!(glm["supports_reasoning_summaries"], true);
         assert_eq!(
             glm["supported_reasoning_levels"],
-            json!([{"effort": "none", "description": "thinking disabled"},
-                   {"effort": "medium", "description": "thinking enabled"}])
+            json!([{"effort": "none", "description": "thinking: {type: disabled}"},
+                   {"effort": "medium", "description": "thinking: {type: enabled}"}])
         );
         // 200000 - 32768 reserved for the answer.
         assert_eq!(glm["auto_compact_token_limit"], 167_232);

@@ -625,28 +625,8 @@ pub fn compaction_summary_text(summary: &str) -> String {
 }
 
 fn apply_effort(effort: &str, style: EffortStyle, extra: &mut Map<String, Value>) {
-    let off = matches!(effort, "none" | "minimal");
-    match style {
-        EffortStyle::Drop => {}
-        EffortStyle::ReasoningEffort => {
-            extra.insert("reasoning_effort".into(), Value::String(effort.to_owned()));
-        }
-        EffortStyle::DeepSeek => {
-            if off {
-                extra.insert("thinking".into(), json!({"type": "disabled"}));
-            } else {
-                let e = if matches!(effort, "xhigh" | "max") {
-                    "max"
-                } else {
-                    "high"
-                };
-                extra.insert("reasoning_effort".into(), Value::String(e.into()));
-            }
-        }
-        EffortStyle::GlmThinking => {
-            let t = if off { "disabled" } else { "enabled" };
-            extra.insert("thinking".into(), json!({ "type": t }));
-        }
+    for (k, v) in style.encode(effort) {
+        extra.insert(k.to_owned(), v);
     }
 }
 

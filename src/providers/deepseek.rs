@@ -97,12 +97,3 @@ pub fn model_defaults() -> ModelDefaults {
         parallel_tool_calls: true,
     }
 }
-
-/// What is sent for an effort: thinking off, or `reasoning_effort` high / max.
-pub fn effort_description(effort: ReasoningEffort) -> String {
-    match effort {
-        ReasoningEffort::None | ReasoningEffort::Minimal => "thinking: {type: disabled}".into(),
-        ReasoningEffort::XHigh => "reasoning_effort: max".into(),
-        _ => "reasoning_effort: high".into(),
-    }
-}

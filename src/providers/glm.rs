@@ -69,14 +69,6 @@ pub fn model_defaults() -> ModelDefaults {
     }
 }
 
-/// What is sent for an effort: thinking on or off.
-pub fn effort_description(effort: ReasoningEffort) -> String {
-    match effort {
-        ReasoningEffort::None | ReasoningEffort::Minimal => "thinking disabled".into(),
-        _ => "thinking enabled".into(),
-    }
-}
-
 /// GLM's error codes: 1261 the prompt is too long, 1113 the balance is used up.
 pub fn error_code(code: &str) -> Option<ErrorCode> {
     match code {

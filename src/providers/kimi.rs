@@ -27,10 +27,7 @@
 //! - streamed usage sits in `choices[0].usage` of the finish chunk (higress-group/higress#1568,
 //!   earendil-works/pi#2017).
 
-use super::{
-    EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, ReasoningEffort,
-    Sampling,
-};
+use super::{EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, Sampling};
 
 /// Words in a backend's name that pick this profile.
 pub const NAME_HINTS: &[&str] = &["kimi", "moonshot"];
@@ -76,9 +73,4 @@ pub fn model_defaults() -> ModelDefaults {
         input_modalities: vec![InputModality::Text],
         parallel_tool_calls: true,
     }
-}
-
-/// The effort is not sent.
-pub fn effort_description(_effort: ReasoningEffort) -> String {
-    "not forwarded: the model decides".into()
 }

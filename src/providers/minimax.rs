@@ -20,7 +20,7 @@
 
 use super::{
     EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, Passback, Profile, Quirks,
-    ReasoningEffort, Sampling,
+    Sampling,
 };
 
 /// Words in a backend's name that pick this profile.
@@ -65,11 +65,6 @@ pub fn model_defaults() -> ModelDefaults {
         input_modalities: vec![InputModality::Text],
         parallel_tool_calls: true,
     }
-}
-
-/// The effort is not sent.
-pub fn effort_description(_effort: ReasoningEffort) -> String {
-    "not forwarded: the model decides".into()
 }
 
 /// What a non-zero `base_resp.status_code` (an error inside a 200 body) means, for the codes

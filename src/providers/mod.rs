@@ -35,6 +35,60 @@ pub enum EffortStyle {
     GlmThinking,
 }
 
+impl EffortStyle {
+    /// The Chat request's members for a Responses `reasoning.effort` (none for
+    /// [`EffortStyle::Drop`]). The one place the encoding is written: the converter sends
+    /// it, and codex-setup's catalog describes it ([`EffortStyle::describe`]).
+    pub fn encode(self, effort: &str) -> Vec<(&'static str, serde_json::Value)> {
+        use serde_json::{json, Value};
+        let off = matches!(effort, "none" | "minimal");
+        match self {
+            EffortStyle::Drop => Vec::new(),
+            EffortStyle::ReasoningEffort => {
+                vec![("reasoning_effort", Value::String(effort.to_owned()))]
+            }
+            EffortStyle::DeepSeek if off => vec![("thinking", json!({"type": "disabled"}))],
+            EffortStyle::DeepSeek => {
+                let e = if matches!(effort, "xhigh" | "max") {
+                    "max"
+                } else {
+                    "high"
+                };
+                vec![("reasoning_effort", Value::String(e.into()))]
+            }
+            EffortStyle::GlmThinking => {
+                let t = if off { "disabled" } else { "enabled" };
+                vec![("thinking", json!({ "type": t }))]
+            }
+        }
+    }
+
+    /// What [`EffortStyle::encode`] sends, in words (the level's description in Codex's
+    /// catalog): `reasoning_effort: high`, `thinking: {type: disabled}`, or that nothing is
+    /// sent.
+    pub fn describe(self, effort: &str) -> String {
+        let members = self.encode(effort);
+        if members.is_empty() {
+            return "not forwarded: the model decides".to_owned();
+        }
+        members
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                serde_json::Value::Object(o) => {
+                    let inner: Vec<String> = o
+                        .iter()
+                        .map(|(ik, iv)| format!("{ik}: {}", iv.as_str().unwrap_or_default()))
+                        .collect();
+                    format!("{k}: {{{}}}", inner.join(", "))
+                }
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// What happens to `temperature` and `top_p` (`quirks.sampling`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -225,18 +279,6 @@ impl Profile {
             }
         }
         d
-    }
-
-    /// What the proxy sends upstream for a reasoning effort (the description of the level in
-    /// Codex's catalog).
-    pub fn effort_description(self, effort: ReasoningEffort) -> String {
-        match self {
-            Profile::Glm => glm::effort_description(effort),
-            Profile::Kimi => kimi::effort_description(effort),
-            Profile::DeepSeek => deepseek::effort_description(effort),
-            Profile::MiniMax => minimax::effort_description(effort),
-            Profile::OpenAi => openai::effort_description(effort),
-        }
     }
 
     /// What the provider's own error `code` (an error body's `code`) means, when it is one
@@ -452,9 +494,16 @@ mod tests {
             Some(ErrorCode::InsufficientQuota)
         );
         assert_eq!(minimax::base_resp_code(2013), None);
-        let d = |p: Profile, e| p.effort_description(e);
-        assert_eq!(d(Profile::Glm, ReasoningEffort::None), "thinking disabled");
-        assert_eq!(d(Profile::Glm, ReasoningEffort::High), "thinking enabled");
+        // The description is derived from the encoding the converter sends.
+        let d = |p: Profile, e: ReasoningEffort| p.quirks().effort.describe(e.as_str());
+        assert_eq!(
+            d(Profile::Glm, ReasoningEffort::None),
+            "thinking: {type: disabled}"
+        );
+        assert_eq!(
+            d(Profile::Glm, ReasoningEffort::High),
+            "thinking: {type: enabled}"
+        );
         assert_eq!(
             d(Profile::DeepSeek, ReasoningEffort::Minimal),
             "thinking: {type: disabled}"

@@ -22,8 +22,3 @@ pub fn model_defaults() -> ModelDefaults {
         parallel_tool_calls: true,
     }
 }
-
-/// The effort is sent as given.
-pub fn effort_description(effort: ReasoningEffort) -> String {
-    format!("reasoning_effort: {}", effort.as_str())
-}

@@ -116,9 +116,9 @@ impl ConvertProxy {
                 model = sniff_model(&first);
             }
         }
-        let idx = match route::choose_backend(&self.config, c.backend, model.as_deref(), path) {
-            Ok(i) => i,
-            Err(err) => return respond(session, ctx, err).await,
+        let idx = match route::choose_backend(&self.config, c.prefix, model.as_deref()) {
+            Some(i) => i,
+            None => return respond(session, ctx, route::no_backend(path)).await,
         };
         let headers = &session.req_header().headers;
         if let Some(t) = &self.telemetry {

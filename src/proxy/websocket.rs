@@ -41,7 +41,7 @@ use crate::turn::record::{record, Ending, Outcome};
 use crate::turn::refs::references;
 use crate::turn::reply::ReplyMode;
 use crate::turn::rescue::Cause;
-use crate::turn::route::{choose_ws_backend, no_backend, owner_of, WsRoute};
+use crate::turn::route::{choose_backend, no_backend, owner_of, WsRoute};
 use crate::turn::stored::{pending_for, stored_chain};
 
 use super::upstream::trace_headers;
@@ -318,7 +318,7 @@ impl ConvertProxy {
             entry: None,
             previous: previous.clone(),
         };
-        let chosen = choose_ws_backend(&self.config, route, o.model.as_deref());
+        let chosen = choose_backend(&self.config, route.prefix_backend, o.model.as_deref());
         let Some((idx, backend)) = chosen.and_then(|i| self.config.backends.get(i).map(|b| (i, b)))
         else {
             let err = no_backend("");

@@ -57,8 +57,9 @@ pub struct WsRoute {
 /// A turn to convert, as far as the headers tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Convert {
-    /// The backend by path prefix, else the default (the model may still change it: `sniff`).
-    pub backend: Option<usize>,
+    /// The backend of the path's prefix, if it has one (else the model's or the default:
+    /// [`choose_backend`]).
+    pub prefix: Option<usize>,
     /// Read `model` from the body's first chunk and route by it (no prefix, model rules set).
     pub sniff: bool,
     /// Remote compaction v1 (`POST …/responses/compact`).
@@ -149,32 +150,21 @@ pub fn route<'p>(config: &Config, req: &Request<'p, '_>) -> Result<Route<'p>, Cl
         return Err(too_large(config.max_body_bytes));
     }
     Ok(Route::Convert(Convert {
-        backend: routed.map(|(i, _)| i),
+        prefix: prefix_backend,
         sniff: !by_prefix && config.has_model_rules(),
         compact,
         declared_len,
     }))
 }
 
-/// The backend of a turn: the path prefix's, else the model's (`match_rules.model`), else
-/// the default; an error when none serves it.
+/// The backend of a turn, for both transports: the path prefix's, else the model's
+/// (`match_rules.model`), else the default; `None` when none serves it.
 pub fn choose_backend(
     config: &Config,
-    prefix_or_default: Option<usize>,
+    prefix: Option<usize>,
     model: Option<&str>,
-    path: &str,
-) -> Result<usize, ClientError> {
-    model
-        .and_then(|m| config.route_model(m))
-        .or(prefix_or_default)
-        .ok_or_else(|| no_backend(path))
-}
-
-/// The backend of one WebSocket message: the connection's prefix, else its model's, else
-/// the default.
-pub fn choose_ws_backend(config: &Config, route: WsRoute, model: Option<&str>) -> Option<usize> {
-    route
-        .prefix_backend
+) -> Option<usize> {
+    prefix
         .or_else(|| {
             model
                 .filter(|_| config.has_model_rules())
@@ -422,36 +412,17 @@ mod tests {
         let Ok(Route::Convert(by_prefix)) = go(&c, &Method::POST, "/kimi/v1/responses", &h) else {
             panic!("not a conversion");
         };
-        assert_eq!((by_prefix.backend, by_prefix.sniff), (Some(1), false));
+        assert_eq!((by_prefix.prefix, by_prefix.sniff), (Some(1), false));
         let Ok(Route::Convert(bare)) = go(&c, &Method::POST, "/v1/responses", &h) else {
             panic!("not a conversion");
         };
         // No prefix, model rules exist: the default unless the model says otherwise.
-        assert_eq!(
-            (bare.backend, bare.sniff, bare.compact),
-            (Some(0), true, false)
-        );
-        assert_eq!(
-            choose_backend(&c, bare.backend, Some("kimi-k2"), "/v1/responses"),
-            Ok(1)
-        );
-        assert_eq!(
-            choose_backend(&c, bare.backend, Some("glm-5"), "/v1/responses"),
-            Ok(0)
-        );
-        assert_eq!(
-            choose_backend(&c, None, None, "/x").unwrap_err().status,
-            404
-        );
-        let ws = WsRoute {
-            prefix_backend: None,
-        };
-        assert_eq!(choose_ws_backend(&c, ws, Some("kimi-k2")), Some(1));
-        assert_eq!(choose_ws_backend(&c, ws, None), Some(0));
-        let ws = WsRoute {
-            prefix_backend: Some(0),
-        };
-        assert_eq!(choose_ws_backend(&c, ws, Some("kimi-k2")), Some(0));
+        assert_eq!((bare.prefix, bare.sniff, bare.compact), (None, true, false));
+        // Prefix > model > default, for both transports.
+        assert_eq!(choose_backend(&c, bare.prefix, Some("kimi-k2")), Some(1));
+        assert_eq!(choose_backend(&c, bare.prefix, Some("glm-5")), Some(0));
+        assert_eq!(choose_backend(&c, None, None), Some(0));
+        assert_eq!(choose_backend(&c, Some(0), Some("kimi-k2")), Some(0));
     }
 
     #[test]
