@@ -880,4 +880,6 @@ async fn codex_runs_with_the_generated_setup() {
         "{}",
         up.body_raw
     );
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 }

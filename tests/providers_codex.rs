@@ -52,6 +52,8 @@ async fn two_turn_task(p: Profile) {
         proxy.stderr()
     );
     run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 
     // The tool really ran, and Codex printed the final answer.
     let out = std::fs::read_to_string(workdir.path().join("out.txt"))

@@ -575,11 +575,14 @@ pub struct TappedFrame {
     pub body: Value,
 }
 
+/// A WebSocket upgrade request as a [`WsTap`] saw it: (path, headers lower-cased).
+pub type Upgrade = (String, Vec<(String, String)>);
+
 struct WsTapState {
     target: String,
     frames: Mutex<Vec<TappedFrame>>,
     /// The upgrade request of each socket: (path, headers lower-cased).
-    upgrades: Mutex<Vec<(String, Vec<(String, String)>)>>,
+    upgrades: Mutex<Vec<Upgrade>>,
 }
 
 /// A recording WebSocket pass-through between Codex and the proxy: accepts Codex's
@@ -639,7 +642,7 @@ impl WsTap {
     }
 
     /// The upgrade requests seen: (path, headers).
-    pub fn upgrades(&self) -> Vec<(String, Vec<(String, String)>)> {
+    pub fn upgrades(&self) -> Vec<Upgrade> {
         self.state.upgrades.lock().unwrap().clone()
     }
 }
@@ -658,8 +661,10 @@ async fn ws_tap_conn(state: Arc<WsTapState>, conn: usize, tcp: tokio::net::TcpSt
     };
     use tokio_tungstenite::tungstenite::Message;
 
-    let seen: Arc<Mutex<Option<(String, Vec<(String, String)>)>>> = Arc::new(Mutex::new(None));
+    let seen: Arc<Mutex<Option<Upgrade>>> = Arc::new(Mutex::new(None));
     let seen_cb = Arc::clone(&seen);
+    // tungstenite's handshake callback type returns its (large) error response.
+    #[allow(clippy::result_large_err)]
     let callback = move |req: &WsRequest, resp: WsResponse| {
         let headers = req
             .headers()
