@@ -286,6 +286,7 @@ impl Stats {
                 pick(s).render(&mut out, name, &format!("backend=\"{}\"", escape(backend)));
             }
         }
+        crate::turn::guard::render(&mut out);
         let _ = writeln!(
             out,
             "# HELP ccp_uptime_seconds Seconds since start.\n# TYPE ccp_uptime_seconds gauge\nccp_uptime_seconds {}",

@@ -13,8 +13,9 @@
 use std::borrow::Cow;
 
 use bytes::BytesMut;
-use serde::ser::{SerializeStruct, Serializer};
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::sse::{write_event_json, write_json_line, DONE_FRAME};
 
@@ -180,6 +181,15 @@ macro_rules! object {
 }
 
 const EMPTY: [(); 0] = [];
+
+/// `{}`.
+struct EmptyObject;
+
+impl Serialize for EmptyObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_map(Some(0))?.end()
+    }
+}
 
 /// `{"annotations":[],"logprobs":[],"text":TEXT,"type":"output_text"}`.
 struct OutputTextPart<'a>(&'a str);
@@ -350,7 +360,15 @@ pub enum OutputItem<'a> {
         status: ItemStatus,
         call_id: &'a str,
         name: &'a str,
+        namespace: Option<&'a str>,
         input: Cow<'a, str>,
+    },
+    /// The model's call of the client-executed `tool_search` (`arguments` `None`: `{}`).
+    ToolSearchCall {
+        id: &'a str,
+        status: ItemStatus,
+        call_id: &'a str,
+        arguments: Option<Box<RawValue>>,
     },
     /// Remote compaction: the summary, as the proxy's token.
     Compaction {
@@ -411,9 +429,33 @@ impl Serialize for OutputItem<'_> {
                 status,
                 call_id,
                 name,
+                namespace: None,
                 input,
             } => object!(s, "call_id" => call_id, "id" => id, "input" => input,
                 "name" => name, "status" => status.as_str(), "type" => "custom_tool_call"),
+            OutputItem::CustomToolCall {
+                id,
+                status,
+                call_id,
+                name,
+                namespace: Some(ns),
+                input,
+            } => object!(s, "call_id" => call_id, "id" => id, "input" => input,
+                "name" => name, "namespace" => ns, "status" => status.as_str(),
+                "type" => "custom_tool_call"),
+            OutputItem::ToolSearchCall {
+                id,
+                status,
+                call_id,
+                arguments,
+            } => match arguments {
+                Some(args) => object!(s, "arguments" => args, "call_id" => call_id,
+                    "execution" => "client", "id" => id, "status" => status.as_str(),
+                    "type" => "tool_search_call"),
+                None => object!(s, "arguments" => &EmptyObject, "call_id" => call_id,
+                    "execution" => "client", "id" => id, "status" => status.as_str(),
+                    "type" => "tool_search_call"),
+            },
             OutputItem::Compaction {
                 id,
                 encrypted_content,

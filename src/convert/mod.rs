@@ -13,6 +13,43 @@ pub mod tools;
 use std::sync::Arc;
 
 use crate::providers::Quirks;
+
+/// What a request held that the proxy does not convert: the dialect guard counts each in
+/// `ccp_unconverted_total{kind, type}` and logs it once per type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Unconverted {
+    pub kind: UnconvertedKind,
+    /// The item, part or tool type, or the member's name.
+    pub ty: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnconvertedKind {
+    Item,
+    Part,
+    Tool,
+    Member,
+}
+
+impl UnconvertedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnconvertedKind::Item => "item",
+            UnconvertedKind::Part => "part",
+            UnconvertedKind::Tool => "tool",
+            UnconvertedKind::Member => "member",
+        }
+    }
+}
+
+impl Unconverted {
+    pub fn new(kind: UnconvertedKind, ty: impl Into<String>) -> Self {
+        Unconverted {
+            kind,
+            ty: ty.into(),
+        }
+    }
+}
 use tools::ToolCatalog;
 
 /// What the response side needs to know about the request: echoed fields, the tool

@@ -4,14 +4,20 @@
 use serde_json::{json, Map, Value};
 
 use super::ids::{decode_compaction_token, decode_reasoning_token, new_response_id, random_u64};
-use super::tools::{arguments_for_custom_input, ConvertedTools, ToolCatalog, ToolsCache};
-use super::{now_secs, ResponseContext};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::tools::{
+    arguments_for_custom_input, ConvertedTools, ToolCatalog, ToolSources, ToolsCache,
+};
+use super::{now_secs, ResponseContext, Unconverted, UnconvertedKind};
 use crate::providers::{EffortStyle, Passback, Quirks};
 use crate::types::chat::{
     ChatContent, ChatFunctionCall, ChatMessage, ChatPart, ChatRequest, ChatToolCall, ImageUrl,
 };
 use crate::types::responses::{
-    ContentPart, Input, InputItem, MessageContent, ResponsesRequest, Text, ToolOutput,
+    ContentPart, ExtraItem, ExtraKind, Input, InputItem, MessageContent, ResponsesRequest, Text,
+    ToolOutput,
 };
 
 /// A request the client got wrong: becomes a 400 `invalid_request_error`.
@@ -112,6 +118,63 @@ pub struct Converted<'a> {
     pub ctx: ResponseContext,
     /// Hosted tools and item types that were left out (for a debug log line).
     pub skipped: Vec<String>,
+    /// What the proxy does not convert (the dialect guard).
+    pub unconverted: Vec<Unconverted>,
+}
+
+/// What a conversation's items set for the turns after them (Codex's responses lite): a
+/// WebSocket chain keeps it with its converted prefix, so a turn that sends only new items
+/// still offers the tools and keeps the effort.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// The tools of the last `additional_tools` item (a JSON array).
+    pub additional_tools: Option<Arc<str>>,
+    /// The tools `tool_search_output` items loaded since (JSON arrays).
+    pub loaded_tools: Vec<Arc<str>>,
+    /// The reasoning effort of the last `configuration_update` that set one.
+    pub effort: Option<String>,
+}
+
+impl Settings {
+    /// The settings after `items`.
+    fn after(&self, items: &[InputItem<'_>], skipped: &mut Vec<String>) -> Settings {
+        let mut next = self.clone();
+        for item in items {
+            match item {
+                InputItem::AdditionalTools(t) => {
+                    next.additional_tools = Some(Arc::from(t.raw.get()));
+                    next.loaded_tools.clear();
+                }
+                InputItem::ConfigurationUpdate(u) => {
+                    if let Some(e) = &u.effort {
+                        next.effort = Some(e.clone());
+                    }
+                    for field in &u.ignored {
+                        skipped.push(format!("configuration_update.{field} (not mapped)"));
+                    }
+                }
+                InputItem::Extra(e) if e.kind == ExtraKind::ToolSearchOutput => {
+                    if let Some(tools @ Value::Array(_)) = e.members.get("tools") {
+                        next.loaded_tools.push(Arc::from(tools.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        next
+    }
+
+    fn sources(&self) -> ToolSources<'_> {
+        ToolSources {
+            lists: self
+                .additional_tools
+                .iter()
+                .chain(self.loaded_tools.iter())
+                .map(|t| Cow::Borrowed(&**t))
+                .collect(),
+            loaded_from: usize::from(self.additional_tools.is_some()),
+        }
+    }
 }
 
 /// Everything of a converted request but its messages, and the input still to convert.
@@ -119,6 +182,9 @@ struct Plan<'a> {
     chat: ChatRequest<'a>,
     ctx: ResponseContext,
     skipped: Vec<String>,
+    unconverted: Vec<Unconverted>,
+    /// The settings after this request's input.
+    settings: Settings,
     instructions: Option<Text<'a>>,
     /// System-prompt additions of the request (a JSON schema hint), after the items' own.
     hints: Vec<String>,
@@ -129,20 +195,20 @@ struct Plan<'a> {
 /// caller (whole, or on top of a chain's converted prefix).
 fn plan_request<'a>(
     mut req: ResponsesRequest<'a>,
+    base: &Settings,
     opts: &RequestOptions<'_>,
 ) -> Result<Plan<'a>, InvalidRequest> {
     let quirks = opts.quirks;
-    let client_model = req.model.clone().filter(|m| !m.is_empty());
-    let model = match (opts.model_override, &client_model) {
-        (Some(m), _) => m.to_owned(),
-        (None, Some(m)) => m.clone(),
-        (None, None) => {
-            return Err(InvalidRequest::new(
-                "Missing required parameter: 'model'.",
-                Some("model"),
-            ))
-        }
+    // Required as OpenAI and Open Responses require it, whether or not the backend sets
+    // the model that goes upstream.
+    let Some(client_model) = req.model.clone().filter(|m| !m.is_empty()) else {
+        let mut err = InvalidRequest::new("Missing required parameter: 'model'.", Some("model"));
+        err.code = Some("missing_required_parameter");
+        return Err(err);
     };
+    let model = opts
+        .model_override
+        .map_or_else(|| client_model.clone(), str::to_owned);
     if req.previous_response_id.is_some() && !opts.chain_resolved {
         return Err(InvalidRequest::new(
             "previous_response_id is not supported by this stateless proxy: send the whole \
@@ -166,30 +232,49 @@ fn plan_request<'a>(
     // item (see `StreamConverter`).
     let compaction = matches!(&input, Input::Items(items) if matches!(items.last(), Some(InputItem::CompactionTrigger)));
 
-    let converted = match &req.tools {
-        Some(t) => {
-            let made = match opts.tools {
-                Some(cache) => cache.get(t, quirks),
-                None => ConvertedTools::new(t, quirks).map(std::sync::Arc::new),
-            };
-            Some(made.map_err(|e| {
-                let mut err = InvalidRequest::new(
-                    format!("We could not parse the JSON body of your request: {e}"),
-                    Some("tools"),
-                );
-                err.code = Some("invalid_json");
-                err
-            })?)
-        }
-        None => None,
+    let mut skipped = Vec::new();
+    let mut unconverted: Vec<Unconverted> = req
+        .unknown_members
+        .iter()
+        .map(|m| Unconverted::new(UnconvertedKind::Member, m.clone()))
+        .collect();
+    let settings = match &input {
+        Input::Items(items) => base.after(items, &mut skipped),
+        Input::Text(_) => base.clone(),
     };
-    let (tools, catalog, skipped) = match &converted {
-        Some(c) => (c.chat.clone(), c.catalog.clone(), c.skipped.clone()),
-        None => (
-            None,
-            std::sync::Arc::new(ToolCatalog::default()),
-            Vec::new(),
-        ),
+    let sources = settings.sources();
+    let converted = if req.tools.is_some() || !sources.is_empty() {
+        let made = match opts.tools {
+            Some(cache) => cache.get(req.tools.as_ref(), &sources, quirks),
+            None => ConvertedTools::new(req.tools.as_ref(), &sources, quirks).map(Arc::new),
+        };
+        Some(made.map_err(|e| {
+            let param = if req.tools.is_some() {
+                "tools"
+            } else {
+                "input"
+            };
+            let mut err = InvalidRequest::new(
+                format!("We could not parse the JSON body of your request: {e}"),
+                Some(param),
+            );
+            err.code = Some("invalid_json");
+            err
+        })?)
+    } else {
+        None
+    };
+    let (tools, catalog) = match &converted {
+        Some(c) => {
+            skipped.extend(c.skipped.iter().cloned());
+            unconverted.extend(
+                c.unconverted
+                    .iter()
+                    .map(|t| Unconverted::new(UnconvertedKind::Tool, t.clone())),
+            );
+            (c.chat.clone(), c.catalog.clone())
+        }
+        None => (None, Arc::new(ToolCatalog::default())),
     };
 
     let mut chat = ChatRequest {
@@ -228,7 +313,12 @@ fn plan_request<'a>(
     }
     chat.temperature = quirks.sampling.apply(req.temperature);
     chat.top_p = quirks.sampling.apply(req.top_p);
-    if let Some(effort) = req.reasoning.as_ref().and_then(|r| r.effort.as_deref()) {
+    // A `configuration_update` in the conversation changes the effort from its place on.
+    let effort = settings
+        .effort
+        .as_deref()
+        .or_else(|| req.reasoning.as_ref().and_then(|r| r.effort.as_deref()));
+    if let Some(effort) = effort {
         apply_effort(effort, quirks.effort, &mut chat.extra);
     }
 
@@ -240,7 +330,7 @@ fn plan_request<'a>(
     let ctx = ResponseContext {
         response_id: new_response_id(),
         created_at: now_secs(),
-        model: client_model.unwrap_or(model),
+        model: client_model,
         stream,
         catalog,
         quirks: quirks.clone(),
@@ -259,6 +349,8 @@ fn plan_request<'a>(
         chat,
         ctx,
         skipped,
+        unconverted,
+        settings,
         instructions,
         hints,
         input,
@@ -295,7 +387,7 @@ pub fn convert_request<'a>(
     req: ResponsesRequest<'a>,
     opts: &RequestOptions<'_>,
 ) -> Result<Converted<'a>, InvalidRequest> {
-    let mut plan = plan_request(req, opts)?;
+    let mut plan = plan_request(req, &Settings::default(), opts)?;
     let catalog = plan.ctx.catalog.clone();
     let mut b = MessageBuilder::new(opts.quirks, &catalog, BuilderState::default());
     let input = std::mem::replace(&mut plan.input, Input::Items(Vec::new()));
@@ -303,11 +395,13 @@ pub fn convert_request<'a>(
     if plan.ctx.compaction {
         b.user(compaction_prompt());
     }
+    plan.unconverted.append(&mut b.unconverted);
     plan.chat.messages = b.finish(plan.instructions.take(), &plan.hints);
     Ok(Converted {
         chat: plan.chat,
         ctx: plan.ctx,
         skipped: plan.skipped,
+        unconverted: plan.unconverted,
     })
 }
 
@@ -334,6 +428,8 @@ pub struct ChatPrefix {
     settled: Vec<std::sync::Arc<[u8]>>,
     /// Items converted so far.
     items: usize,
+    /// What the items so far set for later turns (tools, effort).
+    settings: Settings,
 }
 
 impl ChatPrefix {
@@ -357,6 +453,7 @@ impl ChatPrefix {
         let mut next = self.clone();
         let mut b = MessageBuilder::new(quirks, catalog, std::mem::take(&mut next.state));
         let mut skipped = Vec::new();
+        next.settings = next.settings.after(&items, &mut skipped);
         next.items += feed(&mut b, Input::Items(items), next.items, &mut skipped)?;
         next.settle(&mut b);
         next.state = b.state.into_owned();
@@ -397,6 +494,8 @@ pub struct Turn {
     /// [`ChatPrefix::absorb`]).
     pub next: ChatPrefix,
     pub skipped: Vec<String>,
+    /// What the proxy does not convert of this turn's request (the dialect guard).
+    pub unconverted: Vec<Unconverted>,
 }
 
 /// Convert a request whose `input` holds only the items after `prefix` (or, without a
@@ -409,18 +508,22 @@ pub fn convert_turn(
     key: u64,
     opts: &RequestOptions<'_>,
 ) -> Result<Turn, InvalidRequest> {
-    let mut plan = plan_request(req, opts)?;
+    let prefix = prefix.filter(|p| p.key == key);
+    let base = prefix.map(|p| p.settings.clone()).unwrap_or_default();
+    let mut plan = plan_request(req, &base, opts)?;
     let catalog = plan.ctx.catalog.clone();
     let mut next = match prefix {
-        Some(p) if p.key == key => p.clone(),
-        _ => ChatPrefix {
+        Some(p) => p.clone(),
+        None => ChatPrefix {
             key,
             ..ChatPrefix::default()
         },
     };
+    next.settings = plan.settings.clone();
     let mut b = MessageBuilder::new(opts.quirks, &catalog, std::mem::take(&mut next.state));
     let input = std::mem::replace(&mut plan.input, Input::Items(Vec::new()));
     next.items += feed(&mut b, input, next.items, &mut plan.skipped)?;
+    plan.unconverted.append(&mut b.unconverted);
     next.settle(&mut b);
     next.state = b.state.clone().into_owned();
     // The rest as `finish` would make it, on the builder's copy.
@@ -467,6 +570,7 @@ pub fn convert_turn(
         ctx: plan.ctx,
         next,
         skipped: plan.skipped,
+        unconverted: plan.unconverted,
     })
 }
 
@@ -658,6 +762,8 @@ struct MessageBuilder<'a, 'r> {
     quirks: &'a Quirks,
     catalog: &'a ToolCatalog,
     state: BuilderState<'r>,
+    /// Item and part types met that are not converted (the dialect guard).
+    unconverted: Vec<Unconverted>,
 }
 
 impl<'a, 'r> MessageBuilder<'a, 'r> {
@@ -666,6 +772,18 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
             quirks,
             catalog,
             state,
+            unconverted: Vec::new(),
+        }
+    }
+
+    /// Count the parts no Chat message can carry (`input_file`, a `file_id` image, ...).
+    fn note_parts(&mut self, parts: &[ContentPart<'_>]) {
+        for p in parts {
+            if let ContentPart::Other(v) = p {
+                let ty = v.get("type").and_then(Value::as_str).unwrap_or("unknown");
+                self.unconverted
+                    .push(Unconverted::new(UnconvertedKind::Part, ty));
+            }
         }
     }
 
@@ -684,6 +802,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                     }],
                     MessageContent::Parts(p) => p,
                 };
+                self.note_parts(&parts);
                 match &*m.role {
                     "system" | "developer" => {
                         let text = join_text_owned(parts);
@@ -699,25 +818,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                         }
                     }
                     "user" => self.user(parts),
-                    "assistant" => {
-                        self.state.started = true;
-                        let text = join_text_owned(parts);
-                        if self
-                            .state
-                            .assistant
-                            .as_ref()
-                            .is_some_and(|a| a.tool_calls.is_some())
-                        {
-                            self.flush();
-                        }
-                        let msg = self.assistant_mut();
-                        match &mut msg.content {
-                            Some(ChatContent::Text(existing)) if !existing.is_empty() => {
-                                *existing = Text::join([&*existing, &text], "\n\n");
-                            }
-                            _ => msg.content = Some(ChatContent::Text(text)),
-                        }
-                    }
+                    "assistant" => self.assistant_text(join_text_owned(parts)),
                     other => {
                         return Err(InvalidRequest::new(
                             format!(
@@ -761,7 +862,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
             }
             InputItem::CustomToolCall(c) => {
                 self.state.started = true;
-                let name = self.catalog.chat_name_for(None, &c.name);
+                let name = self.catalog.chat_name_for(c.namespace.as_deref(), &c.name);
                 let arguments = arguments_for_custom_input(&c.input.as_str());
                 self.tool_call(c.call_id.into_owned(), name, Text::from(arguments));
             }
@@ -769,6 +870,9 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                 self.state.started = true;
                 self.flush();
                 let takes_images = self.takes_images();
+                if let ToolOutput::Parts(parts) = &o.output {
+                    self.note_parts(parts);
+                }
                 let (text, images) = tool_output(o.output, takes_images);
                 if !images.is_empty() && takes_images {
                     self.state.deferred_images.push(ChatPart::Text {
@@ -803,6 +907,9 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                 }
             },
             InputItem::CompactionTrigger => {}
+            // Hoisted into the request's tools and settings (see [`Settings`]).
+            InputItem::AdditionalTools(_) | InputItem::ConfigurationUpdate(_) => {}
+            InputItem::Extra(e) => self.extra(index, e, skipped)?,
             // Resolved before conversion wherever the proxy can (the store, the socket's
             // chain); left here, it names nothing the proxy has.
             InputItem::ItemReference(r) => {
@@ -814,7 +921,162 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                 return Err(err);
             }
             other @ InputItem::Other(_) => {
-                skipped.push(format!("input[{index}]: {}", other.type_name()))
+                let ty = other.type_name();
+                skipped.push(format!("input[{index}]: {ty}"));
+                self.unconverted
+                    .push(Unconverted::new(UnconvertedKind::Item, ty));
+            }
+        }
+        Ok(())
+    }
+
+    /// Text the assistant said (merged into the assistant message being built).
+    fn assistant_text(&mut self, text: Text<'r>) {
+        self.state.started = true;
+        if self
+            .state
+            .assistant
+            .as_ref()
+            .is_some_and(|a| a.tool_calls.is_some())
+        {
+            self.flush();
+        }
+        let msg = self.assistant_mut();
+        match &mut msg.content {
+            Some(ChatContent::Text(existing)) if !existing.is_empty() => {
+                *existing = Text::join([&*existing, &text], "\n\n");
+            }
+            _ => msg.content = Some(ChatContent::Text(text)),
+        }
+    }
+
+    /// A tool's answer: a tool message for `call_id`.
+    fn tool_message(&mut self, call_id: String, text: Text<'r>) {
+        self.state.started = true;
+        self.flush();
+        self.state.messages.push(ChatMessage {
+            role: "tool".into(),
+            content: Some(ChatContent::Text(text)),
+            tool_call_id: Some(call_id),
+            ..ChatMessage::default()
+        });
+    }
+
+    /// The rarer items, each as what it means to a Chat model: a call and its answer, or a
+    /// short note in the assistant's words.
+    fn extra(
+        &mut self,
+        index: usize,
+        e: ExtraItem,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), InvalidRequest> {
+        let call_id = e.str("call_id").map(str::to_owned);
+        match e.kind {
+            ExtraKind::WebSearchCall => {
+                let action = e.members.get("action");
+                let what = action
+                    .and_then(|a| a.get("query").or_else(|| a.get("url")))
+                    .and_then(Value::as_str)
+                    .or_else(|| {
+                        action
+                            .and_then(|a| a.get("queries"))
+                            .and_then(|q| q.get(0))
+                            .and_then(Value::as_str)
+                    })
+                    .unwrap_or("");
+                self.assistant_text(Text::from(format!("[web search: {what}]")));
+            }
+            ExtraKind::ImageGenerationCall => {
+                let prompt = e.str("revised_prompt").unwrap_or("");
+                self.assistant_text(Text::from(if prompt.is_empty() {
+                    "[generated an image]".to_owned()
+                } else {
+                    format!("[generated an image: {prompt}]")
+                }));
+            }
+            ExtraKind::LocalShellCall => {
+                let id = call_id.or_else(|| e.str("id").map(str::to_owned));
+                let args = e
+                    .members
+                    .get("action")
+                    .map_or_else(|| "{}".to_owned(), Value::to_string);
+                match id {
+                    Some(id) => {
+                        self.state.started = true;
+                        let name = self.catalog.chat_name_for(None, "local_shell");
+                        self.tool_call(id, name, Text::from(args));
+                    }
+                    None => self.assistant_text(Text::from(format!("[shell: {args}]"))),
+                }
+            }
+            ExtraKind::LocalShellCallOutput => {
+                let output = e.members.get("output");
+                let text = match output {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                match call_id.or_else(|| e.str("id").map(str::to_owned)) {
+                    Some(id) => self.tool_message(id, Text::from(text)),
+                    None => self.assistant_text(Text::from(format!("[shell output: {text}]"))),
+                }
+            }
+            ExtraKind::ToolSearchCall => {
+                let args = e.members.get("arguments").map_or_else(
+                    || "{}".to_owned(),
+                    |a| match a {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                );
+                match call_id {
+                    Some(id) if e.str("execution") != Some("server") => {
+                        self.state.started = true;
+                        self.tool_call(
+                            id,
+                            super::tools::TOOL_SEARCH_NAME.to_owned(),
+                            Text::from(args),
+                        );
+                    }
+                    _ => self.assistant_text(Text::from(format!("[tool search: {args}]"))),
+                }
+            }
+            ExtraKind::ToolSearchOutput => {
+                let names = loaded_tool_names(e.members.get("tools"));
+                let text = if names.is_empty() {
+                    "No tools found.".to_owned()
+                } else {
+                    format!("Tools found and now available: {}.", names.join(", "))
+                };
+                match call_id {
+                    Some(id) if e.str("execution") != Some("server") => {
+                        self.tool_message(id, Text::from(text))
+                    }
+                    _ => self.assistant_text(Text::from(format!("[tool search: {text}]"))),
+                }
+            }
+            ExtraKind::AgentMessage => {
+                let text = agent_message_text(&e);
+                match text {
+                    Some(t) if !t.is_empty() => self.assistant_text(Text::from(t)),
+                    _ => {
+                        skipped.push(format!("input[{index}]: agent_message (no plain text)"));
+                        self.unconverted
+                            .push(Unconverted::new(UnconvertedKind::Item, "agent_message"));
+                    }
+                }
+            }
+            ExtraKind::ContextCompaction => {
+                let token = e.str("encrypted_content").unwrap_or("");
+                match decode_compaction_token(token) {
+                    Ok(summary) => self.user(vec![ContentPart::Text {
+                        kind: "input_text",
+                        text: Text::from(compaction_summary_text(&summary)),
+                    }]),
+                    Err(_) => {
+                        skipped.push(format!("input[{index}]: context_compaction (foreign)"));
+                    }
+                }
             }
         }
         Ok(())
@@ -1052,6 +1314,42 @@ impl Pairer {
                 ..ChatMessage::default()
             });
         }
+    }
+}
+
+/// The names of the tools a `tool_search_output` loaded (`ns.name` inside namespaces).
+fn loaded_tool_names(tools: Option<&Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in tools.and_then(Value::as_array).into_iter().flatten() {
+        let name = t.get("name").and_then(Value::as_str).unwrap_or("");
+        match t.get("tools").and_then(Value::as_array) {
+            Some(inner) => {
+                for i in inner {
+                    if let Some(n) = i.get("name").and_then(Value::as_str) {
+                        out.push(format!("{name}.{n}"));
+                    }
+                }
+            }
+            None if !name.is_empty() => out.push(name.to_owned()),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The plain text of an `agent_message` (a string, or its text parts); `None` when it has
+/// none (an encrypted message).
+fn agent_message_text(e: &ExtraItem) -> Option<String> {
+    match e.members.get("content")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect();
+            (!texts.is_empty()).then(|| texts.join("\n"))
+        }
+        _ => None,
     }
 }
 

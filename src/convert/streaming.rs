@@ -109,7 +109,7 @@ impl ToolSlot {
             (true, false) => self.args.as_str(),
         };
         let (name, namespace) = match origin {
-            ToolOrigin::Custom { name } => {
+            ToolOrigin::Custom { name, namespace } => {
                 let input = if done {
                     Cow::Owned(custom_input_from_arguments(&self.args))
                 } else {
@@ -120,7 +120,20 @@ impl ToolSlot {
                     status,
                     call_id: &self.call_id,
                     name,
+                    namespace: namespace.as_deref(),
                     input,
+                };
+            }
+            ToolOrigin::ToolSearch => {
+                return OutputItem::ToolSearchCall {
+                    id: &self.id,
+                    status,
+                    call_id: &self.call_id,
+                    arguments: if done {
+                        search_arguments(&self.args)
+                    } else {
+                        None
+                    },
                 };
             }
             ToolOrigin::Function { name } => (name, None),
@@ -135,6 +148,13 @@ impl ToolSlot {
             arguments,
         }
     }
+}
+
+/// A `tool_search_call`'s arguments: the model's JSON object (`None`: not an object, sent
+/// as `{}`).
+fn search_arguments(args: &str) -> Option<Box<serde_json::value::RawValue>> {
+    let raw: Box<serde_json::value::RawValue> = serde_json::from_str(args).ok()?;
+    raw.get().starts_with('{').then_some(raw)
 }
 
 /// How the turn ended, before mapping to a terminal event.
@@ -763,6 +783,7 @@ impl StreamConverter {
         t.id = match origin {
             ToolOrigin::Custom { .. } => ctc_id,
             ToolOrigin::Function { .. } | ToolOrigin::Namespaced { .. } => fc_id,
+            ToolOrigin::ToolSearch => self.ids.next("tsc"),
         };
         self.events.event(
             &mut self.out,
@@ -779,6 +800,9 @@ impl StreamConverter {
         let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
             return;
         };
+        if self.ctx.catalog.is_search(&t.chat_name) {
+            return; // a `tool_search_call` has no argument events
+        }
         if self.ctx.catalog.is_custom(&t.chat_name) {
             // Stream the raw input as the JSON string arrives.
             let piece = t.input.feed(&t.args);
@@ -820,7 +844,7 @@ impl StreamConverter {
             return; // never named: nothing was announced
         };
         let origin = self.ctx.catalog.origin(&t.chat_name);
-        let custom = matches!(origin, ToolOrigin::Custom { .. });
+        let custom = matches!(origin, ToolOrigin::Custom { .. } | ToolOrigin::ToolSearch);
         let out = &mut self.out;
         let w = &mut self.events;
         if t.args.trim().is_empty() && !custom {

@@ -5,7 +5,15 @@
 //!   for every provider (`[a-zA-Z0-9_-]`, at most 64 characters, unique).
 //! - `custom` (freeform) tools become a function with one string parameter `input` whose
 //!   description carries the grammar.
-//! - hosted tools (`web_search`, `image_generation`, ...) are left out.
+//!   Custom tools inside a namespace (code mode's `functions.exec`) are flattened the same way.
+//! - a client-executed `tool_search` becomes a function `tool_search`; tools with
+//!   `defer_loading: true` wait for it (offered once a `tool_search_output` loaded them), or
+//!   are offered at once when there is no such search.
+//! - hosted tools (`web_search`, `image_generation`, ...) are left out, and counted by the
+//!   dialect guard.
+//! - the tools come from the top-level `tools`, the conversation's `additional_tools` item
+//!   (Codex's responses lite) and the tools `tool_search_output` items loaded; the same tool
+//!   is offered once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,15 +23,28 @@ use serde_json::{json, Value};
 
 use crate::providers::Quirks;
 use crate::types::chat::{ChatFunction, ChatTool};
-use crate::types::responses::{CustomTool, FunctionTool, Tool, Tools};
+use crate::types::responses::{CustomTool, FunctionTool, Tool, ToolSearchTool, Tools};
 
 /// Where a Chat function name came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolOrigin {
-    Function { name: String },
-    Namespaced { namespace: String, name: String },
-    Custom { name: String },
+    Function {
+        name: String,
+    },
+    Namespaced {
+        namespace: String,
+        name: String,
+    },
+    Custom {
+        name: String,
+        namespace: Option<String>,
+    },
+    /// The client-executed `tool_search`.
+    ToolSearch,
 }
+
+/// The Chat name of the client-executed `tool_search`.
+pub const TOOL_SEARCH_NAME: &str = "tool_search";
 
 #[derive(Debug, Clone, Default)]
 pub struct ToolCatalog {
@@ -47,6 +68,10 @@ impl ToolCatalog {
 
     pub fn is_custom(&self, name: &str) -> bool {
         matches!(self.by_chat_name.get(name), Some(ToolOrigin::Custom { .. }))
+    }
+
+    pub fn is_search(&self, name: &str) -> bool {
+        matches!(self.by_chat_name.get(name), Some(ToolOrigin::ToolSearch))
     }
 
     /// The Chat name for a namespaced function (also for history items whose namespace is no
@@ -113,87 +138,207 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Convert the request's tools. Returns the Chat tools and the catalogue; hosted tools are
-/// listed in `skipped` (for a debug log line).
-pub fn convert_tools(tools: &[Tool], quirks: &Quirks) -> (Vec<ChatTool>, ToolCatalog, Vec<String>) {
-    let mut out = Vec::with_capacity(tools.len());
-    let mut catalog = ToolCatalog::default();
-    let mut skipped = Vec::new();
+/// The request's tools converted: what the Chat request offers, the catalogue, what was left
+/// out (`skipped`, for a debug line) and the tool types not converted (the dialect guard).
+#[derive(Debug, Default)]
+pub struct ToolSet {
+    pub chat: Vec<ChatTool>,
+    pub catalog: ToolCatalog,
+    pub skipped: Vec<String>,
+    pub unconverted: Vec<String>,
+}
+
+/// Convert the request's tools (every source in order; the same tool is offered once).
+pub fn convert_tools(tools: &[Tool], quirks: &Quirks) -> ToolSet {
+    let mut set = ToolSet::default();
+    let searchable = tools.iter().any(|t| matches!(t, Tool::ToolSearch(_)));
+    let mut seen: std::collections::HashSet<(Option<&str>, &str)> = Default::default();
     for tool in tools {
         match tool {
             Tool::Function(f) => {
-                let chat_name = catalog.insert_unique(
+                if f.defer_loading && searchable {
+                    set.skipped.push(format!("{} (deferred)", f.name));
+                    continue;
+                }
+                if !seen.insert((None, &f.name)) {
+                    continue;
+                }
+                let chat_name = set.catalog.insert_unique(
                     sanitize_name(&f.name),
                     ToolOrigin::Function {
                         name: f.name.clone(),
                     },
                 );
-                out.push(function_json(&chat_name, f, quirks));
+                set.chat.push(function_json(&chat_name, f, quirks));
             }
             Tool::Namespace(ns) => {
                 for inner in &ns.tools {
-                    match inner {
-                        Tool::Function(f) => {
-                            let chat_name = catalog.insert_unique(
-                                flatten_name(&ns.name, &f.name),
-                                ToolOrigin::Namespaced {
-                                    namespace: ns.name.clone(),
-                                    name: f.name.clone(),
-                                },
-                            );
-                            catalog
-                                .namespaced
-                                .insert((ns.name.clone(), f.name.clone()), chat_name.clone());
-                            let mut f = f.clone();
-                            if let Some(desc) = &ns.description {
-                                let inner_desc = f.description.take().unwrap_or_default();
-                                f.description = Some(if inner_desc.is_empty() {
-                                    desc.clone()
-                                } else {
-                                    format!("{inner_desc}\n\n(Part of {}: {desc})", ns.name)
-                                });
-                            }
-                            out.push(function_json(&chat_name, &f, quirks));
+                    let (name, deferred) = match inner {
+                        Tool::Function(f) => (&f.name, f.defer_loading),
+                        Tool::Custom(c) => (&c.name, c.defer_loading),
+                        other => {
+                            let ty = tool_type(other);
+                            set.skipped.push(format!("{}.{ty}", ns.name));
+                            set.unconverted.push(ty);
+                            continue;
                         }
-                        other => skipped.push(format!("{}.{}", ns.name, tool_type(other))),
+                    };
+                    if deferred && searchable {
+                        set.skipped.push(format!("{}.{name} (deferred)", ns.name));
+                        continue;
+                    }
+                    if !seen.insert((Some(&ns.name), name)) {
+                        continue;
+                    }
+                    let origin = match inner {
+                        Tool::Custom(_) => ToolOrigin::Custom {
+                            name: name.clone(),
+                            namespace: Some(ns.name.clone()),
+                        },
+                        _ => ToolOrigin::Namespaced {
+                            namespace: ns.name.clone(),
+                            name: name.clone(),
+                        },
+                    };
+                    let chat_name = set
+                        .catalog
+                        .insert_unique(flatten_name(&ns.name, name), origin);
+                    set.catalog
+                        .namespaced
+                        .insert((ns.name.clone(), name.clone()), chat_name.clone());
+                    let described = |own: &Option<String>| match &ns.description {
+                        None => own.clone(),
+                        Some(desc) => Some(match own.as_deref() {
+                            None | Some("") => desc.clone(),
+                            Some(own) => format!("{own}\n\n(Part of {}: {desc})", ns.name),
+                        }),
+                    };
+                    match inner {
+                        Tool::Custom(c) => {
+                            let c = CustomTool {
+                                description: described(&c.description),
+                                ..c.clone()
+                            };
+                            set.chat.push(custom_json(&chat_name, &c));
+                        }
+                        Tool::Function(f) => {
+                            let f = FunctionTool {
+                                description: described(&f.description),
+                                ..f.clone()
+                            };
+                            set.chat.push(function_json(&chat_name, &f, quirks));
+                        }
+                        _ => {}
                     }
                 }
             }
             Tool::Custom(c) => {
-                let chat_name = catalog.insert_unique(
+                if c.defer_loading && searchable {
+                    set.skipped.push(format!("{} (deferred)", c.name));
+                    continue;
+                }
+                if !seen.insert((None, &c.name)) {
+                    continue;
+                }
+                let chat_name = set.catalog.insert_unique(
                     sanitize_name(&c.name),
                     ToolOrigin::Custom {
                         name: c.name.clone(),
+                        namespace: None,
                     },
                 );
-                out.push(custom_json(&chat_name, c));
+                set.chat.push(custom_json(&chat_name, c));
             }
-            Tool::Other(v) => skipped.push(tool_type_of(v)),
+            Tool::ToolSearch(t) => {
+                if !seen.insert((None, TOOL_SEARCH_NAME)) {
+                    continue;
+                }
+                let chat_name = set
+                    .catalog
+                    .insert_unique(TOOL_SEARCH_NAME.to_owned(), ToolOrigin::ToolSearch);
+                set.chat.push(tool_search_json(&chat_name, t));
+            }
+            Tool::Other(v) => {
+                let ty = tool_type_of(v);
+                set.skipped.push(ty.clone());
+                set.unconverted.push(ty);
+            }
         }
     }
-    (out, catalog, skipped)
+    set
 }
 
-/// A request's `tools` converted for one provider profile: what the Chat request offers
+/// A tool a search loaded: offered from now on.
+fn undefer(t: &mut Tool) {
+    match t {
+        Tool::Function(f) => f.defer_loading = false,
+        Tool::Custom(c) => c.defer_loading = false,
+        Tool::Namespace(ns) => ns.tools.iter_mut().for_each(undefer),
+        Tool::ToolSearch(_) | Tool::Other(_) => {}
+    }
+}
+
+/// Where a request's tools come from besides its top-level `tools`: the conversation's
+/// active `additional_tools` item and the tools `tool_search_output` items loaded, each
+/// as JSON (an array of tools).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolSources<'a> {
+    pub lists: Vec<std::borrow::Cow<'a, str>>,
+    /// The lists from this index on were loaded by a tool search: offered even when they
+    /// say `defer_loading`.
+    pub loaded_from: usize,
+}
+
+impl ToolSources<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+}
+
+/// A request's tools converted for one provider profile: what the Chat request offers
 /// (as its JSON), the catalogue, what was left out, and what the Response object echoes.
 #[derive(Debug)]
 pub struct ConvertedTools {
-    /// The client's `tools` JSON and the quirks this was made for (the cache's key).
+    /// The client's `tools` JSON, the other sources and the quirks this was made for (the
+    /// cache's key).
     raw: Box<str>,
+    sources: Vec<Box<str>>,
+    loaded_from: usize,
     quirks: Quirks,
     /// The Chat `tools` array as JSON; `None` when there is no function to offer.
     pub chat: Option<Arc<RawValue>>,
     pub catalog: Arc<ToolCatalog>,
     pub skipped: Vec<String>,
+    /// Tool types not converted (the dialect guard).
+    pub unconverted: Vec<String>,
     /// The echoed `tools` when the client's lack members (`None`: the client's JSON as is).
     pub echo: Option<Arc<RawValue>>,
 }
 
 impl ConvertedTools {
-    /// Read and convert a request's `tools` for `quirks`.
-    pub fn new(tools: &Tools<'_>, quirks: &Quirks) -> Result<Self, serde_json::Error> {
-        let (list, echo) = tools.parse()?;
-        let (chat, catalog, mut skipped) = convert_tools(&list, quirks);
+    /// Read and convert a request's `tools` (and the other sources) for `quirks`.
+    pub fn new(
+        tools: Option<&Tools<'_>>,
+        sources: &ToolSources<'_>,
+        quirks: &Quirks,
+    ) -> Result<Self, serde_json::Error> {
+        let (mut list, echo) = match tools {
+            Some(t) => t.parse()?,
+            None => (Vec::new(), None),
+        };
+        for (i, raw) in sources.lists.iter().enumerate() {
+            let mut tools = serde_json::from_str::<Vec<Tool>>(raw)?;
+            if i >= sources.loaded_from {
+                tools.iter_mut().for_each(undefer);
+            }
+            list.extend(tools);
+        }
+        let ToolSet {
+            chat,
+            catalog,
+            mut skipped,
+            unconverted,
+        } = convert_tools(&list, quirks);
         let chat = if quirks.drop_tools {
             skipped = vec!["all tools (drop_tools)".to_owned()];
             None
@@ -203,13 +348,33 @@ impl ConvertedTools {
             Some(Arc::from(serde_json::value::to_raw_value(&chat)?))
         };
         Ok(ConvertedTools {
-            raw: tools.raw.get().into(),
+            raw: tools.map_or("", |t| t.raw.get()).into(),
+            sources: sources.lists.iter().map(|s| s.as_ref().into()).collect(),
+            loaded_from: sources.loaded_from,
             quirks: quirks.clone(),
             chat,
             catalog: Arc::new(catalog),
             skipped,
+            unconverted,
             echo: echo.map(Arc::from),
         })
+    }
+
+    fn is_for(
+        &self,
+        tools: Option<&Tools<'_>>,
+        sources: &ToolSources<'_>,
+        quirks: &Quirks,
+    ) -> bool {
+        *self.raw == *tools.map_or("", |t| t.raw.get())
+            && self.loaded_from == sources.loaded_from
+            && self.sources.len() == sources.lists.len()
+            && self
+                .sources
+                .iter()
+                .zip(&sources.lists)
+                .all(|(a, b)| **a == **b)
+            && self.quirks == *quirks
     }
 }
 
@@ -228,16 +393,17 @@ const MAX_TOOL_SETS: usize = 32;
 impl ToolsCache {
     pub fn get(
         &self,
-        tools: &Tools<'_>,
+        tools: Option<&Tools<'_>>,
+        sources: &ToolSources<'_>,
         quirks: &Quirks,
     ) -> Result<Arc<ConvertedTools>, serde_json::Error> {
-        if let Some(found) = self.find(tools, quirks) {
+        if let Some(found) = Self::lookup(&self.lock(), tools, sources, quirks) {
             return Ok(found);
         }
         // Converted outside the lock; another request may have done the same meanwhile.
-        let made = Arc::new(ConvertedTools::new(tools, quirks)?);
+        let made = Arc::new(ConvertedTools::new(tools, sources, quirks)?);
         let mut entries = self.lock();
-        if let Some(found) = Self::lookup(&entries, tools, quirks) {
+        if let Some(found) = Self::lookup(&entries, tools, sources, quirks) {
             return Ok(found);
         }
         if entries.len() >= MAX_TOOL_SETS {
@@ -247,19 +413,15 @@ impl ToolsCache {
         Ok(made)
     }
 
-    fn find(&self, tools: &Tools<'_>, quirks: &Quirks) -> Option<Arc<ConvertedTools>> {
-        Self::lookup(&self.lock(), tools, quirks)
-    }
-
     fn lookup(
         entries: &[Arc<ConvertedTools>],
-        tools: &Tools<'_>,
+        tools: Option<&Tools<'_>>,
+        sources: &ToolSources<'_>,
         quirks: &Quirks,
     ) -> Option<Arc<ConvertedTools>> {
-        let key = tools.raw.get();
         entries
             .iter()
-            .find(|e| *e.raw == *key && e.quirks == *quirks)
+            .find(|e| e.is_for(tools, sources, quirks))
             .cloned()
     }
 
@@ -276,6 +438,7 @@ fn tool_type(t: &Tool) -> String {
         Tool::Function(_) => "function".into(),
         Tool::Namespace(_) => "namespace".into(),
         Tool::Custom(_) => "custom".into(),
+        Tool::ToolSearch(_) => "tool_search".into(),
         Tool::Other(v) => tool_type_of(v),
     }
 }
@@ -342,6 +505,29 @@ fn custom_json(chat_name: &str, c: &CustomTool) -> ChatTool {
     }
 }
 
+fn tool_search_json(chat_name: &str, t: &ToolSearchTool) -> ChatTool {
+    let description = t.description.clone().unwrap_or_else(|| {
+        "Search the deferred tools by what they do; the tools found are offered from the next \
+         step on."
+            .to_owned()
+    });
+    ChatTool {
+        kind: "function",
+        function: ChatFunction {
+            name: chat_name.to_owned(),
+            description: Some(description),
+            parameters: t.parameters.clone().unwrap_or_else(|| {
+                raw_json(&json!({
+                    "type": "object",
+                    "properties": {"query": {"type": "string", "description": "What the tool should do."}},
+                    "required": ["query"]
+                }))
+            }),
+            strict: None,
+        },
+    }
+}
+
 /// The raw input of a custom tool from the function arguments the model produced:
 /// `{"input": "..."}`, or the arguments themselves when they are not that shape.
 pub fn custom_input_from_arguments(arguments: &str) -> String {
@@ -388,32 +574,55 @@ mod tests {
         let a = raw_tools(&json!([{"type": "function", "name": "f", "parameters": {}}]));
         let b = raw_tools(&json!([{"type": "function", "name": "g", "parameters": {}}]));
         let (ta, tb) = (Tools { raw: &a }, Tools { raw: &b });
-        let first = cache.get(&ta, &openai).unwrap();
-        assert!(Arc::ptr_eq(&first, &cache.get(&ta, &openai).unwrap()));
+        let first = cache
+            .get(Some(&ta), &ToolSources::default(), &openai)
+            .unwrap();
+        assert!(Arc::ptr_eq(
+            &first,
+            &cache
+                .get(Some(&ta), &ToolSources::default(), &openai)
+                .unwrap()
+        ));
         // Another JSON, another profile: converted again, each for its own.
-        let other = cache.get(&tb, &openai).unwrap();
+        let other = cache
+            .get(Some(&tb), &ToolSources::default(), &openai)
+            .unwrap();
         assert!(!Arc::ptr_eq(&first, &other));
         assert!(other.chat.as_ref().unwrap().get().contains("\"g\""));
-        assert!(!Arc::ptr_eq(&first, &cache.get(&ta, &kimi).unwrap()));
+        assert!(!Arc::ptr_eq(
+            &first,
+            &cache
+                .get(Some(&ta), &ToolSources::default(), &kimi)
+                .unwrap()
+        ));
         // The same as converting without the cache.
-        let direct = ConvertedTools::new(&ta, &openai).unwrap();
+        let direct = ConvertedTools::new(Some(&ta), &ToolSources::default(), &openai).unwrap();
         assert_eq!(
             first.chat.as_ref().map(|c| c.get()),
             direct.chat.as_ref().map(|c| c.get())
         );
         // A malformed list is an error every time, and not remembered.
         let bad = raw_tools(&json!([{"type": "function"}]));
-        assert!(cache.get(&Tools { raw: &bad }, &openai).is_err());
+        assert!(cache
+            .get(Some(&Tools { raw: &bad }), &ToolSources::default(), &openai)
+            .is_err());
         assert_eq!(cache.lock().len(), 3);
         // Bounded: the oldest goes first.
         let many: Vec<Box<RawValue>> = (0..MAX_TOOL_SETS)
             .map(|i| raw_tools(&json!([{"type": "function", "name": format!("t{i}")}])))
             .collect();
         for raw in &many {
-            cache.get(&Tools { raw }, &openai).unwrap();
+            cache
+                .get(Some(&Tools { raw }), &ToolSources::default(), &openai)
+                .unwrap();
         }
         assert_eq!(cache.lock().len(), MAX_TOOL_SETS);
-        assert!(!Arc::ptr_eq(&first, &cache.get(&ta, &openai).unwrap()));
+        assert!(!Arc::ptr_eq(
+            &first,
+            &cache
+                .get(Some(&ta), &ToolSources::default(), &openai)
+                .unwrap()
+        ));
     }
 
     #[test]
@@ -425,7 +634,13 @@ mod tests {
             {"type": "custom", "name": "apply_patch", "description": "patch", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}},
             {"type": "web_search", "external_web_access": true}
         ]));
-        let (out, cat, skipped) = convert_tools(&t, &Quirks::openai());
+        let ToolSet {
+            chat: out,
+            catalog: cat,
+            skipped,
+            unconverted,
+        } = convert_tools(&t, &Quirks::openai());
+        assert_eq!(unconverted, vec!["web_search"]);
         let out = serde_json::to_value(&out).unwrap();
         assert_eq!(out.as_array().unwrap().len(), 3);
         assert_eq!(out[0]["function"]["strict"], json!(false));
@@ -444,7 +659,7 @@ mod tests {
         assert!(desc.contains("lark") && desc.contains("start: x"));
         assert_eq!(skipped, vec!["web_search"]);
         let glm = crate::providers::glm::quirks();
-        let (out, _, _) = convert_tools(&t, &glm);
+        let out = convert_tools(&t, &glm).chat;
         let out = serde_json::to_value(&out).unwrap();
         assert!(out[0]["function"].get("strict").is_none());
     }
@@ -462,7 +677,11 @@ mod tests {
             {"type": "namespace", "name": "a", "tools": [{"type": "function", "name": "b__c"}]},
             {"type": "namespace", "name": "a__b", "tools": [{"type": "function", "name": "c"}]}
         ]));
-        let (out, cat, _) = convert_tools(&t, &Quirks::openai());
+        let ToolSet {
+            chat: out,
+            catalog: cat,
+            ..
+        } = convert_tools(&t, &Quirks::openai());
         let n0 = out[0].function.name.as_str();
         let n1 = out[1].function.name.as_str();
         assert_ne!(n0, n1);

@@ -27,6 +27,25 @@ pub struct ChainEntry {
     /// The conversation already converted for the provider (so the next turn converts only
     /// its new items); `None` when not made (the next turn converts the whole chain).
     pub chat: Option<Arc<ChatPrefix>>,
+    /// A hash of the items that change the tools offered (`additional_tools`,
+    /// `tool_search_output`): a converted prefix is reused only under the same tools.
+    pub tools_fp: u64,
+}
+
+impl ChainEntry {
+    /// Account for an item that changes the tool set.
+    fn note_tools(&mut self, kind: &str, item: &str) {
+        if is_tools_item(kind) {
+            self.tools_fp = (self.tools_fp ^ crate::convert::tools::fnv1a(item.as_bytes()))
+                .wrapping_mul(0x0000_0100_0000_01b3)
+                .rotate_left(17);
+        }
+    }
+}
+
+/// Items whose tools the conversion offers from their place on.
+fn is_tools_item(kind: &str) -> bool {
+    matches!(kind, "additional_tools" | "tool_search_output")
 }
 
 /// The responses one WebSocket connection produced, newest last, bounded in count and bytes.
@@ -226,6 +245,7 @@ fn resolve_create(
             if let Some(id) = shape.call_id {
                 calls.insert(id);
             }
+            entry.note_tools(&shape.kind, &it);
             entry.bytes += it.len();
             items.push(it);
         }
@@ -235,7 +255,8 @@ fn resolve_create(
     let new_items = entry.items.len() - base.as_ref().map_or(0, |b| b.items.len());
     let head = create_body(members, &entry.items[entry.items.len() - new_items..]);
     let tools_key =
-        crate::convert::tools::fnv1a(members.get("tools").map_or("", |t| t.get()).as_bytes());
+        crate::convert::tools::fnv1a(members.get("tools").map_or("", |t| t.get()).as_bytes())
+            ^ entry.tools_fp;
     let base_chat = base.and_then(|b| b.chat);
     entry.chat = None;
     let store = members
@@ -268,25 +289,22 @@ pub fn peek_previous(text: &str) -> Option<String> {
 
 /// A chain entry for a conversation read from the response store.
 pub fn entry_from_items(items: Vec<Box<RawValue>>) -> ChainEntry {
+    let mut entry = ChainEntry::default();
     let mut calls = HashSet::new();
-    let mut bytes = 0;
-    let items: Vec<Arc<str>> = items
-        .into_iter()
-        .map(|raw| {
-            let it: Arc<str> = Arc::from(raw.get());
-            if let Some(id) = item_shape(&it).call_id {
-                calls.insert(id);
-            }
-            bytes += it.len();
-            it
-        })
-        .collect();
-    ChainEntry {
-        items: Arc::new(items),
-        call_ids: Arc::new(calls),
-        bytes,
-        chat: None,
+    let mut kept = Vec::with_capacity(items.len());
+    for raw in items {
+        let it: Arc<str> = Arc::from(raw.get());
+        let shape = item_shape(&it);
+        if let Some(id) = shape.call_id {
+            calls.insert(id);
+        }
+        entry.note_tools(&shape.kind, &it);
+        entry.bytes += it.len();
+        kept.push(it);
     }
+    entry.items = Arc::new(kept);
+    entry.call_ids = Arc::new(calls);
+    entry
 }
 
 impl Resolved {
@@ -335,6 +353,7 @@ pub fn extend_with_output(entry: &ChainEntry, response_json: &[u8]) -> ChainEntr
         call_ids: Arc::new(calls),
         bytes,
         chat: None,
+        tools_fp: entry.tools_fp,
     }
 }
 
@@ -427,9 +446,10 @@ fn item_shape(item: &str) -> Shape {
         "function_call" | "custom_tool_call" | "local_shell_call" | "tool_search_call" => {
             (call_id, None)
         }
-        "function_call_output" | "custom_tool_call_output" | "local_shell_call_output" => {
-            (None, call_id)
-        }
+        "function_call_output"
+        | "custom_tool_call_output"
+        | "local_shell_call_output"
+        | "tool_search_output" => (None, call_id),
         _ => (None, None),
     };
     Shape {
@@ -622,7 +642,7 @@ mod tests {
             items: Arc::new(vec![Arc::from("x".repeat(n))]),
             call_ids: Arc::default(),
             bytes: n,
-            chat: None,
+            ..ChainEntry::default()
         };
         chain.insert("a".into(), e(10));
         chain.insert("b".into(), e(10));

@@ -23,6 +23,7 @@
 
 pub mod chain;
 pub mod compact;
+pub mod guard;
 pub mod intern;
 pub mod local;
 pub mod prepare;

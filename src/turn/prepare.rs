@@ -63,6 +63,7 @@ pub fn prepare_request(
         chain_resolved,
     };
     let mut converted = convert_request(req, &opts).map_err(invalid)?;
+    super::guard::report(&backend.name, &converted.unconverted);
     if !converted.skipped.is_empty() {
         tracing::debug!(backend = %backend.name, skipped = ?converted.skipped, "left out what the provider cannot take");
     }
@@ -203,6 +204,7 @@ pub fn prepare_turn(
         chain_resolved: true,
     };
     let mut turn = convert_turn(req, prefix, key, &opts).map_err(invalid)?;
+    super::guard::report(&backend.name, &turn.unconverted);
     if !turn.skipped.is_empty() {
         tracing::debug!(backend = %backend.name, skipped = ?turn.skipped, "left out what the provider cannot take");
     }
@@ -326,6 +328,86 @@ mod tests {
             assert!(!turn.incremental);
             let whole = prepare(&r.full_body(), backend, &echoes, None, true).unwrap();
             assert_eq!(turn.prepared.chat, whole.chat);
+        }
+    }
+
+    /// Responses lite over a socket: the tools come once, in the first turn's
+    /// `additional_tools` item, and the effort in a `configuration_update`; the turns that
+    /// send only new items still offer the tools and keep the effort (from the converted
+    /// prefix), with the body of the full conversion. A new `additional_tools` item replaces
+    /// the set (the prefix made under the old one is not used).
+    #[test]
+    fn a_lite_chain_keeps_its_tools_and_effort() {
+        let cfg = Config::from_json_str(
+            &json!({"backends": [{"name": "b", "provider": "deepseek", "url": "http://h/v1"}]})
+                .to_string(),
+            &|_| None,
+        )
+        .unwrap();
+        let backend = &cfg.backends[0];
+        let echoes = Interner::default();
+        let ns = |f: &str| {
+            json!([{"type": "namespace", "name": "functions", "tools": [
+            {"type": "custom", "name": "exec", "description": "run js",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+            {"type": "function", "name": f, "description": "d", "parameters": {"type": "object"}, "strict": false}]}])
+        };
+        let mut chain = ConnChain::new(8, 1 << 24);
+        let mut prev: Option<String> = None;
+        for t in 0..4 {
+            let input = match t {
+                0 => json!([{"type": "additional_tools", "role": "developer", "tools": ns("wait")},
+                    {"type": "message", "role": "developer", "content": "base"},
+                    {"type": "configuration_update", "reasoning": {"effort": "none"}},
+                    {"type": "message", "role": "user", "content": "go"}]),
+                2 => json!([{"type": "custom_tool_call_output", "call_id": "call_1",
+                    "output": [{"type": "input_text", "text": "ok"}]},
+                    {"type": "additional_tools", "role": "developer", "tools": ns("sleep")}]),
+                _ => {
+                    json!([{"type": "custom_tool_call_output", "call_id": format!("call_{}", t - 1),
+                    "output": [{"type": "input_text", "text": "ok"}]}])
+                }
+            };
+            let mut msg = json!({"type": "response.create", "model": "m", "input": input,
+                "reasoning": {"effort": "high"}});
+            if let Some(p) = &prev {
+                msg["previous_response_id"] = json!(p);
+            }
+            let r = resolved(&mut chain, msg);
+            let turn = prepare_turn(&r, 0, backend, &echoes, None).unwrap();
+            assert_eq!(turn.incremental, t == 1 || t == 3, "turn {t}");
+            let whole = prepare(&r.full_body(), backend, &echoes, None, true).unwrap();
+            assert_eq!(turn.prepared.chat, whole.chat, "turn {t}");
+            let chat: Value = serde_json::from_slice(&turn.prepared.chat).unwrap();
+            let names: Vec<&str> = chat["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["function"]["name"].as_str().unwrap())
+                .collect();
+            let second = if t < 2 {
+                "functions__wait"
+            } else {
+                "functions__sleep"
+            };
+            assert_eq!(names, vec!["functions__exec", second], "turn {t}");
+            assert_eq!(chat["thinking"], json!({"type": "disabled"}), "turn {t}");
+            let id = format!("resp_{t}");
+            let output = json!({"id": id, "output": [
+                {"type": "custom_tool_call", "id": format!("ctc_{t}"), "status": "completed",
+                 "call_id": format!("call_{t}"), "name": "exec", "namespace": "functions", "input": "text(1)"}]})
+            .to_string();
+            let mut entry = extend_with_output(&r.entry, output.as_bytes());
+            let absorbed = absorb_output(
+                &turn.next,
+                output.as_bytes(),
+                backend,
+                &turn.prepared.rctx.catalog,
+            )
+            .unwrap();
+            entry.chat = Some(std::sync::Arc::new(absorbed));
+            chain.insert(id.clone(), entry);
+            prev = Some(id);
         }
     }
 }

@@ -38,62 +38,123 @@ macro_rules! scalars_to {
 }
 
 /// `POST /v1/responses` body.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct ResponsesRequest<'a> {
-    #[serde(default)]
     pub model: Option<String>,
-    #[serde(default, borrow)]
     pub input: Option<Input<'a>>,
     /// Sent upstream as the client wrote it (see [`Text`]).
-    #[serde(default, borrow)]
     pub instructions: Option<Text<'a>>,
-    #[serde(default)]
     pub stream: Option<bool>,
-    #[serde(default, borrow)]
     pub tools: Option<Tools<'a>>,
-    #[serde(default)]
     pub tool_choice: Option<Value>,
-    #[serde(default)]
     pub parallel_tool_calls: Option<bool>,
-    #[serde(default)]
     pub reasoning: Option<ReasoningParam>,
-    #[serde(default)]
     pub text: Option<TextParam>,
-    #[serde(default)]
     pub max_output_tokens: Option<u64>,
-    #[serde(default)]
     pub temperature: Option<f64>,
-    #[serde(default)]
     pub top_p: Option<f64>,
-    #[serde(default)]
     pub store: Option<bool>,
-    #[serde(default)]
     pub metadata: Option<Value>,
-    #[serde(default)]
     pub previous_response_id: Option<String>,
-    #[serde(default)]
     pub prompt_cache_key: Option<String>,
-    #[serde(default)]
     pub service_tier: Option<String>,
-    #[serde(default)]
     pub user: Option<String>,
-    #[serde(default)]
     pub safety_identifier: Option<String>,
-    #[serde(default)]
     pub truncation: Option<String>,
-    #[serde(default)]
     pub top_logprobs: Option<u32>,
-    #[serde(default)]
     pub max_tool_calls: Option<u64>,
-    #[serde(default)]
     pub background: Option<bool>,
-    /// `include` (`reasoning.encrypted_content`, `reasoning.text`, ...). Every other key
-    /// (`client_metadata`, ...) is read past and not forwarded: no `#[serde(flatten)]` map
-    /// here, as that makes serde buffer the whole body (a long history included) before
-    /// parsing it a second time.
-    #[serde(default)]
+    /// `include` (`reasoning.encrypted_content`, `reasoning.text`, ...).
     pub include: Option<Value>,
+    /// Top-level members this proxy neither converts nor knows to be safe to leave out
+    /// (the dialect guard counts them).
+    #[serde(skip)]
+    pub unknown_members: Vec<String>,
 }
+
+/// Top-level members read past on purpose: they mean nothing to a Chat provider and
+/// nothing is lost without them (Codex's `client_metadata`; the WebSocket envelope's `type`
+/// and `generate`, which the session reads itself).
+const IGNORED_MEMBERS: [&str; 5] = [
+    "client_metadata",
+    "stream_options",
+    "prompt_cache_retention",
+    "type",
+    "generate",
+];
+
+/// Reads the members one by one (as a derive would) and keeps the names of the unknown
+/// ones. No `#[serde(flatten)]` map: that makes serde buffer the whole body (a long
+/// history included) before parsing it a second time.
+macro_rules! request_members {
+    ($($field:ident),* $(,)?) => {
+        impl<'de: 'a, 'a> Deserialize<'de> for ResponsesRequest<'a> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = ResponsesRequest<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a Responses request object")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        let mut req = ResponsesRequest::default();
+                        while let Some(key) = map.next_key::<LooseStr<'de>>()? {
+                            let key = key.0.unwrap_or_default();
+                            match key.as_ref() {
+                                $(stringify!($field) => {
+                                    req.$field = map.next_value().map_err(|e: A::Error| {
+                                        A::Error::custom(format!(
+                                            "invalid `{}`: {e}",
+                                            stringify!($field)
+                                        ))
+                                    })?
+                                })*
+                                other => {
+                                    map.next_value::<IgnoredAny>()?;
+                                    if !IGNORED_MEMBERS.contains(&other) {
+                                        req.unknown_members.push(other.to_owned());
+                                    }
+                                }
+                            }
+                        }
+                        Ok(req)
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+
+request_members!(
+    model,
+    input,
+    instructions,
+    stream,
+    tools,
+    tool_choice,
+    parallel_tool_calls,
+    reasoning,
+    text,
+    max_output_tokens,
+    temperature,
+    top_p,
+    store,
+    metadata,
+    previous_response_id,
+    prompt_cache_key,
+    service_tier,
+    user,
+    safety_identifier,
+    truncation,
+    top_logprobs,
+    max_tool_calls,
+    background,
+    include,
+);
 
 /// `tools`: the exact JSON the client sent (borrowed from the body). Every Response object
 /// echoes it as is, and the list is read from it only when the provider's tools are not
@@ -360,6 +421,15 @@ pub enum InputItem<'a> {
     /// turn layer (the response store, a WebSocket chain) before conversion; one that is
     /// still unresolved there is a 400.
     ItemReference(ItemReferenceItem<'a>),
+    /// `{"type": "additional_tools", "tools": [...]}` (Codex's responses lite): tools offered
+    /// from this point of the conversation on, as the top-level `tools` are.
+    AdditionalTools(Tools<'a>),
+    /// `{"type": "configuration_update", "reasoning": {"effort"}, ...}`: settings that apply
+    /// from this point of the conversation on.
+    ConfigurationUpdate(ConfigurationUpdateItem),
+    /// A rarer item with a Chat meaning (`web_search_call`, `local_shell_call`,
+    /// `tool_search_call`, ...), read as a small JSON object.
+    Extra(ExtraItem),
     /// An item type this proxy does not convert (`web_search_call`, `agent_message`, ...).
     Other(Value),
 }
@@ -376,6 +446,9 @@ impl InputItem<'_> {
             InputItem::Compaction(_) => "compaction",
             InputItem::CompactionTrigger => "compaction_trigger",
             InputItem::ItemReference(_) => "item_reference",
+            InputItem::AdditionalTools(_) => "additional_tools",
+            InputItem::ConfigurationUpdate(_) => "configuration_update",
+            InputItem::Extra(e) => e.kind.type_name(),
             InputItem::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
         }
     }
@@ -403,16 +476,36 @@ impl<'de> Tagged<'de> for InputItem<'de> {
             "reasoning" => rest_as(rest).map(InputItem::Reasoning),
             "compaction" => rest_as(rest).map(InputItem::Compaction),
             "item_reference" => rest_as(rest).map(InputItem::ItemReference),
+            "additional_tools" => {
+                #[derive(Deserialize)]
+                struct Additional<'a> {
+                    #[serde(default, borrow)]
+                    tools: Option<Tools<'a>>,
+                }
+                return match rest_as::<Additional<'de>, A>(rest) {
+                    Ok(Additional { tools: Some(t) }) => Ok(InputItem::AdditionalTools(t)),
+                    Ok(Additional { tools: None }) => Err(A::Error::custom(
+                        "invalid `additional_tools` item: missing field `tools`",
+                    )),
+                    Err(e) => Err(A::Error::custom(format!(
+                        "invalid `additional_tools` item: {e}"
+                    ))),
+                };
+            }
+            "configuration_update" => rest_as(rest).map(InputItem::ConfigurationUpdate),
             "compaction_trigger" => {
                 skip_rest(rest)?;
                 return Ok(InputItem::CompactionTrigger);
             }
-            // Not converted (`web_search_call`, `agent_message`, ...): only its type is kept,
-            // for the log line that lists what was left out.
-            _ => {
-                skip_rest(rest)?;
-                return Ok(InputItem::Other(serde_json::json!({ "type": ty })));
-            }
+            other => match ExtraKind::of(other) {
+                Some(kind) => rest_as::<Map<String, Value>, A>(rest)
+                    .map(|members| InputItem::Extra(ExtraItem { kind, members })),
+                // Not converted: only its type is kept, for the dialect guard.
+                None => {
+                    skip_rest(rest)?;
+                    return Ok(InputItem::Other(serde_json::json!({ "type": ty })));
+                }
+            },
         };
         parsed.map_err(|e: A::Error| A::Error::custom(format!("invalid `{ty}` item: {e}")))
     }
@@ -438,6 +531,93 @@ pub struct CompactionItem<'a> {
     pub id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub encrypted_content: Cow<'a, str>,
+}
+
+/// `configuration_update`: what the proxy maps (the reasoning effort) and the names of the
+/// members it cannot.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConfigurationUpdateItem {
+    pub effort: Option<String>,
+    /// Members other than `id`, `type` and `reasoning.effort` (ignored, logged at debug).
+    pub ignored: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for ConfigurationUpdateItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let members = Map::<String, Value>::deserialize(d)?;
+        let mut out = ConfigurationUpdateItem::default();
+        for (k, v) in members {
+            match (k.as_str(), v) {
+                ("id" | "internal_chat_message_metadata_passthrough", _) => {}
+                ("reasoning", Value::Object(r)) => {
+                    for (rk, rv) in r {
+                        match (rk.as_str(), rv) {
+                            ("effort", Value::String(e)) => out.effort = Some(e),
+                            _ => out.ignored.push(format!("reasoning.{rk}")),
+                        }
+                    }
+                }
+                _ => out.ignored.push(k),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The item types read as [`ExtraItem`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ExtraKind {
+    WebSearchCall,
+    ImageGenerationCall,
+    LocalShellCall,
+    LocalShellCallOutput,
+    ToolSearchCall,
+    ToolSearchOutput,
+    AgentMessage,
+    ContextCompaction,
+}
+
+impl ExtraKind {
+    const ALL: [ExtraKind; 8] = [
+        ExtraKind::WebSearchCall,
+        ExtraKind::ImageGenerationCall,
+        ExtraKind::LocalShellCall,
+        ExtraKind::LocalShellCallOutput,
+        ExtraKind::ToolSearchCall,
+        ExtraKind::ToolSearchOutput,
+        ExtraKind::AgentMessage,
+        ExtraKind::ContextCompaction,
+    ];
+
+    pub fn of(ty: &str) -> Option<ExtraKind> {
+        Self::ALL.into_iter().find(|k| k.type_name() == ty)
+    }
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ExtraKind::WebSearchCall => "web_search_call",
+            ExtraKind::ImageGenerationCall => "image_generation_call",
+            ExtraKind::LocalShellCall => "local_shell_call",
+            ExtraKind::LocalShellCallOutput => "local_shell_call_output",
+            ExtraKind::ToolSearchCall => "tool_search_call",
+            ExtraKind::ToolSearchOutput => "tool_search_output",
+            ExtraKind::AgentMessage => "agent_message",
+            ExtraKind::ContextCompaction => "context_compaction",
+        }
+    }
+}
+
+/// One of the [`ExtraKind`] items: its members (without `type`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtraItem {
+    pub kind: ExtraKind,
+    pub members: Map<String, Value>,
+}
+
+impl ExtraItem {
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.members.get(key).and_then(Value::as_str)
+    }
 }
 
 /// `{"type": "item_reference", "id": "msg_…"}`.
@@ -660,6 +840,8 @@ pub struct CustomToolCallItem<'a> {
     #[serde(borrow)]
     pub name: Cow<'a, str>,
     #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
     pub input: Text<'a>,
 }
 
@@ -732,7 +914,12 @@ pub enum Tool {
     Function(FunctionTool),
     Namespace(NamespaceTool),
     Custom(CustomTool),
-    /// Hosted tools (`web_search`, `image_generation`, `tool_search`, ...) and future types.
+    /// `{"type": "tool_search", "execution": "client"}`: a search the client runs over its
+    /// deferred tools (`defer_loading: true`); its results come back as a
+    /// `tool_search_output` item whose tools are offered from then on.
+    ToolSearch(ToolSearchTool),
+    /// Hosted tools (`web_search`, `image_generation`, a server `tool_search`, ...) and
+    /// future types: only the type is kept.
     Other(Value),
 }
 
@@ -757,6 +944,10 @@ impl<'de> Deserialize<'de> for Tool {
             tools: Option<&'a RawValue>,
             #[serde(default)]
             format: Option<Value>,
+            #[serde(default)]
+            defer_loading: Option<Value>,
+            #[serde(default)]
+            execution: Option<LooseString>,
         }
         /// An object, or `None` for anything else (an unknown tool, skipped).
         struct ObjectOnly;
@@ -790,6 +981,7 @@ impl<'de> Deserialize<'de> for Tool {
         let members_missing =
             f.description.0.is_none() || f.parameters.0.is_none() || f.strict.0.is_none();
         let description = f.description.0.and_then(|d| d.0);
+        let defer_loading = f.defer_loading.as_ref().and_then(Value::as_bool) == Some(true);
         match ty.as_ref() {
             "function" => Ok(Tool::Function(FunctionTool {
                 name: name.ok_or_else(missing_name)?,
@@ -797,6 +989,7 @@ impl<'de> Deserialize<'de> for Tool {
                 parameters: f.parameters.0.flatten(),
                 strict: f.strict.0.flatten().as_ref().and_then(Value::as_bool),
                 members_missing,
+                defer_loading,
             })),
             "namespace" => Ok(Tool::Namespace(NamespaceTool {
                 name: name.ok_or_else(missing_name)?,
@@ -811,7 +1004,14 @@ impl<'de> Deserialize<'de> for Tool {
                 name: name.ok_or_else(missing_name)?,
                 description,
                 format: f.format,
+                defer_loading,
             })),
+            "tool_search" if f.execution.and_then(|e| e.0).as_deref() == Some("client") => {
+                Ok(Tool::ToolSearch(ToolSearchTool {
+                    description,
+                    parameters: f.parameters.0.flatten(),
+                }))
+            }
             // Hosted tools are not offered upstream; the Response echoes them from the raw
             // request, so only the type is kept.
             _ => Ok(Tool::Other(serde_json::json!({ "type": ty }))),
@@ -832,6 +1032,16 @@ pub struct FunctionTool {
     /// The client left out `description`, `parameters` or `strict` (the echo adds them).
     #[serde(skip)]
     pub members_missing: bool,
+    /// `defer_loading: true`: offered once a `tool_search` found it.
+    #[serde(skip)]
+    pub defer_loading: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolSearchTool {
+    pub description: Option<String>,
+    /// The search's arguments schema (`None`: a query string).
+    pub parameters: Option<Box<RawValue>>,
 }
 
 /// A member that may be absent (`Present(None)`), unlike `Option`, which reads `null` and
@@ -867,4 +1077,6 @@ pub struct CustomTool {
     pub description: Option<String>,
     #[serde(default)]
     pub format: Option<Value>,
+    #[serde(skip)]
+    pub defer_loading: bool,
 }
