@@ -479,6 +479,13 @@ pub fn unconverted_samples(metrics: &str) -> Vec<(String, String, f64)> {
 /// `ccp_unconverted_total` sample above zero (every item, part, tool or member type a client
 /// sent that the proxy did not convert). Call it after a real-Codex run.
 pub async fn assert_no_unconverted(proxy_base_url: &str) {
+    assert_unconverted_exactly(proxy_base_url, &[]).await;
+}
+
+/// The dialect guard for a run that is known to send something the proxy leaves out on
+/// purpose (e.g. Codex's default tool set offers the hosted `web_search` tool, which no
+/// Chat provider can run): the `(kind, type)` pairs above zero must be exactly `expected`.
+pub async fn assert_unconverted_exactly(proxy_base_url: &str, expected: &[(&str, &str)]) {
     let url = format!("{}/metrics", proxy_base_url.trim_end_matches('/'));
     let resp = client()
         .get(&url)
@@ -488,13 +495,21 @@ pub async fn assert_no_unconverted(proxy_base_url: &str) {
     assert_eq!(resp.status().as_u16(), 200, "GET {url}");
     let text = resp.text().await.expect("metrics body");
     let left = unconverted_samples(&text);
+    let unexpected: Vec<String> = left
+        .iter()
+        .filter(|(k, t, _)| !expected.iter().any(|(ek, et)| ek == k && et == t))
+        .map(|(k, t, v)| format!("  kind={k} type={t}: {v}"))
+        .collect();
     assert!(
-        left.is_empty(),
+        unexpected.is_empty(),
         "the proxy left {} kind(s) of input unconverted (ccp_unconverted_total):\n{}",
-        left.len(),
-        left.iter()
-            .map(|(k, t, v)| format!("  kind={k} type={t}: {v}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        unexpected.len(),
+        unexpected.join("\n")
     );
+    for (k, t) in expected {
+        assert!(
+            left.iter().any(|(lk, lt, _)| lk == k && lt == t),
+            "expected kind={k} type={t} in ccp_unconverted_total, got {left:?}"
+        );
+    }
 }
