@@ -353,7 +353,10 @@ async fn code_mode_task_over_websocket_with_the_builtin_provider_and_no_model() 
         tool_names(&reqs[1]),
         "the follow-up got another tool set"
     );
-    eprintln!("code mode: the provider was offered {:?}", tool_names(&reqs[0]));
+    eprintln!(
+        "code mode: the provider was offered {:?}",
+        tool_names(&reqs[0])
+    );
     assert_call_and_output(
         &reqs[1],
         "functions__exec",
