@@ -176,6 +176,15 @@ fn assert_task_done(
     let content = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("{} was not written ({e})\n{context}", file.display()));
     assert_eq!(content, MARK, "{context}");
+    // Codex ran the command (in code mode, the script's nested exec_command shows as one
+    // command_execution too) and printed the answer quoting it.
+    let commands = run.completed_items("command_execution");
+    assert!(
+        commands.iter().any(|c| c["exit_code"] == 0
+            && c["command"].as_str().is_some_and(|c| c.contains("cm.txt"))
+            && c["aggregated_output"] == MARK),
+        "no successful command_execution of the task: {commands:#?}\n{context}"
+    );
     let answer = run.agent_messages().join("\n");
     assert_eq!(answer.trim(), format!("cm.txt says: {MARK}"), "{context}");
     mock.assert_no_rejections();
