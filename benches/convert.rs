@@ -335,7 +335,9 @@ fn bench_requests(c: &mut Criterion<Clock>) {
         // tools of a request not seen before.
         if let Some(t) = parsed.tools.as_ref() {
             g.bench_with_input(BenchmarkId::new("tools-uncached", name), t, |b, t| {
-                b.iter(|| ConvertedTools::new(black_box(t), &quirks).unwrap())
+                b.iter(|| {
+                    ConvertedTools::new(Some(black_box(t)), &Default::default(), &quirks).unwrap()
+                })
             });
         }
         let chat = convert_request(parsed, &opts(&quirks, Some(&tools)))

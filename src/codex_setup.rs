@@ -3,7 +3,9 @@
 //! * A Codex model catalog (`codex-models.json`) with one entry per configured model, in the
 //!   full schema Codex 0.169 requires (it refuses a file with a missing field). Without it,
 //!   Codex warns "Model metadata for … not found", offers no `apply_patch` tool, sends no
-//!   reasoning effort and compacts at a default context size.
+//!   reasoning effort and compacts at a default context size. Every entry sets
+//!   `use_responses_lite = false`: Codex's classic Responses dialect (top-level tools, no
+//!   code mode), not the "responses lite" one of Codex's own models.
 //! * One Codex model provider per reachable backend, `[model_providers.proxy-<backend>]` in
 //!   `$CODEX_HOME/config.toml`, pointing at the proxy's listen address (`/<prefix>/v1`, or
 //!   `/v1` for the default backend without a prefix), `wire_api = "responses"`, and
@@ -116,6 +118,11 @@ fn auto_compact_limit(model: &ModelMetadata) -> u64 {
 }
 
 /// One catalog entry (every field Codex 0.169 requires).
+///
+/// `use_responses_lite` is set, and `false`: Codex's classic Responses dialect (top-level
+/// `tools`, `apply_patch` as a freeform tool, no code mode), what every Chat provider
+/// handles best. Codex's own models have it `true` (see the README, "Codex's built-in
+/// provider"); written out so that a change of Codex's default cannot switch the dialect.
 pub fn catalog_entry(model: &ModelMetadata, backend: &Backend, base_instructions: &str) -> Value {
     let profile = profile_of(backend);
     let levels: Vec<Value> = model
@@ -155,6 +162,7 @@ pub fn catalog_entry(model: &ModelMetadata, backend: &Backend, base_instructions
         "supports_image_detail_original": false,
         "experimental_supported_tools": [],
         "supports_search_tool": false,
+        "use_responses_lite": false,
         "context_window": model.context_window,
         "max_context_window": model.context_window,
         "effective_context_window_percent": effective_percent(model),
@@ -961,6 +969,16 @@ mod tests {
         );
         assert_eq!(local["auto_compact_token_limit"], 115_200);
         assert_eq!(local["effective_context_window_percent"], 95);
+    }
+
+    #[test]
+    fn every_entry_uses_the_classic_dialect() {
+        let c = catalog(&config(FOUR)).unwrap();
+        let models = c["models"].as_array().unwrap();
+        assert_eq!(models.len(), 5);
+        for m in models {
+            assert_eq!(m.get("use_responses_lite"), Some(&json!(false)), "{m}");
+        }
     }
 
     #[test]

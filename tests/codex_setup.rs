@@ -1,6 +1,6 @@
 //! `codex-convert-proxy codex-setup`: the generated Codex files, merging into a user's
-//! existing Codex home, config errors, and the real Codex CLI (0.169, offline) using the
-//! generated set-up through the proxy against the mock upstream.
+//! existing Codex home, config errors, and the real Codex CLI (0.169 and 0.171, offline)
+//! using the generated set-up through the proxy against the mock upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -637,10 +637,21 @@ impl CodexRun {
 /// given Codex home, bounded by [`CODEX_TIMEOUT`]. No `-c model_provider/model/...`: the
 /// generated files must do that.
 fn run_codex_profile(home: &Path, profile: &str, workdir: &Path, prompt: &str) -> CodexRun {
+    run_codex_bin_profile(&codex_bin(), home, profile, workdir, prompt)
+}
+
+/// [`run_codex_profile`] with this Codex binary.
+fn run_codex_bin_profile(
+    bin: &Path,
+    home: &Path,
+    profile: &str,
+    workdir: &Path,
+    prompt: &str,
+) -> CodexRun {
     let out_dir = tempfile::tempdir().unwrap();
     let stdout_path = out_dir.path().join("codex.stdout");
     let stderr_path = out_dir.path().join("codex.stderr");
-    let mut cmd = Command::new(codex_bin());
+    let mut cmd = Command::new(bin);
     cmd.arg("exec")
         .arg("--json")
         .args(["--skip-git-repo-check", "--ephemeral", "--color", "never"])
@@ -882,4 +893,108 @@ async fn codex_runs_with_the_generated_setup() {
     );
     // The dialect guard: nothing Codex sent was left unconverted.
     assert_no_unconverted(&proxy.base_url()).await;
+}
+
+/// Codex 0.171 (whose own models speak "responses lite") with a generated profile: the
+/// catalog entry's `use_responses_lite = false` keeps the classic dialect. What Codex sends
+/// (recorded by a tap between Codex and the proxy) has the tools at the top level and no
+/// `additional_tools` item; upstream, `apply_patch` is a function and there is no code mode
+/// `exec` tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_0171_gets_the_classic_dialect_from_a_generated_profile() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |port, log_dir| {
+        test_config(
+            port,
+            log_dir,
+            json!([{
+                "name": "main",
+                "url": format!("http://127.0.0.1:{mock_port}/v1"),
+                "api_key": MAIN_KEY,
+                "model": "e2e-model",
+                "reasoning": {"default_effort": "high"},
+                "match_rules": {"default": true},
+            }]),
+        )
+    })
+    .await;
+    let tap = common::codex::ResponsesTap::start(&proxy.base_url()).await;
+
+    // The set-up generated for a proxy listening where the tap is.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&proxy.config_path).unwrap()).unwrap();
+    config["listen"] = json!(tap.url("").trim_start_matches("http://"));
+    let config_path = dir.path().join("config.json");
+    write_json(&config_path, &config);
+    let home = dir.path().join("codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (c, h) = (config_path.clone(), home.clone());
+    tokio::task::spawn_blocking(move || setup(&c, &h, &["--write"]))
+        .await
+        .unwrap();
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(home.join("codex-models.json")).unwrap()).unwrap();
+    assert_eq!(catalog["models"][0]["use_responses_lite"], false);
+
+    let workdir = tempfile::tempdir().unwrap();
+    let (h, w) = (home.clone(), workdir.path().to_path_buf());
+    let bin = common::codex::codex_bin_0171();
+    let run = tokio::task::spawn_blocking(move || {
+        run_codex_bin_profile(&bin, &h, "main", &w, "Say hello to the 0.171 setup test")
+    })
+    .await
+    .unwrap();
+    let context = format!(
+        "{}\n--- proxy stderr ---\n{}",
+        run.describe(),
+        proxy.stderr()
+    );
+    assert_codex_ok(&run, &context);
+
+    let tapped: Vec<_> = tap
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/responses")
+        .collect();
+    assert!(!tapped.is_empty(), "no Responses request\n{context}");
+    for req in &tapped {
+        let body = &req.body;
+        let tools = body["tools"].as_array().cloned().unwrap_or_default();
+        assert!(!tools.is_empty(), "no top-level tools: {}", req.raw);
+        assert!(
+            tools.iter().any(|t| t["name"] == "apply_patch"),
+            "no top-level apply_patch: {}",
+            req.raw
+        );
+        let input = body["input"].as_array().cloned().unwrap_or_default();
+        assert!(!input.is_empty(), "{}", req.raw);
+        for item in &input {
+            assert!(
+                !matches!(
+                    item["type"].as_str(),
+                    Some("additional_tools" | "configuration_update")
+                ),
+                "a responses lite item: {item}"
+            );
+        }
+    }
+
+    mock.assert_no_rejections();
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 1, "{context}");
+    let up = &reqs[0];
+    assert_apply_patch_function(up);
+    let names: Vec<&str> = up.json()["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"exec"),
+        "code mode's exec upstream: {names:?}"
+    );
+    assert_eq!(up.json()["reasoning_effort"], "high", "{}", up.body_raw);
 }

@@ -330,7 +330,8 @@ fn bad_requests_are_invalid_request_errors() {
     )
     .unwrap_err();
     assert_eq!(e.param.as_deref(), Some("input[0].role"));
-    // with a backend model, a request without model is fine
+    // A backend model replaces the client's, but a request without one is still a 400, as
+    // OpenAI and Open Responses have it.
     let opts2 = RequestOptions {
         tools: None,
         quirks: &q,
@@ -338,7 +339,13 @@ fn bad_requests_are_invalid_request_errors() {
         id_seed: None,
         chain_resolved: false,
     };
-    let c = convert_request(parse_request(br#"{"input": "x"}"#).unwrap(), &opts2).unwrap();
+    let e = convert_request(parse_request(br#"{"input": "x"}"#).unwrap(), &opts2).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("model"));
+    let c = convert_request(
+        parse_request(br#"{"model": "m", "input": "x"}"#).unwrap(),
+        &opts2,
+    )
+    .unwrap();
     assert_eq!(c.chat.model, "forced");
 }
 

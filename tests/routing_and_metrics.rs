@@ -319,3 +319,64 @@ async fn metrics_count_the_requests_made() {
         );
     }
 }
+
+/// The dialect guard: an item type, a content-part type, a tool type and a top-level member
+/// the proxy does not convert are each counted in `ccp_unconverted_total{kind, type}` and
+/// logged once per type at warn (with the backend), and the request still goes through,
+/// with the rest converted. Codex's own members (`client_metadata`, ...) count nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dialect_guard_counts_and_logs_what_is_not_converted() {
+    let mock = MockUpstream::start().await;
+    let proxy = ProxyProcess::start(&mock).await;
+    let body = json!({"model": "m", "stream": false, "invented_member": true,
+        "client_metadata": {"x-codex-turn-metadata": "{}"},
+        "tools": [{"type": "invented_tool", "x": 1},
+                  {"type": "function", "name": "f", "description": "d", "parameters": {"type": "object"}, "strict": false}],
+        "input": [
+            {"type": "invented_item", "payload": 1},
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "hello"}, {"type": "invented_part", "x": 1}]}]});
+    for _ in 0..2 {
+        mock.push(MockReply::text("ok"));
+        let resp = post_json(&proxy.url("/v1/responses"), &body, &[]).await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+    }
+    let metrics = metrics_text(&proxy).await;
+    for (kind, ty) in [
+        ("item", "invented_item"),
+        ("part", "invented_part"),
+        ("tool", "invented_tool"),
+        ("member", "invented_member"),
+    ] {
+        let line = format!("ccp_unconverted_total{{kind=\"{kind}\",type=\"{ty}\"}} 2");
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("client_metadata"),
+        "Codex's own members are not counted"
+    );
+    // The rest reached the provider.
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2);
+    let chat = reqs[0].json();
+    assert_eq!(chat["tools"][0]["function"]["name"], "f");
+    assert_eq!(chat["tools"].as_array().unwrap().len(), 1);
+    // Logged once per type, with the backend (error.log has the warnings).
+    let path = proxy.dir.path().join("logs").join("error.log");
+    let mut logs = String::new();
+    for _ in 0..50 {
+        logs = std::fs::read_to_string(&path).unwrap_or_default();
+        if logs.contains("invented_member") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for ty in ["invented_item", "invented_part", "invented_tool", "invented_member"] {
+        let lines: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("does not convert") && l.contains(ty))
+            .collect();
+        assert_eq!(lines.len(), 1, "{ty} logged once:\n{logs}");
+        assert!(lines[0].contains("WARN") && lines[0].contains("main"), "{}", lines[0]);
+    }
+}

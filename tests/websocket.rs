@@ -619,6 +619,20 @@ async fn remote_compaction_over_http_v2_and_v1() {
     .await;
     assert_eq!(resp.status, 400, "{}", resp.body);
     assert_eq!(assert_openai_error_shape(&resp.json())["param"], "model");
+    // Also where the backend sets the model that goes upstream (Open Responses
+    // `compact-missing-model`): the client must still name one, for a create as well.
+    for path in ["/v1/responses/compact", "/v1/responses"] {
+        let resp = post_json(
+            &proxy.url(path),
+            &json!({"input": [{"type": "message", "role": "user", "content": "Compact this."}]}),
+            &[],
+        )
+        .await;
+        assert_eq!(resp.status, 400, "{path}: {}", resp.body);
+        let err = assert_openai_error_shape(&resp.json());
+        assert_eq!(err["param"], "model", "{path}");
+        assert_eq!(err["code"], "missing_required_parameter", "{path}");
+    }
 }
 
 #[tokio::test]

@@ -365,7 +365,8 @@ struct TapState {
 
 /// A recording pass-through between Codex and the proxy: records every request body
 /// (Codex's Responses request, before any conversion), forwards it to the proxy and streams
-/// the answer back unchanged.
+/// the answer back unchanged. A WebSocket upgrade is refused with 426 (not recorded): Codex
+/// then uses HTTP at once, so a provider with `supports_websockets` can be tapped too.
 pub struct ResponsesTap {
     addr: SocketAddr,
     state: Arc<TapState>,
@@ -417,6 +418,11 @@ impl Drop for ResponsesTap {
 
 async fn tap_handle(State(state): State<Arc<TapState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if parts.headers.contains_key(axum::http::header::UPGRADE) {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::UPGRADE_REQUIRED;
+        return resp;
+    }
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
