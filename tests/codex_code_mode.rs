@@ -827,3 +827,99 @@ async fn the_guard_fails_on_what_the_proxy_could_not_convert() {
         "{msg}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// 5. The scripted provider itself: it calls only what the request offers.
+
+fn chat_request(tools: Value, messages: Value) -> RecordedRequest {
+    let body = json!({"model": "m", "stream": true, "tools": tools, "messages": messages});
+    RecordedRequest {
+        method: "POST".to_owned(),
+        path: "/v1/chat/completions".to_owned(),
+        query: None,
+        headers: Vec::new(),
+        body_raw: body.to_string(),
+        body: Some(body),
+        rejection: None,
+    }
+}
+
+fn function(name: &str, props: Value) -> Value {
+    json!({"type": "function", "function": {"name": name, "description": "",
+        "parameters": {"type": "object", "properties": props}}})
+}
+
+/// The reply as `text: ...` or `call name(arguments)` (pieces joined), or `STATUS body`.
+fn said(reply: MockReply) -> String {
+    let chunks = match reply {
+        MockReply::Sse { chunks, .. } => chunks,
+        MockReply::Json { status, body } => return format!("{status} {body}"),
+        other => panic!("unexpected reply {other:?}"),
+    };
+    let (mut text, mut name, mut args) = (String::new(), String::new(), String::new());
+    for line in chunks.iter().flat_map(|c| c.lines()) {
+        let Some(v) = line
+            .strip_prefix("data: ")
+            .and_then(|d| serde_json::from_str::<Value>(d).ok())
+        else {
+            continue;
+        };
+        let delta = &v["choices"][0]["delta"];
+        text.push_str(delta["content"].as_str().unwrap_or(""));
+        for c in delta["tool_calls"].as_array().into_iter().flatten() {
+            name.push_str(c["function"]["name"].as_str().unwrap_or(""));
+            args.push_str(c["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    if name.is_empty() {
+        format!("text: {text}")
+    } else {
+        format!("call {name}({args})")
+    }
+}
+
+#[test]
+fn the_scripted_provider_calls_only_an_offered_tool() {
+    let user = json!([{"role": "user", "content": "go"}]);
+    let exec = function("functions__exec", json!({"input": {"type": "string"}}));
+    let shell = function("exec_command", json!({"cmd": {"type": "string"}}));
+    // Code mode: the exec function, with its script.
+    let r = said(brain(&chat_request(json!([exec.clone()]), user.clone())));
+    assert!(
+        r.contains("functions__exec") && r.contains("tools.exec_command"),
+        "{r}"
+    );
+    // Classic: exec_command, with the command.
+    let r = said(brain(&chat_request(json!([shell.clone()]), user.clone())));
+    assert_eq!(r, format!("call exec_command({})", json!({ "cmd": CMD })));
+    // No tool, or an `exec` without a string `input`, or `exec_command` spelt with another
+    // parameter: prose, no call.
+    for tools in [
+        json!([]),
+        json!([function(
+            "functions__exec",
+            json!({"code": {"type": "string"}})
+        )]),
+        json!([function(
+            "exec_command",
+            json!({"command": {"type": "string"}})
+        )]),
+    ] {
+        let r = said(brain(&chat_request(tools.clone(), user.clone())));
+        assert!(
+            r.contains("offered no tool") && !r.contains("tool_calls"),
+            "{tools}: {r}"
+        );
+    }
+    // The follow-up: with the tools, an answer quoting the output; without them, a 400.
+    let follow = json!([
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": CALL_ID, "type": "function",
+            "function": {"name": "functions__exec", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": CALL_ID, "content": "Script completed\nOutput:\ncodemode-ok"},
+    ]);
+    let r = said(brain(&chat_request(json!([exec]), follow.clone())));
+    assert_eq!(r, format!("text: cm.txt says: {MARK}"));
+    let r = said(brain(&chat_request(json!([]), follow)));
+    assert!(r.starts_with("400 ") && r.contains("no tools"), "{r}");
+}

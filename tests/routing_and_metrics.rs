@@ -371,12 +371,21 @@ async fn the_dialect_guard_counts_and_logs_what_is_not_converted() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    for ty in ["invented_item", "invented_part", "invented_tool", "invented_member"] {
+    for ty in [
+        "invented_item",
+        "invented_part",
+        "invented_tool",
+        "invented_member",
+    ] {
         let lines: Vec<&str> = logs
             .lines()
             .filter(|l| l.contains("does not convert") && l.contains(ty))
             .collect();
         assert_eq!(lines.len(), 1, "{ty} logged once:\n{logs}");
-        assert!(lines[0].contains("WARN") && lines[0].contains("main"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("WARN") && lines[0].contains("main"),
+            "{}",
+            lines[0]
+        );
     }
 }
