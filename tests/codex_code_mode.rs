@@ -21,6 +21,13 @@
 //!   proxy to the strict mock.
 //! - The guard itself (`common::assert_no_unconverted`): its parser, and that the proxy does
 //!   count an input it cannot convert (so the guard in the Codex suites can fail).
+//! - `the_scripted_provider_calls_only_an_offered_tool`: the mock's own rules.
+//!
+//! Seen on the wire (0.171, built-in provider, no model, WebSocket): the lite flag is not an
+//! upgrade header but `client_metadata.ws_request_header_x_openai_internal_codex_responses_lite`
+//! in every create; the warm-up (`generate: false`) has an empty `input`; turn 1 chains on it
+//! with `additional_tools` + six messages; the follow-up is only the
+//! `custom_tool_call_output`. 0.169's default model is `gpt-6.1-sol`, also lite.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
