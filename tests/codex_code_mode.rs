@@ -15,7 +15,10 @@
 //! - `v0169_*`, `v0171_*`: the same task with Codex 0.169 and 0.171 through a
 //!   custom provider (HTTP), a custom provider with `supports_websockets = true`, the built-in
 //!   provider with a model (classic dialect: top-level tools, `exec_command`) and the
-//!   built-in provider with no model (code mode).
+//!   built-in provider with no model (code mode). Two set-ups are covered elsewhere and not
+//!   repeated: 0.169 through a custom provider over HTTP (tests/codex_e2e.rs,
+//!   codex_agent.rs, providers_codex.rs) and 0.171 through a custom provider with
+//!   `supports_websockets` (tests/codex_ws.rs).
 //! - `recorded_code_mode_requests_are_converted`: no Codex binary: the recorded 001/002
 //!   requests of `tests/fixtures/codex-0.171/http-responses-lite-code-mode/` through the
 //!   proxy to the strict mock.
@@ -456,16 +459,6 @@ async fn run_task(setup: SetUp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v0169_custom_provider_http() {
-    run_task(SetUp {
-        v0171: false,
-        provider: CodexProvider::Custom,
-        no_model: false,
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v0169_custom_provider_websocket() {
     run_task(SetUp {
         v0171: false,
@@ -500,16 +493,6 @@ async fn v0171_custom_provider_http() {
     run_task(SetUp {
         v0171: true,
         provider: CodexProvider::Custom,
-        no_model: false,
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v0171_custom_provider_websocket() {
-    run_task(SetUp {
-        v0171: true,
-        provider: CodexProvider::CustomWebSocket,
         no_model: false,
     })
     .await;
