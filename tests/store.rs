@@ -496,3 +496,73 @@ async fn two_continuations_of_one_response_fork_the_chain() {
         );
     }
 }
+
+/// A stored chain remembers the tools of responses lite: the first request brings them in
+/// an `additional_tools` item and a `configuration_update`; the continuation that sends
+/// only the tool output (with `previous_response_id`) still offers them, keeps the effort,
+/// and the namespaced custom call goes back as the model made it.
+#[tokio::test]
+async fn a_stored_chain_keeps_the_tools_of_responses_lite() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, d| {
+        let mut c = store_config(p, d, mock_port, json!({"type": "memory"}), None);
+        c["backends"][0]["provider"] = json!("deepseek");
+        c
+    })
+    .await;
+    let tools = json!([{"type": "namespace", "name": "functions", "tools": [
+        {"type": "custom", "name": "exec", "description": "run js",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]}]);
+    mock.push(MockReply::tool_call(
+        "call_1",
+        "functions__exec",
+        &json!({"input": "text(1)"}).to_string(),
+    ));
+    let first = json!({"model": "m", "stream": true, "input": [
+        {"type": "additional_tools", "role": "developer", "tools": tools},
+        {"type": "configuration_update", "reasoning": {"effort": "none"}},
+        {"type": "message", "role": "user", "content": "run it"}]});
+    let r = post(&proxy, &first, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = parse_sse(&r.body);
+    let done = events.of_type("response.completed")[0];
+    let id = done["response"]["id"].as_str().unwrap().to_owned();
+    let call = &done["response"]["output"][0];
+    assert_eq!(call["type"], "custom_tool_call");
+    assert_eq!(
+        (&call["name"], &call["namespace"]),
+        (&json!("exec"), &json!("functions"))
+    );
+    // Kept in the background: wait (bounded) until the store has it.
+    for _ in 0..250 {
+        if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mock.push(MockReply::text("done"));
+    let next = json!({"model": "m", "stream": true, "previous_response_id": id, "input": [
+        {"type": "custom_tool_call_output", "call_id": "call_1",
+         "output": [{"type": "input_text", "text": "1"}]}]});
+    let r = post(&proxy, &next, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2);
+    for req in &reqs {
+        let chat = req.json();
+        assert_eq!(
+            chat["tools"][0]["function"]["name"], "functions__exec",
+            "{chat}"
+        );
+        assert_eq!(chat["thinking"], json!({"type": "disabled"}));
+    }
+    let msgs = reqs[1].messages();
+    let roles: Vec<&str> = msgs.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool"]);
+    assert_eq!(
+        msgs[1]["tool_calls"][0]["function"]["name"],
+        "functions__exec"
+    );
+    mock.assert_no_rejections();
+}

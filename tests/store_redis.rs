@@ -108,6 +108,43 @@ async fn two_instances_share_one_redis_and_survive_it_going_away() {
             "Which spice?"
         ]
     );
+    // An item of A's response, referenced on B (the AI SDK's replay): found through
+    // Redis's item index.
+    let first = client()
+        .get(b.url(&format!("/v1/responses/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let msg_id = first["output"][0]["id"].as_str().unwrap().to_owned();
+    mock.push(MockReply::json_text("Still saffron."));
+    let r = post(
+        &b,
+        &json!({"model": "m", "input": [
+            {"type": "message", "role": "user", "content": "The spice is saffron."},
+            {"type": "item_reference", "id": msg_id},
+            {"type": "message", "role": "user", "content": "Sure?"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let last = mock.requests().pop().unwrap();
+    let texts: Vec<String> = last.messages().iter().map(message_text).collect();
+    assert_eq!(
+        texts,
+        ["The spice is saffron.", "Remembered: saffron.", "Sure?"]
+    );
+    let r = post(
+        &b,
+        &json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_nope"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        assert_openai_error_shape(&r.json())["code"],
+        "item_not_found"
+    );
 
     // Redis goes away.
     redis.kill();

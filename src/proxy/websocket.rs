@@ -37,6 +37,7 @@ use crate::turn::chain::{
 };
 use crate::turn::prepare::{absorb_output, prepare_turn};
 use crate::turn::record::{record, Ending, Outcome};
+use crate::turn::refs::references;
 use crate::turn::reply::{usage_tokens, ReplyMode, UpstreamHead};
 use crate::turn::rescue::{outcome_class, Cause, Kind, Side, MID_STREAM_CODE};
 use crate::turn::route::{choose_ws_backend, no_backend, owner_of, WsRoute};
@@ -184,6 +185,18 @@ impl ConvertProxy {
                         }
                         continue;
                     }
+                    // Item references: from this connection's chain, then the store.
+                    let text = match self.resolve_references(&text, &chain, client).await {
+                        Ok(Some(t)) => t,
+                        Ok(None) => text,
+                        Err(err) => {
+                            self.record_ws_rejection(route, &err);
+                            if sink.send(Frame::text(err.ws_frame())).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                    };
                     match resolve_message(&text, &mut chain) {
                         Ok(Message::Create(r)) => {
                             turn = Some(Box::pin(self.ws_turn(*r, route, client, tx.clone())));
@@ -547,6 +560,30 @@ impl ConvertProxy {
             chain.insert(prev, entry_from_items(items));
         }
         Ok(())
+    }
+
+    /// `text` with its `item_reference`s replaced by the items they name: items of this
+    /// connection's chain first (made here, stored or not), then the response store's (of
+    /// this client's token). `None` when it has none; a 400 for one found nowhere.
+    async fn resolve_references(
+        &self,
+        text: &str,
+        chain: &ConnChain,
+        client: &RequestHeader,
+    ) -> Result<Option<String>, ClientError> {
+        let Some(mut refs) = references(text.as_bytes()) else {
+            return Ok(None);
+        };
+        refs.resolve_with(|id| chain.find_item(id));
+        if let Some(store) = self.store.as_deref() {
+            let owner = owner_of(&self.config, &client.headers);
+            refs.resolve_stored(store, owner.as_deref()).await?;
+        }
+        let body = refs.into_body()?;
+        // Pieces of valid UTF-8 put together.
+        Ok(Some(String::from_utf8(body).unwrap_or_else(|e| {
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        })))
     }
 
     /// A reply's bytes as frames: event lines one frame each; a whole JSON body as one.

@@ -21,6 +21,10 @@ const COMPACT_SLACK: u64 = 4 << 20;
 const RESPONSES: TableDefinition<&str, &[u8]> = TableDefinition::new("responses");
 /// (created_at, id) → record size: the order of eviction.
 const BY_AGE: TableDefinition<(u64, &str), u64> = TableDefinition::new("by_age");
+/// Output item id → the id of its response (what an `item_reference` names), written and
+/// removed with the response. (A file from before this table has its responses unindexed:
+/// their items cannot be referenced, they can still be continued.)
+const ITEMS: TableDefinition<&str, &str> = TableDefinition::new("items");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -77,6 +81,7 @@ impl EmbeddedStore {
                 .open_table(RESPONSES)
                 .map_err(|e| err("open table", e))?;
             let mut age = txn.open_table(BY_AGE).map_err(|e| err("open table", e))?;
+            let mut items = txn.open_table(ITEMS).map_err(|e| err("open table", e))?;
             let (mut count, mut bytes) = (0u64, 0u64);
             for row in age.iter().map_err(|e| err("scan", e))? {
                 let (_, size) = row.map_err(|e| err("scan", e))?;
@@ -85,7 +90,12 @@ impl EmbeddedStore {
             }
             shared.count.store(count, Ordering::Relaxed);
             shared.bytes.store(bytes, Ordering::Relaxed);
-            trim(&mut responses, &mut age, None, &shared)?;
+            let mut t = Tables {
+                responses: &mut responses,
+                age: &mut age,
+                items: &mut items,
+            };
+            trim(&mut t, None, &shared)?;
         }
         txn.commit().map_err(|e| err("commit", e))?;
         // While the proxy runs, freed pages are reused but the file keeps its largest size;
@@ -185,12 +195,16 @@ fn writer(db: Arc<Database>, rx: std::sync::mpsc::Receiver<WriteOp>, shared: Sha
             {
                 let mut responses = txn.open_table(RESPONSES).map_err(|e| err("open", e))?;
                 let mut age = txn.open_table(BY_AGE).map_err(|e| err("open", e))?;
+                let mut items = txn.open_table(ITEMS).map_err(|e| err("open", e))?;
+                let mut t = Tables {
+                    responses: &mut responses,
+                    age: &mut age,
+                    items: &mut items,
+                };
                 for op in &batch {
                     let outcome = match op {
-                        WriteOp::Put(r, _) => {
-                            put_in(&mut responses, &mut age, r, &shared).map(|()| true)
-                        }
-                        WriteOp::Delete(id, _) => remove_in(&mut responses, &mut age, id, &shared),
+                        WriteOp::Put(r, _) => put_in(&mut t, r, &shared).map(|()| true),
+                        WriteOp::Delete(id, _) => remove_in(&mut t, id, &shared),
                     };
                     outcomes.push(outcome);
                 }
@@ -198,7 +212,7 @@ fn writer(db: Arc<Database>, rx: std::sync::mpsc::Receiver<WriteOp>, shared: Sha
                     WriteOp::Put(r, _) => Some(r.id.clone()),
                     WriteOp::Delete(..) => None,
                 });
-                trim(&mut responses, &mut age, last_put.as_deref(), &shared)?;
+                trim(&mut t, last_put.as_deref(), &shared)?;
             }
             txn.commit().map_err(|e| err("commit", e))
         })();
@@ -242,20 +256,55 @@ struct Shared {
 
 type Responses<'t> = redb::Table<'t, &'static str, &'static [u8]>;
 type ByAge<'t> = redb::Table<'t, (u64, &'static str), u64>;
+type Items<'t> = redb::Table<'t, &'static str, &'static str>;
 
-fn put_in(
-    responses: &mut Responses<'_>,
-    age: &mut ByAge<'_>,
-    r: &StoredResponse,
-    shared: &Shared,
-) -> Result<(), StoreError> {
+/// The tables of one write transaction.
+struct Tables<'a, 't> {
+    responses: &'a mut Responses<'t>,
+    age: &'a mut ByAge<'t>,
+    items: &'a mut Items<'t>,
+}
+
+impl Tables<'_, '_> {
+    /// Index `r`'s output items.
+    fn index(&mut self, r: &StoredResponse) -> Result<(), StoreError> {
+        for item in r.output_ids() {
+            self.items
+                .insert(item.as_str(), r.id.as_str())
+                .map_err(|e| err("insert", e))?;
+        }
+        Ok(())
+    }
+
+    /// Forget the index of `old`'s output items (those still naming it).
+    fn unindex(&mut self, old: &StoredResponse) -> Result<(), StoreError> {
+        for item in old.output_ids() {
+            let ours = self
+                .items
+                .get(item.as_str())
+                .map_err(|e| err("get", e))?
+                .is_some_and(|v| v.value() == old.id);
+            if ours {
+                self.items
+                    .remove(item.as_str())
+                    .map_err(|e| err("remove", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn put_in(t: &mut Tables<'_, '_>, r: &StoredResponse, shared: &Shared) -> Result<(), StoreError> {
     let bytes = r.to_bytes();
-    let old = responses
+    let old = t
+        .responses
         .insert(r.id.as_str(), bytes.as_slice())
         .map_err(|e| err("insert", e))?
         .and_then(|v| StoredResponse::from_bytes(v.value()));
     if let Some(old) = old {
-        if let Some(size) = age
+        t.unindex(&old)?;
+        if let Some(size) = t
+            .age
             .remove((old.created_at, old.id.as_str()))
             .map_err(|e| err("remove", e))?
         {
@@ -263,7 +312,9 @@ fn put_in(
             shared.count.fetch_sub(1, Ordering::Relaxed);
         }
     }
-    age.insert((r.created_at, r.id.as_str()), bytes.len() as u64)
+    t.index(r)?;
+    t.age
+        .insert((r.created_at, r.id.as_str()), bytes.len() as u64)
         .map_err(|e| err("insert", e))?;
     shared.count.fetch_add(1, Ordering::Relaxed);
     shared
@@ -272,20 +323,18 @@ fn put_in(
     Ok(())
 }
 
-fn remove_in(
-    responses: &mut Responses<'_>,
-    age: &mut ByAge<'_>,
-    id: &str,
-    shared: &Shared,
-) -> Result<bool, StoreError> {
-    let old = responses
+fn remove_in(t: &mut Tables<'_, '_>, id: &str, shared: &Shared) -> Result<bool, StoreError> {
+    let old = t
+        .responses
         .remove(id)
         .map_err(|e| err("remove", e))?
         .and_then(|v| StoredResponse::from_bytes(v.value()));
     let Some(old) = old else {
         return Ok(false);
     };
-    if let Some(size) = age
+    t.unindex(&old)?;
+    if let Some(size) = t
+        .age
         .remove((old.created_at, old.id.as_str()))
         .map_err(|e| err("remove", e))?
     {
@@ -297,15 +346,10 @@ fn remove_in(
 
 /// Retention: the expired, then the oldest while over the bound (never `keep`, the
 /// response just written).
-fn trim(
-    responses: &mut Responses<'_>,
-    age: &mut ByAge<'_>,
-    keep: Option<&str>,
-    shared: &Shared,
-) -> Result<(), StoreError> {
+fn trim(t: &mut Tables<'_, '_>, keep: Option<&str>, shared: &Shared) -> Result<(), StoreError> {
     let now = now_secs();
     loop {
-        let first = age.first().map_err(|e| err("scan", e))?.map(|(k, v)| {
+        let first = t.age.first().map_err(|e| err("scan", e))?.map(|(k, v)| {
             let (created, id) = k.value();
             (created, id.to_owned(), v.value())
         });
@@ -317,9 +361,17 @@ fn trim(
         if !expired && (!over || keep == Some(id.as_str())) {
             return Ok(());
         }
-        age.remove((created, id.as_str()))
+        t.age
+            .remove((created, id.as_str()))
             .map_err(|e| err("evict", e))?;
-        responses.remove(id.as_str()).map_err(|e| err("evict", e))?;
+        let old = t
+            .responses
+            .remove(id.as_str())
+            .map_err(|e| err("evict", e))?
+            .and_then(|v| StoredResponse::from_bytes(v.value()));
+        if let Some(old) = old {
+            t.unindex(&old)?;
+        }
         shared.bytes.fetch_sub(size, Ordering::Relaxed);
         shared.count.fetch_sub(1, Ordering::Relaxed);
         shared.stats.count(&shared.stats.evictions);
@@ -353,6 +405,17 @@ impl Store for EmbeddedStore {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(WriteOp::Delete(id.to_owned(), tx))?;
         rx.await.map_err(|e| err("writer", e))?
+    }
+
+    async fn find_item(&self, item_id: &str) -> Result<Option<String>, StoreError> {
+        let item_id = item_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(|e| err("begin", e))?;
+            let items = txn.open_table(ITEMS).map_err(|e| err("open", e))?;
+            let v = items.get(item_id.as_str()).map_err(|e| err("get", e))?;
+            Ok(v.map(|v| v.value().to_owned()))
+        })
+        .await
     }
 
     fn size(&self) -> (u64, u64) {
@@ -399,6 +462,8 @@ mod tests {
             .await
             .unwrap();
         assert!(s.get("resp_old").await.unwrap().is_none());
+        // Its items went with it.
+        assert!(s.find_item("msg_x").await.unwrap().is_none());
         let one = record("resp_0", None, now, "x").to_bytes().len() as u64;
         let s = EmbeddedStore::open(&dir.path().join("b.redb"), retention(3600, one * 2)).unwrap();
         for i in 0..5 {

@@ -14,7 +14,10 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Inner {
-    by_id: HashMap<String, (Vec<u8>, u64)>,
+    /// id → (record, created_at, its output item ids).
+    by_id: HashMap<String, (Vec<u8>, u64, Vec<String>)>,
+    /// Output item id → its response's id.
+    items: HashMap<String, String>,
     /// (created_at, id), oldest first.
     order: VecDeque<(u64, String)>,
     bytes: u64,
@@ -40,8 +43,13 @@ impl MemoryStore {
 impl Inner {
     fn remove(&mut self, id: &str) -> bool {
         match self.by_id.remove(id) {
-            Some((bytes, _)) => {
+            Some((bytes, _, items)) => {
                 self.bytes -= bytes.len() as u64;
+                for item in items {
+                    if self.items.get(&item).is_some_and(|r| r == id) {
+                        self.items.remove(&item);
+                    }
+                }
                 true
             }
             None => false,
@@ -52,7 +60,7 @@ impl Inner {
     fn trim(&mut self, retention: Retention, now: u64) -> u64 {
         let mut evicted = 0;
         while let Some((created, id)) = self.order.front().cloned() {
-            let live = self.by_id.get(&id).is_some_and(|(_, c)| *c == created);
+            let live = self.by_id.get(&id).is_some_and(|(_, c, _)| *c == created);
             let expired = created + retention.ttl.as_secs() < now;
             if !live {
                 self.order.pop_front();
@@ -72,11 +80,15 @@ impl Inner {
 impl Store for MemoryStore {
     async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {
         let bytes = r.to_bytes();
+        let items = r.output_ids();
         let mut g = self.lock();
         g.remove(&r.id);
         g.bytes += bytes.len() as u64;
         g.order.push_back((r.created_at, r.id.clone()));
-        g.by_id.insert(r.id, (bytes, r.created_at));
+        for item in &items {
+            g.items.insert(item.clone(), r.id.clone());
+        }
+        g.by_id.insert(r.id, (bytes, r.created_at, items));
         let evicted = g.trim(self.retention, now_secs());
         drop(g);
         self.stats
@@ -88,7 +100,7 @@ impl Store for MemoryStore {
 
     async fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
         let g = self.lock();
-        let found = g.by_id.get(id).and_then(|(b, created)| {
+        let found = g.by_id.get(id).and_then(|(b, created, _)| {
             (created + self.retention.ttl.as_secs() >= now_secs())
                 .then(|| StoredResponse::from_bytes(b))
                 .flatten()
@@ -99,6 +111,10 @@ impl Store for MemoryStore {
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.lock().remove(id))
+    }
+
+    async fn find_item(&self, item_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().items.get(item_id).cloned())
     }
 
     fn size(&self) -> (u64, u64) {
@@ -130,6 +146,8 @@ mod tests {
             .await
             .unwrap();
         assert!(s.get("resp_old").await.unwrap().is_none());
+        // Its items went with it.
+        assert!(s.find_item("msg_x").await.unwrap().is_none());
         let one = record("resp_1", None, now, "x").to_bytes().len() as u64;
         let s = MemoryStore::new(retention(3600, one * 2));
         for i in 0..5 {

@@ -49,6 +49,37 @@ impl StoredResponse {
     pub fn from_bytes(b: &[u8]) -> Option<StoredResponse> {
         serde_json::from_slice(b).ok()
     }
+
+    /// The ids of its output items (what an `item_reference` names), in order.
+    pub fn output_ids(&self) -> Vec<String> {
+        self.output
+            .iter()
+            .filter_map(|o| item_id(o.get()))
+            .collect()
+    }
+
+    /// Its output item with id `item_id`.
+    pub fn output_item(&self, item_id: &str) -> Option<&RawValue> {
+        self.output
+            .iter()
+            .find(|o| {
+                o.get().contains(item_id) && self::item_id(o.get()).as_deref() == Some(item_id)
+            })
+            .map(|o| &**o)
+    }
+}
+
+/// The `id` of an item (a JSON object), when it has a string one.
+pub fn item_id(item: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow, default)]
+        id: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Id<'_>>(item)
+        .ok()
+        .and_then(|i| i.id)
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// The store failed (down, full, corrupt): requests that need it get a 503.
@@ -91,6 +122,11 @@ pub trait Store: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError>;
     /// Forget it; `false` when there was nothing to forget.
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// The id of the kept response whose output has the item `item_id` (what an
+    /// `item_reference` names; item ids do not say their response). Indexed when a response
+    /// is put, forgotten with it; the response itself may be gone since (expired, deleted):
+    /// [`Store::get`] decides, with its retention and owner.
+    async fn find_item(&self, item_id: &str) -> Result<Option<String>, StoreError>;
     /// (responses, bytes) held now.
     fn size(&self) -> (u64, u64);
     fn stats(&self) -> &StoreStats;
@@ -178,16 +214,17 @@ pub(crate) mod tests {
 
     pub fn record(id: &str, previous: Option<&str>, created_at: u64, text: &str) -> StoredResponse {
         let raw = |s: String| RawValue::from_string(s).unwrap();
+        let short = text.get(..16).unwrap_or(text);
         StoredResponse {
             id: id.to_owned(),
             owner: None,
             previous: previous.map(str::to_owned),
             created_at,
             input: vec![raw(format!(
-                r#"{{"type":"message","role":"user","content":"{text} in"}}"#
+                r#"{{"type":"message","id":"in_{short}","role":"user","content":"{text} in"}}"#
             ))],
             output: vec![raw(format!(
-                r#"{{"type":"message","role":"assistant","content":[{{"type":"output_text","text":"{text} out"}}]}}"#
+                r#"{{"type":"message","id":"msg_{short}","role":"assistant","content":[{{"type":"output_text","text":"{text} out"}}]}}"#
             ))],
             response: raw(format!(r#"{{"id":"{id}","object":"response"}}"#)),
         }
@@ -209,7 +246,36 @@ pub(crate) mod tests {
         assert_eq!(texts.len(), 4);
         assert!(texts[0].contains("one in") && texts[3].contains("two out"));
         assert_eq!(store.size().0, 2);
+        // Output items are found by their id; input items and unknown ids are not.
+        assert_eq!(
+            store.find_item("msg_two").await.unwrap().as_deref(),
+            Some("resp_b")
+        );
+        assert_eq!(
+            store.find_item("msg_one").await.unwrap().as_deref(),
+            Some("resp_a")
+        );
+        assert!(store.find_item("in_two").await.unwrap().is_none());
+        assert!(store.find_item("msg_nope").await.unwrap().is_none());
+        // Put again with other output: the old item is no longer indexed.
+        let mut b2 = record("resp_b", Some("resp_a"), now, "two");
+        b2.output = vec![RawValue::from_string(
+            r#"{"type":"message","id":"msg_two_again","role":"assistant","content":[]}"#.into(),
+        )
+        .unwrap()];
+        store.put(b2).await.unwrap();
+        assert!(store.find_item("msg_two").await.unwrap().is_none());
+        assert_eq!(
+            store.find_item("msg_two_again").await.unwrap().as_deref(),
+            Some("resp_b")
+        );
+        store
+            .put(record("resp_b", Some("resp_a"), now, "two"))
+            .await
+            .unwrap();
         assert!(store.delete("resp_a").await.unwrap());
+        // Forgotten with its response.
+        assert!(store.find_item("msg_one").await.unwrap().is_none());
         assert!(!store.delete("resp_a").await.unwrap());
         assert!(matches!(
             rebuild_chain(store, &b, 100).await,

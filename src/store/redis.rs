@@ -1,6 +1,7 @@
 //! `{"type": "redis", "url": "redis://host:port/db"}`: the store shared by several proxy
 //! instances behind a load balancer (`rediss://` for TLS). One key per response,
-//! `ccp:resp:<id>`, written with the TTL as its expiry (Redis drops it by itself; its size is
+//! `ccp:resp:<id>`, and one per output item, `ccp:item:<item id>` → the response's id (what
+//! an `item_reference` names), written together (MULTI) with the TTL as their expiry (Redis drops it by itself; its size is
 //! bounded by Redis's own `maxmemory` policy). The connection is made on first use and
 //! re-made by redis-rs's connection manager: with Redis down, what needs the store fails
 //! fast (a 503 for the client), and it recovers by itself when Redis is back.
@@ -14,6 +15,9 @@ use tokio::sync::Mutex;
 use super::{Retention, Store, StoreError, StoreStats, StoredResponse};
 
 const PREFIX: &str = "ccp:resp:";
+/// Output item id → its response's id. A deleted response leaves its item keys to expire:
+/// they name a response that is gone, which `get` says.
+const ITEM_PREFIX: &str = "ccp:item:";
 /// A command (or a connection attempt) that takes longer fails: the client gets a 503.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -22,8 +26,9 @@ pub struct RedisStore {
     conn: Mutex<Option<ConnectionManager>>,
     retention: Retention,
     stats: StoreStats,
-    /// Responses in the database (refreshed by this instance's writes: `DBSIZE`, so give the
-    /// store a database of its own) and bytes this instance wrote.
+    /// Keys in the database — responses and their items' index keys — (refreshed by this
+    /// instance's writes: `DBSIZE`, so give the store a database of its own) and bytes this
+    /// instance wrote.
     count: AtomicU64,
     bytes: AtomicU64,
 }
@@ -81,6 +86,21 @@ impl RedisStore {
         }
         out
     }
+
+    async fn run_pipe(&self, pipe: &redis::Pipeline) -> Result<(), StoreError> {
+        let out = async {
+            let mut c = self.conn().await?;
+            tokio::time::timeout(TIMEOUT, pipe.query_async::<()>(&mut c))
+                .await
+                .map_err(|_| err("command", "timed out"))?
+                .map_err(|e| err("command", e))
+        }
+        .await;
+        if out.is_err() {
+            self.stats.count(&self.stats.errors);
+        }
+        out
+    }
 }
 
 #[async_trait::async_trait]
@@ -88,12 +108,23 @@ impl Store for RedisStore {
     async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {
         let bytes = r.to_bytes();
         let ttl = self.retention.ttl.as_secs().max(1);
-        let mut set = redis::cmd("SET");
-        set.arg(format!("{PREFIX}{}", r.id))
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("SET")
+            .arg(format!("{PREFIX}{}", r.id))
             .arg(&bytes)
             .arg("EX")
-            .arg(ttl);
-        self.run::<()>(&set).await?;
+            .arg(ttl)
+            .ignore();
+        for item in r.output_ids() {
+            pipe.cmd("SET")
+                .arg(format!("{ITEM_PREFIX}{item}"))
+                .arg(&r.id)
+                .arg("EX")
+                .arg(ttl)
+                .ignore();
+        }
+        self.run_pipe(&pipe).await?;
         self.stats.count(&self.stats.writes);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if let Ok(n) = self.run::<u64>(&redis::cmd("DBSIZE")).await {
@@ -115,6 +146,12 @@ impl Store for RedisStore {
         del.arg(format!("{PREFIX}{id}"));
         let n: u64 = self.run(&del).await?;
         Ok(n > 0)
+    }
+
+    async fn find_item(&self, item_id: &str) -> Result<Option<String>, StoreError> {
+        let mut get = redis::cmd("GET");
+        get.arg(format!("{ITEM_PREFIX}{item_id}"));
+        self.run(&get).await
     }
 
     fn size(&self) -> (u64, u64) {

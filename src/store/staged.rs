@@ -69,6 +69,20 @@ impl Store for Staged {
         Ok(staged || stored)
     }
 
+    /// A response being written is searched here first (its items are not indexed below
+    /// until its write is done).
+    async fn find_item(&self, item_id: &str) -> Result<Option<String>, StoreError> {
+        let staged = self
+            .writing()
+            .values()
+            .find(|r| r.output_item(item_id).is_some())
+            .map(|r| r.id.clone());
+        match staged {
+            Some(id) => Ok(Some(id)),
+            None => self.inner.find_item(item_id).await,
+        }
+    }
+
     fn size(&self) -> (u64, u64) {
         self.inner.size()
     }
@@ -109,7 +123,16 @@ mod tests {
         // The write task has not run yet on this one-thread runtime.
         assert_eq!(s.in_flight(), 1);
         assert!(s.get("resp_a").await.unwrap().is_some());
+        assert!(s.inner.find_item("msg_a").await.unwrap().is_none());
+        assert_eq!(
+            s.find_item("msg_a").await.unwrap().as_deref(),
+            Some("resp_a")
+        );
         settle(&s).await;
+        assert_eq!(
+            s.find_item("msg_a").await.unwrap().as_deref(),
+            Some("resp_a")
+        );
         assert!(s.inner.get("resp_a").await.unwrap().is_some());
         assert!(s.get("resp_a").await.unwrap().is_some());
     }

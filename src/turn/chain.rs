@@ -88,6 +88,20 @@ impl ConnChain {
         }
     }
 
+    /// The item with id `item_id` of the conversations held (newest first): what an
+    /// `item_reference` names on this connection.
+    pub fn find_item(&self, item_id: &str) -> Option<Arc<str>> {
+        self.entries.iter().rev().find_map(|(_, e)| {
+            e.items
+                .iter()
+                .rev()
+                .find(|it| {
+                    it.contains(item_id) && crate::store::item_id(it).as_deref() == Some(item_id)
+                })
+                .cloned()
+        })
+    }
+
     pub fn remove(&mut self, id: &str) {
         let before = self.entries.len();
         self.entries.retain(|(k, _)| k != id);
@@ -577,6 +591,14 @@ mod tests {
             ]
         );
         assert_eq!(input[2]["encrypted_content"], "ccp1.x");
+        // Items are found by their id, for an item_reference.
+        let fc = chain.find_item("fc_1").unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&fc).unwrap(),
+            response["output"][1]
+        );
+        assert!(chain.find_item("rs_1").unwrap().contains("ccp1.x"));
+        assert!(chain.find_item("fc_").is_none() && chain.find_item("call_1").is_none());
         // The items are shared, not copied: the chain holds each once.
         chain.insert("resp_2".into(), t2.entry.clone());
         let unique = t2.entry.bytes;

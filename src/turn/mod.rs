@@ -13,6 +13,7 @@
 //! * `local`: the pages the proxy answers itself.
 //! * `prepare`: the create body → the Chat body and the response context.
 //! * `chain`: a WebSocket connection's responses, for `previous_response_id`.
+//! * `refs`: `item_reference` input items replaced by the items they name.
 //! * `stored`: the response store's side of a turn (continue, keep, retrieve, delete).
 //! * `compact`: remote compaction v1 (`/responses/compact`).
 //! * `upstream`: the Chat path, the provider's headers, retries and failover.
@@ -28,6 +29,7 @@ pub mod intern;
 pub mod local;
 pub mod prepare;
 pub mod record;
+pub mod refs;
 pub mod reply;
 pub mod rescue;
 pub mod route;

@@ -110,10 +110,14 @@ pub struct PreparedHttp {
     pub kept: Option<Kept>,
 }
 
-/// Prepare an HTTP create: a compaction request becomes its summarisation create, a
-/// `previous_response_id` gets its stored chain in front of the input, then the body is
-/// converted.
+/// Prepare an HTTP create: its item references are resolved from the store, a compaction
+/// request becomes its summarisation create, a `previous_response_id` gets its stored chain
+/// in front of the input, then the body is converted.
 pub async fn prepare_http(raw: &[u8], t: HttpTurn<'_>) -> Result<PreparedHttp, ClientError> {
+    // `item_reference`s become the stored items they name (the body is rewritten, so what
+    // is stored of this request holds the items themselves).
+    let resolved = super::refs::resolve_http(raw, t.store, t.owner.as_deref()).await?;
+    let raw = resolved.as_deref().unwrap_or(raw);
     let compacted;
     let (raw, kept) = if t.compact {
         let (create, kept) = super::compact::compact_request(raw)?;
