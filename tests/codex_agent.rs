@@ -394,6 +394,8 @@ async fn deepseek_multi_step_task_with_reasoning_and_parallel_calls() {
     .await;
     let context = context_of(&run, &proxy);
     run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 
     // The file, made by the first call.
     let file = workdir.path().join("notes.txt");
@@ -530,6 +532,8 @@ async fn freeform_apply_patch_edits_a_file() {
     .await;
     let context = context_of(&run, &proxy);
     run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
     assert!(
         !run.stderr.contains("Model metadata"),
         "the catalog was not used\n{context}"
@@ -632,6 +636,9 @@ async fn default_tool_set_is_converted() {
     let context = context_of(&run, &proxy);
     eprintln!("codex with its default tool set took {:?}", run.elapsed);
     run.assert_success(&context);
+    // The dialect guard: the hosted web_search tool is the only thing left out (no Chat
+    // provider can run it; asserted below not to go upstream), and it is counted.
+    assert_unconverted_exactly(&proxy.base_url(), &[("tool", "web_search")]).await;
     assert_eq!(run.agent_messages().last().map(String::as_str), Some(reply));
 
     let tapped = tap.requests();
@@ -728,6 +735,8 @@ async fn view_image_output_becomes_an_image_part() {
     .await;
     let context = context_of(&run, &proxy);
     run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
     assert_eq!(
         run.agent_messages().last().map(String::as_str),
         Some(final_text)

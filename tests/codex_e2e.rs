@@ -87,6 +87,8 @@ async fn text_turn(base_path: &str, upstream_path: &str, key: &str, model: &str)
         run.errors()
     );
     run.assert_success("");
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
     let messages = run.agent_messages();
     assert!(
         messages.iter().any(|m| m.contains(reply)),
@@ -147,6 +149,8 @@ async fn codex_tool_round_trip() {
         run.errors()
     );
     run.assert_success("");
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 
     // The tool really ran in the work dir.
     let out = workdir.path().join("out.txt");

@@ -67,6 +67,8 @@ async fn context_length_is_out_of_room_and_not_retried() {
         run.describe()
     );
     assert_eq!(mock.requests().len(), 2, "not retried\n{}", run.describe());
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,4 +117,6 @@ async fn a_cut_stream_is_retried_by_codex_and_completes() {
     let run = run_codex(&proxy.url("/v1"), work.path(), "hello", &retries(0, 0)).await;
     assert!(!run.errors().is_empty(), "{}", run.describe());
     assert!(run.elapsed < std::time::Duration::from_secs(60));
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 }

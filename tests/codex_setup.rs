@@ -891,6 +891,8 @@ async fn codex_runs_with_the_generated_setup() {
         "{}",
         up.body_raw
     );
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 }
 
 /// Codex 0.171 (whose own models speak "responses lite") with a generated profile: the

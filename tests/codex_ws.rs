@@ -141,6 +141,8 @@ async fn builtin_provider_compacts_remotely_mid_task_and_carries_on() {
         proxy.stderr()
     );
     run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
     assert_no_reconnects(&run);
     let answer = run.agent_messages().join("\n");
     assert!(
@@ -279,6 +281,8 @@ async fn custom_provider_with_websockets_runs_a_deepseek_agent_task_over_one_soc
         proxy.stderr()
     );
     run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
     assert_no_reconnects(&run);
     assert_eq!(
         std::fs::read_to_string(work.path().join("note.txt")).unwrap(),

@@ -1,6 +1,9 @@
 //! The real Codex CLI (0.169.0, offline) finishes a two-turn tool task — `exec_command`
 //! creating a file, then a final answer — through each profile's strict mock provider
 //! (tests/common/providers.rs): glm, kimi, deepseek, minimax and the generic openai.
+//! And Codex 0.171 in code mode (the built-in provider with no model: Codex's default model
+//! speaks the Responses-lite dialect, its tools in an `additional_tools` item) finishes the
+//! same task through each profile by calling `functions__exec` with a JavaScript script.
 //!
 //! One Codex run per profile, each bounded by [`CODEX_TIMEOUT`] (killed after it); the runs
 //! are serialized so that they do not compete for the CPU. The Codex binary comes from
@@ -11,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::codex::{run_codex, CodexOptions, CODEX_CLIENT_KEY};
+use common::codex::{run_codex, CodexOptions, CodexProvider, CODEX_CLIENT_KEY};
 use common::providers::{Profile, ProviderMock, Reply};
 use common::*;
 use serde_json::{json, Value};
@@ -52,6 +55,8 @@ async fn two_turn_task(p: Profile) {
         proxy.stderr()
     );
     run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
 
     // The tool really ran, and Codex printed the final answer.
     let out = std::fs::read_to_string(workdir.path().join("out.txt"))
@@ -148,4 +153,137 @@ async fn codex_through_minimax() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_through_openai_compatible() {
     two_turn_task(Profile::OpenAi).await;
+}
+
+/// Code mode through profile `p`: Codex 0.171, built-in provider, no model, over WebSocket.
+/// The provider calls `functions__exec` with a script that runs `exec_command`; the file,
+/// the answer, the tools on both requests and the call passed back in the profile's shape.
+async fn code_mode_task(p: Profile) {
+    let _serial = SERIAL.lock().await;
+    let key = format!("sk-{}-provider-key", p.name());
+    let mock = ProviderMock::start(p, &key).await;
+    let mark = format!("code-{}", p.name());
+    let script = format!(
+        "const r = await tools.exec_command({{cmd: \"printf '%s' {mark} > cm.txt && cat cm.txt\"}});\ntext(r.output);"
+    );
+    let args = json!({ "input": script }).to_string();
+    let r1 = format!("{}: one script writes and reads the file.", p.name());
+    let final_text = format!("cm.txt says {mark}.");
+    mock.push(Reply::tool(Some(&r1), "functions__exec", &args));
+    mock.push(Reply::text(Some("The script ran; answer."), &final_text));
+    let mut backend = mock.backend(p.name(), json!({"default": true}));
+    backend["model"] = json!(p.model());
+    let proxy = ProxyProcess::start_with_backends(json!([backend])).await;
+    let workdir = tempfile::tempdir().unwrap();
+    let opts = CodexOptions {
+        v0171: true,
+        provider: CodexProvider::BuiltIn,
+        no_model: true,
+        timeout: CODEX_TIMEOUT,
+        ..CodexOptions::default()
+    };
+    let run = run_codex(&proxy.url("/v1"), workdir.path(), PROMPT, &opts).await;
+    let context = format!(
+        "profile {} (code mode)\n{}\n--- mock requests ---\n{:#?}\n--- proxy stderr ---\n{}",
+        p.name(),
+        run.describe(),
+        mock.requests()
+            .iter()
+            .map(|r| (r.path.clone(), r.rejection.clone()))
+            .collect::<Vec<_>>(),
+        proxy.stderr()
+    );
+    run.assert_success(&context);
+    // The dialect guard: nothing Codex sent was left unconverted.
+    assert_no_unconverted(&proxy.base_url()).await;
+    let out = std::fs::read_to_string(workdir.path().join("cm.txt"))
+        .unwrap_or_else(|e| panic!("cm.txt was not created ({e})\n{context}"));
+    assert_eq!(out, mark, "{context}");
+    assert_eq!(
+        run.agent_messages().last().map(String::as_str),
+        Some(final_text.as_str()),
+        "{context}"
+    );
+
+    mock.assert_all_accepted();
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "{context}");
+    for (n, r) in reqs.iter().enumerate() {
+        assert_eq!(r.json()["model"], p.model(), "{context}");
+        let tools = r.json()["tools"].as_array().cloned().unwrap_or_default();
+        let exec = tools
+            .iter()
+            .find(|t| t["function"]["name"] == "functions__exec")
+            .unwrap_or_else(|| panic!("request #{n} lacks functions__exec: {tools:#?}"));
+        assert_eq!(
+            exec["function"]["parameters"]["properties"]["input"]["type"], "string",
+            "{exec:#}"
+        );
+    }
+    let calls = mock.emitted_calls();
+    let call_id = calls.keys().next().unwrap().clone();
+    let msgs = reqs[1].messages();
+    if p == Profile::MiniMax {
+        let systems = msgs.iter().filter(|m| m["role"] == "system").count();
+        assert_eq!(
+            systems, 1,
+            "MiniMax takes one leading system message\n{context}"
+        );
+    }
+    let asst = msgs
+        .iter()
+        .find(|m| {
+            m["tool_calls"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["id"] == call_id.as_str()))
+        })
+        .unwrap_or_else(|| panic!("no assistant message with the call\n{context}"));
+    let call = &asst["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "functions__exec", "{context}");
+    let sent: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(sent, json!({ "input": script }), "{context}");
+    match p {
+        Profile::MiniMax => assert!(
+            asst["content"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("<think>\n{r1}\n</think>")),
+            "{context}"
+        ),
+        _ => assert_eq!(asst["reasoning_content"], r1.as_str(), "{context}"),
+    }
+    let tool = msgs
+        .iter()
+        .find(|m| m["role"] == "tool" && m["tool_call_id"] == call_id.as_str())
+        .unwrap_or_else(|| panic!("no tool message for {call_id}\n{context}"));
+    assert!(
+        common::mock_upstream::message_text(tool).contains(&mark),
+        "{tool:#}\n{context}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_code_mode_through_glm() {
+    code_mode_task(Profile::Glm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_code_mode_through_kimi() {
+    code_mode_task(Profile::Kimi).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_code_mode_through_deepseek() {
+    code_mode_task(Profile::DeepSeek).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_code_mode_through_minimax() {
+    code_mode_task(Profile::MiniMax).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_code_mode_through_openai_compatible() {
+    code_mode_task(Profile::OpenAi).await;
 }

@@ -77,6 +77,11 @@ pub struct CodexOptions {
     pub provider: CodexProvider,
     /// The model name Codex uses.
     pub model: String,
+    /// Set no `model` at all (`model` is then ignored): Codex uses its default model
+    /// (0.171: `gpt-6.2-sol`), whose bundled catalog entry has `use_responses_lite: true`,
+    /// so Codex speaks the Responses-lite dialect with code mode (tools in an
+    /// `additional_tools` input item, the custom `exec` tool).
+    pub no_model: bool,
     /// Codex's default tool set: without the `--disable plugins/remote_plugin/apps/goals/
     /// multi_agent` flags and without `web_search="disabled"`.
     pub default_tools: bool,
@@ -93,6 +98,7 @@ impl Default for CodexOptions {
             v0171: false,
             provider: CodexProvider::Custom,
             model: "glm-5".to_owned(),
+            no_model: false,
             default_tools: false,
             config: Vec::new(),
             home: None,
@@ -229,8 +235,10 @@ fn run_codex_blocking(
         .arg("--json")
         .args(["--skip-git-repo-check", "--ephemeral", "--color", "never"])
         .arg("-C")
-        .arg(workdir)
-        .args(["-c", &format!("model=\"{}\"", opts.model)]);
+        .arg(workdir);
+    if !opts.no_model {
+        cmd.args(["-c", &format!("model=\"{}\"", opts.model)]);
+    }
     if opts.provider == CodexProvider::BuiltIn {
         cmd.args(["-c", &format!("openai_base_url=\"{base_url}\"")]);
     } else {
@@ -560,4 +568,202 @@ pub fn pretty_json(raw: &str) -> String {
         }
     }
     out
+}
+
+/// One text frame a [`WsTap`] forwarded.
+#[derive(Debug, Clone)]
+pub struct TappedFrame {
+    /// Which socket (0, 1, ... in accept order).
+    pub conn: usize,
+    /// `true`: from Codex to the proxy; `false`: from the proxy to Codex.
+    pub from_client: bool,
+    /// The frame's JSON (`Value::Null` when it is not JSON).
+    pub body: Value,
+}
+
+/// A WebSocket upgrade request as a [`WsTap`] saw it: (path, headers lower-cased).
+pub type Upgrade = (String, Vec<(String, String)>);
+
+struct WsTapState {
+    target: String,
+    frames: Mutex<Vec<TappedFrame>>,
+    /// The upgrade request of each socket: (path, headers lower-cased).
+    upgrades: Mutex<Vec<Upgrade>>,
+}
+
+/// A recording WebSocket pass-through between Codex and the proxy: accepts Codex's
+/// upgrade, opens a socket to the proxy with the same path and headers (no
+/// permessage-deflate on either side: Codex works with it declined), and forwards every
+/// frame both ways, recording the text frames. It speaks only WebSocket: a plain HTTP
+/// request (Codex falling back) fails its handshake, and the test with it.
+pub struct WsTap {
+    addr: SocketAddr,
+    state: Arc<WsTapState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WsTap {
+    /// A tap forwarding to `target_base` (e.g. `ws://127.0.0.1:PROXY`).
+    pub async fn start(target_base: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind ws tap");
+        let addr = listener.local_addr().expect("ws tap addr");
+        let state = Arc::new(WsTapState {
+            target: target_base.trim_end_matches('/').to_owned(),
+            frames: Mutex::new(Vec::new()),
+            upgrades: Mutex::new(Vec::new()),
+        });
+        let st = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            let mut conn = 0usize;
+            while let Ok((tcp, _)) = listener.accept().await {
+                let st = Arc::clone(&st);
+                let id = conn;
+                conn += 1;
+                tokio::spawn(async move {
+                    ws_tap_conn(st, id, tcp).await;
+                });
+            }
+        });
+        WsTap { addr, state, task }
+    }
+
+    /// `http://127.0.0.1:TAP{path}` (what Codex is given as its base URL).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The text frames forwarded so far, in order.
+    pub fn frames(&self) -> Vec<TappedFrame> {
+        self.state.frames.lock().unwrap().clone()
+    }
+
+    /// The frames Codex sent (its `response.create` messages), in order.
+    pub fn client_frames(&self) -> Vec<TappedFrame> {
+        self.frames()
+            .into_iter()
+            .filter(|f| f.from_client)
+            .collect()
+    }
+
+    /// The upgrade requests seen: (path, headers).
+    pub fn upgrades(&self) -> Vec<Upgrade> {
+        self.state.upgrades.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WsTap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn ws_tap_conn(state: Arc<WsTapState>, conn: usize, tcp: tokio::net::TcpStream) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::handshake::server::{
+        Request as WsRequest, Response as WsResponse,
+    };
+    use tokio_tungstenite::tungstenite::Message;
+
+    let seen: Arc<Mutex<Option<Upgrade>>> = Arc::new(Mutex::new(None));
+    let seen_cb = Arc::clone(&seen);
+    // tungstenite's handshake callback type returns its (large) error response.
+    #[allow(clippy::result_large_err)]
+    let callback = move |req: &WsRequest, resp: WsResponse| {
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        *seen_cb.lock().unwrap() = Some((req.uri().to_string(), headers));
+        Ok(resp)
+    };
+    let Ok(client) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+        return;
+    };
+    let Some((path, headers)) = seen.lock().unwrap().take() else {
+        return;
+    };
+    state
+        .upgrades
+        .lock()
+        .unwrap()
+        .push((path.clone(), headers.clone()));
+    let target = format!("{}{}", state.target, path);
+    let Ok(mut req) = target.as_str().into_client_request() else {
+        return;
+    };
+    for (k, v) in &headers {
+        if matches!(
+            k.as_str(),
+            "host"
+                | "connection"
+                | "upgrade"
+                | "content-length"
+                | "sec-websocket-key"
+                | "sec-websocket-version"
+                | "sec-websocket-extensions"
+                | "sec-websocket-accept"
+        ) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            req.headers_mut().append(name, value);
+        }
+    }
+    let connected = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(req),
+    )
+    .await;
+    let Ok(Ok((upstream, _))) = connected else {
+        return;
+    };
+    let (mut c_tx, mut c_rx) = client.split();
+    let (mut u_tx, mut u_rx) = upstream.split();
+    let record = |from_client: bool, m: &Message| {
+        if let Message::Text(t) = m {
+            state.frames.lock().unwrap().push(TappedFrame {
+                conn,
+                from_client,
+                body: serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
+            });
+        }
+    };
+    loop {
+        tokio::select! {
+            m = c_rx.next() => match m {
+                Some(Ok(m)) => {
+                    record(true, &m);
+                    let close = matches!(m, Message::Close(_));
+                    if u_tx.send(m).await.is_err() || close {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            m = u_rx.next() => match m {
+                Some(Ok(m)) => {
+                    record(false, &m);
+                    let close = matches!(m, Message::Close(_));
+                    if c_tx.send(m).await.is_err() || close {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+        }
+    }
+    let _ = u_tx.close().await;
+    let _ = c_tx.close().await;
 }

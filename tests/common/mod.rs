@@ -438,3 +438,78 @@ pub fn open_fds(pid: u32) -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+/// The metric family of the proxy's dialect guard: one sample per item type, content-part
+/// type, tool type or top-level member a request carried that the proxy did not convert.
+pub const UNCONVERTED_METRIC: &str = "ccp_unconverted_total";
+
+/// The `ccp_unconverted_total` samples above zero in Prometheus text, as
+/// `(kind, type, value)`, sorted. No such family (a proxy that never left anything
+/// unconverted, or one without the guard) is no sample.
+pub fn unconverted_samples(metrics: &str) -> Vec<(String, String, f64)> {
+    let lines = metrics.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines)
+        .unwrap_or_else(|e| panic!("/metrics is not valid Prometheus text ({e}):\n{metrics}"));
+    let mut out: Vec<(String, String, f64)> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == UNCONVERTED_METRIC)
+        .filter_map(|s| {
+            let v = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            };
+            // NaN (an unreadable sample) counts as unconverted too.
+            (v.is_nan() || v > 0.0).then(|| {
+                (
+                    s.labels.get("kind").unwrap_or("?").to_owned(),
+                    s.labels.get("type").unwrap_or("?").to_owned(),
+                    v,
+                )
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+/// The dialect guard: scrapes `{proxy_base_url}/metrics` and fails listing every
+/// `ccp_unconverted_total` sample above zero (every item, part, tool or member type a client
+/// sent that the proxy did not convert). Call it after a real-Codex run.
+pub async fn assert_no_unconverted(proxy_base_url: &str) {
+    assert_unconverted_exactly(proxy_base_url, &[]).await;
+}
+
+/// The dialect guard for a run that is known to send something the proxy leaves out on
+/// purpose (e.g. Codex's default tool set offers the hosted `web_search` tool, which no
+/// Chat provider can run): the `(kind, type)` pairs above zero must be exactly `expected`.
+pub async fn assert_unconverted_exactly(proxy_base_url: &str, expected: &[(&str, &str)]) {
+    let url = format!("{}/metrics", proxy_base_url.trim_end_matches('/'));
+    let resp = client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
+    let text = resp.text().await.expect("metrics body");
+    let left = unconverted_samples(&text);
+    let unexpected: Vec<String> = left
+        .iter()
+        .filter(|(k, t, _)| !expected.iter().any(|(ek, et)| ek == k && et == t))
+        .map(|(k, t, v)| format!("  kind={k} type={t}: {v}"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "the proxy left {} kind(s) of input unconverted (ccp_unconverted_total):\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
+    for (k, t) in expected {
+        assert!(
+            left.iter().any(|(lk, lt, _)| lk == k && lt == t),
+            "expected kind={k} type={t} in ccp_unconverted_total, got {left:?}"
+        );
+    }
+}
