@@ -474,7 +474,8 @@ async fn a_turn_is_recorded_the_same_over_http_and_websocket() {
         delay_ms: 500,
         cut_after: None,
     };
-    let cases: [(&str, &dyn Fn() -> MockReply, Option<&str>); 3] = [
+    type Case<'a> = (&'a str, &'a dyn Fn() -> MockReply, Option<&'a str>);
+    let cases: [Case; 3] = [
         ("clean", &|| MockReply::text("hello"), None),
         (
             "upstream error",
