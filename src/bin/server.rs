@@ -1,8 +1,3 @@
-// mimalloc rather than glibc's malloc: see Cargo.toml.
-#[cfg(not(feature = "system-alloc"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn main() -> std::process::ExitCode {
-    codex_convert_proxy::cli::main()
-}
+//! The same binary under the name `server` (`cargo run --bin server`): one `main`, in
+//! src/main.rs.
+include!("../main.rs");
