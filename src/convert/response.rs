@@ -197,18 +197,8 @@ pub fn echo_members(req: &ResponsesRequest<'_>, tools_echo: Option<&RawValue>) -
 
 /// Chat usage → Responses usage.
 pub fn usage_json(u: &ChatUsage) -> Value {
-    let cached = u
-        .prompt_tokens_details
-        .as_ref()
-        .and_then(|d| d.cached_tokens)
-        .or(u.prompt_cache_hit_tokens)
-        .or(u.cached_tokens)
-        .unwrap_or(0);
-    let reasoning = u
-        .completion_tokens_details
-        .as_ref()
-        .and_then(|d| d.reasoning_tokens)
-        .unwrap_or(0);
+    let cached = u.cached();
+    let reasoning = u.reasoning();
     let total = u
         .total_tokens
         .unwrap_or(u.prompt_tokens + u.completion_tokens);

@@ -418,13 +418,10 @@ impl StreamConverter {
             return;
         }
         self.start();
-        if let Some(u) = &chunk.usage {
+        if let Some(u) = chunk.usage() {
             self.usage = Some(u.clone());
         }
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
-            if let Some(u) = &choice.usage {
-                self.usage = Some(u.clone());
-            }
             let saw_delta = self.streaming().is_some_and(|s| s.saw_delta);
             match (&choice.delta, &choice.message) {
                 (Some(d), _) => {
@@ -456,13 +453,10 @@ impl StreamConverter {
             return;
         }
         self.start();
-        if let Some(u) = &c.usage {
+        if let Some(u) = c.usage() {
             self.usage = Some(u.clone());
         }
         if let Some(choice) = c.choices.first() {
-            if let Some(u) = &choice.usage {
-                self.usage = Some(u.clone());
-            }
             if let Some(m) = &choice.message {
                 // A whole message is one big delta; its calls are numbered in order.
                 let mut m = m.clone();

@@ -170,9 +170,7 @@ impl ReplyMode {
                             let (json, code) = convert_completion_json(rctx, &c);
                             p.out = Some(Bytes::from(json));
                             p.failed_code = code;
-                            *usage = c
-                                .usage
-                                .or_else(|| c.choices.into_iter().next().and_then(|ch| ch.usage));
+                            *usage = c.usage().cloned();
                         }
                         Err(e) => {
                             // The 200 already went out: report a failed Response object.
@@ -316,16 +314,8 @@ pub fn usage_tokens(usage: Option<&ChatUsage>) -> (u64, u64, u64, u64) {
         Some(u) => (
             u.prompt_tokens,
             u.completion_tokens,
-            u.prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-                .or(u.prompt_cache_hit_tokens)
-                .or(u.cached_tokens)
-                .unwrap_or(0),
-            u.completion_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
+            u.cached(),
+            u.reasoning(),
         ),
         None => (0, 0, 0, 0),
     }

@@ -183,6 +183,28 @@ pub struct ChatUsage {
     pub cached_tokens: Option<u64>,
 }
 
+impl ChatUsage {
+    /// Cached input tokens, wherever the provider reports them: OpenAI's
+    /// `prompt_tokens_details.cached_tokens`, else DeepSeek's `prompt_cache_hit_tokens`, else
+    /// Kimi's top-level `cached_tokens`.
+    pub fn cached(&self) -> u64 {
+        self.prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens)
+            .or(self.prompt_cache_hit_tokens)
+            .or(self.cached_tokens)
+            .unwrap_or(0)
+    }
+
+    /// Reasoning tokens of the output (0 when not reported).
+    pub fn reasoning(&self) -> u64 {
+        self.completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct PromptTokensDetails {
     #[serde(default, deserialize_with = "lenient_opt_u64")]
@@ -364,6 +386,29 @@ impl<'de> serde::de::Visitor<'de> for LooseText {
     }
     fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
         Ok(self.other(Value::from(n)))
+    }
+}
+
+impl ChatChunk<'_> {
+    /// The usage wherever the provider put it: at the top level, else in the first choice
+    /// (Kimi).
+    pub fn usage(&self) -> Option<&ChatUsage> {
+        self.usage.as_ref().or_else(|| {
+            self.choices
+                .iter()
+                .find(|c| c.index == 0)
+                .and_then(|c| c.usage.as_ref())
+        })
+    }
+}
+
+impl ChatCompletion<'_> {
+    /// The usage wherever the provider put it: at the top level, else in the first choice
+    /// (Kimi).
+    pub fn usage(&self) -> Option<&ChatUsage> {
+        self.usage
+            .as_ref()
+            .or_else(|| self.choices.first().and_then(|c| c.usage.as_ref()))
     }
 }
 
