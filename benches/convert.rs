@@ -28,7 +28,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use codex_convert_proxy::convert::request::{
     chat_body, convert_request, parse_request, RequestOptions,
 };
-use codex_convert_proxy::convert::response::convert_completion_json;
+use codex_convert_proxy::convert::streaming::convert_completion_json;
 use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::convert::tools::{ConvertedTools, ToolsCache};
 use codex_convert_proxy::convert::ResponseContext;

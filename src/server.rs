@@ -69,7 +69,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let telemetry = Telemetry::init(&config.telemetry)?.map(Arc::new);
     // The response store: opened before the listener (a store that cannot be opened — its
     // file locked by another instance, its directory not writable — stops the start-up).
-    let store = crate::store::open(&config.store).map_err(|e| e.to_string())?;
+    let store = open_store(&config.store).map_err(|e| e.to_string())?;
     let config = Arc::new(config);
     // Pingora tells its services when a graceful shutdown starts; WebSocket sessions learn
     // it through this channel and close with 1001 after their turn in flight.
@@ -95,4 +95,21 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     tracing::info!("codex-convert-proxy stopped");
     Ok(())
+}
+
+/// The store kind chosen in the config (here, at the composition root: the store knows
+/// nothing of the config, the config only the store's `Retention`).
+fn open_store(
+    kind: &crate::config::StoreConfig,
+) -> Result<Option<Arc<dyn crate::store::Store>>, crate::store::StoreError> {
+    use crate::config::StoreConfig as S;
+    use crate::store::{embedded, memory, redis};
+    Ok(match kind {
+        S::None => None,
+        S::Memory { retention } => Some(Arc::new(memory::MemoryStore::new(*retention))),
+        S::Embedded { path, retention } => {
+            Some(Arc::new(embedded::EmbeddedStore::open(path, *retention)?))
+        }
+        S::Redis { url, retention } => Some(Arc::new(redis::RedisStore::new(url, *retention)?)),
+    })
 }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
-use codex_convert_proxy::convert::response::convert_completion;
+use codex_convert_proxy::convert::streaming::convert_completion;
 use codex_convert_proxy::convert::streaming::{Framing, StreamConverter};
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::{self, Quirks};
@@ -660,7 +660,7 @@ fn function_tools_echo_missing_members_as_null() {
         chain_resolved: false,
     };
     let c = convert_request(req, &opts).unwrap();
-    let (json, _) = codex_convert_proxy::convert::response::convert_completion_json(
+    let (json, _) = codex_convert_proxy::convert::streaming::convert_completion_json(
         fixed(c.ctx),
         &serde_json::from_str(
             r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}"#,
@@ -717,7 +717,7 @@ fn tools_are_echoed_byte_for_byte() {
     let completion: ChatCompletion = completion_of(json!({"choices": [{"index": 0,
         "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}));
     let (json_reply, failed) =
-        codex_convert_proxy::convert::response::convert_completion_json(ctx, &completion);
+        codex_convert_proxy::convert::streaming::convert_completion_json(ctx, &completion);
     assert!(failed.is_none());
     let reply = std::str::from_utf8(&json_reply).unwrap();
     assert!(reply.contains(needle.as_str()), "{reply}");

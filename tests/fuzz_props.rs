@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
-use codex_convert_proxy::convert::response::convert_completion;
+use codex_convert_proxy::convert::streaming::convert_completion;
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::Quirks;
 use codex_convert_proxy::types::chat::ChatCompletion;

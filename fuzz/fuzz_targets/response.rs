@@ -1,7 +1,7 @@
 #![no_main]
 //! Any bytes as a non-streamed chat completion: no panic, always a Response object.
 
-use codex_convert_proxy_fuzz::convert::response::convert_completion;
+use codex_convert_proxy_fuzz::convert::streaming::convert_completion;
 use codex_convert_proxy_fuzz::convert::ResponseContext;
 use codex_convert_proxy_fuzz::types::chat::ChatCompletion;
 use libfuzzer_sys::fuzz_target;

@@ -1319,6 +1319,25 @@ impl ThinkSplitter {
     }
 }
 
+/// A non-streamed chat completion → the Response object (status completed, incomplete or
+/// failed). The same state machine as the stream path builds the items, so both agree.
+pub fn convert_completion(ctx: &ResponseContext, completion: &ChatCompletion) -> Value {
+    let (json, _) = convert_completion_json(ctx.clone(), completion);
+    serde_json::from_slice(&json).unwrap_or(Value::Null)
+}
+
+/// The same, as the JSON the client receives, and the error code when the Response failed.
+pub fn convert_completion_json(
+    ctx: ResponseContext,
+    completion: &ChatCompletion,
+) -> (Vec<u8>, Option<String>) {
+    let mut conv = StreamConverter::new(ctx, Framing::None);
+    conv.push_completion(completion);
+    conv.finish_quiet();
+    let code = conv.failure_code().map(str::to_owned);
+    (conv.take_final_json().unwrap_or_default(), code)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

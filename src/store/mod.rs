@@ -15,7 +15,6 @@ pub mod redis;
 pub mod staged;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -176,27 +175,18 @@ pub enum ChainError {
     Store(StoreError),
 }
 
-/// The store kind chosen in the config.
-pub fn open(kind: &crate::config::StoreConfig) -> Result<Option<Arc<dyn Store>>, StoreError> {
-    use crate::config::StoreConfig as S;
-    Ok(match kind {
-        S::None => None,
-        S::Memory { retention } => Some(Arc::new(memory::MemoryStore::new(*retention))),
-        S::Embedded { path, retention } => {
-            Some(Arc::new(embedded::EmbeddedStore::open(path, *retention)?))
-        }
-        S::Redis { url, retention } => Some(Arc::new(redis::RedisStore::new(url, *retention)?)),
-    })
-}
-
 /// SHA-256 (hex) of a client token: what a stored response keeps as its owner.
 pub fn owner_of(token: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Unix seconds (a response's `created_at` and its age).
 pub fn now_secs() -> u64 {
-    crate::convert::now_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -179,9 +179,13 @@ impl Exchange {
         if let Some(code) = mode.converter().and_then(|c| c.failure_code()) {
             o.error_code = Some(code.to_owned());
         }
-        if end {
-            if let (Some(pending), Some(id)) = (self.pending.take(), &o.response_id) {
-                if let Some(json) = mode.final_json(pushed.out.as_deref()) {
+        // Kept as soon as the final Response exists, before the bytes that end the reply go
+        // out: a client that reads the terminal event and asks for the response finds it
+        // (the staged layer serves it while it is written).
+        if self.pending.is_some() {
+            if let (Some(json), Some(id)) = (mode.final_json(pushed.out.as_deref()), &o.response_id)
+            {
+                if let Some(pending) = self.pending.take() {
                     keep(store, id, json, pending);
                 }
             }

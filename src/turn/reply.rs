@@ -8,7 +8,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::convert::error::{client_status, map_http_error, ClientError};
-use crate::convert::response::convert_completion_json;
+use crate::convert::streaming::convert_completion_json;
 use crate::convert::streaming::{Framing, StreamConverter};
 use crate::convert::ResponseContext;
 use crate::types::chat::{ChatCompletion, ChatUsage};
