@@ -50,11 +50,23 @@ use super::ConvertProxy;
 const CHAIN_ENTRIES: usize = 16;
 /// Frames a turn may have waiting for the client.
 const FRAME_QUEUE: usize = 256;
+/// Bound of the connection's last writes (the error frame, the Close): a client that reads
+/// nothing does not hold the connection open.
+const CLOSE_WRITES: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A client message waiting for its turn.
 enum Incoming {
     Text(String),
     Binary,
+}
+
+/// How the session ends.
+enum End {
+    /// The client closed: the Close tungstenite queued in reply (the client's code echoed,
+    /// RFC 6455 §5.5.1) is flushed.
+    ClientClosed,
+    /// Frames for the client, then a Close of ours.
+    Close(Vec<Frame>, CloseFrame),
 }
 
 /// How a turn ended, for the connection's chain.
@@ -133,7 +145,7 @@ impl ConvertProxy {
         let mut aged = false;
         let mut shutdown = self.shutdown.clone();
         let mut stopping = *shutdown.borrow();
-        let close: Option<CloseFrame> = loop {
+        let end: End = loop {
             if turn.is_none() {
                 // The last turn's frames first, then anything of the loop's own.
                 while let Ok(f) = rx.try_recv() {
@@ -142,10 +154,13 @@ impl ConvertProxy {
                     }
                 }
                 if stopping {
-                    break Some(CloseFrame {
-                        code: CloseCode::Away,
-                        reason: "server shutting down".into(),
-                    });
+                    break End::Close(
+                        Vec::new(),
+                        CloseFrame {
+                            code: CloseCode::Away,
+                            reason: "server shutting down".into(),
+                        },
+                    );
                 }
                 if aged {
                     let err = ClientError::new(
@@ -154,11 +169,13 @@ impl ConvertProxy {
                         Some("websocket_connection_limit_reached"),
                         format!("This WebSocket connection reached its age limit ({} minutes): open a new connection.", conf.max_connection_age.as_secs() / 60),
                     );
-                    let _ = sink.send(Frame::text(err.ws_frame())).await;
-                    break Some(CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "connection age limit".into(),
-                    });
+                    break End::Close(
+                        vec![Frame::text(err.ws_frame())],
+                        CloseFrame {
+                            code: CloseCode::Normal,
+                            reason: "connection age limit".into(),
+                        },
+                    );
                 }
                 if let Some(next) = queue.pop_front() {
                     let text = match next {
@@ -256,10 +273,11 @@ impl ConvertProxy {
                     }
                     Some(Ok(Frame::Binary(_))) => queue.push_back(Incoming::Binary),
                     Some(Ok(Frame::Ping(_) | Frame::Pong(_) | Frame::Frame(_))) => {}
-                    // The client closed (tungstenite answers the close), went away, or broke
-                    // the protocol: the turn in flight is dropped, which cancels its upstream
-                    // request.
-                    Some(Ok(Frame::Close(_))) | None => return,
+                    // The client closed: its Close is answered after the loop. Either way the
+                    // turn in flight is dropped, which cancels its upstream request.
+                    Some(Ok(Frame::Close(_))) => break End::ClientClosed,
+                    // The client went away, or broke the protocol.
+                    None => return,
                     Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
                         // Too big for max_message_bytes: say so, then close with 1009 (RFC
                         // 6455 §7.4.1) — the rest of that message cannot be read past.
@@ -269,14 +287,18 @@ impl ConvertProxy {
                             Some("message_too_large"),
                             format!("The WebSocket message is too large ({e}); the limit is {} bytes (websocket.max_message_bytes).", conf.max_message_bytes),
                         );
+                        let mut frames = Vec::new();
                         while let Ok(f) = rx.try_recv() {
-                            let _ = sink.send(f).await;
+                            frames.push(f);
                         }
-                        let _ = sink.send(Frame::text(err.ws_frame())).await;
-                        break Some(CloseFrame {
-                            code: CloseCode::Size,
-                            reason: "message too large".into(),
-                        });
+                        frames.push(Frame::text(err.ws_frame()));
+                        break End::Close(
+                            frames,
+                            CloseFrame {
+                                code: CloseCode::Size,
+                                reason: "message too large".into(),
+                            },
+                        );
                     }
                     Some(Err(e)) => {
                         tracing::debug!("websocket read failed: {e}");
@@ -291,9 +313,22 @@ impl ConvertProxy {
                 }
             }
         };
-        if let Some(frame) = close {
-            let _ = sink.send(Frame::Close(Some(frame))).await;
+        // The turn in flight (a client Close mid-turn) is cancelled now, not after the writes.
+        drop(turn);
+        let last = async {
+            if let End::Close(frames, close) = end {
+                for f in frames {
+                    if sink.send(f).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = sink.send(Frame::Close(Some(close))).await;
+            }
+            // Flushes what is queued: our Close, or tungstenite's reply to the client's.
             let _ = sink.close().await;
+        };
+        if tokio::time::timeout(CLOSE_WRITES, last).await.is_err() {
+            tracing::debug!("websocket: the last frames were not taken in time");
         }
     }
 
