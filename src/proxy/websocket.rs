@@ -672,30 +672,48 @@ async fn send_lines(tx: &mpsc::Sender<Frame>, out: &[u8]) {
     }
 }
 
-/// Move bytes between Pingora's upgraded session and the WebSocket until either side ends.
+/// Move bytes between Pingora's upgraded session and the WebSocket until the WebSocket side
+/// is done and everything it wrote has reached the client (or the client can take no more).
 /// The two directions never wait on each other: bytes from the client that the WebSocket
 /// side has not taken yet are held here (one read's worth) while its frames keep flowing
 /// out — otherwise a client sending a burst and the session answering it would each wait
 /// for the other to read.
+///
+/// Every way out goes through the outbound drain: when the WebSocket side stops taking the
+/// client's bytes (it refused an oversized message, it answered a Close) or the client stops
+/// sending, the client's side is let go and the frames still queued for the client (the
+/// error frame, the Close) are written out up to the end of the WebSocket side's stream —
+/// issue #18: leaving at the failed inbound write lost them.
 async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
     let (mut rd, mut wr) = tokio::io::split(io);
     let mut buf = vec![0u8; 32 * 1024];
     let mut inbound = Bytes::new();
+    // No more bytes from the client are read (it ended them, or the WebSocket side is done).
     let mut client_done = false;
     loop {
         tokio::select! {
             r = session.read_request_body(), if inbound.is_empty() && !client_done => match r {
                 Ok(Some(b)) => inbound = b,
-                Ok(None) | Err(_) => client_done = true,
+                Ok(None) | Err(_) => {
+                    // The WebSocket side sees the end of the client's bytes and finishes.
+                    client_done = true;
+                    let _ = wr.shutdown().await;
+                }
             },
             w = wr.write(&inbound), if !inbound.is_empty() => match w {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    // The WebSocket side takes no more: what the client still sends is
+                    // dropped, what the WebSocket side wrote still goes out.
+                    inbound = Bytes::new();
+                    client_done = true;
+                }
                 Ok(n) => {
                     let rest = inbound.split_off(n);
                     inbound = rest;
                 }
             },
             n = rd.read(&mut buf) => match n {
+                // The WebSocket side is done and all it wrote has been passed on.
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let out = Bytes::copy_from_slice(&buf[..n]);
@@ -704,9 +722,6 @@ async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
                     }
                 }
             },
-        }
-        if client_done && inbound.is_empty() {
-            break;
         }
     }
     let _ = wr.shutdown().await;
