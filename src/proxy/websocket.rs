@@ -8,23 +8,19 @@
 //!
 //! ```text
 //!  client ⇄ Pingora session ⇄ pump ⇄ duplex ⇄ tungstenite ⇄ session loop ─▶ turn ─▶ provider
-//!                                                 (chain, queue, the one turn in flight)
+//!                                (turn::session: chain, queue, the one turn in flight)
 //! ```
 
-use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::Result;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 
@@ -32,8 +28,7 @@ use crate::convert::error::ClientError;
 use crate::convert::streaming::{Framing, StreamConverter};
 use crate::stats::ErrorClass;
 use crate::turn::chain::{
-    entry_from_items, extend_with_output, peek_previous, resolve_message, ChainEntry, ConnChain,
-    Message,
+    entry_from_items, extend_with_output, peek_previous, ConnChain, Resolved,
 };
 use crate::turn::exchange::Exchange;
 use crate::turn::prepare::{absorb_output, prepare_turn};
@@ -42,30 +37,43 @@ use crate::turn::refs::references;
 use crate::turn::reply::ReplyMode;
 use crate::turn::rescue::Cause;
 use crate::turn::route::{choose_backend, no_backend, owner_of, WsRoute};
+use crate::turn::session::{Limits, TurnEnd, TurnFuture, Turns};
 use crate::turn::stored::{pending_for, stored_chain};
 
 use super::upstream::trace_headers;
 use super::ConvertProxy;
 
-/// Responses one connection remembers for `previous_response_id` (Codex continues the
-/// latest; a fork or a retry may go back a few).
-const CHAIN_ENTRIES: usize = 16;
-/// Frames a turn may have waiting for the client.
-const FRAME_QUEUE: usize = 256;
-
-/// A client message waiting for its turn.
-enum Incoming {
-    Text(String),
-    Binary,
+/// The session's side of the proxy: a turn, the store, the records, for one connection.
+struct WsTurns<'a> {
+    proxy: &'a ConvertProxy,
+    route: WsRoute,
+    client: &'a RequestHeader,
 }
 
-/// How a turn ended, for the connection's chain.
-struct TurnEnd {
-    response_id: String,
-    /// The conversation after the turn (`None` when it failed: not continued).
-    entry: Option<ChainEntry>,
-    /// The id it continued (evicted when the turn failed).
-    previous: Option<String>,
+impl Turns for WsTurns<'_> {
+    fn load_stored_chain<'a>(
+        &'a self,
+        text: &'a str,
+        chain: &'a mut ConnChain,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send + 'a {
+        self.proxy.load_stored_chain(text, chain, self.client)
+    }
+
+    fn resolve_references<'a>(
+        &'a self,
+        text: &'a str,
+        chain: &'a ConnChain,
+    ) -> impl Future<Output = Result<Option<String>, ClientError>> + Send + 'a {
+        self.proxy.resolve_references(text, chain, self.client)
+    }
+
+    fn reject(&self, err: &ClientError) {
+        self.proxy.record_ws_rejection(self.route, err);
+    }
+
+    fn turn(&self, resolved: Resolved, tx: mpsc::Sender<Frame>) -> TurnFuture<'_> {
+        Box::pin(self.proxy.ws_turn(resolved, self.route, self.client, tx))
+    }
 }
 
 impl ConvertProxy {
@@ -107,196 +115,19 @@ impl ConvertProxy {
         session.as_downstream_mut().set_read_timeout(None);
 
         let (ours, theirs) = tokio::io::duplex(256 * 1024);
-        let cfg = WebSocketConfig::default()
-            .max_message_size(Some(ws_conf.max_message_bytes))
-            .max_frame_size(Some(ws_conf.max_message_bytes));
-        let ws = WebSocketStream::from_raw_socket(ours, Role::Server, Some(cfg)).await;
+        let limits = Limits::from(ws_conf);
+        let ws =
+            WebSocketStream::from_raw_socket(ours, Role::Server, Some(limits.tungstenite())).await;
         tracing::debug!(path = %client.uri.path(), "websocket open");
-        let ((), ()) = tokio::join!(pump(session, theirs), self.ws_loop(ws, route, &client));
+        let turns = WsTurns {
+            proxy: self,
+            route,
+            client: &client,
+        };
+        let session_loop = crate::turn::session::run(&turns, ws, &limits, self.shutdown.clone());
+        let ((), ()) = tokio::join!(pump(session, theirs), session_loop);
         tracing::debug!(path = %client.uri.path(), "websocket closed");
         Ok(true)
-    }
-
-    /// The session: read messages, run one turn at a time, write its frames.
-    async fn ws_loop<S>(&self, ws: WebSocketStream<S>, route: WsRoute, client: &RequestHeader)
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        let conf = &self.config.websocket;
-        let (mut sink, mut stream) = ws.split();
-        let (tx, mut rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
-        let mut chain = ConnChain::new(CHAIN_ENTRIES, conf.max_connection_bytes);
-        let mut queue: VecDeque<Incoming> = VecDeque::new();
-        let mut queued_bytes = 0usize;
-        type TurnFuture<'a> = Pin<Box<dyn Future<Output = TurnEnd> + Send + 'a>>;
-        let mut turn: Option<TurnFuture<'_>> = None;
-        let age_limit = tokio::time::sleep(conf.max_connection_age);
-        tokio::pin!(age_limit);
-        let mut aged = false;
-        let mut shutdown = self.shutdown.clone();
-        let mut stopping = *shutdown.borrow();
-        let close: Option<CloseFrame> = loop {
-            if turn.is_none() {
-                // The last turn's frames first, then anything of the loop's own.
-                while let Ok(f) = rx.try_recv() {
-                    if sink.send(f).await.is_err() {
-                        return;
-                    }
-                }
-                if stopping {
-                    break Some(CloseFrame {
-                        code: CloseCode::Away,
-                        reason: "server shutting down".into(),
-                    });
-                }
-                if aged {
-                    let err = ClientError::new(
-                        400,
-                        "invalid_request_error",
-                        Some("websocket_connection_limit_reached"),
-                        format!("This WebSocket connection reached its age limit ({} minutes): open a new connection.", conf.max_connection_age.as_secs() / 60),
-                    );
-                    let _ = sink.send(Frame::text(err.ws_frame())).await;
-                    break Some(CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "connection age limit".into(),
-                    });
-                }
-                if let Some(next) = queue.pop_front() {
-                    let text = match next {
-                        Incoming::Binary => {
-                            let err = ClientError::new(
-                                400,
-                                "invalid_request_error",
-                                Some("invalid_message"),
-                                "Binary WebSocket messages are not supported: send JSON text messages.",
-                            );
-                            if sink.send(Frame::text(err.ws_frame())).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        Incoming::Text(t) => t,
-                    };
-                    queued_bytes -= text.len();
-                    // A continuation of a stored response (store: true) not made on this
-                    // connection: its chain comes from the response store.
-                    if let Err(err) = self.load_stored_chain(&text, &mut chain, client).await {
-                        if sink.send(Frame::text(err.ws_frame())).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    // Item references: from this connection's chain, then the store.
-                    let text = match self.resolve_references(&text, &chain, client).await {
-                        Ok(Some(t)) => t,
-                        Ok(None) => text,
-                        Err(err) => {
-                            self.record_ws_rejection(route, &err);
-                            if sink.send(Frame::text(err.ws_frame())).await.is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                    };
-                    match resolve_message(&text, &mut chain) {
-                        Ok(Message::Create(r)) => {
-                            turn = Some(Box::pin(self.ws_turn(*r, route, client, tx.clone())));
-                        }
-                        Ok(Message::Ignored(kind)) => {
-                            tracing::debug!(kind = %kind, "websocket message ignored");
-                        }
-                        Err(err) => {
-                            self.record_ws_rejection(route, &err);
-                            if sink.send(Frame::text(err.ws_frame())).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    continue;
-                }
-            }
-            tokio::select! {
-                biased;
-                Some(f) = rx.recv() => {
-                    if sink.send(f).await.is_err() {
-                        return;
-                    }
-                }
-                end = async { match turn.as_mut() { Some(t) => t.await, None => std::future::pending().await } } => {
-                    turn = None;
-                    match end.entry {
-                        Some(entry) => chain.insert(end.response_id, entry),
-                        None => {
-                            if let Some(prev) = end.previous {
-                                chain.remove(&prev);
-                            }
-                        }
-                    }
-                }
-                msg = stream.next() => match msg {
-                    Some(Ok(Frame::Text(t))) => {
-                        let t = t.as_str().to_owned();
-                        let held = queued_bytes + t.len() + chain.held_bytes();
-                        if held > conf.max_connection_bytes {
-                            let err = ClientError::new(
-                                400,
-                                "invalid_request_error",
-                                Some("websocket_memory_limit_reached"),
-                                format!("This WebSocket connection holds too much ({held} bytes queued and remembered; the limit is {}): the message was dropped.", conf.max_connection_bytes),
-                            );
-                            if turn.is_none() && sink.send(Frame::text(err.ws_frame())).await.is_err() {
-                                return;
-                            }
-                            if turn.is_some() && tx.try_send(Frame::text(err.ws_frame())).is_err() {
-                                tracing::debug!("websocket: memory-limit error frame not queued");
-                            }
-                            continue;
-                        }
-                        queued_bytes += t.len();
-                        queue.push_back(Incoming::Text(t));
-                    }
-                    Some(Ok(Frame::Binary(_))) => queue.push_back(Incoming::Binary),
-                    Some(Ok(Frame::Ping(_) | Frame::Pong(_) | Frame::Frame(_))) => {}
-                    // The client closed (tungstenite answers the close), went away, or broke
-                    // the protocol: the turn in flight is dropped, which cancels its upstream
-                    // request.
-                    Some(Ok(Frame::Close(_))) | None => return,
-                    Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
-                        // Too big for max_message_bytes: say so, then close with 1009 (RFC
-                        // 6455 §7.4.1) — the rest of that message cannot be read past.
-                        let err = ClientError::new(
-                            400,
-                            "invalid_request_error",
-                            Some("message_too_large"),
-                            format!("The WebSocket message is too large ({e}); the limit is {} bytes (websocket.max_message_bytes).", conf.max_message_bytes),
-                        );
-                        while let Ok(f) = rx.try_recv() {
-                            let _ = sink.send(f).await;
-                        }
-                        let _ = sink.send(Frame::text(err.ws_frame())).await;
-                        break Some(CloseFrame {
-                            code: CloseCode::Size,
-                            reason: "message too large".into(),
-                        });
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!("websocket read failed: {e}");
-                        return;
-                    }
-                },
-                _ = shutdown.changed(), if !stopping => {
-                    stopping = true;
-                }
-                () = &mut age_limit, if !aged => {
-                    aged = true;
-                }
-            }
-        };
-        if let Some(frame) = close {
-            let _ = sink.send(Frame::Close(Some(frame))).await;
-            let _ = sink.close().await;
-        }
     }
 
     /// One turn of a WebSocket connection: the same prepare, upstream, reply, rescue and
@@ -600,30 +431,48 @@ async fn send_lines(tx: &mpsc::Sender<Frame>, out: &[u8]) {
     }
 }
 
-/// Move bytes between Pingora's upgraded session and the WebSocket until either side ends.
+/// Move bytes between Pingora's upgraded session and the WebSocket until the WebSocket side
+/// is done and everything it wrote has reached the client (or the client can take no more).
 /// The two directions never wait on each other: bytes from the client that the WebSocket
 /// side has not taken yet are held here (one read's worth) while its frames keep flowing
 /// out — otherwise a client sending a burst and the session answering it would each wait
 /// for the other to read.
+///
+/// Every way out goes through the outbound drain: when the WebSocket side stops taking the
+/// client's bytes (it refused an oversized message, it answered a Close) or the client stops
+/// sending, the client's side is let go and the frames still queued for the client (the
+/// error frame, the Close) are written out up to the end of the WebSocket side's stream —
+/// issue #18: leaving at the failed inbound write lost them.
 async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
     let (mut rd, mut wr) = tokio::io::split(io);
     let mut buf = vec![0u8; 32 * 1024];
     let mut inbound = Bytes::new();
+    // No more bytes from the client are read (it ended them, or the WebSocket side is done).
     let mut client_done = false;
     loop {
         tokio::select! {
             r = session.read_request_body(), if inbound.is_empty() && !client_done => match r {
                 Ok(Some(b)) => inbound = b,
-                Ok(None) | Err(_) => client_done = true,
+                Ok(None) | Err(_) => {
+                    // The WebSocket side sees the end of the client's bytes and finishes.
+                    client_done = true;
+                    let _ = wr.shutdown().await;
+                }
             },
             w = wr.write(&inbound), if !inbound.is_empty() => match w {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    // The WebSocket side takes no more: what the client still sends is
+                    // dropped, what the WebSocket side wrote still goes out.
+                    inbound = Bytes::new();
+                    client_done = true;
+                }
                 Ok(n) => {
                     let rest = inbound.split_off(n);
                     inbound = rest;
                 }
             },
             n = rd.read(&mut buf) => match n {
+                // The WebSocket side is done and all it wrote has been passed on.
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let out = Bytes::copy_from_slice(&buf[..n]);
@@ -632,9 +481,6 @@ async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
                     }
                 }
             },
-        }
-        if client_done && inbound.is_empty() {
-            break;
         }
     }
     let _ = wr.shutdown().await;

@@ -12,6 +12,7 @@
 //! * `route`: where a request goes (pages, stored responses, upgrade, a turn and its backend).
 //! * `local`: the pages the proxy answers itself.
 //! * `prepare`: the create body → the Chat body and the response context.
+//! * `session`: a WebSocket connection's session (its messages, one turn at a time, its end).
 //! * `chain`: a WebSocket connection's responses, for `previous_response_id`.
 //! * `refs`: `item_reference` input items replaced by the items they name.
 //! * `stored`: the response store's side of a turn (continue, keep, retrieve, delete).
@@ -34,5 +35,6 @@ pub mod refs;
 pub mod reply;
 pub mod rescue;
 pub mod route;
+pub mod session;
 pub mod stored;
 pub mod upstream;
