@@ -818,11 +818,7 @@ async fn codex_runs_with_the_generated_setup() {
     })
     .await
     .unwrap();
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = proxy.context(run.describe());
     assert_codex_ok(&run, &context);
 
     mock.assert_no_rejections();
@@ -852,11 +848,7 @@ async fn codex_runs_with_the_generated_setup() {
         tokio::task::spawn_blocking(move || run_codex_profile(&h, "kimi", &w, "Say hello to kimi"))
             .await
             .unwrap();
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = proxy.context(run.describe());
     assert_codex_ok(&run, &context);
     mock.assert_no_rejections();
     let reqs = mock.requests();
@@ -944,11 +936,7 @@ async fn codex_0171_gets_the_classic_dialect_from_a_generated_profile() {
     })
     .await
     .unwrap();
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = proxy.context(run.describe());
     assert_codex_ok(&run, &context);
 
     let tapped: Vec<_> = tap

@@ -172,7 +172,12 @@ async fn non_streaming_request_returns_response_object() {
 
     let request = simple_request("gpt-5-codex", "Answer without streaming", false);
     let resp = post_json(&proxy.url("/v1/responses"), &request, &[]).await;
-    assert_eq!(resp.status, 200, "body: {}\n{}", resp.body, proxy.stderr());
+    assert_eq!(
+        resp.status,
+        200,
+        "{}",
+        proxy.context(format!("body: {}", resp.body))
+    );
     let ct = resp.header("content-type").unwrap_or_default();
     assert!(ct.starts_with("application/json"), "content-type {ct:?}");
     let body = resp.json();

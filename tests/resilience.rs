@@ -499,8 +499,8 @@ async fn sigterm_lets_open_streams_finish_then_exits_zero() {
         .expect("the proxy exits after SIGTERM");
     assert!(
         status.success(),
-        "exit status {status:?}\n{}",
-        proxy.stderr()
+        "{}",
+        proxy.context(format!("exit status {status:?}"))
     );
     assert_no_secrets(&proxy);
 }

@@ -63,9 +63,11 @@ async fn the_openai_sdk_chains_retrieves_lists_and_deletes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{stdout}\n{}\n--- proxy ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        proxy.stderr()
+        "{}",
+        proxy.context(format!(
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
     );
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["r1"]["text"], "Nice to meet you, Ada.");
