@@ -175,6 +175,22 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// Waits for `child` at most `timeout`, killing it (and panicking with `what`) after that.
+pub fn wait_bounded(mut child: Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => return status,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not finish within {timeout:?} (killed)");
+            }
+            None => std::thread::sleep(PROBE_EVERY),
+        }
+    }
+}
+
 /// A minimal Responses request with one user message.
 pub fn simple_request(model: &str, text: &str, stream: bool) -> Value {
     json!({
