@@ -142,19 +142,6 @@ async fn all_recorded(proxy: &ProxyProcess, n: u64) {
     .await;
 }
 
-/// The proxy's open fds and RSS (kB) once both are within their bounds, or, after a bounded
-/// wait, as they are then (the caller's assertions fail on them).
-async fn settle(pid: u32, fds_bound: usize, rss_bound: u64) -> (usize, u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (fds, rss) = (open_fds(pid), proc_status(pid, "VmRSS:"));
-        if (fds <= fds_bound && rss < rss_bound) || Instant::now() >= deadline {
-            return (fds, rss);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn scenario(i: usize) -> (&'static str, bool) {
     if let Ok(only) = std::env::var("SOAK_ONLY") {
         return match only.as_str() {

@@ -556,6 +556,20 @@ pub fn proc_status(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A process's open fds and RSS (kB) once both are within their bounds (connections being
+/// closed take a moment to go), or, after a bounded wait, as they are then: the caller
+/// asserts on what it returns.
+pub async fn settle(pid: u32, fds_bound: usize, rss_bound: u64) -> (usize, u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (fds, rss) = (open_fds(pid), proc_status(pid, "VmRSS:"));
+        if (fds <= fds_bound && rss < rss_bound) || Instant::now() >= deadline {
+            return (fds, rss);
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
 /// Open file descriptors of a process.
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
