@@ -20,9 +20,9 @@ use std::path::Path;
 
 use base64::Engine as _;
 use common::codex::{
-    record_fixture, run_codex, write_model_catalog, CodexOptions, CodexRun, ResponsesTap,
-    CODEX_CLIENT_KEY,
+    record_fixture, run_codex, write_model_catalog, CodexOptions, ResponsesTap, CODEX_CLIENT_KEY,
 };
+use common::mock_upstream::reasoning_frames;
 use common::mock_upstream::{
     self, delta_chunk, done_frame, frame, split_pieces, usage_chunk, MockReply, MockUpstream,
     RecordedRequest, Strictness,
@@ -51,21 +51,6 @@ fn deepseek_config(listen_port: u16, log_dir: &Path, mock_port: u16) -> Value {
 
 // ------------------------------------------------------------------------------------------
 // Stream builders (DeepSeek-shaped: reasoning_content deltas, tool calls keyed by index).
-
-/// The role chunk and the reasoning in pieces of 6 chars.
-fn reasoning_frames(reasoning: &str) -> Vec<String> {
-    let mut out = vec![frame(&delta_chunk(
-        json!({ "role": "assistant", "content": null, "reasoning_content": "" }),
-        None,
-    ))];
-    for piece in split_pieces(reasoning, 6) {
-        out.push(frame(&delta_chunk(
-            json!({ "content": null, "reasoning_content": piece }),
-            None,
-        )));
-    }
-    out
-}
 
 /// The first delta of a call: index, id, type, name and the first argument bytes.
 fn call_head(index: u32, id: &str, name: &str, first_args: &str) -> String {
@@ -250,14 +235,6 @@ fn assert_upstream_basics(mock: &MockUpstream, key: &str, context: &str) -> Vec<
         assert_eq!(r.json()["stream"], true);
     }
     reqs
-}
-
-fn context_of(run: &CodexRun, proxy: &ProxyProcess) -> String {
-    format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    )
 }
 
 // ------------------------------------------------------------------------------------------

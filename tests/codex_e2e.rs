@@ -75,11 +75,7 @@ async fn text_turn(base_path: &str, upstream_path: &str, key: &str, model: &str)
         &CodexOptions::default(),
     )
     .await;
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = context_of(&run, &proxy);
     assert!(run.status.success(), "{context}");
     assert!(
         run.errors().is_empty(),
@@ -137,11 +133,7 @@ async fn codex_tool_round_trip() {
         &CodexOptions::default(),
     )
     .await;
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = context_of(&run, &proxy);
     assert!(run.status.success(), "{context}");
     assert!(
         run.errors().is_empty(),

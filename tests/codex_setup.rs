@@ -6,16 +6,15 @@
 mod common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::codex::{codex_bin, codex_bin_0171, CodexRun, CODEX_TIMEOUT};
 use common::mock_upstream::{self, MockUpstream, RecordedRequest};
 use common::*;
 use serde_json::{json, Value};
 
-/// Upper bound of one Codex run.
-const CODEX_TIMEOUT: Duration = Duration::from_secs(120);
 /// Upper bound of one `codex-setup` run.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The client token the proxy checks and Codex sends from `CODEX_PROXY_TOKEN`.
@@ -24,36 +23,6 @@ const CLIENT_TOKEN: &str = "client-token-e2e";
 const UPSTREAM_SECRET: &str = "sk-upstream-secret-never-in-codex";
 /// Start of Codex's own base prompt.
 const CODEX_PROMPT_START: &str = "You are a coding agent running in the Codex CLI";
-
-fn codex_bin() -> PathBuf {
-    let path = match std::env::var_os("CODEX_BIN") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => repo_root().join(".codex-cli/node_modules/.bin/codex"),
-    };
-    assert!(
-        path.exists(),
-        "the Codex CLI was not found at {}: run `make codex` (scripts/install-codex.sh) \
-         to install @openai/codex@0.169.0 into .codex-cli/, or set CODEX_BIN",
-        path.display()
-    );
-    path
-}
-
-/// Waits for `child` at most `timeout`, killing it after that.
-fn wait_bounded(mut child: std::process::Child, timeout: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait().expect("wait") {
-            Some(status) => return status,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{what} did not finish within {timeout:?} (killed)");
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
 
 /// Runs the proxy binary with these arguments (bounded); stdout and stderr captured.
 fn run_proxy_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -617,22 +586,6 @@ fn check_warns_about_a_retired_model() {
 // The real Codex CLI with the generated set-up
 // ---------------------------------------------------------------------------
 
-struct CodexRun {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    events: Vec<Value>,
-}
-
-impl CodexRun {
-    fn describe(&self) -> String {
-        format!(
-            "codex exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-}
-
 /// `codex exec --json --profile PROFILE` with the offline flags of PROTOCOL.md §1 and the
 /// given Codex home, bounded by [`CODEX_TIMEOUT`]. No `-c model_provider/model/...`: the
 /// generated files must do that.
@@ -685,8 +638,10 @@ fn run_codex_bin_profile(
         .stdin(Stdio::null())
         .stdout(File::create(&stdout_path).unwrap())
         .stderr(File::create(&stderr_path).unwrap());
+    let started = Instant::now();
     let child = cmd.spawn().expect("spawn codex");
     let status = wait_bounded(child, CODEX_TIMEOUT, "codex");
+    let elapsed = started.elapsed();
     let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let events = stdout
@@ -699,6 +654,7 @@ fn run_codex_bin_profile(
         stdout,
         stderr,
         events,
+        elapsed,
     }
 }
 
@@ -818,11 +774,7 @@ async fn codex_runs_with_the_generated_setup() {
     })
     .await
     .unwrap();
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = context_of(&run, &proxy);
     assert_codex_ok(&run, &context);
 
     mock.assert_no_rejections();
@@ -852,11 +804,7 @@ async fn codex_runs_with_the_generated_setup() {
         tokio::task::spawn_blocking(move || run_codex_profile(&h, "kimi", &w, "Say hello to kimi"))
             .await
             .unwrap();
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = context_of(&run, &proxy);
     assert_codex_ok(&run, &context);
     mock.assert_no_rejections();
     let reqs = mock.requests();
@@ -940,17 +888,13 @@ async fn codex_0171_gets_the_classic_dialect_from_a_generated_profile() {
 
     let workdir = tempfile::tempdir().unwrap();
     let (h, w) = (home.clone(), workdir.path().to_path_buf());
-    let bin = common::codex::codex_bin_0171();
+    let bin = codex_bin_0171();
     let run = tokio::task::spawn_blocking(move || {
         run_codex_bin_profile(&bin, &h, "main", &w, "Say hello to the 0.171 setup test")
     })
     .await
     .unwrap();
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = context_of(&run, &proxy);
     assert_codex_ok(&run, &context);
 
     let tapped: Vec<_> = tap

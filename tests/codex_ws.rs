@@ -15,6 +15,7 @@
 mod common;
 
 use common::codex::{run_codex, CodexOptions, CodexProvider, CodexRun, CODEX_CLIENT_KEY};
+use common::mock_upstream::reasoning_frames;
 use common::mock_upstream::{
     chunk, delta_chunk, done_frame, frame, message_text, sse_text, sse_tool_calls, MockReply,
     MockUpstream, RecordedRequest, Strictness,
@@ -135,11 +136,7 @@ async fn builtin_provider_compacts_remotely_mid_task_and_carries_on() {
         &opts,
     )
     .await;
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = context_of(&run, &proxy);
     run.assert_success(&context);
     // The dialect guard: nothing Codex sent was left unconverted.
     assert_no_unconverted(&proxy.base_url()).await;
@@ -176,19 +173,6 @@ async fn builtin_provider_compacts_remotely_mid_task_and_carries_on() {
 }
 
 const DS_MODEL: &str = "deepseek-flash";
-
-fn reasoning_frames(reasoning: &str) -> Vec<String> {
-    vec![
-        frame(&delta_chunk(
-            json!({"role": "assistant", "content": null, "reasoning_content": ""}),
-            None,
-        )),
-        frame(&delta_chunk(
-            json!({"content": null, "reasoning_content": reasoning}),
-            None,
-        )),
-    ]
-}
 
 /// Reasoning, then the given calls (heads first, then arguments), `finish_reason:
 /// tool_calls`.
@@ -275,11 +259,7 @@ async fn custom_provider_with_websockets_runs_a_deepseek_agent_task_over_one_soc
         &opts,
     )
     .await;
-    let context = format!(
-        "{}\n--- proxy stderr ---\n{}",
-        run.describe(),
-        proxy.stderr()
-    );
+    let context = context_of(&run, &proxy);
     run.assert_success(&context);
     // The dialect guard: nothing Codex sent was left unconverted.
     assert_no_unconverted(&proxy.base_url()).await;

@@ -66,16 +66,15 @@ impl Rig {
     }
 
     fn context(&self) -> String {
-        format!(
-            "profile {}\nmock requests: {:#?}\n--- proxy stderr ---\n{}",
+        self.proxy.context(format!(
+            "profile {}\nmock requests: {:#?}",
             self.profile.name(),
             self.mock
                 .requests()
                 .iter()
                 .map(|r| (r.path.clone(), r.rejection.clone(), r.body_raw.clone()))
-                .collect::<Vec<_>>(),
-            self.proxy.stderr()
-        )
+                .collect::<Vec<_>>()
+        ))
     }
 
     /// The body of the provider request number `n` (all accepted so far).

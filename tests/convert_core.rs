@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 #[path = "common/core.rs"]
 mod core_helpers;
-use core_helpers::{check_converter_events, fixed, parse_converter_sse};
+use core_helpers::{check_converter_events, fixed, options, parse_converter_sse};
 
 fn fixture(name: &str) -> Vec<u8> {
     core_helpers::fixture_bytes(name)
@@ -308,13 +308,7 @@ fn parameters_are_mapped_per_provider() {
 #[test]
 fn bad_requests_are_invalid_request_errors() {
     let q = Quirks::openai();
-    let opts = RequestOptions {
-        tools: None,
-        quirks: &q,
-        model_override: None,
-        id_seed: None,
-        chain_resolved: false,
-    };
+    let opts = options(&q, 1);
     assert!(parse_request(b"").is_err());
     assert!(parse_request(b"{not json").is_err());
     assert!(parse_request(&[0xff, 0xfe]).is_err());
@@ -333,11 +327,8 @@ fn bad_requests_are_invalid_request_errors() {
     // A backend model replaces the client's, but a request without one is still a 400, as
     // OpenAI and Open Responses have it.
     let opts2 = RequestOptions {
-        tools: None,
-        quirks: &q,
         model_override: Some("forced"),
-        id_seed: None,
-        chain_resolved: false,
+        ..options(&q, 1)
     };
     let e = convert_request(parse_request(br#"{"input": "x"}"#).unwrap(), &opts2).unwrap_err();
     assert_eq!(e.param.as_deref(), Some("model"));
@@ -652,13 +643,8 @@ fn every_single_byte_split_is_identical() {
 fn function_tools_echo_missing_members_as_null() {
     let body = br#"{"model":"m","stream":false,"input":"hi","tools":[{"type":"function","name":"get_weather","parameters":{"type":"object"}},{"type":"web_search"}]}"#;
     let req = parse_request(body).unwrap();
-    let opts = RequestOptions {
-        tools: None,
-        quirks: &Quirks::openai(),
-        model_override: None,
-        id_seed: Some(1),
-        chain_resolved: false,
-    };
+    let quirks = Quirks::openai();
+    let opts = options(&quirks, 1);
     let c = convert_request(req, &opts).unwrap();
     let (json, _) = codex_convert_proxy::convert::streaming::convert_completion_json(
         fixed(c.ctx),
@@ -682,13 +668,8 @@ fn tools_are_echoed_byte_for_byte() {
         r#"{{"model":"m","stream":true,"instructions":"Be \"brief\".\n","tools":{tools},"input":"hi","client_metadata":{{"k":"v"}},"unknown_top":[1,{{"z":null}}]}}"#
     );
     let req = parse_request(body.as_bytes()).unwrap();
-    let opts = RequestOptions {
-        tools: None,
-        quirks: &Quirks::openai(),
-        model_override: None,
-        id_seed: Some(1),
-        chain_resolved: false,
-    };
+    let quirks = Quirks::openai();
+    let opts = options(&quirks, 1);
     let c = convert_request(req, &opts).unwrap();
     // The chat tools carry the schema as sent too.
     let chat = serde_json::to_string(&c.chat).unwrap();

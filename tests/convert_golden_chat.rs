@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 
 use codex_convert_proxy::convert::request::{chat_body, convert_request, parse_request};
-use codex_convert_proxy::providers::{Profile, Quirks};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -95,14 +94,10 @@ const EDGE: &[(&str, &str)] = &[
     ),
 ];
 
-fn quirks() -> Vec<Quirks> {
-    Profile::ALL.into_iter().map(Profile::quirks).collect()
-}
-
 /// The Chat body of `body` for each profile, one `profile<TAB>body` line each.
 fn chat_bodies(body: &[u8]) -> String {
     let mut out = String::new();
-    for q in quirks() {
+    for q in core_helpers::all_profiles() {
         let opts = core_helpers::options(&q, 1);
         let chat = match parse_request(body).and_then(|r| convert_request(r, &opts)) {
             Ok(c) => String::from_utf8(chat_body(&c.chat, body.len()).unwrap()).unwrap(),

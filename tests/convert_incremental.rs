@@ -6,13 +6,14 @@
 
 use codex_convert_proxy::convert::ids::encode_reasoning_token;
 use codex_convert_proxy::convert::request::{
-    chat_body, convert_request, convert_turn, parse_request, ChatPrefix, RequestOptions,
+    chat_body, convert_request, convert_turn, parse_request, ChatPrefix,
 };
-use codex_convert_proxy::providers::quirks_for;
 use codex_convert_proxy::types::responses::{Input, InputItem};
 use serde_json::{json, Value};
 
-const PROFILES: [&str; 5] = ["openai", "glm", "kimi", "deepseek", "minimax"];
+#[path = "common/core.rs"]
+mod core_helpers;
+use core_helpers::{all_profiles, options};
 
 fn fixture(path: &str) -> Value {
     let p = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -88,15 +89,9 @@ fn items_of(body: &[u8]) -> Vec<InputItem<'_>> {
 fn check(name: &str, body: &Value) {
     let items: Vec<Value> = body["input"].as_array().unwrap().clone();
     let n = items.len();
-    for profile in PROFILES {
-        let quirks = quirks_for(profile).unwrap();
-        let opts = RequestOptions {
-            tools: None,
-            quirks: &quirks,
-            model_override: None,
-            id_seed: Some(1),
-            chain_resolved: false,
-        };
+    for quirks in all_profiles() {
+        let profile = quirks.profile;
+        let opts = options(&quirks, 1);
         let whole = with_input(body, &items);
         let full = chat_body(
             &convert_request(parse_request(&whole).unwrap(), &opts)

@@ -3,7 +3,7 @@
 //! never panic, and a stream always ends with exactly one terminal event.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use codex_convert_proxy::convert::request::{convert_request, parse_request, RequestOptions};
+use codex_convert_proxy::convert::request::{convert_request, parse_request};
 use codex_convert_proxy::convert::streaming::convert_completion;
 use codex_convert_proxy::convert::ResponseContext;
 use codex_convert_proxy::providers::Quirks;
@@ -147,8 +147,7 @@ proptest! {
         let body = request_from(input, tools, extra).to_string();
         let quirks = &profiles()[p];
         if let Ok(req) = parse_request(body.as_bytes()) {
-            let opts = RequestOptions {
-        tools: None, quirks, model_override: None, id_seed: Some(1), chain_resolved: false };
+            let opts = core_helpers::options(quirks, 1);
             if let Ok(c) = convert_request(req, &opts) {
                 // whatever came in, the Chat request serialises and has a user turn
                 let v = serde_json::to_value(&c.chat).unwrap();

@@ -70,15 +70,14 @@ impl Rig {
     }
 
     fn context(&self) -> String {
-        format!(
-            "mock requests: {:#?}\n--- proxy stderr ---\n{}",
+        self.proxy.context(format!(
+            "mock requests: {:#?}",
             self.mock
                 .requests()
                 .iter()
                 .map(|r| (r.rejection.clone(), r.body_raw.clone()))
-                .collect::<Vec<_>>(),
-            self.proxy.stderr()
-        )
+                .collect::<Vec<_>>()
+        ))
     }
 
     /// The last request the provider accepted.

@@ -41,8 +41,8 @@ fn stop(proxy: &mut ProxyProcess) {
     let status = proxy.wait_exit(Duration::from_secs(20));
     assert!(
         status.is_some_and(|s| s.success()),
-        "no clean exit: {status:?}\n{}",
-        proxy.stderr()
+        "{}",
+        proxy.context(format!("no clean exit: {status:?}"))
     );
 }
 

@@ -44,16 +44,15 @@ async fn two_turn_task(p: Profile) {
         ..CodexOptions::default()
     };
     let run = run_codex(&proxy.url("/v1"), workdir.path(), PROMPT, &opts).await;
-    let context = format!(
-        "profile {}\n{}\n--- mock requests ---\n{:#?}\n--- proxy stderr ---\n{}",
+    let context = proxy.context(format!(
+        "profile {}\n{}\n--- mock requests ---\n{:#?}",
         p.name(),
         run.describe(),
         mock.requests()
             .iter()
             .map(|r| (r.path.clone(), r.rejection.clone()))
-            .collect::<Vec<_>>(),
-        proxy.stderr()
-    );
+            .collect::<Vec<_>>()
+    ));
     run.assert_success(&context);
     // The dialect guard: nothing Codex sent was left unconverted.
     assert_no_unconverted(&proxy.base_url()).await;

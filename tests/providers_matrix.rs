@@ -53,16 +53,15 @@ impl Rig {
     }
 
     fn context(&self, p: Profile) -> String {
-        format!(
-            "profile {}\nmock requests: {:#?}\n--- proxy stderr ---\n{}",
+        self.proxy.context(format!(
+            "profile {}\nmock requests: {:#?}",
             p.name(),
             self.mock(p)
                 .requests()
                 .iter()
                 .map(|r| (r.path.clone(), r.rejection.clone(), r.body_raw.clone()))
-                .collect::<Vec<_>>(),
-            self.proxy.stderr()
-        )
+                .collect::<Vec<_>>()
+        ))
     }
 }
 

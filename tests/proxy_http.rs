@@ -22,9 +22,8 @@ fn expect_stream(resp: &FullResponse, proxy: &ProxyProcess) -> SseStream {
     assert_eq!(
         resp.status,
         200,
-        "expected HTTP 200, body: {}\n--- proxy stderr ---\n{}",
-        resp.body,
-        proxy.stderr()
+        "{}",
+        proxy.context(format!("expected HTTP 200, body: {}", resp.body))
     );
     let ct = resp.header("content-type").unwrap_or_default();
     assert!(
@@ -173,7 +172,12 @@ async fn non_streaming_request_returns_response_object() {
 
     let request = simple_request("gpt-5-codex", "Answer without streaming", false);
     let resp = post_json(&proxy.url("/v1/responses"), &request, &[]).await;
-    assert_eq!(resp.status, 200, "body: {}\n{}", resp.body, proxy.stderr());
+    assert_eq!(
+        resp.status,
+        200,
+        "{}",
+        proxy.context(format!("body: {}", resp.body))
+    );
     let ct = resp.header("content-type").unwrap_or_default();
     assert!(ct.starts_with("application/json"), "content-type {ct:?}");
     let body = resp.json();
@@ -350,8 +354,26 @@ async fn api_keys_are_not_logged() {
     .await;
     check_lifecycle(&expect_stream(&resp, &proxy));
     mock.assert_no_rejections();
-    // Give the access log a moment to be written.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The request's access line is its last: once stderr (coloured) and the log file have
+    // it, every line the request wrote is there.
+    let is_access = |l: &str| {
+        l.contains(" access: ") && l.contains("method=POST") && l.contains("path=/v1/responses")
+    };
+    eventually(
+        "the access line of the request in stderr and in the log file",
+        std::time::Duration::from_secs(10),
+        || async {
+            let (stderr, logs) = (strip_ansi(&proxy.stderr()), proxy.logs());
+            if stderr.lines().any(is_access) && logs.lines().any(is_access) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "\n--- stderr ---\n{stderr}\n--- log files ---\n{logs}"
+                ))
+            }
+        },
+    )
+    .await;
     let all = format!("{}\n{}\n{}", proxy.stderr(), proxy.stdout(), proxy.logs());
     for secret in [MAIN_KEY, KIMI_KEY, "client-secret-in-logs-check"] {
         assert!(

@@ -444,17 +444,54 @@ async fn sigterm_lets_open_streams_finish_then_exits_zero() {
         delay_ms: 100,
         cut_after: None,
     });
-    let url = proxy.url("/v1/responses");
-    let pending = tokio::spawn(async move { post_responses(&url, &request(true)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client reads the stream into `seen` as it arrives.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let pending = {
+        use futures_util::StreamExt;
+        let resp = client()
+            .post(proxy.url("/v1/responses"))
+            .header("accept", "text/event-stream")
+            .json(&request(true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let seen = std::sync::Arc::clone(&seen);
+        tokio::spawn(async move {
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                seen.lock()
+                    .unwrap()
+                    .extend_from_slice(&chunk.expect("the stream is not cut"));
+            }
+        })
+    };
+    let text_of = |seen: &std::sync::Mutex<Vec<u8>>| {
+        String::from_utf8_lossy(&seen.lock().unwrap()).into_owned()
+    };
+    // Mid-stream: the client has the first text delta, and not the end.
+    eventually(
+        "the client receives the first text delta",
+        Duration::from_secs(10),
+        || async { text_of(&seen).contains("event: response.output_text.delta") },
+    )
+    .await;
     proxy.terminate();
-    let resp = pending.await.unwrap();
-    let stream = parse_sse(&resp.body);
+    let at_sigterm = text_of(&seen);
+    assert!(
+        !at_sigterm.contains("response.completed"),
+        "the stream had ended before SIGTERM:\n{at_sigterm}"
+    );
+    tokio::time::timeout(Duration::from_secs(20), pending)
+        .await
+        .expect("the stream ends after SIGTERM")
+        .unwrap();
+    let body = text_of(&seen);
+    let stream = parse_sse(&body);
     assert_eq!(
         check_lifecycle(&stream)["type"],
         "response.completed",
-        "{}",
-        resp.body
+        "{body}"
     );
     assert_eq!(streamed_text(&stream), text);
     let status = proxy
@@ -462,8 +499,8 @@ async fn sigterm_lets_open_streams_finish_then_exits_zero() {
         .expect("the proxy exits after SIGTERM");
     assert!(
         status.success(),
-        "exit status {status:?}\n{}",
-        proxy.stderr()
+        "{}",
+        proxy.context(format!("exit status {status:?}"))
     );
     assert_no_secrets(&proxy);
 }

@@ -363,14 +363,19 @@ async fn the_dialect_guard_counts_and_logs_what_is_not_converted() {
     assert_eq!(chat["tools"].as_array().unwrap().len(), 1);
     // Logged once per type, with the backend (error.log has the warnings).
     let path = proxy.dir.path().join("logs").join("error.log");
-    let mut logs = String::new();
-    for _ in 0..50 {
-        logs = std::fs::read_to_string(&path).unwrap_or_default();
-        if logs.contains("invented_member") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let logs = eventually(
+        "the warning about the last unconverted type in error.log",
+        std::time::Duration::from_secs(5),
+        || async {
+            let logs = std::fs::read_to_string(&path).unwrap_or_default();
+            if logs.contains("invented_member") {
+                Ok(logs)
+            } else {
+                Err(logs)
+            }
+        },
+    )
+    .await;
     for ty in [
         "invented_item",
         "invented_part",

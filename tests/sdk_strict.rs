@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::mock_upstream::reasoning_frames;
 use common::mock_upstream::{
     delta_chunk, done_frame, frame, split_pieces, sse_text_without_done, usage_chunk, MockReply,
     MockUpstream,
@@ -61,20 +62,6 @@ fn codex_like_request(prompt: &str, tools: Vec<Value>) -> Value {
         "include": ["reasoning.encrypted_content"],
         "prompt_cache_key": "thread-sdk-strict",
     })
-}
-
-fn reasoning_frames(reasoning: &str) -> Vec<String> {
-    let mut out = vec![frame(&delta_chunk(
-        json!({"role": "assistant", "content": null, "reasoning_content": ""}),
-        None,
-    ))];
-    for p in split_pieces(reasoning, 6) {
-        out.push(frame(&delta_chunk(
-            json!({"content": null, "reasoning_content": p}),
-            None,
-        )));
-    }
-    out
 }
 
 fn call_frames(index: u32, id: &str, name: &str, args: &str) -> Vec<String> {

@@ -122,6 +122,26 @@ async fn mock(req: Request) -> Response {
 
 /// (model, stream) of request number `i`: 55% text streams, 20% JSON, 15% tool streams,
 /// 5% upstream 500, 5% streams cut mid-way.
+/// Waits (bounded) until the proxy has recorded `n` requests (`ccp_requests_total`).
+async fn all_recorded(proxy: &ProxyProcess, n: u64) {
+    eventually(
+        format!("the proxy records all {n} requests"),
+        Duration::from_secs(30),
+        || async {
+            let got = metric_value(
+                &metrics_text(proxy).await,
+                "ccp_requests_total{backend=\"soak\"}",
+            );
+            if got == n {
+                Ok(())
+            } else {
+                Err(format!("{got} recorded"))
+            }
+        },
+    )
+    .await;
+}
+
 fn scenario(i: usize) -> (&'static str, bool) {
     if let Ok(only) = std::env::var("SOAK_ONLY") {
         return match only.as_str() {
@@ -251,18 +271,23 @@ async fn soak_20k_mixed_requests_at_concurrency_64() {
         }
     };
 
-    // Warm up (connection pools, allocator), then measure.
+    // Warm up (connection pools, allocator), then measure once the proxy has recorded every
+    // request (its last step).
     let (f, e) = run(0..2_000).await;
     assert_eq!(f, 0, "warm-up failures: {e:?}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    all_recorded(&proxy, 2_000).await;
     let fds_before = open_fds(pid);
     let rss_before = proc_status(pid, "VmRSS:");
     let t = Instant::now();
     let (failures, first) = run(0..TOTAL).await;
     let elapsed = t.elapsed();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let fds_after = open_fds(pid);
-    let rss_after = proc_status(pid, "VmRSS:");
+    all_recorded(&proxy, 2_000 + TOTAL as u64).await;
+    // The connections the proxy closes (after a cut stream) may take a moment to go: wait
+    // (bounded) until the fds and memory are within their bounds, then assert on what was
+    // last read.
+    let fds_bound = fds_before + 2 * CONCURRENCY;
+    let rss_bound = rss_before + 64 * 1024;
+    let (fds_after, rss_after) = settle(pid, fds_bound, rss_bound).await;
     let hwm = proc_status(pid, "VmHWM:");
     eprintln!(
         "soak: {TOTAL} requests at concurrency {CONCURRENCY} in {elapsed:?} ({:.0} req/s); fds {fds_before} -> {fds_after}; RSS {rss_before} kB -> {rss_after} kB (peak {hwm} kB)",
@@ -275,11 +300,11 @@ async fn soak_20k_mixed_requests_at_concurrency_64() {
     // idle keep-alive connections to the client and the upstream may stay open: at most one
     // per concurrent request each way, and no growth beyond that
     assert!(
-        fds_after <= fds_before + 2 * CONCURRENCY,
+        fds_after <= fds_bound,
         "open fds grew: {fds_before} -> {fds_after}"
     );
     assert!(
-        rss_after < rss_before + 64 * 1024,
+        rss_after < rss_bound,
         "RSS grew by more than 64 MB: {rss_before} -> {rss_after} kB"
     );
     health_ok(&proxy).await;

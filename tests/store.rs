@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::mock_upstream::{message_text, MockReply, MockUpstream};
 use common::*;
@@ -63,9 +63,11 @@ async fn the_openai_sdk_chains_retrieves_lists_and_deletes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{stdout}\n{}\n--- proxy ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        proxy.stderr()
+        "{}",
+        proxy.context(format!(
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
     );
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["r1"]["text"], "Nice to meet you, Ada.");
@@ -176,16 +178,20 @@ async fn a_restart_keeps_the_chain() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    // The write is in the background: wait (bounded) until the store has it.
-    let mut found = false;
-    for _ in 0..250 {
-        if get(&first, &format!("/v1/responses/{id}"), None).await.0 == 200 {
-            found = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(found, "the response was not stored");
+    // Readable at once (read-your-writes), though written in the background.
+    assert_eq!(
+        get(&first, &format!("/v1/responses/{id}"), None).await.0,
+        200,
+        "{}",
+        first.context("a kept response is readable as soon as its reply has ended")
+    );
+    // Restart only once the write is committed to the file.
+    eventually(
+        "the embedded store commits the write (ccp_store_writes_total 1)",
+        Duration::from_secs(10),
+        || async { store_writes(&first).await == 1 },
+    )
+    .await;
     first.terminate();
     assert!(first.wait_exit(Duration::from_secs(10)).is_some());
     drop(first);
@@ -225,6 +231,7 @@ async fn a_response_belongs_to_its_token_and_expires() {
         )
     })
     .await;
+    let sent_at = Instant::now();
     let r = post(
         &proxy,
         &json!({"model": "m", "input": "mine"}),
@@ -238,15 +245,11 @@ async fn a_response_belongs_to_its_token_and_expires() {
         "ids carry 128 random bits: {id}"
     );
     let path = format!("/v1/responses/{id}");
-    let mut seen = false;
-    for _ in 0..50 {
-        if get(&proxy, &path, Some("token-a")).await.0 == 200 {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(seen);
+    assert_eq!(
+        get(&proxy, &path, Some("token-a")).await.0,
+        200,
+        "a kept response is readable at once"
+    );
     // Another token: not found, for retrieve, items, continue and delete.
     assert_eq!(get(&proxy, &path, Some("token-b")).await.0, 404);
     assert_eq!(
@@ -271,9 +274,16 @@ async fn a_response_belongs_to_its_token_and_expires() {
         .unwrap();
     assert_eq!(del.status().as_u16(), 404);
     assert_eq!(get(&proxy, &path, Some("token-a")).await.0, 200);
-    // Expiry (a 3 s TTL here).
-    tokio::time::sleep(Duration::from_millis(4200)).await;
-    assert_eq!(get(&proxy, &path, Some("token-a")).await.0, 404);
+    // Expiry (a 3 s TTL here): gone after it, not before.
+    eventually("the response expires", Duration::from_secs(10), || async {
+        get(&proxy, &path, Some("token-a")).await.0 == 404
+    })
+    .await;
+    let lived = sent_at.elapsed();
+    assert!(
+        lived >= Duration::from_millis(2900),
+        "the response expired after {lived:?}, before its 3 s TTL"
+    );
 }
 
 #[tokio::test]
@@ -302,14 +312,13 @@ async fn the_size_bound_evicts_the_oldest_and_long_chains_rebuild() {
         let r = post(&proxy, &body, None).await;
         assert_eq!(r.status, 200, "turn {t}: {}", r.body);
         let id = r.json()["id"].as_str().unwrap().to_owned();
-        // Each turn continues the previous one: wait until it is stored (up to 10 s: the
-        // writes are durable, and slow on a busy machine).
-        for _ in 0..1000 {
-            if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        // Each turn continues the previous one at once: the write is in the background, yet
+        // the response is readable as soon as its reply has ended (read-your-writes).
+        assert_eq!(
+            get(&proxy, &format!("/v1/responses/{id}"), None).await.0,
+            200,
+            "turn {t}: a kept response is readable at once"
+        );
         prev = Some(id);
     }
     let last = mock.requests().pop().unwrap();
@@ -330,13 +339,12 @@ async fn the_size_bound_evicts_the_oldest_and_long_chains_rebuild() {
     }
     // Wait (bounded) until all 100 writes are committed: the size gauge counts a batch's
     // records before its eviction runs at the end of the batch.
-    for _ in 0..500 {
-        let written = metric_value(&metrics_text(&proxy).await, "ccp_store_writes_total");
-        if written >= 100 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "the 100 writes are committed (ccp_store_writes_total 100)",
+        Duration::from_secs(20),
+        || async { store_writes(&proxy).await == 100 },
+    )
+    .await;
     let r = post(
         &proxy,
         &json!({"model": "m", "input": "x", "previous_response_id": prev}),
@@ -385,12 +393,48 @@ async fn codex_traffic_with_store_false_is_never_stored_and_none_is_stateless() 
     assert_eq!(body["store"], false);
     let r = post_responses(&proxy.url("/v1/responses"), &body).await;
     assert_eq!(r.status, 200);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let metrics = metrics_text(&proxy).await;
-    assert!(
-        metrics.contains("\nccp_store_writes_total 0\n"),
-        "{metrics}"
+    r.assert_body_complete();
+    let id = parse_sse(&r.body).of_type("response.completed")[0]["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A kept response is readable as soon as its reply has ended: this one is not.
+    assert_eq!(
+        get(&proxy, &format!("/v1/responses/{id}"), None).await.0,
+        404
     );
+    // Once the request is recorded (counted in /metrics), nothing was written for it. The
+    // same proxy keeps what asks to be kept, so the zero is not a store that writes nothing.
+    eventually(
+        "the request is counted in ccp_requests_total",
+        Duration::from_secs(10),
+        || async {
+            metrics_text(&proxy)
+                .await
+                .contains("ccp_requests_total{backend=\"main\"} 1\n")
+        },
+    )
+    .await;
+    assert_eq!(store_writes(&proxy).await, 0);
+    mock.push(MockReply::json_text("kept"));
+    let kept = post(
+        &proxy,
+        &json!({"model": "m", "input": "x", "store": true}),
+        None,
+    )
+    .await;
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    eventually(
+        "the kept response is written (ccp_store_writes_total 1)",
+        Duration::from_secs(10),
+        || async { store_writes(&proxy).await == 1 },
+    )
+    .await;
+}
+
+/// `ccp_store_writes_total`: the writes the store has committed.
+async fn store_writes(proxy: &ProxyProcess) -> u64 {
+    metric_value(&metrics_text(proxy).await, "ccp_store_writes_total")
 }
 
 #[tokio::test]
@@ -417,17 +461,19 @@ async fn websocket_continuations_find_stored_responses_across_connections() {
         .await;
     let local_id = final_response(&local)["id"].as_str().unwrap().to_owned();
     drop(a);
-    // Wait (bounded) for the background write.
-    for _ in 0..250 {
-        if get(&proxy, &format!("/v1/responses/{kept_id}"), None)
-            .await
-            .0
-            == 200
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Over a WebSocket the turn is kept once the provider's stream has ended, which may be
+    // just after the client has the last frame: wait (bounded) until it is readable.
+    eventually(
+        "the response kept over the WebSocket is readable over HTTP",
+        Duration::from_secs(10),
+        || async {
+            get(&proxy, &format!("/v1/responses/{kept_id}"), None)
+                .await
+                .0
+                == 200
+        },
+    )
+    .await;
     let mut b = WsClient::connect(&url, &[]).await.unwrap();
     mock.push(MockReply::text("Blue."));
     let cont = b
@@ -467,13 +513,13 @@ async fn two_continuations_of_one_response_fork_the_chain() {
         None,
     )
     .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    for _ in 0..250 {
-        if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert_eq!(
+        get(&proxy, &format!("/v1/responses/{id}"), None).await.0,
+        200,
+        "a kept response is readable at once"
+    );
     let left = json!({"model": "m", "input": "Branch left", "previous_response_id": id});
     let right = json!({"model": "m", "input": "Branch right", "previous_response_id": id});
     let (l, r) = tokio::join!(post(&proxy, &left, None), post(&proxy, &right, None));
@@ -534,13 +580,12 @@ async fn a_stored_chain_keeps_the_tools_of_responses_lite() {
         (&call["name"], &call["namespace"]),
         (&json!("exec"), &json!("functions"))
     );
-    // Kept in the background: wait (bounded) until the store has it.
-    for _ in 0..250 {
-        if get(&proxy, &format!("/v1/responses/{id}"), None).await.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Kept in the background, yet readable at once (read-your-writes).
+    assert_eq!(
+        get(&proxy, &format!("/v1/responses/{id}"), None).await.0,
+        200,
+        "a kept response is readable as soon as its reply has ended"
+    );
     mock.push(MockReply::text("done"));
     let next = json!({"model": "m", "stream": true, "previous_response_id": id, "input": [
         {"type": "custom_tool_call_output", "call_id": "call_1",

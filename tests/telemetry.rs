@@ -223,8 +223,8 @@ fn stop(proxy: &mut ProxyProcess) {
     let status = proxy.wait_exit(Duration::from_secs(20));
     assert!(
         status.is_some_and(|s| s.success()),
-        "the proxy did not exit cleanly: {status:?}\n{}",
-        proxy.stderr()
+        "{}",
+        proxy.context(format!("the proxy did not exit cleanly: {status:?}"))
     );
 }
 

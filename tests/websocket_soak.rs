@@ -38,6 +38,27 @@ async fn chain(port: u16, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits (bounded) until the proxy has recorded every turn of `rounds` rounds.
+async fn all_recorded(proxy: &ProxyProcess, rounds: usize) {
+    let n = (rounds * SOCKETS * TURNS) as u64;
+    eventually(
+        format!("the proxy records the {n} turns of {rounds} rounds"),
+        Duration::from_secs(30),
+        || async {
+            let got = metric_value(
+                &metrics_text(proxy).await,
+                "ccp_requests_total{backend=\"main\"}",
+            );
+            if got == n {
+                Ok(())
+            } else {
+                Err(format!("{got} recorded"))
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_sockets_with_long_chains_stay_bounded() {
     let mock = MockUpstream::start().await;
@@ -57,7 +78,7 @@ async fn many_sockets_with_long_chains_stay_bounded() {
     };
     let errors = round().await;
     assert!(errors.is_empty(), "warm-up: {errors:?}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    all_recorded(&proxy, 1).await;
     let fds_before = open_fds(pid);
     let rss_before = proc_status(pid, "VmRSS:");
     let t = Instant::now();
@@ -70,9 +91,10 @@ async fn many_sockets_with_long_chains_stay_bounded() {
         errors.first()
     );
     let peak = proc_status(pid, "VmHWM:");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let fds_after = open_fds(pid);
-    let rss_after = proc_status(pid, "VmRSS:");
+    all_recorded(&proxy, 2).await;
+    let fds_bound = fds_before + 2 * SOCKETS;
+    let rss_bound = rss_before + 32 * 1024;
+    let (fds_after, rss_after) = settle(pid, fds_bound, rss_bound).await;
     eprintln!(
         "websocket soak: {SOCKETS} sockets x {TURNS} turns in {elapsed:?} ({:.0} turns/s); fds {fds_before} -> {fds_after}; RSS {rss_before} kB -> {rss_after} kB (peak {peak} kB)",
         (SOCKETS * TURNS) as f64 / elapsed.as_secs_f64()
@@ -85,11 +107,11 @@ async fn many_sockets_with_long_chains_stay_bounded() {
     assert_eq!(longest, 2 * TURNS - 1);
     mock.assert_no_rejections();
     assert!(
-        fds_after <= fds_before + 2 * SOCKETS,
+        fds_after <= fds_bound,
         "open fds grew: {fds_before} -> {fds_after}"
     );
     assert!(
-        rss_after < rss_before + 32 * 1024,
+        rss_after < rss_bound,
         "RSS grew by more than 32 MB after the sockets closed: {rss_before} -> {rss_after} kB"
     );
     let r = client().get(proxy.url("/health")).send().await.unwrap();

@@ -264,10 +264,10 @@ mod tests {
     /// converted, and each body equals the full conversion of the whole conversation.
     #[test]
     fn chained_turns_convert_only_new_items_and_match_the_full_conversion() {
-        for profile in ["openai", "deepseek", "minimax", "glm", "kimi"] {
+        for profile in crate::providers::Profile::ALL {
             let cfg = Config::from_json_str(
-                &json!({"backends": [{"name": "b", "provider": profile, "url": "http://h/v1",
-                    "model": "m"}]})
+                &json!({"backends": [{"name": "b", "provider": profile.as_str(),
+                    "url": "http://h/v1", "model": "m"}]})
                 .to_string(),
                 &|_| None,
             )

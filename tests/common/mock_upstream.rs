@@ -803,6 +803,22 @@ pub fn split_pieces(s: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// DeepSeek-shaped reasoning frames: the role chunk (empty `reasoning_content`), then the
+/// reasoning in `reasoning_content` deltas of 6 chars.
+pub fn reasoning_frames(reasoning: &str) -> Vec<String> {
+    let mut out = vec![frame(&delta_chunk(
+        json!({ "role": "assistant", "content": null, "reasoning_content": "" }),
+        None,
+    ))];
+    for piece in split_pieces(reasoning, 6) {
+        out.push(frame(&delta_chunk(
+            json!({ "content": null, "reasoning_content": piece }),
+            None,
+        )));
+    }
+    out
+}
+
 /// Content-delta frames for this text (pieces of 5 chars).
 fn content_frames(text: &str) -> Vec<String> {
     split_pieces(text, 5)

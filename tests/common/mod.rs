@@ -72,6 +72,125 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse fixture {}: {e}", path.display()))
 }
 
+/// What a probe of [`eventually`] reports: done (`true`, `Some`, `Ok`) or not yet (`false`,
+/// `None`, `Err` with what it saw, which the panic shows).
+pub trait Probe {
+    type Output;
+    fn done(self) -> Result<Self::Output, String>;
+}
+
+impl Probe for bool {
+    type Output = ();
+    fn done(self) -> Result<(), String> {
+        if self {
+            Ok(())
+        } else {
+            Err("false".into())
+        }
+    }
+}
+
+impl<T> Probe for Option<T> {
+    type Output = T;
+    fn done(self) -> Result<T, String> {
+        self.ok_or_else(|| "None".into())
+    }
+}
+
+impl<T> Probe for Result<T, String> {
+    type Output = T;
+    fn done(self) -> Result<T, String> {
+        self
+    }
+}
+
+/// How often [`eventually`] and [`eventually_sync`] probe.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// Runs `probe` until it reports done and returns what it reported; panics with `what` (and
+/// the probe's last report) when it has not within `deadline`. The probe runs at least once,
+/// and once more at the deadline.
+pub async fn eventually<P, F, Fut>(
+    what: impl std::fmt::Display,
+    deadline: Duration,
+    mut probe: F,
+) -> P::Output
+where
+    P: Probe,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = P>,
+{
+    let start = Instant::now();
+    loop {
+        let last = match probe().await.done() {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
+        if start.elapsed() >= deadline {
+            panic!("{what}: not within {deadline:?} (last probe: {last})");
+        }
+        tokio::time::sleep(PROBE_EVERY.min(deadline.saturating_sub(start.elapsed()))).await;
+    }
+}
+
+/// [`eventually`] for a blocking probe (sleeps the thread between probes).
+pub fn eventually_sync<P: Probe>(
+    what: impl std::fmt::Display,
+    deadline: Duration,
+    mut probe: impl FnMut() -> P,
+) -> P::Output {
+    let start = Instant::now();
+    loop {
+        let last = match probe().done() {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
+        if start.elapsed() >= deadline {
+            panic!("{what}: not within {deadline:?} (last probe: {last})");
+        }
+        std::thread::sleep(PROBE_EVERY.min(deadline.saturating_sub(start.elapsed())));
+    }
+}
+
+/// A Codex run's description, then the proxy's stderr (the context of a failed assertion).
+pub fn context_of(run: &codex::CodexRun, proxy: &ProxyProcess) -> String {
+    proxy.context(run.describe())
+}
+
+/// `s` without its ANSI colour sequences (`ESC [ … m`; the proxy colours its stderr).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits for `child` at most `timeout`, killing it (and panicking with `what`) after that.
+pub fn wait_bounded(mut child: Child, timeout: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => return status,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not finish within {timeout:?} (killed)");
+            }
+            None => std::thread::sleep(PROBE_EVERY),
+        }
+    }
+}
+
 /// A minimal Responses request with one user message.
 pub fn simple_request(model: &str, text: &str, stream: bool) -> Value {
     json!({
@@ -232,6 +351,11 @@ impl ProxyProcess {
     /// What the proxy wrote to stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// `head`, then what the proxy wrote to stderr so far (the context of a failed assertion).
+    pub fn context(&self, head: impl std::fmt::Display) -> String {
+        format!("{head}\n--- proxy stderr ---\n{}", self.stderr())
     }
 
     /// What the proxy wrote to stdout so far.
@@ -430,6 +554,20 @@ pub fn proc_status(pid: u32, key: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// A process's open fds and RSS (kB) once both are within their bounds (connections being
+/// closed take a moment to go), or, after a bounded wait, as they are then: the caller
+/// asserts on what it returns.
+pub async fn settle(pid: u32, fds_bound: usize, rss_bound: u64) -> (usize, u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (fds, rss) = (open_fds(pid), proc_status(pid, "VmRSS:"));
+        if (fds <= fds_bound && rss < rss_bound) || Instant::now() >= deadline {
+            return (fds, rss);
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
 }
 
 /// Open file descriptors of a process.
