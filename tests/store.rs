@@ -452,6 +452,12 @@ async fn websocket_continuations_find_stored_responses_across_connections() {
         )
         .await;
     let kept_id = final_response(&kept)["id"].as_str().unwrap().to_owned();
+    // Kept before its terminal event went out: readable at once (read-your-writes).
+    assert_eq!(
+        get(&proxy, &format!("/v1/responses/{kept_id}"), None).await.0,
+        200,
+        "the response kept over the WebSocket is readable as soon as its last frame arrived"
+    );
     mock.push(MockReply::text("Not stored."));
     let local = a
         .create(
@@ -461,19 +467,6 @@ async fn websocket_continuations_find_stored_responses_across_connections() {
         .await;
     let local_id = final_response(&local)["id"].as_str().unwrap().to_owned();
     drop(a);
-    // Over a WebSocket the turn is kept once the provider's stream has ended, which may be
-    // just after the client has the last frame: wait (bounded) until it is readable.
-    eventually(
-        "the response kept over the WebSocket is readable over HTTP",
-        Duration::from_secs(10),
-        || async {
-            get(&proxy, &format!("/v1/responses/{kept_id}"), None)
-                .await
-                .0
-                == 200
-        },
-    )
-    .await;
     let mut b = WsClient::connect(&url, &[]).await.unwrap();
     mock.push(MockReply::text("Blue."));
     let cont = b
