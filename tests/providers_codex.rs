@@ -25,28 +25,71 @@ const PROMPT: &str = "Create out.txt containing the profile name, using the shel
 /// One Codex run at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn two_turn_task(p: Profile) {
+/// How Codex is used in a run: a custom provider with a model (the classic dialect, Codex
+/// 0.169: `exec_command` called directly), or the built-in provider with no model (Codex 0.171
+/// in code mode: `functions__exec` called with a script that runs `exec_command`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Classic,
+    CodeMode,
+}
+
+/// The two-turn task through profile `p`: the provider calls the tool, Codex runs it and the
+/// file appears, the provider answers; both requests accepted by the strict mock, the call
+/// and its reasoning passed back in the profile's shape, nothing left unconverted.
+async fn task(p: Profile, mode: Mode) {
     let _serial = SERIAL.lock().await;
     let key = format!("sk-{}-provider-key", p.name());
     let mock = ProviderMock::start(p, &key).await;
-    let args = json!({"cmd": format!("echo hello-{} > out.txt", p.name())}).to_string();
-    let r1 = format!("{}: one shell command creates the file.", p.name());
-    let r2 = "The command ran; answer.";
-    let final_text = format!("Created out.txt through {}.", p.name());
-    mock.push(Reply::tool(Some(&r1), "exec_command", &args));
-    mock.push(Reply::text(Some(r2), &final_text));
-    let backend = mock.backend(p.name(), json!({"default": true}));
+    let mark = format!("hello-{}", p.name());
+    let (tool, args, file) = match mode {
+        Mode::Classic => (
+            "exec_command",
+            json!({"cmd": format!("echo {mark} > out.txt")}),
+            "out.txt",
+        ),
+        Mode::CodeMode => (
+            "functions__exec",
+            json!({"input": format!(
+                "const r = await tools.exec_command({{cmd: \"printf '%s' {mark} > cm.txt && cat cm.txt\"}});\ntext(r.output);"
+            )}),
+            "cm.txt",
+        ),
+    };
+    let r1 = format!("{}: one tool call creates the file.", p.name());
+    let final_text = format!("Created {file} through {}.", p.name());
+    mock.push(Reply::tool(Some(&r1), tool, &args.to_string()));
+    mock.push(Reply::text(Some("The command ran; answer."), &final_text));
+    let mut backend = mock.backend(p.name(), json!({"default": true}));
+    let opts = match mode {
+        Mode::Classic => CodexOptions {
+            model: p.model().to_owned(),
+            timeout: CODEX_TIMEOUT,
+            ..CodexOptions::default()
+        },
+        Mode::CodeMode => {
+            // Codex sends its own default model's name: the backend's goes upstream.
+            backend["model"] = json!(p.model());
+            CodexOptions {
+                v0171: true,
+                provider: CodexProvider::BuiltIn,
+                no_model: true,
+                timeout: CODEX_TIMEOUT,
+                ..CodexOptions::default()
+            }
+        }
+    };
     let proxy = ProxyProcess::start_with_backends(json!([backend])).await;
     let workdir = tempfile::tempdir().unwrap();
-    let opts = CodexOptions {
-        model: p.model().to_owned(),
-        timeout: CODEX_TIMEOUT,
-        ..CodexOptions::default()
-    };
     let run = run_codex(&proxy.url("/v1"), workdir.path(), PROMPT, &opts).await;
     let context = proxy.context(format!(
-        "profile {}\n{}\n--- mock requests ---\n{:#?}",
+        "profile {} ({})\n{}\n--- mock requests ---\n{:#?}",
         p.name(),
+        if mode == Mode::Classic {
+            "classic"
+        } else {
+            "code mode"
+        },
         run.describe(),
         mock.requests()
             .iter()
@@ -58,9 +101,9 @@ async fn two_turn_task(p: Profile) {
     assert_no_unconverted(&proxy.base_url()).await;
 
     // The tool really ran, and Codex printed the final answer.
-    let out = std::fs::read_to_string(workdir.path().join("out.txt"))
-        .unwrap_or_else(|e| panic!("out.txt was not created ({e})\n{context}"));
-    assert_eq!(out.trim(), format!("hello-{}", p.name()), "{context}");
+    let out = std::fs::read_to_string(workdir.path().join(file))
+        .unwrap_or_else(|e| panic!("{file} was not created ({e})\n{context}"));
+    assert_eq!(out.trim(), mark, "{context}");
     let execs = run.completed_items("command_execution");
     assert!(
         execs.iter().any(|i| i["exit_code"] == 0),
@@ -72,17 +115,29 @@ async fn two_turn_task(p: Profile) {
         "{context}"
     );
 
-    // The provider accepted both requests, with the reasoning back in its shape.
+    // The provider accepted both requests, each offering the tool, with the reasoning back
+    // in its shape.
     mock.assert_all_accepted();
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 2, "{context}");
-    for r in &reqs {
+    for (n, r) in reqs.iter().enumerate() {
         assert_eq!(
             r.header("authorization"),
             Some(format!("Bearer {key}").as_str())
         );
         assert!(r.headers.iter().all(|(_, v)| !v.contains(CODEX_CLIENT_KEY)));
         assert_eq!(r.json()["model"], p.model(), "{context}");
+        let tools = r.json()["tools"].as_array().cloned().unwrap_or_default();
+        let offered = tools
+            .iter()
+            .find(|t| t["function"]["name"] == tool)
+            .unwrap_or_else(|| panic!("request #{n} lacks {tool}: {tools:#?}\n{context}"));
+        if mode == Mode::CodeMode {
+            assert_eq!(
+                offered["function"]["parameters"]["properties"]["input"]["type"], "string",
+                "{offered:#}"
+            );
+        }
     }
     let calls = mock.emitted_calls();
     let call_id = calls.keys().next().unwrap().clone();
@@ -104,14 +159,10 @@ async fn two_turn_task(p: Profile) {
         })
         .unwrap_or_else(|| panic!("no assistant message with the call\n{context}"));
     let call = &asst["tool_calls"][0];
-    assert_eq!(call["function"]["name"], "exec_command", "{context}");
+    assert_eq!(call["function"]["name"], tool, "{context}");
     let sent: Value =
         serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
-    assert_eq!(
-        sent,
-        serde_json::from_str::<Value>(&args).unwrap(),
-        "{context}"
-    );
+    assert_eq!(sent, args, "{context}");
     match p {
         Profile::MiniMax => assert!(
             asst["content"]
@@ -122,167 +173,64 @@ async fn two_turn_task(p: Profile) {
         ),
         _ => assert_eq!(asst["reasoning_content"], r1.as_str(), "{context}"),
     }
-    assert!(
-        msgs.iter()
-            .any(|m| m["role"] == "tool" && m["tool_call_id"] == call_id.as_str()),
-        "{context}"
-    );
+    let output = msgs
+        .iter()
+        .find(|m| m["role"] == "tool" && m["tool_call_id"] == call_id.as_str())
+        .unwrap_or_else(|| panic!("no tool message for {call_id}\n{context}"));
+    if mode == Mode::CodeMode {
+        assert!(
+            common::mock_upstream::message_text(output).contains(&mark),
+            "{output:#}\n{context}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_through_glm() {
-    two_turn_task(Profile::Glm).await;
+    task(Profile::Glm, Mode::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_through_kimi() {
-    two_turn_task(Profile::Kimi).await;
+    task(Profile::Kimi, Mode::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_through_deepseek() {
-    two_turn_task(Profile::DeepSeek).await;
+    task(Profile::DeepSeek, Mode::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_through_minimax() {
-    two_turn_task(Profile::MiniMax).await;
+    task(Profile::MiniMax, Mode::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_through_openai_compatible() {
-    two_turn_task(Profile::OpenAi).await;
-}
-
-/// Code mode through profile `p`: Codex 0.171, built-in provider, no model, over WebSocket.
-/// The provider calls `functions__exec` with a script that runs `exec_command`; the file,
-/// the answer, the tools on both requests and the call passed back in the profile's shape.
-async fn code_mode_task(p: Profile) {
-    let _serial = SERIAL.lock().await;
-    let key = format!("sk-{}-provider-key", p.name());
-    let mock = ProviderMock::start(p, &key).await;
-    let mark = format!("code-{}", p.name());
-    let script = format!(
-        "const r = await tools.exec_command({{cmd: \"printf '%s' {mark} > cm.txt && cat cm.txt\"}});\ntext(r.output);"
-    );
-    let args = json!({ "input": script }).to_string();
-    let r1 = format!("{}: one script writes and reads the file.", p.name());
-    let final_text = format!("cm.txt says {mark}.");
-    mock.push(Reply::tool(Some(&r1), "functions__exec", &args));
-    mock.push(Reply::text(Some("The script ran; answer."), &final_text));
-    let mut backend = mock.backend(p.name(), json!({"default": true}));
-    backend["model"] = json!(p.model());
-    let proxy = ProxyProcess::start_with_backends(json!([backend])).await;
-    let workdir = tempfile::tempdir().unwrap();
-    let opts = CodexOptions {
-        v0171: true,
-        provider: CodexProvider::BuiltIn,
-        no_model: true,
-        timeout: CODEX_TIMEOUT,
-        ..CodexOptions::default()
-    };
-    let run = run_codex(&proxy.url("/v1"), workdir.path(), PROMPT, &opts).await;
-    let context = format!(
-        "profile {} (code mode)\n{}\n--- mock requests ---\n{:#?}\n--- proxy stderr ---\n{}",
-        p.name(),
-        run.describe(),
-        mock.requests()
-            .iter()
-            .map(|r| (r.path.clone(), r.rejection.clone()))
-            .collect::<Vec<_>>(),
-        proxy.stderr()
-    );
-    run.assert_success(&context);
-    // The dialect guard: nothing Codex sent was left unconverted.
-    assert_no_unconverted(&proxy.base_url()).await;
-    let out = std::fs::read_to_string(workdir.path().join("cm.txt"))
-        .unwrap_or_else(|e| panic!("cm.txt was not created ({e})\n{context}"));
-    assert_eq!(out, mark, "{context}");
-    assert_eq!(
-        run.agent_messages().last().map(String::as_str),
-        Some(final_text.as_str()),
-        "{context}"
-    );
-
-    mock.assert_all_accepted();
-    let reqs = mock.requests();
-    assert_eq!(reqs.len(), 2, "{context}");
-    for (n, r) in reqs.iter().enumerate() {
-        assert_eq!(r.json()["model"], p.model(), "{context}");
-        let tools = r.json()["tools"].as_array().cloned().unwrap_or_default();
-        let exec = tools
-            .iter()
-            .find(|t| t["function"]["name"] == "functions__exec")
-            .unwrap_or_else(|| panic!("request #{n} lacks functions__exec: {tools:#?}"));
-        assert_eq!(
-            exec["function"]["parameters"]["properties"]["input"]["type"], "string",
-            "{exec:#}"
-        );
-    }
-    let calls = mock.emitted_calls();
-    let call_id = calls.keys().next().unwrap().clone();
-    let msgs = reqs[1].messages();
-    if p == Profile::MiniMax {
-        let systems = msgs.iter().filter(|m| m["role"] == "system").count();
-        assert_eq!(
-            systems, 1,
-            "MiniMax takes one leading system message\n{context}"
-        );
-    }
-    let asst = msgs
-        .iter()
-        .find(|m| {
-            m["tool_calls"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["id"] == call_id.as_str()))
-        })
-        .unwrap_or_else(|| panic!("no assistant message with the call\n{context}"));
-    let call = &asst["tool_calls"][0];
-    assert_eq!(call["function"]["name"], "functions__exec", "{context}");
-    let sent: Value =
-        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
-    assert_eq!(sent, json!({ "input": script }), "{context}");
-    match p {
-        Profile::MiniMax => assert!(
-            asst["content"]
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("<think>\n{r1}\n</think>")),
-            "{context}"
-        ),
-        _ => assert_eq!(asst["reasoning_content"], r1.as_str(), "{context}"),
-    }
-    let tool = msgs
-        .iter()
-        .find(|m| m["role"] == "tool" && m["tool_call_id"] == call_id.as_str())
-        .unwrap_or_else(|| panic!("no tool message for {call_id}\n{context}"));
-    assert!(
-        common::mock_upstream::message_text(tool).contains(&mark),
-        "{tool:#}\n{context}"
-    );
+    task(Profile::OpenAi, Mode::Classic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_code_mode_through_glm() {
-    code_mode_task(Profile::Glm).await;
+    task(Profile::Glm, Mode::CodeMode).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_code_mode_through_kimi() {
-    code_mode_task(Profile::Kimi).await;
+    task(Profile::Kimi, Mode::CodeMode).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_code_mode_through_deepseek() {
-    code_mode_task(Profile::DeepSeek).await;
+    task(Profile::DeepSeek, Mode::CodeMode).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_code_mode_through_minimax() {
-    code_mode_task(Profile::MiniMax).await;
+    task(Profile::MiniMax, Mode::CodeMode).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_code_mode_through_openai_compatible() {
-    code_mode_task(Profile::OpenAi).await;
+    task(Profile::OpenAi, Mode::CodeMode).await;
 }
