@@ -260,6 +260,27 @@ mod tests {
         }
     }
 
+    /// The chain after response `id` (its final JSON `output`), as the session keeps it.
+    fn remember(
+        chain: &mut ConnChain,
+        r: &Resolved,
+        turn: &PreparedTurn,
+        id: &str,
+        output: &str,
+        backend: &Backend,
+    ) {
+        let mut entry = extend_with_output(&r.entry, output.as_bytes());
+        let absorbed = absorb_output(
+            &turn.next,
+            output.as_bytes(),
+            backend,
+            &turn.prepared.rctx.catalog,
+        )
+        .unwrap();
+        entry.chat = Some(std::sync::Arc::new(absorbed));
+        chain.insert(id.to_owned(), entry);
+    }
+
     /// Turn after turn on one connection: from the second turn on, only the new items are
     /// converted, and each body equals the full conversion of the whole conversation.
     #[test]
@@ -310,16 +331,7 @@ mod tests {
                     {"type": "function_call", "id": format!("fc_{t}"), "status": "completed",
                      "call_id": format!("call_{t}"), "name": "sh", "arguments": "{}"}]})
                 .to_string();
-                let mut entry = extend_with_output(&r.entry, output.as_bytes());
-                let absorbed = absorb_output(
-                    &turn.next,
-                    output.as_bytes(),
-                    backend,
-                    &turn.prepared.rctx.catalog,
-                )
-                .unwrap();
-                entry.chat = Some(std::sync::Arc::new(absorbed));
-                chain.insert(id.clone(), entry);
+                remember(&mut chain, &r, &turn, &id, &output, backend);
                 prev = Some(id);
             }
             // Other tools: the prefix is not used, the whole chain is converted, same body.
@@ -401,16 +413,7 @@ mod tests {
                 {"type": "custom_tool_call", "id": format!("ctc_{t}"), "status": "completed",
                  "call_id": format!("call_{t}"), "name": "exec", "namespace": "functions", "input": "text(1)"}]})
             .to_string();
-            let mut entry = extend_with_output(&r.entry, output.as_bytes());
-            let absorbed = absorb_output(
-                &turn.next,
-                output.as_bytes(),
-                backend,
-                &turn.prepared.rctx.catalog,
-            )
-            .unwrap();
-            entry.chat = Some(std::sync::Arc::new(absorbed));
-            chain.insert(id.clone(), entry);
+            remember(&mut chain, &r, &turn, &id, &output, backend);
             prev = Some(id);
         }
     }
