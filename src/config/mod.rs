@@ -285,6 +285,11 @@ impl Default for Telemetry {
 }
 
 impl Config {
+    /// The size limit of the bodies a turn logs (`None`: `log_body` is off).
+    pub fn body_log_limit(&self) -> Option<usize> {
+        self.log_body.then_some(self.log_body_max_bytes)
+    }
+
     /// Reads and validates the configuration file at `path`, substituting
     /// environment variables from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

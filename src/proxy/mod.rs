@@ -390,10 +390,7 @@ impl ProxyHttp for ConvertProxy {
         };
         let raw = std::mem::take(&mut ctx.turn.body);
         ctx.turn.exchange.outcome.bytes_in = raw.len() as u64;
-        let log_body = self
-            .config
-            .log_body
-            .then_some(self.config.log_body_max_bytes);
+        let log_body = self.config.body_log_limit();
         let t = HttpTurn {
             backend,
             echoes: &self.echoes,

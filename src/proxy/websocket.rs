@@ -157,10 +157,7 @@ impl ConvertProxy {
             return failed(String::new());
         };
         o.backend = Some(idx);
-        let log = self
-            .config
-            .log_body
-            .then_some(self.config.log_body_max_bytes);
+        let log = self.config.body_log_limit();
         let prepared = match prepare_turn(&resolved, idx, backend, &self.echoes, log) {
             Ok(p) => p,
             Err(err) => {

@@ -6,7 +6,7 @@ use crate::config::Backend;
 use crate::convert::error::ClientError;
 use crate::convert::request::{
     chat_body, convert_request, convert_turn, parse_request, ChatPrefix, InvalidRequest,
-    RequestOptions,
+    RequestOptions, Turn,
 };
 use crate::convert::tools::ToolCatalog;
 use crate::convert::ResponseContext;
@@ -55,18 +55,8 @@ pub fn prepare_request(
     chain_resolved: bool,
 ) -> Result<Prepared, ClientError> {
     let model = req.model.clone();
-    let opts = RequestOptions {
-        tools: Some(&echoes.tools),
-        quirks: &backend.quirks,
-        model_override: backend.model.as_deref(),
-        id_seed: None,
-        chain_resolved,
-    };
-    let mut converted = convert_request(req, &opts).map_err(invalid)?;
-    super::guard::report(&backend.name, &converted.unconverted);
-    if !converted.skipped.is_empty() {
-        tracing::debug!(backend = %backend.name, skipped = ?converted.skipped, "left out what the provider cannot take");
-    }
+    let opts = options(backend, echoes, chain_resolved);
+    let converted = convert_request(req, &opts).map_err(invalid)?;
     let chat = chat_body(&converted.chat, size).map_err(|e| {
         ClientError::new(
             500,
@@ -75,15 +65,54 @@ pub fn prepare_request(
             format!("Internal proxy error: serialising the chat request failed ({e})."),
         )
     })?;
-    if let Some(max) = log_body {
-        crate::logger::log_body("request", &backend.name, &chat, max);
+    let c = converted;
+    let rctx = converted_tail(
+        backend,
+        echoes,
+        log_body,
+        &chat,
+        c.ctx,
+        &c.skipped,
+        &c.unconverted,
+    );
+    Ok(Prepared { chat, rctx, model })
+}
+
+/// The conversion options for `backend` (the tools cache, its quirks and model).
+fn options<'a>(
+    backend: &'a Backend,
+    echoes: &'a Interner,
+    chain_resolved: bool,
+) -> RequestOptions<'a> {
+    RequestOptions {
+        tools: Some(&echoes.tools),
+        quirks: &backend.quirks,
+        model_override: backend.model.as_deref(),
+        id_seed: None,
+        chain_resolved,
     }
-    converted.ctx.echo = echoes.intern(converted.ctx.echo);
-    Ok(Prepared {
-        chat,
-        rctx: converted.ctx,
-        model,
-    })
+}
+
+/// After a conversion, for both transports: the dialect guard's report, the debug line of
+/// what was left out, the request body log, and the echoed fields shared.
+fn converted_tail(
+    backend: &Backend,
+    echoes: &Interner,
+    log_body: Option<usize>,
+    chat: &[u8],
+    mut rctx: ResponseContext,
+    skipped: &[String],
+    unconverted: &[crate::convert::Unconverted],
+) -> ResponseContext {
+    super::guard::report(&backend.name, unconverted);
+    if !skipped.is_empty() {
+        tracing::debug!(backend = %backend.name, ?skipped, "left out what the provider cannot take");
+    }
+    if let Some(max) = log_body {
+        crate::logger::log_body("request", &backend.name, chat, max);
+    }
+    rctx.echo = echoes.intern(rctx.echo);
+    rctx
 }
 
 /// What an HTTP create is prepared with.
@@ -200,29 +229,29 @@ pub fn prepare_turn(
     };
     let req = parse_request(raw).map_err(invalid)?;
     let model = req.model.clone();
-    let opts = RequestOptions {
-        tools: Some(&echoes.tools),
-        quirks: &backend.quirks,
-        model_override: backend.model.as_deref(),
-        id_seed: None,
-        chain_resolved: true,
-    };
-    let mut turn = convert_turn(req, prefix, key, &opts).map_err(invalid)?;
-    super::guard::report(&backend.name, &turn.unconverted);
-    if !turn.skipped.is_empty() {
-        tracing::debug!(backend = %backend.name, skipped = ?turn.skipped, "left out what the provider cannot take");
-    }
-    if let Some(max) = log_body {
-        crate::logger::log_body("request", &backend.name, &turn.body, max);
-    }
-    turn.ctx.echo = echoes.intern(turn.ctx.echo);
+    let Turn {
+        body,
+        ctx,
+        next,
+        skipped,
+        unconverted,
+    } = convert_turn(req, prefix, key, &options(backend, echoes, true)).map_err(invalid)?;
+    let rctx = converted_tail(
+        backend,
+        echoes,
+        log_body,
+        &body,
+        ctx,
+        &skipped,
+        &unconverted,
+    );
     Ok(PreparedTurn {
         prepared: Prepared {
-            chat: turn.body,
-            rctx: turn.ctx,
+            chat: body,
+            rctx,
             model,
         },
-        next: turn.next,
+        next,
         incremental: prefix.is_some(),
     })
 }
