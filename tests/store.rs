@@ -454,7 +454,9 @@ async fn websocket_continuations_find_stored_responses_across_connections() {
     let kept_id = final_response(&kept)["id"].as_str().unwrap().to_owned();
     // Kept before its terminal event went out: readable at once (read-your-writes).
     assert_eq!(
-        get(&proxy, &format!("/v1/responses/{kept_id}"), None).await.0,
+        get(&proxy, &format!("/v1/responses/{kept_id}"), None)
+            .await
+            .0,
         200,
         "the response kept over the WebSocket is readable as soon as its last frame arrived"
     );
