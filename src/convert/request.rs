@@ -7,9 +7,9 @@ use super::ids::{decode_compaction_token, decode_reasoning_token, new_response_i
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::tools::{
-    arguments_for_custom_input, ConvertedTools, ToolCatalog, ToolSources, ToolsCache,
-};
+use super::freeform::arguments_for_custom_input;
+use super::think;
+use super::tools::{ConvertedTools, ToolCatalog, ToolSources, ToolsCache};
 use super::{now_secs, ResponseContext, Unconverted, UnconvertedKind};
 use crate::providers::{EffortStyle, Passback, Quirks};
 use crate::types::chat::{
@@ -1162,13 +1162,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                         Some(ChatContent::Text(t)) => t.into_string(),
                         _ => String::new(),
                     };
-                    // The tags as the provider wrote them: the reasoning read back from
-                    // `<think>\n…\n</think>` keeps its newlines, so add only missing ones.
-                    let open = if rc.starts_with('\n') { "" } else { "\n" };
-                    let close = if rc.ends_with('\n') { "" } else { "\n" };
-                    msg.content = Some(ChatContent::Text(Text::from(format!(
-                        "<think>{open}{rc}{close}</think>\n\n{text}"
-                    ))));
+                    msg.content = Some(ChatContent::Text(Text::from(think::write(&rc, &text))));
                 }
             }
         }
