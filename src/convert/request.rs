@@ -16,8 +16,9 @@ use crate::types::chat::{
     ChatContent, ChatFunctionCall, ChatMessage, ChatPart, ChatRequest, ChatToolCall, ImageUrl,
 };
 use crate::types::responses::{
-    ContentPart, ExtraItem, ExtraKind, Input, InputItem, MessageContent, ResponsesRequest, Text,
-    ToolOutput,
+    CompactionItem, ContentPart, CustomToolCallItem, ExtraItem, ExtraKind, FunctionCallItem, Input,
+    InputItem, ItemReferenceItem, MessageContent, MessageItem, ReasoningItem, ResponsesRequest,
+    Text, ToolOutput, ToolOutputItem,
 };
 
 /// A request the client got wrong: becomes a 400 `invalid_request_error`.
@@ -767,6 +768,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
         }
     }
 
+    /// One input item, by kind.
     fn item(
         &mut self,
         index: usize,
@@ -774,137 +776,159 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
         skipped: &mut Vec<String>,
     ) -> Result<(), InvalidRequest> {
         match item {
-            InputItem::Message(m) => {
-                let parts = match m.content {
-                    MessageContent::Text(t) => vec![ContentPart::Text {
-                        kind: "input_text",
-                        text: Text::Plain(t),
-                    }],
-                    MessageContent::Parts(p) => p,
-                };
-                self.note_parts(&parts);
-                match &*m.role {
-                    "system" | "developer" => {
-                        let text = join_text_owned(parts);
-                        if !self.state.started {
-                            self.state.system.push(text);
-                        } else {
-                            self.flush();
-                            self.push(ChatMessage {
-                                role: self.quirks.developer_role.to_owned(),
-                                content: Some(ChatContent::Text(text)),
-                                ..ChatMessage::default()
-                            });
-                        }
-                    }
-                    "user" => self.user(parts),
-                    "assistant" => self.assistant_text(join_text_owned(parts)),
-                    other => {
-                        return Err(InvalidRequest::new(
-                            format!(
-                                "Invalid value: '{other}'. Supported values are: 'system', \
-                                 'developer', 'user' and 'assistant'."
-                            ),
-                            Some(&format!("input[{index}].role")),
-                        ))
-                    }
-                }
-            }
-            InputItem::Reasoning(r) => {
-                self.state.started = true;
-                let text = r
-                    .encrypted_content
-                    .as_deref()
-                    .and_then(decode_reasoning_token)
-                    .or_else(|| {
-                        let s = join_text(&r.summary);
-                        (!s.is_empty()).then_some(s)
-                    })
-                    .or_else(|| r.content.as_ref().map(|c| join_text(c)));
-                if self
-                    .state
-                    .assistant
-                    .as_ref()
-                    .is_some_and(|a| a.tool_calls.is_some() || a.content.is_some())
-                {
-                    self.flush();
-                }
-                if let Some(t) = text.filter(|t| !t.is_empty()) {
-                    self.state.reasoning.push(t);
-                }
-            }
-            InputItem::FunctionCall(fc) => {
-                self.state.started = true;
-                let name = self
-                    .catalog
-                    .chat_name_for(fc.namespace.as_deref(), &fc.name);
-                self.tool_call(fc.call_id.into_owned(), name, fc.arguments);
-            }
-            InputItem::CustomToolCall(c) => {
-                self.state.started = true;
-                let name = self.catalog.chat_name_for(c.namespace.as_deref(), &c.name);
-                let arguments = arguments_for_custom_input(&c.input.as_str());
-                self.tool_call(c.call_id.into_owned(), name, Text::from(arguments));
-            }
+            InputItem::Message(m) => self.message(index, m)?,
+            InputItem::Reasoning(r) => self.reasoning(r),
+            InputItem::FunctionCall(fc) => self.function_call(fc),
+            InputItem::CustomToolCall(c) => self.custom_tool_call(c),
             InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
-                self.state.started = true;
-                self.flush();
-                let takes_images = self.takes_images();
-                if let ToolOutput::Parts(parts) = &o.output {
-                    self.note_parts(parts);
-                }
-                let (text, images) = tool_output(o.output, takes_images);
-                if !images.is_empty() && takes_images {
-                    self.state.deferred_images.push(ChatPart::Text {
-                        text: Text::from(format!("Image(s) returned by tool call {}:", o.call_id)),
-                    });
-                    self.state.deferred_images.extend(images);
-                }
-                self.state.messages.push(ChatMessage {
-                    role: "tool".into(),
-                    content: Some(ChatContent::Text(text)),
-                    tool_call_id: Some(o.call_id.into_owned()),
-                    ..ChatMessage::default()
-                });
+                self.call_output(o)
             }
-            InputItem::Compaction(c) => match decode_compaction_token(&c.encrypted_content) {
-                Ok(summary) => self.user(vec![ContentPart::Text {
-                    kind: "input_text",
-                    text: Text::from(compaction_summary_text(&summary)),
-                }]),
-                // Another server's compaction (e.g. OpenAI's own, from before the switch to this
-                // proxy): nothing to expand, and rejecting it would fail every later turn.
-                Err(super::ids::CompactionTokenError::Foreign) => {
-                    skipped.push(format!("input[{index}]: compaction (foreign token)"));
-                }
-                Err(e) => {
-                    let mut err = InvalidRequest::new(
-                        format!("The compaction item input[{index}] cannot be used: {e}."),
-                        Some(&format!("input[{index}].encrypted_content")),
-                    );
-                    err.code = Some("invalid_encrypted_content");
-                    return Err(err);
-                }
-            },
+            InputItem::Compaction(c) => self.compaction(index, &c, skipped)?,
             InputItem::CompactionTrigger => {}
             // Hoisted into the request's tools and settings (see [`Settings`]).
             InputItem::AdditionalTools(_) | InputItem::ConfigurationUpdate(_) => {}
             InputItem::Extra(e) => self.extra(index, e, skipped)?,
-            // Resolved before conversion wherever the proxy can (the store, the socket's
-            // chain); left here, it names nothing the proxy has.
-            InputItem::ItemReference(r) => {
-                let mut err = InvalidRequest::new(
-                    format!("Item with id '{}' not found.", r.id),
-                    Some(&format!("input[{index}]")),
-                );
-                err.code = Some("item_not_found");
-                return Err(err);
-            }
+            InputItem::ItemReference(r) => return Err(unresolved_reference(index, &r)),
             other @ InputItem::Other(_) => {
                 let ty = other.type_name();
                 skipped.push(format!("input[{index}]: {ty}"));
                 self.unconverted
                     .push(Unconverted::new(UnconvertedKind::Item, ty));
+            }
+        }
+        Ok(())
+    }
+
+    /// A message: leading system/developer texts join the system message, later ones go
+    /// in the provider's developer role; user and assistant texts as they are.
+    fn message(&mut self, index: usize, m: MessageItem<'r>) -> Result<(), InvalidRequest> {
+        let parts = match m.content {
+            MessageContent::Text(t) => vec![ContentPart::Text {
+                kind: "input_text",
+                text: Text::Plain(t),
+            }],
+            MessageContent::Parts(p) => p,
+        };
+        self.note_parts(&parts);
+        match &*m.role {
+            "system" | "developer" => {
+                let text = join_text_owned(parts);
+                if !self.state.started {
+                    self.state.system.push(text);
+                } else {
+                    self.flush();
+                    self.push(ChatMessage {
+                        role: self.quirks.developer_role.to_owned(),
+                        content: Some(ChatContent::Text(text)),
+                        ..ChatMessage::default()
+                    });
+                }
+            }
+            "user" => self.user(parts),
+            "assistant" => self.assistant_text(join_text_owned(parts)),
+            other => {
+                return Err(InvalidRequest::new(
+                    format!(
+                        "Invalid value: '{other}'. Supported values are: 'system', \
+                         'developer', 'user' and 'assistant'."
+                    ),
+                    Some(&format!("input[{index}].role")),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Reasoning: its text (from our token, else the summary, else the content) goes with
+    /// the assistant message that follows it.
+    fn reasoning(&mut self, r: ReasoningItem<'r>) {
+        self.state.started = true;
+        let text = r
+            .encrypted_content
+            .as_deref()
+            .and_then(decode_reasoning_token)
+            .or_else(|| {
+                let s = join_text(&r.summary);
+                (!s.is_empty()).then_some(s)
+            })
+            .or_else(|| r.content.as_ref().map(|c| join_text(c)));
+        if self
+            .state
+            .assistant
+            .as_ref()
+            .is_some_and(|a| a.tool_calls.is_some() || a.content.is_some())
+        {
+            self.flush();
+        }
+        if let Some(t) = text.filter(|t| !t.is_empty()) {
+            self.state.reasoning.push(t);
+        }
+    }
+
+    fn function_call(&mut self, fc: FunctionCallItem<'r>) {
+        self.state.started = true;
+        let name = self
+            .catalog
+            .chat_name_for(fc.namespace.as_deref(), &fc.name);
+        self.tool_call(fc.call_id.into_owned(), name, fc.arguments);
+    }
+
+    /// A custom tool call: a function call whose arguments carry the raw input.
+    fn custom_tool_call(&mut self, c: CustomToolCallItem<'r>) {
+        self.state.started = true;
+        let name = self.catalog.chat_name_for(c.namespace.as_deref(), &c.name);
+        let arguments = arguments_for_custom_input(&c.input.as_str());
+        self.tool_call(c.call_id.into_owned(), name, Text::from(arguments));
+    }
+
+    /// A function or custom tool call's output: a tool message; its images, where the model
+    /// takes them, wait for the end of the run of tool messages.
+    fn call_output(&mut self, o: ToolOutputItem<'r>) {
+        self.state.started = true;
+        self.flush();
+        let takes_images = self.takes_images();
+        if let ToolOutput::Parts(parts) = &o.output {
+            self.note_parts(parts);
+        }
+        let (text, images) = tool_output(o.output, takes_images);
+        if !images.is_empty() && takes_images {
+            self.state.deferred_images.push(ChatPart::Text {
+                text: Text::from(format!("Image(s) returned by tool call {}:", o.call_id)),
+            });
+            self.state.deferred_images.extend(images);
+        }
+        self.state.messages.push(ChatMessage {
+            role: "tool".into(),
+            content: Some(ChatContent::Text(text)),
+            tool_call_id: Some(o.call_id.into_owned()),
+            ..ChatMessage::default()
+        });
+    }
+
+    /// A compaction item: its summary as a user message.
+    fn compaction(
+        &mut self,
+        index: usize,
+        c: &CompactionItem<'_>,
+        skipped: &mut Vec<String>,
+    ) -> Result<(), InvalidRequest> {
+        match decode_compaction_token(&c.encrypted_content) {
+            Ok(summary) => self.user(vec![ContentPart::Text {
+                kind: "input_text",
+                text: Text::from(compaction_summary_text(&summary)),
+            }]),
+            // Another server's compaction (e.g. OpenAI's own, from before the switch to this
+            // proxy): nothing to expand, and rejecting it would fail every later turn.
+            Err(super::ids::CompactionTokenError::Foreign) => {
+                skipped.push(format!("input[{index}]: compaction (foreign token)"));
+            }
+            Err(e) => {
+                let mut err = InvalidRequest::new(
+                    format!("The compaction item input[{index}] cannot be used: {e}."),
+                    Some(&format!("input[{index}].encrypted_content")),
+                );
+                err.code = Some("invalid_encrypted_content");
+                return Err(err);
             }
         }
         Ok(())
@@ -1289,6 +1313,17 @@ impl Pairer {
             });
         }
     }
+}
+
+/// An `item_reference` still here: resolved before conversion wherever the proxy can (the
+/// store, the socket's chain), it names nothing the proxy has.
+fn unresolved_reference(index: usize, r: &ItemReferenceItem<'_>) -> InvalidRequest {
+    let mut err = InvalidRequest::new(
+        format!("Item with id '{}' not found.", r.id),
+        Some(&format!("input[{index}]")),
+    );
+    err.code = Some("item_not_found");
+    err
 }
 
 /// The names of the tools a `tool_search_output` loaded (`ns.name` inside namespaces).
