@@ -5,6 +5,7 @@ pub mod error;
 pub mod events;
 pub mod freeform;
 pub mod ids;
+mod messages;
 pub mod request;
 pub mod response;
 pub mod sniff;
