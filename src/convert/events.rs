@@ -1,11 +1,10 @@
 //! The Responses events and output items the converter writes: one serialize-only vocabulary
-//! for the stream converter and the Response object, instead of event names as string literals
-//! with `json!` payloads.
+//! for the stream converter and the Response object.
 //!
-//! Every object is written with its keys in alphabetical order — the order the `json!` payloads
-//! had (serde_json's map without `preserve_order`), so the bytes on the wire did not change —
-//! except the Response events, whose `type` and `sequence_number` come first and whose Response
-//! object (serialised once, see [`super::response::write_response`]) is copied in.
+//! Every object is written with its keys in alphabetical order, except the Response events,
+//! whose `type` and `sequence_number` come first and whose Response object (serialised once,
+//! see [`super::response::write_response`]) is copied in. The golden fixtures
+//! (`tests/fixtures/golden*`) pin that order byte for byte.
 //!
 //! The framing ([`Framing`]) decides how an event is written: an SSE block, a line of JSON (a
 //! WebSocket text frame), or nothing; `data: [DONE]` belongs to the SSE framing alone.

@@ -3,11 +3,14 @@
 
 pub mod error;
 pub mod events;
+pub mod freeform;
 pub mod ids;
+mod messages;
 pub mod request;
 pub mod response;
 pub mod sniff;
 pub mod streaming;
+pub mod think;
 pub mod tools;
 
 use std::sync::Arc;

@@ -17,9 +17,11 @@ pub use super::events::Framing;
 use super::events::{
     EventWriter, ItemStatus, OutputItem, ReasoningDone, ResponseEventKind, ResponsesEvent,
 };
+use super::freeform::{custom_input_from_arguments, InputDecoder};
 use super::ids::{encode_compaction_token, encode_reasoning_token, IdGen};
 use super::response::{usage_json, write_response, Status};
-use super::tools::{custom_input_from_arguments, ToolOrigin};
+use super::think::ThinkSplitter;
+use super::tools::ToolOrigin;
 use super::ResponseContext;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::types::chat::{ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta};
@@ -859,9 +861,7 @@ impl StreamConverter {
             OutputItem::CustomToolCall { input, .. } => {
                 // What was not streamed yet (all of it when the arguments were not
                 // `{"input": "…"}`).
-                let rest = input
-                    .strip_prefix(t.input.decoded.as_str())
-                    .unwrap_or(input);
+                let rest = input.strip_prefix(t.input.decoded()).unwrap_or(input);
                 if !rest.is_empty() {
                     w.event(
                         out,
@@ -1117,208 +1117,6 @@ impl TextKind {
     }
 }
 
-/// Decodes the string value of `{"input": "…` incrementally from a growing arguments text, so
-/// a freeform tool's raw input streams as it arrives. Gives up (and leaves the whole input to
-/// the final event) when the arguments have another shape.
-#[derive(Debug, Default)]
-struct InputDecoder {
-    /// Byte offset in the arguments up to which they were consumed.
-    pos: usize,
-    state: InputState,
-    decoded: String,
-}
-
-#[derive(Debug, Default, PartialEq, Eq)]
-enum InputState {
-    #[default]
-    Prefix,
-    InString,
-    Finished,
-    GaveUp,
-}
-
-impl InputDecoder {
-    /// Consume what is new in `args`; returns the newly decoded text.
-    fn feed(&mut self, args: &str) -> String {
-        let mut out = String::new();
-        if self.state == InputState::Prefix {
-            let trimmed = args.trim_start();
-            let lead = args.len() - trimmed.len();
-            let compact: String = trimmed
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .take(10)
-                .collect();
-            if compact.len() < 10 {
-                if !"{\"input\":\"".starts_with(compact.as_str()) {
-                    self.state = InputState::GaveUp;
-                }
-                return out;
-            }
-            if compact != "{\"input\":\"" {
-                self.state = InputState::GaveUp;
-                return out;
-            }
-            // position right after the opening quote of the value
-            let Some(colon) = trimmed.find(':') else {
-                return out;
-            };
-            let Some(quote) = trimmed[colon..].find('"') else {
-                return out;
-            };
-            self.pos = lead + colon + quote + 1;
-            self.state = InputState::InString;
-        }
-        if self.state != InputState::InString {
-            return out;
-        }
-        let bytes = args.as_bytes();
-        let mut i = self.pos;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'"' => {
-                    self.state = InputState::Finished;
-                    i += 1;
-                    break;
-                }
-                b'\\' => {
-                    let Some(&esc) = bytes.get(i + 1) else {
-                        break; // wait for the rest of the escape
-                    };
-                    let simple = match esc {
-                        b'n' => Some('\n'),
-                        b't' => Some('\t'),
-                        b'r' => Some('\r'),
-                        b'b' => Some('\u{8}'),
-                        b'f' => Some('\u{c}'),
-                        b'"' => Some('"'),
-                        b'\\' => Some('\\'),
-                        b'/' => Some('/'),
-                        _ => None,
-                    };
-                    if let Some(c) = simple {
-                        out.push(c);
-                        i += 2;
-                        continue;
-                    }
-                    if esc != b'u' {
-                        self.state = InputState::GaveUp;
-                        break;
-                    }
-                    // \uXXXX, possibly a surrogate pair \uXXXX\uXXXX
-                    let Some(hi) = args
-                        .get(i + 2..i + 6)
-                        .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    else {
-                        if args.len() < i + 6 {
-                            break; // incomplete
-                        }
-                        self.state = InputState::GaveUp;
-                        break;
-                    };
-                    if (0xD800..0xDC00).contains(&hi) {
-                        if args.len() < i + 12 {
-                            break; // wait for the low surrogate
-                        }
-                        let lo = args
-                            .get(i + 6..i + 8)
-                            .filter(|s| *s == "\\u")
-                            .and_then(|_| args.get(i + 8..i + 12))
-                            .and_then(|h| u32::from_str_radix(h, 16).ok());
-                        match lo.and_then(|lo| {
-                            char::from_u32(
-                                0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF),
-                            )
-                        }) {
-                            Some(c) => out.push(c),
-                            None => out.push('\u{FFFD}'),
-                        }
-                        i += 12;
-                    } else {
-                        out.push(char::from_u32(hi).unwrap_or('\u{FFFD}'));
-                        i += 6;
-                    }
-                }
-                _ => {
-                    // copy a run of plain characters (valid UTF-8: `args` is a str)
-                    let start = i;
-                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\\' {
-                        i += 1;
-                    }
-                    out.push_str(&args[start..i]);
-                }
-            }
-        }
-        self.pos = i;
-        self.decoded.push_str(&out);
-        out
-    }
-}
-
-/// Splits `<think>…</think>` out of streamed content, with tags split across chunks.
-#[derive(Debug, Default)]
-struct ThinkSplitter {
-    in_think: bool,
-    pending: String,
-    /// Strip whitespace right after `</think>`.
-    after_close: bool,
-}
-
-const OPEN: &str = "<think>";
-const CLOSE: &str = "</think>";
-
-impl ThinkSplitter {
-    /// Returns (is_reasoning, text) pieces ready to emit.
-    fn push(&mut self, s: &str) -> Vec<(bool, String)> {
-        self.pending.push_str(s);
-        let mut out = Vec::new();
-        loop {
-            let tag = if self.in_think { CLOSE } else { OPEN };
-            if let Some(pos) = self.pending.find(tag) {
-                let before: String = self.pending[..pos].to_owned();
-                self.emit(&mut out, before);
-                self.pending.drain(..pos + tag.len());
-                self.in_think = !self.in_think;
-                self.after_close = !self.in_think;
-                continue;
-            }
-            // Keep a suffix that could be the start of the tag.
-            let keep = (1..tag.len())
-                .rev()
-                .find(|n| self.pending.ends_with(&tag[..*n]))
-                .unwrap_or(0);
-            let cut = self.pending.len() - keep;
-            if cut > 0 {
-                let head: String = self.pending[..cut].to_owned();
-                self.pending.drain(..cut);
-                self.emit(&mut out, head);
-            }
-            return out;
-        }
-    }
-
-    fn flush(&mut self) -> Vec<(bool, String)> {
-        let mut out = Vec::new();
-        let rest = std::mem::take(&mut self.pending);
-        self.emit(&mut out, rest);
-        out
-    }
-
-    fn emit(&mut self, out: &mut Vec<(bool, String)>, mut text: String) {
-        if !self.in_think && self.after_close {
-            let trimmed = text.trim_start();
-            if trimmed.is_empty() {
-                return;
-            }
-            text = trimmed.to_owned();
-            self.after_close = false;
-        }
-        if !text.is_empty() {
-            out.push((self.in_think, text));
-        }
-    }
-}
-
 /// A non-streamed chat completion → the Response object (status completed, incomplete or
 /// failed). The same state machine as the stream path builds the items, so both agree.
 pub fn convert_completion(ctx: &ResponseContext, completion: &ChatCompletion) -> Value {
@@ -1422,59 +1220,5 @@ mod tests {
         let resp = c.final_response().unwrap();
         assert_eq!(resp["status"], "failed");
         assert_eq!(resp["error"]["code"], "insufficient_quota");
-    }
-
-    #[test]
-    fn freeform_input_streams_for_every_split() {
-        let input =
-            "*** Begin Patch\n*** Add File: a \"b\".txt\n+héllo 😀 \\ tab\t/\n*** End Patch\n";
-        let args = serde_json::json!({ "input": input }).to_string();
-        let escaped = args.replace('😀', "\\ud83d\\ude00").replace('é', "\\u00e9");
-        for a in [&args, &escaped] {
-            let cuts: Vec<usize> = (0..=a.len()).filter(|i| a.is_char_boundary(*i)).collect();
-            for &cut in &cuts {
-                let mut d = InputDecoder::default();
-                let mut got = d.feed(&a[..cut]);
-                got.push_str(&d.feed(a));
-                assert_eq!(got, input, "cut {cut} of {a}");
-                assert_eq!(d.decoded, input);
-            }
-            // one byte at a time
-            let mut d = InputDecoder::default();
-            let mut got = String::new();
-            for &cut in &cuts {
-                got.push_str(&d.feed(&a[..cut]));
-            }
-            assert_eq!(got, input);
-        }
-        let mut d = InputDecoder::default();
-        assert_eq!(d.feed(r#"{"patch": "x"}"#), "");
-        assert_eq!(d.state, InputState::GaveUp);
-        let mut d = InputDecoder::default();
-        assert_eq!(d.feed("*** Begin Patch"), "");
-        assert_eq!(d.state, InputState::GaveUp);
-    }
-
-    #[test]
-    fn think_splitter_handles_split_tags() {
-        let full = "<think>plan it</think>\n\nanswer";
-        for split in 0..full.len() {
-            let mut t = ThinkSplitter::default();
-            let mut got = t.push(&full[..split]);
-            got.extend(t.push(&full[split..]));
-            got.extend(t.flush());
-            let reasoning: String = got
-                .iter()
-                .filter(|(r, _)| *r)
-                .map(|(_, s)| s.as_str())
-                .collect();
-            let text: String = got
-                .iter()
-                .filter(|(r, _)| !*r)
-                .map(|(_, s)| s.as_str())
-                .collect();
-            assert_eq!(reasoning, "plan it", "split {split}");
-            assert_eq!(text, "answer", "split {split}");
-        }
     }
 }

@@ -528,28 +528,6 @@ fn tool_search_json(chat_name: &str, t: &ToolSearchTool) -> ChatTool {
     }
 }
 
-/// The raw input of a custom tool from the function arguments the model produced:
-/// `{"input": "..."}`, or the arguments themselves when they are not that shape.
-pub fn custom_input_from_arguments(arguments: &str) -> String {
-    match serde_json::from_str::<Value>(arguments) {
-        Ok(Value::Object(map)) => match map.get("input") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => match map.values().find_map(Value::as_str) {
-                Some(s) if map.len() == 1 => s.to_owned(),
-                _ => arguments.to_owned(),
-            },
-        },
-        Ok(Value::String(s)) => s,
-        _ => arguments.to_owned(),
-    }
-}
-
-/// Function arguments for a custom tool call sent back upstream in history.
-pub fn arguments_for_custom_input(input: &str) -> String {
-    json!({ "input": input }).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -693,22 +671,5 @@ mod tests {
             }
         );
         assert_eq!(cat.chat_name_for(Some("a__b"), "c"), n1);
-    }
-
-    #[test]
-    fn custom_input_extraction() {
-        assert_eq!(
-            custom_input_from_arguments(r#"{"input":"*** Begin Patch"}"#),
-            "*** Begin Patch"
-        );
-        assert_eq!(
-            custom_input_from_arguments("*** Begin Patch\n"),
-            "*** Begin Patch\n"
-        );
-        assert_eq!(custom_input_from_arguments(r#"{"patch":"p"}"#), "p");
-        assert_eq!(
-            custom_input_from_arguments(&arguments_for_custom_input("a\"b\n")),
-            "a\"b\n"
-        );
     }
 }

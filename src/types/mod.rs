@@ -5,5 +5,6 @@
 //! `Other` variant holding the raw JSON, never a parse failure.
 
 pub mod chat;
+mod de;
 pub mod responses;
 pub mod text;
