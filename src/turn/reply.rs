@@ -11,6 +11,7 @@ use crate::convert::error::{client_status, map_http_error, ClientError};
 use crate::convert::streaming::convert_completion_json;
 use crate::convert::streaming::{Framing, StreamConverter};
 use crate::convert::ResponseContext;
+use crate::providers::Profile;
 use crate::types::chat::{ChatCompletion, ChatUsage};
 
 /// What the reply does with the upstream's bytes.
@@ -32,6 +33,8 @@ pub enum ReplyMode {
     /// Upstream error body → the client's error.
     Error {
         buf: BytesMut,
+        /// The backend's provider: whose error codes count.
+        profile: Profile,
         upstream_status: u16,
         retry_after: Option<String>,
         client_status: u16,
@@ -64,6 +67,7 @@ impl ReplyMode {
         if !(200..300).contains(&status) {
             return ReplyMode::Error {
                 buf: BytesMut::new(),
+                profile: rctx.quirks.profile,
                 upstream_status: status,
                 retry_after: head.retry_after.clone(),
                 client_status: client_status(status),
@@ -187,6 +191,7 @@ impl ReplyMode {
             }
             ReplyMode::Error {
                 buf,
+                profile,
                 upstream_status,
                 retry_after,
                 client_status,
@@ -195,8 +200,13 @@ impl ReplyMode {
                     buf.extend_from_slice(b);
                 }
                 if end {
-                    let mut err =
-                        map_http_error(*upstream_status, buf, backend, retry_after.as_deref());
+                    let mut err = map_http_error(
+                        *profile,
+                        *upstream_status,
+                        buf,
+                        backend,
+                        retry_after.as_deref(),
+                    );
                     err.status = *client_status;
                     if api_key.len() >= 4 {
                         err.message = err.message.replace(api_key, "[REDACTED]");
@@ -228,12 +238,18 @@ impl ReplyMode {
                 conv.take_final_json().map(Bytes::from)
             }),
             ReplyMode::Error {
+                profile,
                 upstream_status,
                 retry_after,
                 ..
             } => {
-                let mut err =
-                    map_http_error(*upstream_status, b"", backend, retry_after.as_deref());
+                let mut err = map_http_error(
+                    *profile,
+                    *upstream_status,
+                    b"",
+                    backend,
+                    retry_after.as_deref(),
+                );
                 err.message = format!("{} ({message})", err.message);
                 Some(Bytes::from(err.body_bytes()))
             }
