@@ -40,24 +40,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         return Err(ConfigError::invalid("log_level", "must not be empty"));
     }
 
-    let threads = match raw.threads {
-        Some(0) => return Err(ConfigError::invalid("threads", "must be at least 1")),
-        Some(n) => n,
-        None => std::thread::available_parallelism()
+    let threads = positive(raw.threads, "threads")?.unwrap_or_else(|| {
+        std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1),
-    };
+            .unwrap_or(1)
+    });
 
-    let max_body_bytes = match raw.max_body_bytes {
-        Some(0) => {
-            return Err(ConfigError::invalid(
-                "max_body_bytes",
-                "must be greater than 0",
-            ))
-        }
-        Some(n) => n,
-        None => DEFAULT_MAX_BODY_BYTES,
-    };
+    let max_body_bytes =
+        positive(raw.max_body_bytes, "max_body_bytes")?.unwrap_or(DEFAULT_MAX_BODY_BYTES);
 
     let raw_backends: Vec<RawBackend> = raw
         .backends
@@ -181,16 +171,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default().0)?;
     let websocket = validate_websocket(raw.websocket.unwrap_or_default().0)?;
     let store = validate_store(raw.store.map(|s| s.0), Path::new(&log_dir))?;
-    let log_body_max_bytes = match raw.log_body_max_bytes {
-        Some(0) => {
-            return Err(ConfigError::invalid(
-                "log_body_max_bytes",
-                "must be at least 1",
-            ))
-        }
-        Some(n) => n,
-        None => DEFAULT_LOG_BODY_MAX_BYTES,
-    };
+    let log_body_max_bytes = positive(raw.log_body_max_bytes, "log_body_max_bytes")?
+        .unwrap_or(DEFAULT_LOG_BODY_MAX_BYTES);
 
     Ok(Config {
         listen,
@@ -407,16 +389,22 @@ fn parse_backend_url(raw: &str, path: &str) -> Result<ParsedUrl, ConfigError> {
     })
 }
 
+/// A count that must be at least 1 (`threads`, byte limits, timeouts in ms); `None` when
+/// the config leaves it out.
+fn positive<T: Copy + PartialEq + From<u8>>(
+    value: Option<T>,
+    path: impl Into<String>,
+) -> Result<Option<T>, ConfigError> {
+    match value {
+        Some(v) if v == T::from(0) => Err(ConfigError::invalid(path, "must be at least 1")),
+        v => Ok(v),
+    }
+}
+
 fn validate_timeouts(raw: RawTimeouts, base: &str) -> Result<Timeouts, ConfigError> {
     let field = |value: Option<u64>, key: &str, default: u64| -> Result<Duration, ConfigError> {
-        match value {
-            Some(0) => Err(ConfigError::invalid(
-                format!("{base}.{key}"),
-                "must be greater than 0",
-            )),
-            Some(ms) => Ok(Duration::from_millis(ms)),
-            None => Ok(Duration::from_millis(default)),
-        }
+        let ms = positive(value, format!("{base}.{key}"))?.unwrap_or(default);
+        Ok(Duration::from_millis(ms))
     };
     Ok(Timeouts {
         connect: field(raw.connect_ms, "connect_ms", DEFAULT_CONNECT_MS)?,
@@ -575,15 +563,10 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
         None => DEFAULT_STORE_TTL_DAYS,
     };
     let ttl = std::time::Duration::from_secs_f64(ttl_days * 86_400.0);
-    if raw.max_bytes == Some(0) {
-        return Err(ConfigError::invalid(
-            "store.max_bytes",
-            "must be at least 1",
-        ));
-    }
+    let max_bytes = positive(raw.max_bytes, "store.max_bytes")?;
     let retention = |default: u64| crate::store::Retention {
         ttl,
-        max_bytes: raw.max_bytes.unwrap_or(default),
+        max_bytes: max_bytes.unwrap_or(default),
     };
     let only_embedded = |key: &str, present: bool| {
         if present {
@@ -653,13 +636,8 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
 
 fn validate_websocket(raw: RawWebSocket) -> Result<WebSocketConfig, ConfigError> {
     let d = WebSocketConfig::default();
-    let positive = |v: Option<usize>, key: &str, default: usize| match v {
-        Some(0) => Err(ConfigError::invalid(
-            format!("websocket.{key}"),
-            "must be at least 1",
-        )),
-        Some(n) => Ok(n),
-        None => Ok(default),
+    let count = |v: Option<usize>, key: &str, default: usize| {
+        positive(v, format!("websocket.{key}")).map(|v| v.unwrap_or(default))
     };
     let age = match raw.max_connection_minutes {
         Some(m) if !(m > 0.0 && m.is_finite()) => {
@@ -674,12 +652,12 @@ fn validate_websocket(raw: RawWebSocket) -> Result<WebSocketConfig, ConfigError>
     Ok(WebSocketConfig {
         enabled: raw.enabled.unwrap_or(d.enabled),
         max_connection_age: age,
-        max_connection_bytes: positive(
+        max_connection_bytes: count(
             raw.max_connection_bytes,
             "max_connection_bytes",
             d.max_connection_bytes,
         )?,
-        max_message_bytes: positive(
+        max_message_bytes: count(
             raw.max_message_bytes,
             "max_message_bytes",
             d.max_message_bytes,
@@ -912,16 +890,14 @@ mod tests {
         );
         err(
             r#"{"max_body_bytes":0,"backends":[{"name":"a","url":"http://h"}]}"#,
-            &["max_body_bytes: must be greater than 0"],
+            &["max_body_bytes: must be at least 1"],
         );
         for key in ["connect_ms", "first_byte_ms", "idle_ms", "total_ms"] {
             err(
                 &with_backends(&format!(
                     r#"{{"name":"a","url":"http://h","timeouts":{{"{key}":0}}}}"#
                 )),
-                &[&format!(
-                    "backends[0].timeouts.{key}: must be greater than 0"
-                )],
+                &[&format!("backends[0].timeouts.{key}: must be at least 1")],
             );
         }
     }
