@@ -14,7 +14,7 @@ use super::error::ConfigError;
 use super::models::validate_models;
 use super::raw::{
     OneOrMany, RawBackend, RawConfig, RawModel, RawQuirks, RawStore, RawTelemetry, RawTimeouts,
-    RawWebSocket,
+    RawWebSocket, StoreType,
 };
 use super::*;
 use crate::providers::Profile;
@@ -269,7 +269,7 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
     if let Some(f) = model.as_deref().and_then(|m| profile.family(m)) {
         f.apply(&mut resolved);
     }
-    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0, base)?;
+    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0);
     let match_models: Vec<String> = match rules.model {
         None => Vec::new(),
         Some(OneOrMany::One(m)) => vec![m],
@@ -462,36 +462,12 @@ fn normalize_prefix(raw: &str, path: &str) -> Result<String, ConfigError> {
 }
 
 /// The backend's `quirks` over the profile's switches `q`.
-fn apply_quirks(
-    mut q: crate::providers::Quirks,
-    raw: RawQuirks,
-    base: &str,
-) -> Result<crate::providers::Quirks, ConfigError> {
-    let path = |k: &str| format!("{base}.quirks.{k}");
+fn apply_quirks(mut q: crate::providers::Quirks, raw: RawQuirks) -> crate::providers::Quirks {
     if let Some(v) = raw.developer_role {
-        q.developer_role = match v.as_str() {
-            "system" => "system",
-            "user" => "user",
-            "developer" => "developer",
-            _ => {
-                return Err(ConfigError::invalid(
-                    path("developer_role"),
-                    format!("unknown role {v:?} (expected system, user or developer)"),
-                ))
-            }
-        };
+        q.developer_role = v.as_str();
     }
     if let Some(v) = raw.max_tokens_field {
-        q.max_tokens_field = match v.as_str() {
-            "max_tokens" => "max_tokens",
-            "max_completion_tokens" => "max_completion_tokens",
-            _ => {
-                return Err(ConfigError::invalid(
-                    path("max_tokens_field"),
-                    format!("unknown field {v:?} (expected max_tokens or max_completion_tokens)"),
-                ))
-            }
-        };
+        q.max_tokens_field = v.as_str();
     }
     if let Some(v) = raw.reasoning_passback {
         q.passback = v;
@@ -529,7 +505,7 @@ fn apply_quirks(
             *slot = v;
         }
     }
-    Ok(q)
+    q
 }
 
 /// Retention defaults: 30 days (as OpenAI's API), 1 GiB for the embedded store, 256 MiB in
@@ -551,7 +527,7 @@ fn default_store_path(log_dir: &Path) -> PathBuf {
 
 fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, ConfigError> {
     let raw = raw.unwrap_or_default();
-    let kind = raw.kind.as_deref().unwrap_or("embedded");
+    let kind = raw.kind.unwrap_or_default();
     let ttl_days = match raw.ttl_days {
         Some(d) if !(d > 0.0 && d.is_finite()) => {
             return Err(ConfigError::invalid(
@@ -572,20 +548,26 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
         if present {
             Err(ConfigError::invalid(
                 format!("store.{key}"),
-                format!("is a key of the embedded store, not of type {kind:?}"),
+                format!(
+                    "is a key of the embedded store, not of type {:?}",
+                    kind.as_str()
+                ),
             ))
         } else {
             Ok(())
         }
     };
-    if kind != "redis" && raw.url.is_some() {
+    if kind != StoreType::Redis && raw.url.is_some() {
         return Err(ConfigError::invalid(
             "store.url",
-            format!("is a key of the redis store, not of type {kind:?}"),
+            format!(
+                "is a key of the redis store, not of type {:?}",
+                kind.as_str()
+            ),
         ));
     }
     match kind {
-        "embedded" => Ok(StoreConfig::Embedded {
+        StoreType::Embedded => Ok(StoreConfig::Embedded {
             path: raw
                 .path
                 .as_deref()
@@ -594,7 +576,7 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
                 .unwrap_or_else(|| default_store_path(log_dir)),
             retention: retention(DEFAULT_EMBEDDED_MAX_BYTES),
         }),
-        "redis" => {
+        StoreType::Redis => {
             only_embedded("path", raw.path.is_some())?;
             if raw.max_bytes.is_some() {
                 return Err(ConfigError::invalid(
@@ -617,20 +599,16 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
                 retention: retention(0),
             })
         }
-        "memory" => {
+        StoreType::Memory => {
             only_embedded("path", raw.path.is_some())?;
             Ok(StoreConfig::Memory {
                 retention: retention(DEFAULT_MEMORY_MAX_BYTES),
             })
         }
-        "none" => {
+        StoreType::None => {
             only_embedded("path", raw.path.is_some())?;
             Ok(StoreConfig::None)
         }
-        other => Err(ConfigError::invalid(
-            "store.type",
-            format!("unknown store type {other:?}: expected \"embedded\" (the default), \"redis\", \"memory\" or \"none\""),
-        )),
     }
 }
 
@@ -956,7 +934,15 @@ mod tests {
             if url == "rediss://r.example:6380/1" && retention.ttl.as_secs() == 86_400));
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"mongo"}}"#,
-            &["store.type", "mongo"],
+            &["store.type: unknown variant \"mongo\", expected one of \"embedded\", \"redis\", \"memory\", \"none\""],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h","quirks":{"developer_role":"admin"}}]}"#,
+            &["backends[0].quirks.developer_role: unknown variant \"admin\", expected one of \"system\", \"user\", \"developer\""],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h","quirks":{"max_tokens_field":"n"}}]}"#,
+            &["backends[0].quirks.max_tokens_field: unknown variant \"n\", expected \"max_tokens\" or \"max_completion_tokens\""],
         );
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"ttl_days":0}}"#,
