@@ -94,14 +94,14 @@ pub(super) enum OneOrMany {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a quirks object")]
 pub(super) struct RawQuirks {
-    pub(super) developer_role: Option<String>,
+    pub(super) developer_role: Option<Role>,
     pub(super) flatten_content: Option<bool>,
     pub(super) drop_tools: Option<bool>,
     pub(super) tool_choice_auto_only: Option<bool>,
     pub(super) tool_choice_required_to_auto: Option<bool>,
     pub(super) strip_strict: Option<bool>,
     pub(super) think_tags: Option<bool>,
-    pub(super) max_tokens_field: Option<String>,
+    pub(super) max_tokens_field: Option<MaxTokensField>,
     pub(super) reasoning_passback: Option<Passback>,
     pub(super) require_reasoning_content: Option<bool>,
     pub(super) sampling: Option<Sampling>,
@@ -112,11 +112,69 @@ pub(super) struct RawQuirks {
     pub(super) empty_content_with_tool_calls: Option<bool>,
 }
 
+/// `store.type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StoreType {
+    #[default]
+    Embedded,
+    Redis,
+    Memory,
+    None,
+}
+
+impl StoreType {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            StoreType::Embedded => "embedded",
+            StoreType::Redis => "redis",
+            StoreType::Memory => "memory",
+            StoreType::None => "none",
+        }
+    }
+}
+
+/// `quirks.developer_role`: the role late `developer`/`system` messages get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Role {
+    System,
+    User,
+    Developer,
+}
+
+impl Role {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Developer => "developer",
+        }
+    }
+}
+
+/// `quirks.max_tokens_field`: the name of the output-token limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum MaxTokensField {
+    MaxTokens,
+    MaxCompletionTokens,
+}
+
+impl MaxTokensField {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a store object")]
 pub(super) struct RawStore {
     #[serde(rename = "type")]
-    pub(super) kind: Option<String>,
+    pub(super) kind: Option<StoreType>,
     pub(super) path: Option<String>,
     pub(super) ttl_days: Option<f64>,
     pub(super) max_bytes: Option<u64>,

@@ -14,7 +14,7 @@ use super::error::ConfigError;
 use super::models::validate_models;
 use super::raw::{
     OneOrMany, RawBackend, RawConfig, RawModel, RawQuirks, RawStore, RawTelemetry, RawTimeouts,
-    RawWebSocket,
+    RawWebSocket, StoreType,
 };
 use super::*;
 use crate::providers::Profile;
@@ -40,24 +40,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         return Err(ConfigError::invalid("log_level", "must not be empty"));
     }
 
-    let threads = match raw.threads {
-        Some(0) => return Err(ConfigError::invalid("threads", "must be at least 1")),
-        Some(n) => n,
-        None => std::thread::available_parallelism()
+    let threads = positive(raw.threads, "threads")?.unwrap_or_else(|| {
+        std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1),
-    };
+            .unwrap_or(1)
+    });
 
-    let max_body_bytes = match raw.max_body_bytes {
-        Some(0) => {
-            return Err(ConfigError::invalid(
-                "max_body_bytes",
-                "must be greater than 0",
-            ))
-        }
-        Some(n) => n,
-        None => DEFAULT_MAX_BODY_BYTES,
-    };
+    let max_body_bytes =
+        positive(raw.max_body_bytes, "max_body_bytes")?.unwrap_or(DEFAULT_MAX_BODY_BYTES);
 
     let raw_backends: Vec<RawBackend> = raw
         .backends
@@ -181,16 +171,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default().0)?;
     let websocket = validate_websocket(raw.websocket.unwrap_or_default().0)?;
     let store = validate_store(raw.store.map(|s| s.0), Path::new(&log_dir))?;
-    let log_body_max_bytes = match raw.log_body_max_bytes {
-        Some(0) => {
-            return Err(ConfigError::invalid(
-                "log_body_max_bytes",
-                "must be at least 1",
-            ))
-        }
-        Some(n) => n,
-        None => DEFAULT_LOG_BODY_MAX_BYTES,
-    };
+    let log_body_max_bytes = positive(raw.log_body_max_bytes, "log_body_max_bytes")?
+        .unwrap_or(DEFAULT_LOG_BODY_MAX_BYTES);
 
     Ok(Config {
         listen,
@@ -287,7 +269,7 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
     if let Some(f) = model.as_deref().and_then(|m| profile.family(m)) {
         f.apply(&mut resolved);
     }
-    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0, base)?;
+    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0);
     let match_models: Vec<String> = match rules.model {
         None => Vec::new(),
         Some(OneOrMany::One(m)) => vec![m],
@@ -407,16 +389,22 @@ fn parse_backend_url(raw: &str, path: &str) -> Result<ParsedUrl, ConfigError> {
     })
 }
 
+/// A count that must be at least 1 (`threads`, byte limits, timeouts in ms); `None` when
+/// the config leaves it out.
+fn positive<T: Copy + PartialEq + From<u8>>(
+    value: Option<T>,
+    path: impl Into<String>,
+) -> Result<Option<T>, ConfigError> {
+    match value {
+        Some(v) if v == T::from(0) => Err(ConfigError::invalid(path, "must be at least 1")),
+        v => Ok(v),
+    }
+}
+
 fn validate_timeouts(raw: RawTimeouts, base: &str) -> Result<Timeouts, ConfigError> {
     let field = |value: Option<u64>, key: &str, default: u64| -> Result<Duration, ConfigError> {
-        match value {
-            Some(0) => Err(ConfigError::invalid(
-                format!("{base}.{key}"),
-                "must be greater than 0",
-            )),
-            Some(ms) => Ok(Duration::from_millis(ms)),
-            None => Ok(Duration::from_millis(default)),
-        }
+        let ms = positive(value, format!("{base}.{key}"))?.unwrap_or(default);
+        Ok(Duration::from_millis(ms))
     };
     Ok(Timeouts {
         connect: field(raw.connect_ms, "connect_ms", DEFAULT_CONNECT_MS)?,
@@ -474,36 +462,12 @@ fn normalize_prefix(raw: &str, path: &str) -> Result<String, ConfigError> {
 }
 
 /// The backend's `quirks` over the profile's switches `q`.
-fn apply_quirks(
-    mut q: crate::providers::Quirks,
-    raw: RawQuirks,
-    base: &str,
-) -> Result<crate::providers::Quirks, ConfigError> {
-    let path = |k: &str| format!("{base}.quirks.{k}");
+fn apply_quirks(mut q: crate::providers::Quirks, raw: RawQuirks) -> crate::providers::Quirks {
     if let Some(v) = raw.developer_role {
-        q.developer_role = match v.as_str() {
-            "system" => "system",
-            "user" => "user",
-            "developer" => "developer",
-            _ => {
-                return Err(ConfigError::invalid(
-                    path("developer_role"),
-                    format!("unknown role {v:?} (expected system, user or developer)"),
-                ))
-            }
-        };
+        q.developer_role = v.as_str();
     }
     if let Some(v) = raw.max_tokens_field {
-        q.max_tokens_field = match v.as_str() {
-            "max_tokens" => "max_tokens",
-            "max_completion_tokens" => "max_completion_tokens",
-            _ => {
-                return Err(ConfigError::invalid(
-                    path("max_tokens_field"),
-                    format!("unknown field {v:?} (expected max_tokens or max_completion_tokens)"),
-                ))
-            }
-        };
+        q.max_tokens_field = v.as_str();
     }
     if let Some(v) = raw.reasoning_passback {
         q.passback = v;
@@ -541,7 +505,7 @@ fn apply_quirks(
             *slot = v;
         }
     }
-    Ok(q)
+    q
 }
 
 /// Retention defaults: 30 days (as OpenAI's API), 1 GiB for the embedded store, 256 MiB in
@@ -563,7 +527,7 @@ fn default_store_path(log_dir: &Path) -> PathBuf {
 
 fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, ConfigError> {
     let raw = raw.unwrap_or_default();
-    let kind = raw.kind.as_deref().unwrap_or("embedded");
+    let kind = raw.kind.unwrap_or_default();
     let ttl_days = match raw.ttl_days {
         Some(d) if !(d > 0.0 && d.is_finite()) => {
             return Err(ConfigError::invalid(
@@ -575,34 +539,35 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
         None => DEFAULT_STORE_TTL_DAYS,
     };
     let ttl = std::time::Duration::from_secs_f64(ttl_days * 86_400.0);
-    if raw.max_bytes == Some(0) {
-        return Err(ConfigError::invalid(
-            "store.max_bytes",
-            "must be at least 1",
-        ));
-    }
+    let max_bytes = positive(raw.max_bytes, "store.max_bytes")?;
     let retention = |default: u64| crate::store::Retention {
         ttl,
-        max_bytes: raw.max_bytes.unwrap_or(default),
+        max_bytes: max_bytes.unwrap_or(default),
     };
     let only_embedded = |key: &str, present: bool| {
         if present {
             Err(ConfigError::invalid(
                 format!("store.{key}"),
-                format!("is a key of the embedded store, not of type {kind:?}"),
+                format!(
+                    "is a key of the embedded store, not of type {:?}",
+                    kind.as_str()
+                ),
             ))
         } else {
             Ok(())
         }
     };
-    if kind != "redis" && raw.url.is_some() {
+    if kind != StoreType::Redis && raw.url.is_some() {
         return Err(ConfigError::invalid(
             "store.url",
-            format!("is a key of the redis store, not of type {kind:?}"),
+            format!(
+                "is a key of the redis store, not of type {:?}",
+                kind.as_str()
+            ),
         ));
     }
     match kind {
-        "embedded" => Ok(StoreConfig::Embedded {
+        StoreType::Embedded => Ok(StoreConfig::Embedded {
             path: raw
                 .path
                 .as_deref()
@@ -611,7 +576,7 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
                 .unwrap_or_else(|| default_store_path(log_dir)),
             retention: retention(DEFAULT_EMBEDDED_MAX_BYTES),
         }),
-        "redis" => {
+        StoreType::Redis => {
             only_embedded("path", raw.path.is_some())?;
             if raw.max_bytes.is_some() {
                 return Err(ConfigError::invalid(
@@ -634,32 +599,23 @@ fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, 
                 retention: retention(0),
             })
         }
-        "memory" => {
+        StoreType::Memory => {
             only_embedded("path", raw.path.is_some())?;
             Ok(StoreConfig::Memory {
                 retention: retention(DEFAULT_MEMORY_MAX_BYTES),
             })
         }
-        "none" => {
+        StoreType::None => {
             only_embedded("path", raw.path.is_some())?;
             Ok(StoreConfig::None)
         }
-        other => Err(ConfigError::invalid(
-            "store.type",
-            format!("unknown store type {other:?}: expected \"embedded\" (the default), \"redis\", \"memory\" or \"none\""),
-        )),
     }
 }
 
 fn validate_websocket(raw: RawWebSocket) -> Result<WebSocketConfig, ConfigError> {
     let d = WebSocketConfig::default();
-    let positive = |v: Option<usize>, key: &str, default: usize| match v {
-        Some(0) => Err(ConfigError::invalid(
-            format!("websocket.{key}"),
-            "must be at least 1",
-        )),
-        Some(n) => Ok(n),
-        None => Ok(default),
+    let count = |v: Option<usize>, key: &str, default: usize| {
+        positive(v, format!("websocket.{key}")).map(|v| v.unwrap_or(default))
     };
     let age = match raw.max_connection_minutes {
         Some(m) if !(m > 0.0 && m.is_finite()) => {
@@ -674,12 +630,12 @@ fn validate_websocket(raw: RawWebSocket) -> Result<WebSocketConfig, ConfigError>
     Ok(WebSocketConfig {
         enabled: raw.enabled.unwrap_or(d.enabled),
         max_connection_age: age,
-        max_connection_bytes: positive(
+        max_connection_bytes: count(
             raw.max_connection_bytes,
             "max_connection_bytes",
             d.max_connection_bytes,
         )?,
-        max_message_bytes: positive(
+        max_message_bytes: count(
             raw.max_message_bytes,
             "max_message_bytes",
             d.max_message_bytes,
@@ -912,16 +868,14 @@ mod tests {
         );
         err(
             r#"{"max_body_bytes":0,"backends":[{"name":"a","url":"http://h"}]}"#,
-            &["max_body_bytes: must be greater than 0"],
+            &["max_body_bytes: must be at least 1"],
         );
         for key in ["connect_ms", "first_byte_ms", "idle_ms", "total_ms"] {
             err(
                 &with_backends(&format!(
                     r#"{{"name":"a","url":"http://h","timeouts":{{"{key}":0}}}}"#
                 )),
-                &[&format!(
-                    "backends[0].timeouts.{key}: must be greater than 0"
-                )],
+                &[&format!("backends[0].timeouts.{key}: must be at least 1")],
             );
         }
     }
@@ -980,7 +934,15 @@ mod tests {
             if url == "rediss://r.example:6380/1" && retention.ttl.as_secs() == 86_400));
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"mongo"}}"#,
-            &["store.type", "mongo"],
+            &["store.type: unknown variant \"mongo\", expected one of \"embedded\", \"redis\", \"memory\", \"none\""],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h","quirks":{"developer_role":"admin"}}]}"#,
+            &["backends[0].quirks.developer_role: unknown variant \"admin\", expected one of \"system\", \"user\", \"developer\""],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h","quirks":{"max_tokens_field":"n"}}]}"#,
+            &["backends[0].quirks.max_tokens_field: unknown variant \"n\", expected \"max_tokens\" or \"max_completion_tokens\""],
         );
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"ttl_days":0}}"#,

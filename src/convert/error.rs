@@ -127,13 +127,10 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// Does a provider profile know `code` (an error body's `code`) as meaning `what` (GLM's 1261:
-/// the prompt is too long)? Any profile's codes count: the backend is not known here, and the
-/// providers' codes do not collide.
-fn provider_code_means(code: &str, what: ErrorCode) -> bool {
-    Profile::ALL
-        .into_iter()
-        .any(|p| p.error_code(code) == Some(what))
+/// Does one of `profiles` know this error as meaning `what` (GLM's code 1261, its phrase
+/// "超长": the prompt is too long)? `code` is ASCII lowercase.
+fn provider_means(profiles: &[Profile], code: &str, message: &str, what: ErrorCode) -> bool {
+    profiles.iter().any(|p| p.error_means(code, message, what))
 }
 
 /// The Codex code of a provider's error code.
@@ -142,15 +139,16 @@ fn codex_code(e: ErrorCode) -> &'static str {
         ErrorCode::ContextOverflow => "context_length_exceeded",
         ErrorCode::InsufficientQuota => "insufficient_quota",
         ErrorCode::RateLimit => "rate_limit_exceeded",
+        ErrorCode::Overloaded => "server_is_overloaded",
     }
 }
 
-/// Does this provider message say the prompt is too long?
-pub fn is_context_length(message: &str, code: Option<&str>) -> bool {
+/// Does this error of one of `profiles` say the prompt is too long?
+fn is_context_length(profiles: &[Profile], message: &str, code: Option<&str>) -> bool {
     let m = message.to_ascii_lowercase();
     let code = code.unwrap_or("").to_ascii_lowercase();
     code.contains("context_length")
-        || provider_code_means(&code, ErrorCode::ContextOverflow)
+        || provider_means(profiles, &code, message, ErrorCode::ContextOverflow)
         || [
             "context length",
             "context_length",
@@ -167,30 +165,26 @@ pub fn is_context_length(message: &str, code: Option<&str>) -> bool {
         ]
         .iter()
         .any(|p| m.contains(p))
-        || message.contains("超过最大长度")
-        || message.contains("上下文长度")
-        || message.contains("超长")
 }
 
-fn is_quota(message: &str, code: Option<&str>) -> bool {
+fn is_quota(profiles: &[Profile], message: &str, code: Option<&str>) -> bool {
     let m = message.to_ascii_lowercase();
     let c = code.unwrap_or("").to_ascii_lowercase();
     c.contains("quota")
         || c.contains("balance")
-        || provider_code_means(&c, ErrorCode::InsufficientQuota)
+        || provider_means(profiles, &c, message, ErrorCode::InsufficientQuota)
         || m.contains("insufficient")
         || m.contains("quota")
         || m.contains("balance")
-        || message.contains("余额")
 }
 
-fn is_overloaded(message: &str, code: Option<&str>) -> bool {
+fn is_overloaded(profiles: &[Profile], message: &str, code: Option<&str>) -> bool {
     let m = message.to_ascii_lowercase();
     let c = code.unwrap_or("").to_ascii_lowercase();
     c.contains("overload")
         || m.contains("overload")
         || m.contains("server is busy")
-        || message.contains("繁忙")
+        || provider_means(profiles, &c, message, ErrorCode::Overloaded)
 }
 
 /// The client's status for an upstream error status. It depends on the status alone, since
@@ -207,8 +201,10 @@ pub fn client_status(upstream: u16) -> u16 {
     }
 }
 
-/// An upstream HTTP error (before the stream) → the client's status and error.
+/// An upstream HTTP error (before the stream) → the client's status and error. Beside the
+/// generic codes and phrases, only `profile`'s own count (the backend's provider).
 pub fn map_http_error(
+    profile: Profile,
     status: u16,
     body: &[u8],
     backend: &str,
@@ -218,7 +214,8 @@ pub fn map_http_error(
     let code = provider_code(body);
     let code = code.as_deref();
     let said = format!("{backend} backend: {message}");
-    if is_context_length(&message, code) && status < 500 {
+    let profiles = &[profile];
+    if is_context_length(profiles, &message, code) && status < 500 {
         let mut e = ClientError::new(
             client_status(status),
             "invalid_request_error",
@@ -239,7 +236,7 @@ pub fn map_http_error(
             ),
         ),
         402 => ClientError::new(429, "insufficient_quota", Some("insufficient_quota"), said),
-        429 if is_quota(&message, code) && !message.to_ascii_lowercase().contains("rate") => {
+        429 if is_quota(profiles, &message, code) && !message.to_ascii_lowercase().contains("rate") => {
             ClientError::new(429, "insufficient_quota", Some("insufficient_quota"), said)
         }
         429 => {
@@ -254,7 +251,7 @@ pub fn map_http_error(
                 format!("Rate limit reached: {said}.{wait}"),
             )
         }
-        500..=599 if status == 503 || status == 529 || is_overloaded(&message, code) => {
+        500..=599 if status == 503 || status == 529 || is_overloaded(profiles, &message, code) => {
             ClientError::new(
                 client_status(status),
                 "server_error",
@@ -276,17 +273,20 @@ pub fn map_http_error(
 }
 
 /// An `{"error": ...}` object inside the stream → (code, message) for `response.failed`.
+/// The backend is not passed here: every profile's codes and phrases count (they do not
+/// collide).
 pub fn code_for_stream_error(err: &Value) -> (String, String) {
+    let profiles = &Profile::ALL;
     let wrapped = json!({ "error": err });
     let bytes = wrapped.to_string();
     let message = provider_message(bytes.as_bytes());
     let code = provider_code(bytes.as_bytes());
     let code = code.as_deref();
-    let mapped = if is_context_length(&message, code) {
+    let mapped = if is_context_length(profiles, &message, code) {
         "context_length_exceeded"
-    } else if is_quota(&message, code) {
+    } else if is_quota(profiles, &message, code) {
         "insufficient_quota"
-    } else if is_overloaded(&message, code) {
+    } else if is_overloaded(profiles, &message, code) {
         "server_is_overloaded"
     } else if message.to_ascii_lowercase().contains("rate limit") || code == Some("429") {
         "rate_limit_exceeded"
@@ -297,22 +297,15 @@ pub fn code_for_stream_error(err: &Value) -> (String, String) {
 }
 
 /// MiniMax's `base_resp` with a non-zero `status_code` (an error reported inside a 200
-/// body) → (code, message) for `response.failed`; `None` for success or no `base_resp`.
-/// The codes Codex reacts to are in `providers/minimax.rs`.
+/// body, read by [`minimax::base_resp_error`]) → (code, message) for `response.failed`;
+/// `None` for success or no `base_resp`.
 pub fn base_resp_error(base_resp: Option<&Value>) -> Option<(String, String)> {
-    let b = base_resp?;
-    let status = b.get("status_code").and_then(Value::as_i64)?;
-    if status == 0 {
-        return None;
-    }
-    let msg = b
-        .get("status_msg")
-        .and_then(Value::as_str)
-        .unwrap_or("MiniMax error");
-    let message = crate::redact::redact(&format!("{msg} (MiniMax status_code {status})"));
-    let code = match minimax::base_resp_code(status) {
-        Some(e) => codex_code(e).to_owned(),
-        None => code_for_stream_error(&json!({"message": msg})).0,
+    let e = minimax::base_resp_error(base_resp?)?;
+    let message =
+        crate::redact::redact(&format!("{} (MiniMax status_code {})", e.message, e.status));
+    let code = match e.means {
+        Some(means) => codex_code(means).to_owned(),
+        None => code_for_stream_error(&json!({"message": e.message})).0,
     };
     Some((code, message))
 }
@@ -324,6 +317,7 @@ mod tests {
     #[test]
     fn maps_statuses_and_codes() {
         let e = map_http_error(
+            Profile::Kimi,
             400,
             br#"{"error":{"message":"This model's maximum context length is 131072 tokens"}}"#,
             "kimi",
@@ -334,6 +328,7 @@ mod tests {
             (400, Some("context_length_exceeded"))
         );
         let e = map_http_error(
+            Profile::Glm,
             401,
             br#"{"error":{"message":"bad key sk-abc"}}"#,
             "glm",
@@ -342,6 +337,7 @@ mod tests {
         assert_eq!(e.status, 401);
         assert!(e.message.contains("glm backend"));
         let e = map_http_error(
+            Profile::DeepSeek,
             429,
             br#"{"error":{"message":"slow down"}}"#,
             "ds",
@@ -352,11 +348,12 @@ mod tests {
             (429, Some("rate_limit_exceeded"))
         );
         assert!(e.message.contains("try again in 3s"));
-        let e = map_http_error(500, b"oops", "ds", None);
+        let e = map_http_error(Profile::DeepSeek, 500, b"oops", "ds", None);
         assert_eq!((e.status, e.code.as_deref()), (502, Some("server_error")));
-        let e = map_http_error(503, b"{}", "ds", None);
+        let e = map_http_error(Profile::DeepSeek, 503, b"{}", "ds", None);
         assert_eq!(e.code.as_deref(), Some("server_is_overloaded"));
         let e = map_http_error(
+            Profile::MiniMax,
             400,
             br#"{"base_resp":{"status_code":2013,"status_msg":"invalid params"}}"#,
             "mm",
@@ -368,16 +365,22 @@ mod tests {
         assert!(body["error"].get("param").is_some() && body["error"].get("type").is_some());
     }
 
-    /// The providers' own codes (providers/glm.rs, providers/minimax.rs).
+    /// The providers' own codes and phrases (providers/glm.rs, providers/minimax.rs): before
+    /// the stream only the backend's provider's count, in the stream any provider's.
     #[test]
     fn provider_error_codes() {
-        let e = map_http_error(
-            400,
-            br#"{"error":{"code":"1261","message":"Prompt exceeds max length"}}"#,
-            "glm",
-            None,
-        );
+        let body = br#"{"error":{"code":"1261","message":"Prompt exceeds max length"}}"#;
+        let e = map_http_error(Profile::Glm, 400, body, "glm", None);
         assert_eq!(e.code.as_deref(), Some("context_length_exceeded"));
+        let e = map_http_error(Profile::Kimi, 400, body, "kimi", None);
+        assert_eq!(e.code, None);
+        let busy = r#"{"error":{"message":"服务繁忙"}}"#.as_bytes();
+        let e = map_http_error(Profile::Glm, 500, busy, "glm", None);
+        assert_eq!(e.code.as_deref(), Some("server_is_overloaded"));
+        let e = map_http_error(Profile::DeepSeek, 500, busy, "ds", None);
+        assert_eq!(e.code.as_deref(), Some("server_error"));
+        let (c, _) = code_for_stream_error(&json!({"message": "余额不足"}));
+        assert_eq!(c, "insufficient_quota");
         let (c, _) = code_for_stream_error(&json!({"code": 1113, "message": "x"}));
         assert_eq!(c, "insufficient_quota");
         let (c, _) = code_for_stream_error(&json!({"code": 1114, "message": "x"}));

@@ -66,8 +66,8 @@ pub struct ResponseContext {
     pub stream: bool,
     pub catalog: Arc<ToolCatalog>,
     pub quirks: Quirks,
-    /// Emit the raw reasoning text as item `content` (the client asked with
-    /// `include: ["reasoning.text"]`... or similar).
+    /// Emit the raw reasoning text as item `content` (the request's `include` lists
+    /// `"reasoning.text"`).
     pub include_reasoning_text: bool,
     /// Request fields echoed on the Response object (OpenAI and Open Responses require them),
     /// rendered once as JSON members (see [`response::echo_members`]). Shared: `tools` and
@@ -84,7 +84,7 @@ pub struct ResponseContext {
 }
 
 impl ResponseContext {
-    /// A context with defaults, for tests and for the non-request paths.
+    /// A context with fixed defaults (ids, clock, generic quirks), for tests.
     pub fn for_tests(model: &str, stream: bool) -> Self {
         ResponseContext {
             response_id: "resp_test".to_owned(),

@@ -27,11 +27,20 @@
 
 use super::{
     EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, ReasoningEffort,
-    Retirement,
+    Retirement, Spec,
 };
 
-/// Words in a backend's name that pick this profile.
-pub const NAME_HINTS: &[&str] = &["deepseek"];
+/// The DeepSeek profile (no error codes of its own).
+pub static SPEC: Spec = Spec {
+    profile: Profile::DeepSeek,
+    name_hints: &["deepseek"],
+    quirks,
+    families: FAMILIES,
+    retired: RETIRED,
+    model_defaults,
+    error_code: super::no_error_code,
+    error_phrases: &[],
+};
 
 /// Per-model differences from the profile's defaults (one window for all current models).
 pub const FAMILIES: &[ModelFamily] = &[

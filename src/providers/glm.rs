@@ -23,11 +23,20 @@
 
 use super::{
     EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, Profile, Quirks,
-    ReasoningEffort, Sampling,
+    ReasoningEffort, Sampling, Spec,
 };
 
-/// Words in a backend's name that pick this profile.
-pub const NAME_HINTS: &[&str] = &["glm", "zhipu"];
+/// The GLM profile.
+pub static SPEC: Spec = Spec {
+    profile: Profile::Glm,
+    name_hints: &["glm", "zhipu"],
+    quirks,
+    families: FAMILIES,
+    retired: &[],
+    model_defaults,
+    error_code,
+    error_phrases: PHRASES,
+};
 
 /// Per-model differences from the profile's defaults (128,000 tokens: GLM-4.5 and older).
 /// Answer reserves: 32K of the 128K the models may write, 64K in a 1M window.
@@ -77,3 +86,13 @@ pub fn error_code(code: &str) -> Option<ErrorCode> {
         _ => None,
     }
 }
+
+/// Chinese phrases of GLM's (and Kimi's) error messages: the prompt is too long, the
+/// balance is used up, the service is busy.
+pub const PHRASES: &[(&str, ErrorCode)] = &[
+    ("超过最大长度", ErrorCode::ContextOverflow),
+    ("上下文长度", ErrorCode::ContextOverflow),
+    ("超长", ErrorCode::ContextOverflow),
+    ("余额", ErrorCode::InsufficientQuota),
+    ("繁忙", ErrorCode::Overloaded),
+];

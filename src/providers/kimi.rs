@@ -27,10 +27,21 @@
 //! - streamed usage sits in `choices[0].usage` of the finish chunk (higress-group/higress#1568,
 //!   earendil-works/pi#2017).
 
-use super::{EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, Sampling};
+use super::{
+    EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, Sampling, Spec,
+};
 
-/// Words in a backend's name that pick this profile.
-pub const NAME_HINTS: &[&str] = &["kimi", "moonshot"];
+/// The Kimi profile. No error codes of its own; its Chinese error text uses GLM's phrases.
+pub static SPEC: Spec = Spec {
+    profile: Profile::Kimi,
+    name_hints: &["kimi", "moonshot"],
+    quirks,
+    families: FAMILIES,
+    retired: &[],
+    model_defaults,
+    error_code: super::no_error_code,
+    error_phrases: super::glm::PHRASES,
+};
 
 /// Per-model differences from the profile's defaults (262,144 tokens, text, sampling fixed).
 pub const FAMILIES: &[ModelFamily] = &[

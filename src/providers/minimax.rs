@@ -20,11 +20,21 @@
 
 use super::{
     EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, Passback, Profile, Quirks,
-    Sampling,
+    Sampling, Spec,
 };
 
-/// Words in a backend's name that pick this profile.
-pub const NAME_HINTS: &[&str] = &["minimax"];
+/// The MiniMax profile: its error codes are in `base_resp` ([`base_resp_error`]), not in
+/// an error body's `code`.
+pub static SPEC: Spec = Spec {
+    profile: Profile::MiniMax,
+    name_hints: &["minimax"],
+    quirks,
+    families: FAMILIES,
+    retired: &[],
+    model_defaults,
+    error_code: super::no_error_code,
+    error_phrases: &[],
+};
 
 /// Per-model differences from the profile's defaults (204,800 tokens: the M2.x window).
 pub const FAMILIES: &[ModelFamily] = &[
@@ -67,12 +77,35 @@ pub fn model_defaults() -> ModelDefaults {
     }
 }
 
-/// What a non-zero `base_resp.status_code` (an error inside a 200 body) means, for the codes
-/// Codex reacts to: 1002 rate limit, 1008 balance used up.
-pub fn base_resp_code(status: i64) -> Option<ErrorCode> {
-    match status {
+/// An error MiniMax reports inside a 200 body: `base_resp` with a non-zero `status_code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseRespError<'a> {
+    pub status: i64,
+    /// `status_msg` (`"MiniMax error"` when there is none).
+    pub message: &'a str,
+    /// What the status means, for the codes Codex reacts to: 1002 rate limit, 1008 balance
+    /// used up.
+    pub means: Option<ErrorCode>,
+}
+
+/// The error in a `base_resp` object; `None` for success (`status_code` 0) or no status.
+pub fn base_resp_error(base_resp: &serde_json::Value) -> Option<BaseRespError<'_>> {
+    let status = base_resp.get("status_code")?.as_i64()?;
+    if status == 0 {
+        return None;
+    }
+    let message = base_resp
+        .get("status_msg")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("MiniMax error");
+    let means = match status {
         1002 => Some(ErrorCode::RateLimit),
         1008 => Some(ErrorCode::InsufficientQuota),
         _ => None,
-    }
+    };
+    Some(BaseRespError {
+        status,
+        message,
+        means,
+    })
 }

@@ -4,7 +4,8 @@
 //! own file (`glm.rs`, `kimi.rs`, `deepseek.rs`, `minimax.rs`, `openai.rs`): its switches
 //! ([`Quirks`], overridable per backend), the words of a backend name that pick it, its model
 //! defaults and families for Codex's catalog, what it makes of a reasoning effort, and its
-//! own error codes. This file has the types and the dispatch by profile.
+//! own error codes and phrases, all in one [`Spec`] per file. This file has the types and
+//! the one dispatch by profile, [`Profile::spec`].
 //! Pure: nothing here touches the network or Pingora.
 
 use std::fmt;
@@ -182,49 +183,29 @@ impl Profile {
         let lower = backend_name.to_ascii_lowercase();
         Profile::ALL
             .into_iter()
-            .find(|p| p.name_hints().iter().any(|hint| lower.contains(hint)))
+            .find(|p| p.spec().name_hints.iter().any(|hint| lower.contains(hint)))
             .unwrap_or(Profile::OpenAi)
     }
 
-    /// Words in a backend's name that pick this profile (lowercase).
-    fn name_hints(self) -> &'static [&'static str] {
+    /// Everything the proxy knows of the profile: the one dispatch by profile.
+    pub fn spec(self) -> &'static Spec {
         match self {
-            Profile::Glm => glm::NAME_HINTS,
-            Profile::Kimi => kimi::NAME_HINTS,
-            Profile::DeepSeek => deepseek::NAME_HINTS,
-            Profile::MiniMax => minimax::NAME_HINTS,
-            Profile::OpenAi => &[],
+            Profile::Glm => &glm::SPEC,
+            Profile::Kimi => &kimi::SPEC,
+            Profile::DeepSeek => &deepseek::SPEC,
+            Profile::MiniMax => &minimax::SPEC,
+            Profile::OpenAi => &openai::SPEC,
         }
     }
 
     /// The profile's switches.
     pub fn quirks(self) -> Quirks {
-        match self {
-            Profile::Glm => glm::quirks(),
-            Profile::Kimi => kimi::quirks(),
-            Profile::DeepSeek => deepseek::quirks(),
-            Profile::MiniMax => minimax::quirks(),
-            Profile::OpenAi => openai::quirks(),
-        }
+        (self.spec().quirks)()
     }
 
     /// The model families the profile knows.
     pub fn families(self) -> &'static [ModelFamily] {
-        match self {
-            Profile::Glm => glm::FAMILIES,
-            Profile::Kimi => kimi::FAMILIES,
-            Profile::DeepSeek => deepseek::FAMILIES,
-            Profile::MiniMax => minimax::FAMILIES,
-            Profile::OpenAi => &[],
-        }
-    }
-
-    /// The model names the profile knows to be retired.
-    pub fn retirements(self) -> &'static [Retirement] {
-        match self {
-            Profile::DeepSeek => deepseek::RETIRED,
-            Profile::Glm | Profile::Kimi | Profile::MiniMax | Profile::OpenAi => &[],
-        }
+        self.spec().families
     }
 
     /// The family of `model`: the longest matching prefix.
@@ -241,7 +222,8 @@ impl Profile {
 
     /// The retirement of `model`, if the profile knows of one.
     pub fn retirement(self, model: &str) -> Option<&'static Retirement> {
-        self.retirements()
+        self.spec()
+            .retired
             .iter()
             .find(|r| r.model.eq_ignore_ascii_case(model))
     }
@@ -249,13 +231,7 @@ impl Profile {
     /// The default model metadata of the profile, for a model of no known family. An
     /// explicit `context_window` in the config is always better.
     pub fn model_defaults(self) -> ModelDefaults {
-        match self {
-            Profile::Glm => glm::model_defaults(),
-            Profile::Kimi => kimi::model_defaults(),
-            Profile::DeepSeek => deepseek::model_defaults(),
-            Profile::MiniMax => minimax::model_defaults(),
-            Profile::OpenAi => openai::model_defaults(),
-        }
+        (self.spec().model_defaults)()
     }
 
     /// The default model metadata of `model`: the profile's, with the values of the model's
@@ -281,13 +257,16 @@ impl Profile {
         d
     }
 
-    /// What the provider's own error `code` (an error body's `code`) means, when it is one
-    /// Codex reacts to.
-    pub fn error_code(self, code: &str) -> Option<ErrorCode> {
-        match self {
-            Profile::Glm => glm::error_code(code),
-            Profile::Kimi | Profile::DeepSeek | Profile::MiniMax | Profile::OpenAi => None,
-        }
+    /// What an error from this provider means, when it is one Codex reacts to: its own
+    /// error `code` (an error body's `code`, ASCII lowercase), or a phrase of its own in the
+    /// message.
+    pub fn error_means(self, code: &str, message: &str, what: ErrorCode) -> bool {
+        let spec = self.spec();
+        (spec.error_code)(code) == Some(what)
+            || spec
+                .error_phrases
+                .iter()
+                .any(|(phrase, means)| *means == what && message.contains(phrase))
     }
 }
 
@@ -306,6 +285,33 @@ pub enum ErrorCode {
     InsufficientQuota,
     /// Too many requests.
     RateLimit,
+    /// The provider is overloaded.
+    Overloaded,
+}
+
+/// Everything the proxy knows of one provider, its data and its functions: one `static` in
+/// each provider's file, reached by [`Profile::spec`].
+pub struct Spec {
+    pub profile: Profile,
+    /// Words in a backend's name that pick this profile (lowercase).
+    pub name_hints: &'static [&'static str],
+    /// The profile's switches ([`Profile::quirks`]).
+    pub quirks: fn() -> Quirks,
+    /// The model families the profile knows.
+    pub families: &'static [ModelFamily],
+    /// The model names the profile knows to be retired.
+    pub retired: &'static [Retirement],
+    /// Catalog defaults for a model of no known family ([`Profile::model_defaults`]).
+    pub model_defaults: fn() -> ModelDefaults,
+    /// What the provider's own error `code` (ASCII lowercase) means.
+    pub error_code: fn(&str) -> Option<ErrorCode>,
+    /// Phrases of the provider's error messages (compared as written) and what they mean.
+    pub error_phrases: &'static [(&'static str, ErrorCode)],
+}
+
+/// For a provider with no error codes of its own.
+fn no_error_code(_: &str) -> Option<ErrorCode> {
+    None
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -471,6 +477,7 @@ mod tests {
             assert_eq!(p.to_string(), p.as_str());
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
             assert_eq!(p.quirks().profile, p);
+            assert_eq!(p.spec().profile, p);
         }
         assert_eq!(Profile::parse("GLM"), None);
         assert_eq!(quirks_for("nope"), None);
@@ -479,21 +486,25 @@ mod tests {
     /// Each profile's own error codes, and how an effort is described to Codex.
     #[test]
     fn error_codes_and_effort_descriptions() {
+        assert!(Profile::Glm.error_means("1261", "", ErrorCode::ContextOverflow));
+        assert!(Profile::Glm.error_means("1113", "", ErrorCode::InsufficientQuota));
+        assert!(!Profile::Kimi.error_means("1261", "", ErrorCode::ContextOverflow));
+        assert!(Profile::Kimi.error_means("", "余额不足", ErrorCode::InsufficientQuota));
+        assert!(!Profile::DeepSeek.error_means("", "余额不足", ErrorCode::InsufficientQuota));
+        let base_resp = |status: i64| {
+            let v = serde_json::json!({"status_code": status});
+            minimax::base_resp_error(&v).map(|e| (e.message.to_owned(), e.means))
+        };
         assert_eq!(
-            Profile::Glm.error_code("1261"),
-            Some(ErrorCode::ContextOverflow)
+            base_resp(1002),
+            Some(("MiniMax error".to_owned(), Some(ErrorCode::RateLimit)))
         );
         assert_eq!(
-            Profile::Glm.error_code("1113"),
+            base_resp(1008).unwrap().1,
             Some(ErrorCode::InsufficientQuota)
         );
-        assert_eq!(Profile::Kimi.error_code("1261"), None);
-        assert_eq!(minimax::base_resp_code(1002), Some(ErrorCode::RateLimit));
-        assert_eq!(
-            minimax::base_resp_code(1008),
-            Some(ErrorCode::InsufficientQuota)
-        );
-        assert_eq!(minimax::base_resp_code(2013), None);
+        assert_eq!(base_resp(2013).unwrap().1, None);
+        assert_eq!(base_resp(0), None);
         // The description is derived from the encoding the converter sends.
         let d = |p: Profile, e: ReasoningEffort| p.quirks().effort.describe(e.as_str());
         assert_eq!(

@@ -1,6 +1,18 @@
 //! Generic OpenAI-compatible profile: Qwen/DashScope, OpenRouter, vLLM, Ollama, ...
 
-use super::{InputModality, ModelDefaults, Quirks, ReasoningEffort};
+use super::{InputModality, ModelDefaults, Profile, Quirks, ReasoningEffort, Spec};
+
+/// The generic profile: picked by no name, no models or error codes of its own.
+pub static SPEC: Spec = Spec {
+    profile: Profile::OpenAi,
+    name_hints: &[],
+    quirks,
+    families: &[],
+    retired: &[],
+    model_defaults,
+    error_code: super::no_error_code,
+    error_phrases: &[],
+};
 
 pub fn quirks() -> Quirks {
     Quirks::openai()

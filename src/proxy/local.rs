@@ -5,7 +5,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
 
-use crate::turn::local::LocalResponse;
+use crate::turn::pages::LocalResponse;
 
 pub async fn write_body(session: &mut Session, resp: &LocalResponse) -> Result<()> {
     write(

@@ -118,7 +118,7 @@ impl ConvertProxy {
         }
         let idx = match route::choose_backend(&self.config, c.prefix, model.as_deref()) {
             Some(i) => i,
-            None => return respond(session, ctx, route::no_backend(path)).await,
+            None => return write_error_now(session, ctx, route::no_backend(path)).await,
         };
         let headers = &session.req_header().headers;
         if let Some(t) = &self.telemetry {
@@ -168,7 +168,7 @@ struct Admitted {
     attempts: Option<Attempts>,
     /// The client token's hash, when the proxy checks tokens (a stored response's owner).
     owner: Option<String>,
-    /// The error response closes the connection (see `reject_body`).
+    /// The error response closes the connection (see `Ctx::keep_error_and_close`).
     close_after_error: bool,
 }
 
@@ -201,15 +201,18 @@ impl Ctx {
         }
     }
 
-    /// A body rejected in `request_body_filter`: the upstream request is already under way
-    /// there, and Pingora cannot reuse the client's connection afterwards (the next request
-    /// on it would be reset), so the error response says `Connection: close`.
-    fn reject_body(&mut self, err: ClientError) -> Box<Error> {
+    /// [`Ctx::keep_error`] for a body rejected in `request_body_filter`: the upstream
+    /// request is already under way there, and Pingora cannot reuse the client's connection
+    /// afterwards (the next request on it would be reset), so the error response says
+    /// `Connection: close`.
+    fn keep_error_and_close(&mut self, err: ClientError) -> Box<Error> {
         self.admitted.close_after_error = true;
-        self.fail_with(err)
+        self.keep_error(err)
     }
 
-    fn fail_with(&mut self, err: ClientError) -> Box<Error> {
+    /// Keep `err` as the client's error and return the Pingora error that ends the hook;
+    /// `fail_to_proxy` writes it ([`write_kept_error`]).
+    fn keep_error(&mut self, err: ClientError) -> Box<Error> {
         let status = err.status;
         self.turn.exchange.outcome.error_code = err.code.clone();
         self.turn.client_error = Some(err);
@@ -223,7 +226,9 @@ impl Ctx {
     }
 }
 
-fn no_backend() -> Box<Error> {
+/// A hook that needs the chosen backend ran without one: an internal error, not the
+/// client's 404 ([`route::no_backend`]).
+fn no_backend_chosen() -> Box<Error> {
     Error::explain(ErrorType::InternalError, "no backend chosen")
 }
 
@@ -269,10 +274,10 @@ impl ProxyHttp for ConvertProxy {
             headers: &req.headers,
         };
         match route::route(&self.config, &view) {
-            Err(err) => respond(session, ctx, err).await,
+            Err(err) => write_error_now(session, ctx, err).await,
             Ok(Route::Page(page)) => {
                 let store = self.store();
-                let resp = crate::turn::local::render(page, &self.config, &self.stats, store);
+                let resp = crate::turn::pages::render(page, &self.config, &self.stats, store);
                 ctx.local(resp.status);
                 local::write_body(session, &resp).await?;
                 Ok(true)
@@ -303,13 +308,13 @@ impl ProxyHttp for ConvertProxy {
             tokio::time::sleep(d).await;
         }
         let Some(backend) = self.backend(ctx) else {
-            return Err(no_backend());
+            return Err(no_backend_chosen());
         };
         match self.peer_for(backend).await {
             Ok(peer) => Ok(Box::new(peer)),
             Err(err) => {
                 let name = backend.name.clone();
-                Err(ctx.fail_with(err).more_context(name).into_up())
+                Err(ctx.keep_error(err).more_context(name).into_up())
             }
         }
     }
@@ -351,7 +356,7 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         let Some(backend) = self.backend(ctx) else {
-            return Err(no_backend());
+            return Err(no_backend_chosen());
         };
         let path = crate::turn::upstream::chat_path(backend);
         let uri: http::Uri = path
@@ -377,7 +382,7 @@ impl ProxyHttp for ConvertProxy {
     ) -> Result<()> {
         if let Some(chunk) = body.take() {
             if ctx.turn.body.len() + chunk.len() > self.config.max_body_bytes {
-                return Err(ctx.reject_body(route::too_large(self.config.max_body_bytes)));
+                return Err(ctx.keep_error_and_close(route::too_large(self.config.max_body_bytes)));
             }
             ctx.turn.body.extend_from_slice(&chunk);
         }
@@ -386,7 +391,7 @@ impl ProxyHttp for ConvertProxy {
             return Ok(());
         }
         let Some(backend) = self.backend(ctx) else {
-            return Err(no_backend());
+            return Err(no_backend_chosen());
         };
         let raw = std::mem::take(&mut ctx.turn.body);
         ctx.turn.exchange.outcome.bytes_in = raw.len() as u64;
@@ -401,7 +406,7 @@ impl ProxyHttp for ConvertProxy {
         };
         let prepared = match prepare_http(&raw, t).await {
             Ok(p) => p,
-            Err(e) => return Err(ctx.reject_body(e)),
+            Err(e) => return Err(ctx.keep_error_and_close(e)),
         };
         let x = &mut ctx.turn.exchange;
         x.log_body(log_body);
@@ -487,7 +492,7 @@ impl ProxyHttp for ConvertProxy {
         if ctx.turn.exchange.started() {
             finish_started(session, &mut ctx.turn, cause, &backend).await
         } else {
-            answer_error(session, ctx, cause, &backend, e).await
+            write_kept_error(session, ctx, cause, &backend, e).await
         }
     }
 
@@ -537,9 +542,9 @@ async fn finish_started(
     }
 }
 
-/// A failure before the reply's head: the client's error (the one a hook set, else the
-/// cause's) in OpenAI's shape.
-async fn answer_error(
+/// A failure before the reply's head: write the client's error (the one a hook kept with
+/// [`Ctx::keep_error`], else the cause's) in OpenAI's shape.
+async fn write_kept_error(
     session: &mut Session,
     ctx: &mut Ctx,
     cause: Cause,
@@ -575,7 +580,9 @@ async fn answer_error(
     }
 }
 
-async fn respond(session: &mut Session, ctx: &mut Ctx, err: ClientError) -> Result<bool> {
+/// In `request_filter`: write `err` to the client now and end the request (`Ok(true)`: the
+/// filter answered); no upstream request is made.
+async fn write_error_now(session: &mut Session, ctx: &mut Ctx, err: ClientError) -> Result<bool> {
     ctx.turn.exchange.refused(&err, None);
     let allow = (err.status == 405).then_some("POST");
     local::write_json(session, err.status, &err.body_bytes(), allow).await?;

@@ -176,7 +176,7 @@ pub enum ChainError {
 }
 
 /// SHA-256 (hex) of a client token: what a stored response keeps as its owner.
-pub fn owner_of(token: &str) -> String {
+pub fn owner_hash(token: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -276,9 +276,9 @@ pub(crate) mod tests {
 
     #[test]
     fn owners_are_token_hashes() {
-        assert_eq!(owner_of("t").len(), 64);
-        assert_ne!(owner_of("t"), owner_of("u"));
-        assert_eq!(owner_of("t"), owner_of("t"));
+        assert_eq!(owner_hash("t").len(), 64);
+        assert_ne!(owner_hash("t"), owner_hash("u"));
+        assert_eq!(owner_hash("t"), owner_hash("t"));
     }
 
     #[test]

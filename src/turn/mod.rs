@@ -10,7 +10,7 @@
 //! ```
 //!
 //! * `route`: where a request goes (pages, stored responses, upgrade, a turn and its backend).
-//! * `local`: the pages the proxy answers itself.
+//! * `pages`: the pages the proxy answers itself.
 //! * `prepare`: the create body → the Chat body and the response context.
 //! * `session`: a WebSocket connection's session (its messages, one turn at a time, its end).
 //! * `chain`: a WebSocket connection's responses, for `previous_response_id`.
@@ -28,7 +28,7 @@ pub mod compact;
 pub mod exchange;
 pub mod guard;
 pub mod intern;
-pub mod local;
+pub mod pages;
 pub mod prepare;
 pub mod record;
 pub mod refs;

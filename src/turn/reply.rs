@@ -11,16 +11,16 @@ use crate::convert::error::{client_status, map_http_error, ClientError};
 use crate::convert::streaming::convert_completion_json;
 use crate::convert::streaming::{Framing, StreamConverter};
 use crate::convert::ResponseContext;
+use crate::providers::Profile;
 use crate::types::chat::{ChatCompletion, ChatUsage};
 
 /// What the reply does with the upstream's bytes.
 pub enum ReplyMode {
-    /// Upstream SSE → Responses events (`stream`: written as they come; else only the final
-    /// object is kept).
-    Stream {
-        conv: Box<StreamConverter>,
-        stream: bool,
-    },
+    /// Upstream SSE → Responses events, written as they come.
+    Stream(Box<StreamConverter>),
+    /// Upstream SSE → Response object (the client asked for JSON, the provider streamed):
+    /// the stream is converted and only the final object is kept.
+    JsonFromStream(Box<StreamConverter>),
     /// Upstream JSON → Responses events (the client streams, the provider answered whole).
     StreamFromJson(Box<StreamConverter>, BytesMut),
     /// Upstream JSON → Response object (the context is taken when the body is complete).
@@ -32,6 +32,8 @@ pub enum ReplyMode {
     /// Upstream error body → the client's error.
     Error {
         buf: BytesMut,
+        /// The backend's provider: whose error codes count.
+        profile: Profile,
         upstream_status: u16,
         retry_after: Option<String>,
         client_status: u16,
@@ -58,12 +60,13 @@ pub struct Pushed {
 
 impl ReplyMode {
     /// Pick the mode. `framing`: how events are written when the client streams (SSE over
-    /// HTTP, lines for WebSocket frames). Returns the mode and the client's status.
+    /// HTTP, lines for WebSocket frames). The client's status is then [`Self::client_status`].
     pub fn on_head(rctx: ResponseContext, head: &UpstreamHead<'_>, framing: Framing) -> Self {
         let status = head.status;
         if !(200..300).contains(&status) {
             return ReplyMode::Error {
                 buf: BytesMut::new(),
+                profile: rctx.quirks.profile,
                 upstream_status: status,
                 retry_after: head.retry_after.clone(),
                 client_status: client_status(status),
@@ -74,16 +77,9 @@ impl ReplyMode {
             if stream {
                 let mut conv = StreamConverter::new(rctx, framing);
                 conv.start();
-                ReplyMode::Stream {
-                    conv: Box::new(conv),
-                    stream,
-                }
+                ReplyMode::Stream(Box::new(conv))
             } else {
-                // Asked for JSON, got a stream: convert the stream, keep the final object.
-                ReplyMode::Stream {
-                    conv: Box::new(StreamConverter::new(rctx, Framing::None)),
-                    stream,
-                }
+                ReplyMode::JsonFromStream(Box::new(StreamConverter::new(rctx, Framing::None)))
             }
         } else if stream {
             ReplyMode::StreamFromJson(
@@ -109,11 +105,7 @@ impl ReplyMode {
 
     /// Does the client get a stream of events (else one JSON body)?
     pub fn is_event_stream(&self) -> bool {
-        match self {
-            ReplyMode::StreamFromJson(..) => true,
-            ReplyMode::Stream { stream, .. } => *stream,
-            _ => false,
-        }
+        matches!(self, ReplyMode::Stream(_) | ReplyMode::StreamFromJson(..))
     }
 
     /// Feed upstream body bytes (`None` with `end` for an end without bytes).
@@ -127,19 +119,23 @@ impl ReplyMode {
     ) -> Pushed {
         let mut p = Pushed::default();
         match self {
-            ReplyMode::Stream { conv, stream } => {
+            ReplyMode::Stream(conv) => {
                 if let Some(b) = input {
                     conv.push_bytes(b);
                 }
                 if end {
                     conv.finish();
-                    if !*stream {
-                        p.out = conv.take_final_json().map(Bytes::from);
-                        p.failed_code = conv.failure_code().map(str::to_owned);
-                    }
                 }
-                if *stream {
-                    p.out = Some(conv.take_output());
+                p.out = Some(conv.take_output());
+            }
+            ReplyMode::JsonFromStream(conv) => {
+                if let Some(b) = input {
+                    conv.push_bytes(b);
+                }
+                if end {
+                    conv.finish();
+                    p.out = conv.take_final_json().map(Bytes::from);
+                    p.failed_code = conv.failure_code().map(str::to_owned);
                 }
             }
             ReplyMode::StreamFromJson(conv, buf) => {
@@ -187,6 +183,7 @@ impl ReplyMode {
             }
             ReplyMode::Error {
                 buf,
+                profile,
                 upstream_status,
                 retry_after,
                 client_status,
@@ -195,8 +192,13 @@ impl ReplyMode {
                     buf.extend_from_slice(b);
                 }
                 if end {
-                    let mut err =
-                        map_http_error(*upstream_status, buf, backend, retry_after.as_deref());
+                    let mut err = map_http_error(
+                        *profile,
+                        *upstream_status,
+                        buf,
+                        backend,
+                        retry_after.as_deref(),
+                    );
                     err.status = *client_status;
                     if api_key.len() >= 4 {
                         err.message = err.message.replace(api_key, "[REDACTED]");
@@ -214,11 +216,11 @@ impl ReplyMode {
     /// (the terminal event of a stream, a failed Response object, an error body).
     pub fn fail(&mut self, code: &str, message: &str, backend: &str) -> Option<Bytes> {
         match self {
-            ReplyMode::Stream { conv, stream: true } | ReplyMode::StreamFromJson(conv, _) => {
+            ReplyMode::Stream(conv) | ReplyMode::StreamFromJson(conv, _) => {
                 conv.fail(code, message);
                 Some(conv.take_output())
             }
-            ReplyMode::Stream { conv, .. } => {
+            ReplyMode::JsonFromStream(conv) => {
                 conv.fail(code, message);
                 conv.take_final_json().map(Bytes::from)
             }
@@ -228,12 +230,18 @@ impl ReplyMode {
                 conv.take_final_json().map(Bytes::from)
             }),
             ReplyMode::Error {
+                profile,
                 upstream_status,
                 retry_after,
                 ..
             } => {
-                let mut err =
-                    map_http_error(*upstream_status, b"", backend, retry_after.as_deref());
+                let mut err = map_http_error(
+                    *profile,
+                    *upstream_status,
+                    b"",
+                    backend,
+                    retry_after.as_deref(),
+                );
                 err.message = format!("{} ({message})", err.message);
                 Some(Bytes::from(err.body_bytes()))
             }
@@ -243,14 +251,18 @@ impl ReplyMode {
     /// The converter of an event reply (for the final object, usage and state).
     pub fn converter(&self) -> Option<&StreamConverter> {
         match self {
-            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => Some(conv),
+            ReplyMode::Stream(conv)
+            | ReplyMode::JsonFromStream(conv)
+            | ReplyMode::StreamFromJson(conv, _) => Some(conv),
             _ => None,
         }
     }
 
     pub fn converter_mut(&mut self) -> Option<&mut StreamConverter> {
         match self {
-            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => Some(conv),
+            ReplyMode::Stream(conv)
+            | ReplyMode::JsonFromStream(conv)
+            | ReplyMode::StreamFromJson(conv, _) => Some(conv),
             _ => None,
         }
     }
@@ -259,9 +271,9 @@ impl ReplyMode {
     /// complete (a JSON reply has its content then).
     pub fn has_content(&self, end: bool) -> bool {
         match self {
-            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => {
-                conv.has_content()
-            }
+            ReplyMode::Stream(conv)
+            | ReplyMode::JsonFromStream(conv)
+            | ReplyMode::StreamFromJson(conv, _) => conv.has_content(),
             ReplyMode::Json { .. } => end,
             ReplyMode::Error { .. } => false,
         }
@@ -271,9 +283,9 @@ impl ReplyMode {
     /// the object a JSON reply just produced (`out`, the last push's bytes).
     pub fn final_json<'a>(&'a self, out: Option<&'a [u8]>) -> Option<&'a [u8]> {
         match self {
-            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => {
-                conv.final_json()
-            }
+            ReplyMode::Stream(conv)
+            | ReplyMode::JsonFromStream(conv)
+            | ReplyMode::StreamFromJson(conv, _) => conv.final_json(),
             ReplyMode::Json { .. } => out,
             ReplyMode::Error { .. } => None,
         }
@@ -295,7 +307,9 @@ impl ReplyMode {
     /// The usage the provider reported.
     pub fn usage(&self) -> Option<&ChatUsage> {
         match self {
-            ReplyMode::Stream { conv, .. } | ReplyMode::StreamFromJson(conv, _) => conv.usage(),
+            ReplyMode::Stream(conv)
+            | ReplyMode::JsonFromStream(conv)
+            | ReplyMode::StreamFromJson(conv, _) => conv.usage(),
             ReplyMode::Json { usage, .. } => usage.as_ref(),
             ReplyMode::Error { .. } => None,
         }

@@ -290,7 +290,7 @@ pub fn client_token(headers: &HeaderMap) -> &str {
 
 /// The owner a stored response gets: the client token's hash when tokens are checked.
 pub fn owner_of(config: &Config, headers: &HeaderMap) -> Option<String> {
-    (!config.auth_tokens.is_empty()).then(|| crate::store::owner_of(client_token(headers)))
+    (!config.auth_tokens.is_empty()).then(|| crate::store::owner_hash(client_token(headers)))
 }
 
 /// Does the request carry one of the proxy's client tokens? Compared in constant time.
@@ -401,7 +401,7 @@ mod tests {
             (e.status, e.code.as_deref()),
             (401, Some("invalid_api_key"))
         );
-        assert_eq!(owner_of(&c, &ok), Some(crate::store::owner_of("other")));
+        assert_eq!(owner_of(&c, &ok), Some(crate::store::owner_hash("other")));
         assert_eq!(owner_of(&config(serde_json::json!({})), &ok), None);
     }
 
