@@ -15,8 +15,8 @@ use crate::types::chat::{
     ChatContent, ChatFunctionCall, ChatMessage, ChatPart, ChatToolCall, ImageUrl,
 };
 use crate::types::responses::{
-    CompactionItem, ContentPart, CustomToolCallItem, ExtraItem, ExtraKind, FunctionCallItem,
-    InputItem, ItemReferenceItem, MessageContent, MessageItem, ReasoningItem, Text, ToolOutput,
+    ContentPart, CustomToolCallItem, ExtraItem, ExtraKind, FunctionCallItem, InputItem,
+    ItemReferenceItem, MessageContent, MessageItem, ReasoningItem, Text, ToolOutput,
     ToolOutputItem,
 };
 
@@ -107,7 +107,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
             InputItem::FunctionCallOutput(o) | InputItem::CustomToolCallOutput(o) => {
                 self.call_output(o)
             }
-            InputItem::Compaction(c) => self.compaction(index, &c, skipped)?,
+            InputItem::Compaction(c) => self.compaction(index, &c.encrypted_content, skipped)?,
             InputItem::CompactionTrigger => {}
             // Hoisted into the request's tools and settings (see `request::Settings`).
             InputItem::AdditionalTools(_) | InputItem::ConfigurationUpdate(_) => {}
@@ -229,14 +229,15 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
         });
     }
 
-    /// A compaction item: its summary as a user message.
+    /// A compaction (`compaction`, or `context_compaction` by its older name): the summary
+    /// its token carries, as a user message.
     fn compaction(
         &mut self,
         index: usize,
-        c: &CompactionItem<'_>,
+        token: &str,
         skipped: &mut Vec<String>,
     ) -> Result<(), InvalidRequest> {
-        match decode_compaction_token(&c.encrypted_content) {
+        match decode_compaction_token(token) {
             Ok(summary) => self.user(vec![ContentPart::Text {
                 kind: "input_text",
                 text: Text::from(compaction_summary_text(&summary)),
@@ -396,15 +397,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
             }
             ExtraKind::ContextCompaction => {
                 let token = e.str("encrypted_content").unwrap_or("");
-                match decode_compaction_token(token) {
-                    Ok(summary) => self.user(vec![ContentPart::Text {
-                        kind: "input_text",
-                        text: Text::from(compaction_summary_text(&summary)),
-                    }]),
-                    Err(_) => {
-                        skipped.push(format!("input[{index}]: context_compaction (foreign)"));
-                    }
-                }
+                self.compaction(index, token, skipped)?;
             }
         }
         Ok(())
