@@ -33,6 +33,16 @@ pub struct RedisStore {
     bytes: AtomicU64,
 }
 
+/// A command's reply within [`TIMEOUT`].
+async fn within<T>(
+    query: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(TIMEOUT, query)
+        .await
+        .map_err(|_| err("command", "timed out"))?
+        .map_err(|e| err("command", e))
+}
+
 fn err(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("response store (redis): {what}: {e}"))
 }
@@ -73,29 +83,27 @@ impl RedisStore {
     }
 
     async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let out = async {
+        self.counted(async {
             let mut c = self.conn().await?;
-            tokio::time::timeout(TIMEOUT, cmd.query_async::<T>(&mut c))
-                .await
-                .map_err(|_| err("command", "timed out"))?
-                .map_err(|e| err("command", e))
-        }
-        .await;
-        if out.is_err() {
-            self.stats.count(&self.stats.errors);
-        }
-        out
+            within(cmd.query_async::<T>(&mut c)).await
+        })
+        .await
     }
 
     async fn run_pipe(&self, pipe: &redis::Pipeline) -> Result<(), StoreError> {
-        let out = async {
+        self.counted(async {
             let mut c = self.conn().await?;
-            tokio::time::timeout(TIMEOUT, pipe.query_async::<()>(&mut c))
-                .await
-                .map_err(|_| err("command", "timed out"))?
-                .map_err(|e| err("command", e))
-        }
-        .await;
+            within(pipe.query_async::<()>(&mut c)).await
+        })
+        .await
+    }
+
+    /// A store operation's result; a failure (connecting included) is counted.
+    async fn counted<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let out = op.await;
         if out.is_err() {
             self.stats.count(&self.stats.errors);
         }
