@@ -142,15 +142,7 @@ fn brain(req: &RecordedRequest) -> MockReply {
 }
 
 async fn strict_mock() -> MockUpstream {
-    let mock = MockUpstream::start().await;
-    mock.set_strictness(Strictness {
-        tool_pairing: true,
-        reasoning_passback: false,
-    });
-    for _ in 0..8 {
-        mock.push(MockReply::dynamic(brain));
-    }
-    mock
+    MockUpstream::scripted(brain).await
 }
 
 fn access_lines(proxy: &ProxyProcess) -> Vec<String> {

@@ -113,14 +113,7 @@ fn compaction_brain(req: &RecordedRequest) -> MockReply {
 
 #[tokio::test]
 async fn builtin_provider_compacts_remotely_mid_task_and_carries_on() {
-    let mock = MockUpstream::start().await;
-    mock.set_strictness(Strictness {
-        tool_pairing: true,
-        reasoning_passback: false,
-    });
-    for _ in 0..8 {
-        mock.push(MockReply::dynamic(compaction_brain));
-    }
+    let mock = MockUpstream::scripted(compaction_brain).await;
     let proxy = ProxyProcess::start(&mock).await;
     let work = tempfile::tempdir().unwrap();
     let opts = CodexOptions {

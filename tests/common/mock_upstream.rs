@@ -239,6 +239,20 @@ pub struct MockUpstream {
 
 impl MockUpstream {
     /// Starts the mock on 127.0.0.1 with an OS-assigned port.
+    /// A mock that answers every request (up to 8) with `brain`'s reply to it, strict about
+    /// tool-call pairing (the scripted Codex tasks).
+    pub async fn scripted(brain: fn(&RecordedRequest) -> MockReply) -> Self {
+        let mock = Self::start().await;
+        mock.set_strictness(Strictness {
+            tool_pairing: true,
+            reasoning_passback: false,
+        });
+        for _ in 0..8 {
+            mock.push(MockReply::dynamic(brain));
+        }
+        mock
+    }
+
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
