@@ -474,15 +474,17 @@ async fn a_turn_is_recorded_the_same_over_http_and_websocket() {
         delay_ms: 500,
         cut_after: None,
     };
-    type Case<'a> = (&'a str, &'a dyn Fn() -> MockReply, Option<&'a str>);
-    let cases: [Case; 3] = [
-        ("clean", &|| MockReply::text("hello"), None),
+    type Case<'a> = (&'a str, Option<&'a dyn Fn() -> MockReply>, Option<&'a str>);
+    let cases: [Case; 4] = [
+        ("clean", Some(&|| MockReply::text("hello")), None),
         (
             "upstream error",
-            &|| MockReply::error(500, "boom", "server_error", None),
+            Some(&|| MockReply::error(500, "boom", "server_error", None)),
             Some("upstream_5xx"),
         ),
-        ("mid-stream timeout", &slow, Some("timeout")),
+        ("mid-stream timeout", Some(&slow), Some("timeout")),
+        // Refused by the conversion: the provider is never called.
+        ("rejected", None, Some("client")),
     ];
     let classes = |m: &str| -> BTreeMap<String, u64> {
         m.lines()
@@ -499,19 +501,27 @@ async fn a_turn_is_recorded_the_same_over_http_and_websocket() {
             .map(|(k, _)| k.clone())
             .collect()
     };
-    let body = json!({"model": "deepseek-flash", "input": "hi", "stream": true, "store": false});
+    let good = json!({"model": "deepseek-flash", "input": "hi", "stream": true, "store": false});
     for (what, reply, class) in cases {
+        let mut body = good.clone();
+        if reply.is_none() {
+            body["temperature"] = json!("hot");
+        }
         let before = classes(&metrics_text(&proxy).await);
-        mock.push(reply());
+        if let Some(reply) = reply {
+            mock.push(reply());
+        }
         let resp = post_json(&proxy.url("/v1/responses"), &body, &[]).await;
-        assert_eq!(
-            resp.status == 200,
-            class != Some("upstream_5xx"),
-            "{what}: {}",
-            resp.body
-        );
+        let expected = match class {
+            None | Some("timeout") => 200,
+            Some("client") => 400,
+            _ => 502,
+        };
+        assert_eq!(resp.status, expected, "{what}: {}", resp.body);
         let after_http = classes(&metrics_text(&proxy).await);
-        mock.push(reply());
+        if let Some(reply) = reply {
+            mock.push(reply());
+        }
         let mut ws = WsClient::connect(&ws_url(proxy.port, "/v1/responses"), &[])
             .await
             .unwrap();
@@ -557,7 +567,7 @@ async fn a_turn_is_recorded_the_same_over_http_and_websocket() {
             v["target"] == "access" && (v["method"] == "POST" || v["method"] == "WS")
         })
         .collect();
-    assert_eq!(access.len(), 6, "{access:#?}");
+    assert_eq!(access.len(), 8, "{access:#?}");
     let same = [
         "backend",
         "model",
@@ -578,24 +588,29 @@ async fn a_turn_is_recorded_the_same_over_http_and_websocket() {
         }
     }
     assert_eq!(access[4]["error"], "TotalTimeout", "{}", access[4]);
+    assert_eq!(access[6]["error"], "HTTPStatus", "{}", access[6]);
+    assert_eq!(access[6]["status"], 400, "{}", access[6]);
     // A body log for every turn.
     let responses = events
         .iter()
         .filter(|v| v["target"] == "body" && v["direction"] == "response")
         .count();
-    assert_eq!(responses, 6, "a response body log per turn");
+    assert_eq!(
+        responses, 6,
+        "a response body log per turn the provider answered"
+    );
 
     // A server span per turn, with the same GenAI attributes per pair.
-    let got = spans.wait_for(12, Duration::from_secs(2)).await;
+    let got = spans.wait_for(14, Duration::from_secs(2)).await;
     let mut servers: Vec<&Received> = got.iter().filter(|s| s.kind == SPAN_KIND_SERVER).collect();
-    assert_eq!(servers.len(), 6, "{got:#?}");
+    assert_eq!(servers.len(), 8, "{got:#?}");
     let http: Vec<&Received> = servers
         .iter()
         .copied()
         .filter(|s| s.attr("http.request.method") == "POST")
         .collect();
     servers.retain(|s| s.attr("http.request.method") == "WS");
-    assert_eq!((http.len(), servers.len()), (3, 3));
+    assert_eq!((http.len(), servers.len()), (4, 4));
     let key = |s: &Received| -> BTreeMap<String, Value> {
         s.attrs
             .iter()

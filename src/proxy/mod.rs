@@ -43,7 +43,7 @@ use crate::turn::reply::passes_provider_header;
 use crate::turn::rescue::{Cause, Kind, Side, TOTAL_TIMEOUT};
 use crate::turn::route::{self, Route};
 use crate::turn::stored::serve_stored;
-use crate::turn::upstream::{Attempts, Next};
+use crate::turn::upstream::{trace_headers, Attempts, Next};
 
 /// The converting proxy.
 pub struct ConvertProxy {
@@ -121,13 +121,10 @@ impl ConvertProxy {
             None => return write_error_now(session, ctx, route::no_backend(path)).await,
         };
         let headers = &session.req_header().headers;
-        if let Some(t) = &self.telemetry {
-            let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-            let (tp, ts) = (header("traceparent"), header("tracestate"));
-            let start = ctx.turn.exchange.outcome.start;
-            let span = t.start_request(tp, ts, method.as_str(), path, start);
-            ctx.turn.exchange.set_span(Some(span));
-        }
+        let telemetry = self.telemetry.as_deref();
+        ctx.turn
+            .exchange
+            .start_span(telemetry, headers, method.as_str(), path);
         ctx.admitted.attempts = Some(Attempts::new(idx));
         ctx.admitted.owner = route::owner_of(&self.config, headers);
         ctx.turn.compact = c.compact;
@@ -364,7 +361,7 @@ impl ProxyHttp for ConvertProxy {
             .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream path"))?;
         req.set_uri(uri);
         let client = &session.req_header().headers;
-        let trace = upstream::trace_headers(ctx.turn.exchange.span_mut(), client, backend, &path);
+        let trace = trace_headers(ctx.turn.exchange.span_mut(), client, backend, &path);
         upstream::set_headers(req, backend, None)?;
         for (name, value) in trace {
             req.insert_header(name, value)?;
@@ -406,7 +403,10 @@ impl ProxyHttp for ConvertProxy {
         };
         let prepared = match prepare_http(&raw, t).await {
             Ok(p) => p,
-            Err(e) => return Err(ctx.keep_error_and_close(e)),
+            Err(e) => {
+                ctx.turn.exchange.outcome.model = sniff_model(&raw);
+                return Err(ctx.keep_error_and_close(e));
+            }
         };
         let x = &mut ctx.turn.exchange;
         x.log_body(log_body);

@@ -47,42 +47,6 @@ pub fn set_headers(
     Ok(())
 }
 
-/// The W3C trace context for the provider, one policy for both transports: the upstream
-/// span's (a child of the turn's span) when telemetry is on, else the client's as it came.
-pub fn trace_headers(
-    span: Option<&mut crate::telemetry::RequestSpan>,
-    client: &http::HeaderMap,
-    backend: &Backend,
-    path: &str,
-) -> Vec<(&'static str, http::HeaderValue)> {
-    let mut out = Vec::new();
-    match span {
-        Some(span) => {
-            if let Some(h) =
-                span.upstream_traceparent(&backend.host, backend.port, backend.tls, path)
-            {
-                if let Ok(v) = http::HeaderValue::from_str(&h.traceparent) {
-                    out.push(("traceparent", v));
-                }
-                if let Some(v) = h
-                    .tracestate
-                    .and_then(|t| http::HeaderValue::from_str(&t).ok())
-                {
-                    out.push(("tracestate", v));
-                }
-            }
-        }
-        None => {
-            for name in ["traceparent", "tracestate"] {
-                if let Some(v) = client.get(name) {
-                    out.push((name, v.clone()));
-                }
-            }
-        }
-    }
-    out
-}
-
 impl ConvertProxy {
     /// The peer for a backend: DNS resolved asynchronously, TLS + SNI, timeouts.
     pub(crate) async fn peer_for(&self, backend: &Backend) -> Result<HttpPeer, ClientError> {
@@ -119,7 +83,7 @@ impl ConvertProxy {
     pub(crate) async fn send_chat(
         &self,
         first: usize,
-        client: &RequestHeader,
+        client: &http::HeaderMap,
         body: Bytes,
         trace: &[(&'static str, http::HeaderValue)],
     ) -> Result<(HttpSession, usize, HttpPeer), Failure> {
@@ -167,13 +131,13 @@ impl ConvertProxy {
 async fn send_on(
     session: &mut HttpSession,
     backend: &Backend,
-    client: &RequestHeader,
+    client: &http::HeaderMap,
     body: Bytes,
     trace: &[(&'static str, http::HeaderValue)],
 ) -> Result<()> {
     let mut req = RequestHeader::build(http::Method::POST, chat_path(backend).as_bytes(), None)?;
     // The client's headers the provider gets: the same policy as over HTTP.
-    for (name, v) in client.headers.iter() {
+    for (name, v) in client.iter() {
         if keeps_client_header(name.as_str()) {
             req.append_header(name.clone(), v.clone())?;
         }

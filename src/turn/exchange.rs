@@ -16,7 +16,7 @@ use crate::convert::ResponseContext;
 use crate::logger::BodyLog;
 use crate::stats::{ErrorClass, Stats};
 use crate::store::staged::Staged;
-use crate::telemetry::RequestSpan;
+use crate::telemetry::{RequestSpan, Telemetry};
 
 use super::compact::{compaction_object, Kept};
 use super::record::{record, Ending, Outcome};
@@ -96,8 +96,18 @@ impl Exchange {
         self.body_log = limit.map(BodyLog::new);
     }
 
-    pub fn set_span(&mut self, span: Option<RequestSpan>) {
-        self.span = span;
+    /// Start the turn's span (when telemetry is on), a child of the client's trace context.
+    pub fn start_span(
+        &mut self,
+        telemetry: Option<&Telemetry>,
+        client: &http::HeaderMap,
+        method: &str,
+        path: &str,
+    ) {
+        let Some(t) = telemetry else { return };
+        let header = |n: &str| client.get(n).and_then(|v| v.to_str().ok());
+        let (tp, ts) = (header("traceparent"), header("tracestate"));
+        self.span = Some(t.start_request(tp, ts, method, path, self.outcome.start));
     }
 
     pub fn span_mut(&mut self) -> Option<&mut RequestSpan> {

@@ -36,5 +36,6 @@ pub mod reply;
 pub mod rescue;
 pub mod route;
 pub mod session;
+pub mod socket;
 pub mod stored;
 pub mod upstream;

@@ -55,6 +55,11 @@ impl Cause {
         Cause::new(Kind::TotalTimeout, Side::Upstream, TOTAL_TIMEOUT)
     }
 
+    /// The proxy refused the request with `status` (the name is Pingora's for it).
+    pub fn rejected(status: u16) -> Self {
+        Cause::new(Kind::Status(status), Side::Internal, "HTTPStatus")
+    }
+
     pub fn new(kind: Kind, side: Side, name: &'static str) -> Self {
         Cause { kind, side, name }
     }
@@ -166,7 +171,7 @@ impl Failure {
 
     /// The proxy's own refusal (its status says whose fault it was).
     pub fn refused(error: ClientError) -> Self {
-        let cause = Cause::new(Kind::Status(error.status), Side::Internal, "HTTPStatus");
+        let cause = Cause::rejected(error.status);
         Failure { error, cause }
     }
 

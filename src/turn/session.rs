@@ -220,6 +220,7 @@ pub async fn run<S, T>(
                 // A continuation of a stored response (store: true) not made on this
                 // connection: its chain comes from the response store.
                 if let Err(err) = turns.load_stored_chain(&text, &mut chain).await {
+                    turns.reject(&err);
                     if sink.send(Frame::text(err.ws_frame())).await.is_err() {
                         return;
                     }

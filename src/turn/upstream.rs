@@ -48,6 +48,42 @@ pub fn provider_headers(backend: &Backend) -> Vec<(http::HeaderName, String)> {
     h
 }
 
+/// The W3C trace context for the provider, one policy for both transports: the upstream
+/// span's (a child of the turn's span) when telemetry is on, else the client's as it came.
+pub fn trace_headers(
+    span: Option<&mut crate::telemetry::RequestSpan>,
+    client: &http::HeaderMap,
+    backend: &Backend,
+    path: &str,
+) -> Vec<(&'static str, http::HeaderValue)> {
+    let mut out = Vec::new();
+    match span {
+        Some(span) => {
+            if let Some(h) =
+                span.upstream_traceparent(&backend.host, backend.port, backend.tls, path)
+            {
+                if let Ok(v) = http::HeaderValue::from_str(&h.traceparent) {
+                    out.push(("traceparent", v));
+                }
+                if let Some(v) = h
+                    .tracestate
+                    .and_then(|t| http::HeaderValue::from_str(&t).ok())
+                {
+                    out.push(("tracestate", v));
+                }
+            }
+        }
+        None => {
+            for name in ["traceparent", "tracestate"] {
+                if let Some(v) = client.get(name) {
+                    out.push((name, v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The connection attempts of one turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempts {
