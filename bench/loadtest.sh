@@ -6,6 +6,12 @@
 #   (3) nginx       nginx as a pass-through (Debian's package, own config and prefix)
 #   (4) convert     codex-convert-proxy (release build) converting
 #
+# then the costs issue #19 names, each side by side in the same run: a tiny create
+# (`{"model", "input": "ping"}`) with the response store on (the default, what the SDKs send)
+# and off, against Pingora passing the same tiny Chat request; the Codex request with the
+# store on; and the memory of idle WebSocket sessions (one turn each, then idle) against
+# their history (1 KiB, 100 KiB) and their count (up to $WS_SESSIONS, RSS sampled on the way).
+#
 # each non-stream (`json`) and stream (`sse`), saturated (wrk, closed loop, $CONNS
 # connections for $DURATION s) and rate-limited (oha -q $RATE, open loop, for the p99 added
 # latency); then $STREAMS concurrent open streams against a slow upstream for the memory per
@@ -17,6 +23,7 @@
 #
 # Knobs: DURATION (s, default 8) CONNS (50) RATE (1000) RATE_SECS (8) STREAMS (2000)
 #        CHUNKS (SSE chunks per mock stream, 50) PORT_BASE (18300) SKIP_BUILD=1
+#        WS_SESSIONS (10000) ONLY (a space-separated subset of: base store ws)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,6 +33,8 @@ CONNS="${CONNS:-50}"
 RATE="${RATE:-1000}"
 RATE_SECS="${RATE_SECS:-8}"
 STREAMS="${STREAMS:-2000}"
+WS_SESSIONS="${WS_SESSIONS:-10000}"
+ONLY="${ONLY:-base store ws}"
 CHUNKS="${CHUNKS:-50}"
 PORT_BASE="${PORT_BASE:-18300}"
 MOCK_PORT=$((PORT_BASE + 1))
@@ -80,11 +89,13 @@ command -v python3 >/dev/null || { log "installing python3 (apt)"; apt_install p
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "building (release): the proxy and the bench examples"
   cargo build --release --bin codex-convert-proxy \
-    --example bench_mock_upstream --example bench_passthrough --example bench_hold_streams
+    --example bench_mock_upstream --example bench_passthrough --example bench_hold_streams \
+    --example bench_ws_sessions
 fi
 BIN="$ROOT/target/release"
 for b in "$BIN/codex-convert-proxy" "$BIN/examples/bench_mock_upstream" \
-  "$BIN/examples/bench_passthrough" "$BIN/examples/bench_hold_streams"; do
+  "$BIN/examples/bench_passthrough" "$BIN/examples/bench_hold_streams" \
+  "$BIN/examples/bench_ws_sessions"; do
   [ -x "$b" ] || { echo "missing $b (run without SKIP_BUILD=1)" >&2; exit 1; }
 done
 
@@ -100,7 +111,8 @@ done
 BODY_SSE="$WORK/body-sse.json"
 BODY_JSON="$WORK/body-json.json"
 cp "$FIXTURE" "$BODY_SSE"
-python3 - "$FIXTURE" "$BODY_JSON" <<'EOF'
+BODY_JSON_STORE="$WORK/body-json-store.json"
+python3 - "$FIXTURE" "$BODY_JSON" "$BODY_JSON_STORE" <<'EOF'
 import json, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 assert json.loads(text)["stream"] is True
@@ -108,7 +120,20 @@ assert json.loads(text)["stream"] is True
 out = text.replace('"stream": true', '"stream": false', 1)
 assert json.loads(out)["stream"] is False
 open(sys.argv[2], "w", encoding="utf-8").write(out)
+# The same request stored (the SDKs' default): only the store flag changes.
+stored = out.replace('"store": false', '"store": true', 1)
+assert json.loads(stored)["store"] is True
+open(sys.argv[3], "w", encoding="utf-8").write(stored)
 EOF
+
+# The tiny create, with the store on (no `store`: the API's default) and off, and the same
+# tiny request as Chat for the pass-through.
+BODY_TINY_STORE="$WORK/body-tiny-store.json"
+BODY_TINY="$WORK/body-tiny.json"
+BODY_TINY_CHAT="$WORK/body-tiny-chat.json"
+printf '%s' '{"model": "mock-model", "input": "ping"}' >"$BODY_TINY_STORE"
+printf '%s' '{"model": "mock-model", "input": "ping", "store": false}' >"$BODY_TINY"
+printf '%s' '{"model": "mock-model", "messages": [{"role": "user", "content": "ping"}]}' >"$BODY_TINY_CHAT"
 
 # ---------------------------------------------------------------- helpers
 wait_port() { # port, pid
@@ -145,7 +170,27 @@ rss_kib() { # pids... → VmRSS sum
 
 RUNS="$OUT/runs.jsonl"
 mkdir -p "$OUT"
-: >"$RUNS"
+# A partial run (ONLY) replaces only its own groups' lines.
+python3 - "$RUNS" "$ONLY" <<'EOF'
+import json, os, sys
+path, only = sys.argv[1], sys.argv[2].split()
+def group(r):
+    if r.get("kind") == "sessions":
+        return "ws"
+    if r.get("mode") in ("tiny", "tiny-store", "json-store", "json-nostore"):
+        return "store"
+    return "base"
+keep = []
+if os.path.exists(path):
+    for line in open(path, encoding="utf-8"):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if group(r) not in only:
+            keep.append(line if line.endswith("\n") else line + "\n")
+open(path, "w", encoding="utf-8").writelines(keep)
+EOF
 
 record() { # target mode kind pid url body json-from-tool
   python3 - "$@" <<'EOF' >>"$RUNS"
@@ -250,6 +295,7 @@ EOF
 }
 
 start_convert() {
+  rm -rf "$WORK/convert-logs" "$WORK/data"
   mkdir -p "$WORK/convert-logs"
   cat >"$WORK/convert.json" <<EOF
 {
@@ -272,6 +318,16 @@ stop_server() {
   for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
+}
+
+hold_sessions() { # target history-bytes sessions
+  local out
+  out=$(timeout 300 "$BIN/examples/bench_ws_sessions" --addr "127.0.0.1:$CONVERT_PORT" \
+    --path /v1/responses --history-bytes "$2" --sessions "$3" \
+    --pids "$(family "$SERVER_PID" | paste -sd,)" --timeout-secs 240)
+  python3 -c 'import json,sys; r=json.loads(sys.argv[2]); r.update(target=sys.argv[1], mode="ws-"+sys.argv[3], kind="sessions"); print(json.dumps(r))' \
+    "$1" "$out" "$2" >>"$RUNS"
+  tail -n1 "$RUNS" >&2
 }
 
 check_reply() { # url body expect
@@ -297,6 +353,9 @@ hold_streams() { # target url-path
 # ---------------------------------------------------------------- runs
 log "machine: $(nproc) cores, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
 start_mock
+want() { case " $ONLY " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+if want base; then
 
 # (1) direct
 SERVER_PID=$MOCK_PID
@@ -340,6 +399,34 @@ log "$STREAMS open streams: pingora, nginx, convert"
 start_pingora; hold_streams pingora /slow/v1/chat/completions "$PINGORA_PORT"; stop_server
 start_nginx; hold_streams nginx /slow/v1/chat/completions "$NGINX_PORT"; stop_server
 start_convert; hold_streams convert /slow/v1/responses "$CONVERT_PORT"; stop_server
+fi
+
+if want store; then
+  # (5) the response store and the fixed cost per request: the tiny create stored (the
+  # default) and not, Pingora passing the tiny Chat request, the Codex request stored.
+  start_pingora
+  log "store: pingora tiny"
+  run_wrk pingora tiny "http://127.0.0.1:$PINGORA_PORT/v1/chat/completions" "$BODY_TINY_CHAT"
+  stop_server
+  start_convert
+  check_reply "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE" '"store":true'
+  log "store: convert tiny stored, tiny, codex stored, codex"
+  run_wrk convert tiny-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE"
+  run_wrk convert tiny "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY"
+  run_wrk convert json-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON_STORE"
+  run_wrk convert json-nostore "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON"
+  log "store file: $(du -k "$WORK"/data/*.redb 2>/dev/null | awk '{print $1}' | paste -sd+) KiB"
+  stop_server
+fi
+
+if want ws; then
+  # (6) idle WebSocket sessions, each server fresh: memory per session against history,
+  # then against the number of sessions.
+  log "websocket sessions: 500 x 1 KiB, 500 x 100 KiB, $WS_SESSIONS x 1 KiB"
+  start_convert; hold_sessions convert 1024 500; stop_server
+  start_convert; hold_sessions convert 102400 500; stop_server
+  start_convert; hold_sessions convert 1024 "$WS_SESSIONS"; stop_server
+fi
 
 # ---------------------------------------------------------------- report
 python3 bench/report.py --runs "$RUNS" --out "$OUT"

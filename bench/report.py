@@ -207,6 +207,45 @@ def analyse(runs, bench):
             "ok": sorted_ns is not None and sorted_ns <= 2e6,
         },
     ]
+    # Issue #19: the store and the fixed cost per request, side by side in one run.
+    rps = lambda t, m: get(t, m, "saturate", "rps")  # noqa: E731
+    ratios["store on/off rps tiny"] = ratio(rps("convert", "tiny-store"), rps("convert", "tiny"))
+    ratios["store on/off rps codex"] = ratio(
+        rps("convert", "json-store"), rps("convert", "json-nostore")
+    )
+    ratios["convert/pingora rps tiny"] = ratio(rps("convert", "tiny"), rps("pingora", "tiny"))
+    ratios["convert/pingora cpu per request tiny"] = ratio(
+        get("convert", "tiny", "saturate", "cpu_us_per_req"),
+        get("pingora", "tiny", "saturate", "cpu_us_per_req"),
+    )
+    for name, key, bound in (
+        ("store on ≥ 0.9× store off (tiny create)", "store on/off rps tiny", 0.9),
+        ("store on ≥ 0.9× store off (Codex request)", "store on/off rps codex", 0.9),
+        ("tiny create, store off, ≥ 0.9× Pingora", "convert/pingora rps tiny", 0.9),
+    ):
+        v = ratios.get(key)
+        if v is not None:
+            targets.append({"target": name, "value": v, "unit": "×", "ok": v >= bound})
+    for r in runs:
+        if r["kind"] != "sessions" or r.get("history_bytes") != 1024 or not r.get("sessions_idle"):
+            continue
+        if r["sessions_requested"] >= 10000:
+            targets.append({
+                "target": "10,000 idle Codex sessions on one instance",
+                "value": r["sessions_idle"],
+                "unit": f"sessions ({r['rss_idle_kib'] / 1024:.0f} MiB)",
+                "ok": r["sessions_idle"] >= 10000,
+            })
+    for r in runs:
+        if r["kind"] != "sessions" or r["sessions_requested"] >= 10000:
+            continue
+        bound = 32 + 1.5 * r["create_bytes"] / 1024
+        targets.append({
+            "target": f"an idle session with {r['history_bytes'] // 1024} KiB of history ≤ 32 KiB + 1.5× its history ({bound:.0f} KiB)",
+            "value": r["kib_per_session"],
+            "unit": "KiB",
+            "ok": r["kib_per_session"] <= bound,
+        })
     return ratios, added, targets
 
 
@@ -251,6 +290,44 @@ def load_tables(runs, ratios, added, targets):
                 f"{r['rss_before_kib'] / 1024:.1f} MiB | {r['rss_open_kib'] / 1024:.1f} MiB | "
                 f"{r['kib_per_stream']:.1f} KiB |"
             )
+        lines.append("")
+    store_modes = [
+        ("pingora", "tiny", "tiny Chat request"),
+        ("convert", "tiny", "tiny create, store off"),
+        ("convert", "tiny-store", "tiny create, store on (the default)"),
+        ("convert", "json-nostore", "Codex request (45 KiB), store off"),
+        ("convert", "json-store", "Codex request (45 KiB), store on"),
+    ]
+    if any(by.get((t, m, "saturate")) for t, m, _ in store_modes):
+        lines += [
+            "| store and fixed cost | target | req/s | p99 | CPU/req |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for t, m, what in store_modes:
+            s = by.get((t, m, "saturate"))
+            if s:
+                lines.append(
+                    f"| {what} | {LABEL[t]} | {s['rps']:,.0f} | {s['p99_us'] / 1000:.2f} ms | "
+                    f"{s['cpu_us_per_req']:.0f} µs |"
+                )
+        lines.append("")
+    sessions = [r for r in runs if r["kind"] == "sessions"]
+    if sessions:
+        lines += [
+            "| idle WebSocket sessions | history | idle / opened | RSS before | RSS idle | per session |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in sessions:
+            lines.append(
+                f"| {LABEL[r['target']]} | {r['history_bytes'] / 1024:.0f} KiB | "
+                f"{r['sessions_idle']:,} / {r['sessions_requested']:,} | "
+                f"{r['rss_before_kib'] / 1024:.1f} MiB | {r['rss_idle_kib'] / 1024:.1f} MiB | "
+                f"{r['kib_per_session']:.1f} KiB |"
+            )
+            curve = r.get("curve") or []
+            if curve:
+                pts = ", ".join(f"{n:,}: {k / 1024:.0f} MiB" for n, k in curve)
+                lines.append(f"| … RSS as they open | | | | {pts} | |")
         lines.append("")
     lines += ["| ratio | value |", "|---|---:|"]
     for k, v in ratios.items():

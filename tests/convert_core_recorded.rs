@@ -491,7 +491,7 @@ fn golden_output(ctx: &ResponseContext, feed: &Feed) -> Vec<u8> {
                 let c = serde_json::from_str(j).unwrap();
                 conv.push_completion(&c);
                 if framing == Framing::None {
-                    conv.finish_quiet();
+                    conv.finish_without_events();
                 } else {
                     conv.finish();
                 }

@@ -8,6 +8,30 @@ use serde_json::{json, Value};
 
 use crate::providers::{minimax, ErrorCode, Profile};
 
+/// A request the client got wrong: becomes a 400 `invalid_request_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRequest {
+    pub message: String,
+    pub param: Option<String>,
+    pub code: Option<&'static str>,
+}
+
+impl InvalidRequest {
+    pub(crate) fn new(message: impl Into<String>, param: Option<&str>) -> Self {
+        InvalidRequest {
+            message: message.into(),
+            param: param.map(str::to_owned),
+            code: None,
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// An error for the client: HTTP status and OpenAI's `{"error": {...}}` body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientError {
@@ -272,11 +296,10 @@ pub fn map_http_error(
     }
 }
 
-/// An `{"error": ...}` object inside the stream → (code, message) for `response.failed`.
-/// The backend is not passed here: every profile's codes and phrases count (they do not
-/// collide).
-pub fn code_for_stream_error(err: &Value) -> (String, String) {
-    let profiles = &Profile::ALL;
+/// An `{"error": ...}` object inside the stream of a `profile` backend → (code, message)
+/// for `response.failed`: the profile's own codes and phrases, as for an HTTP error.
+pub fn code_for_stream_error(profile: Profile, err: &Value) -> (String, String) {
+    let profiles = &[profile];
     let wrapped = json!({ "error": err });
     let bytes = wrapped.to_string();
     let message = provider_message(bytes.as_bytes());
@@ -305,7 +328,7 @@ pub fn base_resp_error(base_resp: Option<&Value>) -> Option<(String, String)> {
         crate::redact::redact(&format!("{} (MiniMax status_code {})", e.message, e.status));
     let code = match e.means {
         Some(means) => codex_code(means).to_owned(),
-        None => code_for_stream_error(&json!({"message": e.message})).0,
+        None => code_for_stream_error(Profile::MiniMax, &json!({"message": e.message})).0,
     };
     Some((code, message))
 }
@@ -365,8 +388,8 @@ mod tests {
         assert!(body["error"].get("param").is_some() && body["error"].get("type").is_some());
     }
 
-    /// The providers' own codes and phrases (providers/glm.rs, providers/minimax.rs): before
-    /// the stream only the backend's provider's count, in the stream any provider's.
+    /// The providers' own codes and phrases (providers/glm.rs, providers/minimax.rs): only
+    /// the backend's provider's count, before the stream and in it.
     #[test]
     fn provider_error_codes() {
         let body = br#"{"error":{"code":"1261","message":"Prompt exceeds max length"}}"#;
@@ -379,11 +402,15 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("server_is_overloaded"));
         let e = map_http_error(Profile::DeepSeek, 500, busy, "ds", None);
         assert_eq!(e.code.as_deref(), Some("server_error"));
-        let (c, _) = code_for_stream_error(&json!({"message": "余额不足"}));
+        let (c, _) = code_for_stream_error(Profile::Kimi, &json!({"message": "余额不足"}));
         assert_eq!(c, "insufficient_quota");
-        let (c, _) = code_for_stream_error(&json!({"code": 1113, "message": "x"}));
+        let glm_quota = json!({"code": 1113, "message": "x"});
+        let (c, _) = code_for_stream_error(Profile::Glm, &glm_quota);
         assert_eq!(c, "insufficient_quota");
-        let (c, _) = code_for_stream_error(&json!({"code": 1114, "message": "x"}));
+        // Another provider's code means nothing from this one.
+        let (c, _) = code_for_stream_error(Profile::Kimi, &glm_quota);
+        assert_eq!(c, "server_error");
+        let (c, _) = code_for_stream_error(Profile::Glm, &json!({"code": 1114, "message": "x"}));
         assert_eq!(c, "server_error");
         let b =
             |status: i64| base_resp_error(Some(&json!({"status_code": status, "status_msg": "m"})));
@@ -396,11 +423,13 @@ mod tests {
 
     #[test]
     fn stream_error_codes() {
-        let (c, m) =
-            code_for_stream_error(&json!({"message": "context length exceeded", "code": 400}));
+        let (c, m) = code_for_stream_error(
+            Profile::OpenAi,
+            &json!({"message": "context length exceeded", "code": 400}),
+        );
         assert_eq!(c, "context_length_exceeded");
         assert!(m.contains("context length"));
-        let (c, _) = code_for_stream_error(&json!("upstream exploded"));
+        let (c, _) = code_for_stream_error(Profile::OpenAi, &json!("upstream exploded"));
         assert_eq!(c, "server_error");
     }
 }

@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
+use super::error::InvalidRequest;
 use super::freeform::arguments_for_custom_input;
 use super::ids::{decode_compaction_token, decode_reasoning_token};
-use super::request::{compaction_summary_text, InvalidRequest};
 use super::think;
 use super::tools::ToolCatalog;
 use super::{Unconverted, UnconvertedKind};
@@ -758,4 +758,11 @@ fn tool_output(output: ToolOutput<'_>, takes_images: bool) -> (Text<'_>, Vec<Cha
         }
         ToolOutput::Other(v) => (Text::from(v.to_string()), Vec::new()),
     }
+}
+
+/// How a compaction item's summary is given to the provider, in the item's place.
+pub fn compaction_summary_text(summary: &str) -> String {
+    format!(
+        "Summary of the conversation so far (the earlier messages were compacted into it):\n\n{summary}"
+    )
 }

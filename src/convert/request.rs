@@ -14,29 +14,7 @@ use crate::providers::{EffortStyle, Quirks};
 use crate::types::chat::{ChatContent, ChatMessage, ChatRequest};
 use crate::types::responses::{ContentPart, ExtraKind, Input, InputItem, ResponsesRequest, Text};
 
-/// A request the client got wrong: becomes a 400 `invalid_request_error`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidRequest {
-    pub message: String,
-    pub param: Option<String>,
-    pub code: Option<&'static str>,
-}
-
-impl InvalidRequest {
-    pub(super) fn new(message: impl Into<String>, param: Option<&str>) -> Self {
-        InvalidRequest {
-            message: message.into(),
-            param: param.map(str::to_owned),
-            code: None,
-        }
-    }
-}
-
-impl std::fmt::Display for InvalidRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
+pub use super::error::InvalidRequest;
 
 /// The Chat request's JSON body. `size_hint`: the client's body length (the Chat body is
 /// about as long), so the buffer is allocated once instead of grown and copied.
@@ -610,13 +588,6 @@ run, files created or changed with their paths, decisions made and why); the cur
 including errors still open; what remains to be done, as concrete next steps; and any exact \
 values (names, paths, numbers, code words, identifiers) that later steps need, verbatim. Do \
 not call tools. Do not address the user. Answer with the summary only.";
-
-/// How a compaction item's summary is given to the provider, in the item's place.
-pub fn compaction_summary_text(summary: &str) -> String {
-    format!(
-        "Summary of the conversation so far (the earlier messages were compacted into it):\n\n{summary}"
-    )
-}
 
 fn apply_effort(effort: &str, style: EffortStyle, extra: &mut Map<String, Value>) {
     for (k, v) in style.encode(effort) {

@@ -159,9 +159,9 @@ fn search_arguments(args: &str) -> Option<Box<serde_json::value::RawValue>> {
     raw.get().starts_with('{').then_some(raw)
 }
 
-/// How the turn ended, before mapping to a terminal event.
+/// How the provider's reply ended, before mapping to a terminal event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+enum End {
     /// The upstream finished (with or without `[DONE]` / a finish chunk).
     Finished,
     /// Failure: error code and message for `response.failed`.
@@ -365,17 +365,18 @@ impl StreamConverter {
             self.handle_events(&mut events);
             self.scratch = events;
         }
-        self.finalize(Outcome::Finished);
+        self.finalize(End::Finished);
     }
 
-    /// JSON mode: finish without an SSE decoder.
-    pub fn finish_quiet(&mut self) {
-        self.finalize(Outcome::Finished);
+    /// Finish when nothing is left to decode: a completion was pushed whole (JSON mode), or
+    /// there is no provider reply at all (Codex's warm-up).
+    pub fn finish_without_events(&mut self) {
+        self.finalize(End::Finished);
     }
 
     /// The upstream failed (cut off, timed out, unreadable): `response.failed`.
     pub fn fail(&mut self, code: &str, message: &str) {
-        self.finalize(Outcome::Failed {
+        self.finalize(End::Failed {
             code: code.to_owned(),
             message: message.to_owned(),
         });
@@ -391,7 +392,7 @@ impl StreamConverter {
                 continue;
             }
             if data == "[DONE]" {
-                self.finalize(Outcome::Finished);
+                self.finalize(End::Finished);
                 continue;
             }
             match serde_json::from_str::<ChatChunk>(data) {
@@ -411,7 +412,7 @@ impl StreamConverter {
         }
         self.chunks += 1;
         if let Some(err) = &chunk.error {
-            let (code, message) = code_for_stream_error(err);
+            let (code, message) = code_for_stream_error(self.ctx.quirks.profile, err);
             self.fail(&code, &message);
             return;
         }
@@ -446,7 +447,7 @@ impl StreamConverter {
     /// A non-streamed completion (JSON mode, or a JSON reply to a streamed request).
     pub fn push_completion(&mut self, c: &ChatCompletion) {
         if let Some(err) = &c.error {
-            let (code, message) = code_for_stream_error(err);
+            let (code, message) = code_for_stream_error(self.ctx.quirks.profile, err);
             self.fail(&code, &message);
             return;
         }
@@ -911,7 +912,7 @@ impl StreamConverter {
         }
     }
 
-    fn finalize(&mut self, outcome: Outcome) {
+    fn finalize(&mut self, outcome: End) {
         if self.is_done() {
             return;
         }
@@ -924,7 +925,7 @@ impl StreamConverter {
         // A failed turn leaves the items still open unfinished: no `output_item.done` for a
         // partial message or call (Codex would keep the fragment in its history and show it),
         // only `response.failed` with the items that were complete.
-        if !matches!(outcome, Outcome::Failed { .. }) {
+        if !matches!(outcome, End::Failed { .. }) {
             self.close_all();
         }
         self.terminal(outcome);
@@ -932,7 +933,7 @@ impl StreamConverter {
 
     /// Remote compaction: a finished reply becomes exactly one `compaction` item carrying
     /// the summary; no summary is a failure, never an empty or made-up compaction.
-    fn compaction_outcome(&mut self, outcome: Outcome) -> Outcome {
+    fn compaction_outcome(&mut self, outcome: End) -> End {
         if let Some(t) = self.think.as_mut() {
             for (is_reasoning, piece) in t.flush() {
                 if !is_reasoning {
@@ -940,7 +941,7 @@ impl StreamConverter {
                 }
             }
         }
-        if !matches!(outcome, Outcome::Finished) {
+        if !matches!(outcome, End::Finished) {
             return outcome;
         }
         if matches!(
@@ -951,7 +952,7 @@ impl StreamConverter {
         }
         let summary = self.summary.trim();
         if summary.is_empty() {
-            return Outcome::Failed {
+            return End::Failed {
                 code: "server_error".to_owned(),
                 message: "The provider returned no summary for the compaction request.".to_owned(),
             };
@@ -1005,19 +1006,19 @@ impl StreamConverter {
     }
 
     /// The terminal event and the final Response object: the way into [`Phase::Done`].
-    fn terminal(&mut self, outcome: Outcome) {
+    fn terminal(&mut self, outcome: End) {
         if self.is_done() {
             return;
         }
         let usage = self.usage.as_ref().map(usage_json);
         let (status, error, reason, kind) = match &outcome {
-            Outcome::Failed { code, message } => (
+            End::Failed { code, message } => (
                 Status::Failed,
                 Some(serde_json::json!({"code": code, "message": message})),
                 None,
                 ResponseEventKind::Failed,
             ),
-            Outcome::Finished => match self.finish_reason.as_deref() {
+            End::Finished => match self.finish_reason.as_deref() {
                 Some("length") => (
                     Status::Incomplete,
                     None,
@@ -1131,7 +1132,7 @@ pub fn convert_completion_json(
 ) -> (Vec<u8>, Option<String>) {
     let mut conv = StreamConverter::new(ctx, Framing::None);
     conv.push_completion(completion);
-    conv.finish_quiet();
+    conv.finish_without_events();
     let code = conv.failure_code().map(str::to_owned);
     (conv.take_final_json().unwrap_or_default(), code)
 }
@@ -1209,14 +1210,14 @@ mod tests {
         .to_string();
         let ok: ChatCompletion = serde_json::from_str(&ok).unwrap();
         c.push_completion(&ok);
-        c.finish_quiet();
+        c.finish_without_events();
         assert_eq!(c.final_response().unwrap()["status"], "completed");
         let bad = json!({"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}})
             .to_string();
         let bad: ChatCompletion = serde_json::from_str(&bad).unwrap();
         let mut c = StreamConverter::new(ctx("minimax"), Framing::None);
         c.push_completion(&bad);
-        c.finish_quiet();
+        c.finish_without_events();
         let resp = c.final_response().unwrap();
         assert_eq!(resp["status"], "failed");
         assert_eq!(resp["error"]["code"], "insufficient_quota");

@@ -150,7 +150,7 @@ impl ReplyMode {
                             &format!("The {backend} backend sent an unreadable reply ({e})."),
                         ),
                     }
-                    conv.finish_quiet();
+                    conv.finish_without_events();
                     p.out = Some(conv.take_output());
                 }
             }

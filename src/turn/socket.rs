@@ -177,7 +177,7 @@ async fn turn<U: Upstream>(
         // next turn. Not a turn of the provider's: no record.
         let mut conv = StreamConverter::new(rctx, Framing::WebSocket);
         conv.start();
-        conv.finish_quiet();
+        conv.finish_without_events();
         send_lines(&tx, &conv.take_output()).await;
         let mut entry = resolved.entry;
         entry.bytes += next_chat.settled_bytes();
