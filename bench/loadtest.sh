@@ -320,6 +320,16 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
 }
 
+settle() { # until the server is idle (its store writes done): no CPU for 0.5 s, ≤ 60 s
+  local a b pids
+  pids=$(family "$SERVER_PID")
+  for _ in $(seq 120); do
+    a=$(cpu_ticks $pids); sleep 0.5; b=$(cpu_ticks $pids)
+    [ "$a" = "$b" ] && return 0
+  done
+  log "server still busy after 60 s"
+}
+
 hold_sessions() { # target history-bytes sessions
   local out
   out=$(timeout 300 "$BIN/examples/bench_ws_sessions" --addr "127.0.0.1:$CONVERT_PORT" \
@@ -410,11 +420,15 @@ if want store; then
   stop_server
   start_convert
   check_reply "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE" '"store":true'
-  log "store: convert tiny stored, tiny, codex stored, codex"
-  run_wrk convert tiny-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE"
+  log "store: convert tiny, tiny stored, codex, codex stored (idle in between)"
   run_wrk convert tiny "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY"
-  run_wrk convert json-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON_STORE"
+  settle
+  run_wrk convert tiny-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE"
+  settle
   run_wrk convert json-nostore "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON"
+  settle
+  run_wrk convert json-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON_STORE"
+  settle
   log "store file: $(du -k "$WORK"/data/*.redb 2>/dev/null | awk '{print $1}' | paste -sd+) KiB"
   stop_server
 fi

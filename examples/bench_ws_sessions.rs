@@ -57,7 +57,11 @@ fn history(bytes: usize) -> Vec<Value> {
             .chain(std::iter::repeat('x'))
             .take(n)
             .collect();
-        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        let role = if i.is_multiple_of(2) {
+            "user"
+        } else {
+            "assistant"
+        };
         let ty = if role == "user" {
             "input_text"
         } else {
@@ -69,7 +73,7 @@ fn history(bytes: usize) -> Vec<Value> {
         total += n;
         i += 1;
     }
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         items.push(json!({"type": "message", "role": "user", "content": "go on"}));
     }
     items

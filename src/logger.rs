@@ -9,6 +9,7 @@
 //! `log_body: true` logs the upstream request body and the response body sent to the client
 //! (target `body`), each with secrets redacted and cut at `log_body_max_bytes`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -64,9 +65,15 @@ pub fn init(log_dir: &Path, level: &str, format: LogFormat) -> Result<LogGuards,
     let (main_writer, g1) = tracing_appender::non_blocking(main_file);
     let err_file = tracing_appender::rolling::never(log_dir, "error.log");
     let (err_writer, g2) = tracing_appender::non_blocking(err_file);
+    // stderr too is written by a worker thread: a request never waits for a terminal or a
+    // pipe (a write per access line was a syscall on every request's path). Not lossy: a
+    // full buffer makes the logger wait rather than drop lines.
+    let (stderr_writer, g3) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
 
     let layers: Vec<BoxedLayer> = vec![
-        output(std::io::stderr, true, format)
+        output(stderr_writer, std::io::stderr().is_terminal(), format)
             .with_filter(filter())
             .with_filter(filter_fn(is_safe))
             .boxed(),
@@ -83,7 +90,7 @@ pub fn init(log_dir: &Path, level: &str, format: LogFormat) -> Result<LogGuards,
         .with(layers)
         .try_init()
         .map_err(|e| format!("cannot install the logger: {e}"))?;
-    Ok(LogGuards(vec![g1, g2]))
+    Ok(LogGuards(vec![g1, g2, g3]))
 }
 
 pub use crate::redact::{redact, redact_body};

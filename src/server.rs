@@ -31,6 +31,20 @@ const SUMMARY_EVERY_SECS: u64 = 60;
 /// an empty read buffer straight from the socket. 8 KiB covers a request head.
 const CLIENT_READ_BUFFER: usize = 8 * 1024;
 
+/// Every client connection (a WebSocket session, an open stream) and every upstream one is
+/// a file descriptor: the soft limit is raised to the hard one at start (the README says what
+/// to set where the hard limit itself is low).
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 16_384 => tracing::warn!(
+            limit = n,
+            "open-file limit is {n}: about that many client connections at once (raise the hard limit, `ulimit -Hn` / LimitNOFILE)"
+        ),
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
 pub fn run(config: Config) -> Result<(), String> {
     let listen = config.listen.to_string();
     let mut conf = ServerConf {
@@ -51,6 +65,7 @@ pub fn run(config: Config) -> Result<(), String> {
     if !config.listen.ip().is_loopback() && config.auth_tokens.is_empty() {
         tracing::warn!(listen = %listen, "listening beyond loopback without auth_tokens: anyone who can reach this port can use the backends' API keys");
     }
+    raise_open_file_limit();
     let names: Vec<&str> = config.backends.iter().map(|b| b.name.as_str()).collect();
     tracing::info!(listen = %listen, backends = ?names, threads = config.threads, "codex-convert-proxy {} starting", env!("CARGO_PKG_VERSION"));
     let stats = Arc::new(Stats::new(

@@ -25,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::convert::error::ClientError;
 use crate::turn::rescue::{Cause, Failure};
 use crate::turn::route::WsRoute;
-use crate::turn::session::Limits;
+use crate::turn::session::{Limits, PIPE_BUFFER};
 use crate::turn::socket::{Env, Reply, SocketTurns, Upstream};
 
 use super::ConvertProxy;
@@ -124,7 +124,7 @@ impl ConvertProxy {
         // Between turns a connection may be idle for long: no read timeout on the socket.
         session.as_downstream_mut().set_read_timeout(None);
 
-        let (ours, theirs) = tokio::io::duplex(256 * 1024);
+        let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
         let limits = Limits::from(ws_conf);
         let ws =
             WebSocketStream::from_raw_socket(ours, Role::Server, Some(limits.tungstenite())).await;
@@ -163,7 +163,7 @@ impl ConvertProxy {
 /// issue #18: leaving at the failed inbound write lost them.
 async fn pump(session: &mut Session, io: tokio::io::DuplexStream) {
     let (mut rd, mut wr) = tokio::io::split(io);
-    let mut buf = vec![0u8; 32 * 1024];
+    let mut buf = vec![0u8; PIPE_BUFFER];
     let mut inbound = Bytes::new();
     // No more bytes from the client are read (it ended them, or the WebSocket side is done).
     let mut client_done = false;

@@ -14,6 +14,11 @@ use super::{now_secs, Retention, Store, StoreError, StoreStats, StoredResponse};
 /// Page cache of the store file.
 const CACHE_BYTES: usize = 16 << 20;
 
+/// Under load, the least time between two commits of the writer (see [`writer`]).
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+/// The most writes one commit takes.
+const MAX_BATCH: usize = 1024;
+
 /// A file this much larger than twice its records is compacted at start.
 const COMPACT_SLACK: u64 = 4 << 20;
 
@@ -168,7 +173,7 @@ impl EmbeddedStore {
 /// A write for the writer thread, with where to report its outcome.
 enum WriteOp {
     Put(
-        StoredResponse,
+        Arc<StoredResponse>,
         tokio::sync::oneshot::Sender<Result<(), StoreError>>,
     ),
     Delete(
@@ -181,14 +186,31 @@ enum WriteOp {
 /// together are committed in one transaction (one fsync for many responses, and no pile of
 /// blocked threads behind redb's single write lock).
 fn writer(db: Arc<Database>, rx: std::sync::mpsc::Receiver<WriteOp>, shared: Shared) {
+    // The start of the last commit: under load, commits are at least COMMIT_INTERVAL apart,
+    // and what arrives meanwhile joins the next one (a commit costs the same for one record
+    // or a hundred); an idle store commits a write at once.
+    let mut last_commit: Option<std::time::Instant> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+        let gather_until = last_commit.map(|t| t + COMMIT_INTERVAL);
+        while batch.len() < MAX_BATCH {
+            let next = match gather_until {
+                Some(until) => {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        rx.try_recv().ok()
+                    } else {
+                        rx.recv_timeout(left).ok()
+                    }
+                }
+                None => rx.try_recv().ok(),
+            };
+            match next {
+                Some(op) => batch.push(op),
+                None => break,
             }
         }
+        last_commit = Some(std::time::Instant::now());
         let mut outcomes: Vec<Result<bool, StoreError>> = Vec::with_capacity(batch.len());
         let result = (|| -> Result<(), StoreError> {
             let txn = db.begin_write().map_err(|e| err("begin", e))?;
@@ -381,6 +403,10 @@ fn trim(t: &mut Tables<'_, '_>, keep: Option<&str>, shared: &Shared) -> Result<(
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
     async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {
+        self.put_shared(Arc::new(r)).await
+    }
+
+    async fn put_shared(&self, r: Arc<StoredResponse>) -> Result<(), StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(WriteOp::Put(r, tx))?;
         rx.await.map_err(|e| err("writer", e))?

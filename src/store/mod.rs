@@ -117,6 +117,11 @@ impl StoreStats {
 pub trait Store: Send + Sync {
     /// Keep `r` (replacing one with the same id).
     async fn put(&self, r: StoredResponse) -> Result<(), StoreError>;
+    /// [`Store::put`] of a record shared with its writer (the read-your-writes layer serves
+    /// it meanwhile): a store that keeps or encodes it later takes it without a copy.
+    async fn put_shared(&self, r: std::sync::Arc<StoredResponse>) -> Result<(), StoreError> {
+        self.put(std::sync::Arc::unwrap_or_clone(r)).await
+    }
     /// The response, unless unknown, deleted or expired.
     async fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError>;
     /// Forget it; `false` when there was nothing to forget.

@@ -114,6 +114,10 @@ impl RedisStore {
 #[async_trait::async_trait]
 impl Store for RedisStore {
     async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {
+        self.put_shared(std::sync::Arc::new(r)).await
+    }
+
+    async fn put_shared(&self, r: std::sync::Arc<StoredResponse>) -> Result<(), StoreError> {
         let bytes = r.to_bytes();
         let ttl = self.retention.ttl.as_secs().max(1);
         let mut pipe = redis::pipe();

@@ -11,7 +11,7 @@ use super::{Store, StoreError, StoreStats, StoredResponse};
 pub struct Staged {
     inner: Arc<dyn Store>,
     /// Responses being written.
-    writing: Mutex<HashMap<String, StoredResponse>>,
+    writing: Mutex<HashMap<String, Arc<StoredResponse>>>,
 }
 
 impl Staged {
@@ -22,7 +22,7 @@ impl Staged {
         }
     }
 
-    fn writing(&self) -> MutexGuard<'_, HashMap<String, StoredResponse>> {
+    fn writing(&self) -> MutexGuard<'_, HashMap<String, Arc<StoredResponse>>> {
         self.writing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -30,10 +30,11 @@ impl Staged {
     /// logged and counted by the store, never turned into a failed response).
     pub fn keep(self: &Arc<Self>, r: StoredResponse) {
         let id = r.id.clone();
-        self.writing().insert(id.clone(), r.clone());
+        let r = Arc::new(r);
+        self.writing().insert(id.clone(), Arc::clone(&r));
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            if let Err(e) = this.inner.put(r).await {
+            if let Err(e) = this.inner.put_shared(r).await {
                 tracing::warn!("could not store a response: {e}");
             }
             let deleted_meanwhile = this.writing().remove(&id).is_none();
@@ -56,7 +57,7 @@ impl Store for Staged {
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
-        let staged = self.writing().get(id).cloned();
+        let staged = self.writing().get(id).map(|r| StoredResponse::clone(r));
         match staged {
             Some(r) => Ok(self.inner.stats().lookup(Some(r))),
             None => self.inner.get(id).await,

@@ -36,6 +36,12 @@ const FRAME_QUEUE: usize = 256;
 /// nothing does not hold the connection open.
 const CLOSE_WRITES: Duration = Duration::from_secs(5);
 
+/// Bytes tungstenite reads at a time (and keeps zeroed between reads).
+pub const READ_BUFFER: usize = 4 * 1024;
+/// The pipe between the byte pump and tungstenite, each way: what a connection holds of a
+/// message in flight beyond tungstenite's own buffer.
+pub const PIPE_BUFFER: usize = 16 * 1024;
+
 /// A connection's limits (`websocket.*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -58,9 +64,15 @@ impl From<&crate::config::WebSocketConfig> for Limits {
 }
 
 impl Limits {
-    /// tungstenite's side of the limits (a server's: it reads masked frames).
+    /// tungstenite's side of the limits (a server's: it reads masked frames), and its
+    /// buffers sized for an idle connection: tungstenite zeroes its whole read buffer before
+    /// each read (its default, 128 KiB, stayed resident on every socket), and buffers writes
+    /// up to 128 KiB before sending. Codex's traffic is small messages and a few large ones:
+    /// reads of [`READ_BUFFER`] (a large message takes several), every frame written at once.
     pub fn tungstenite(&self) -> WebSocketConfig {
         WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
             .max_message_size(Some(self.max_message_bytes))
             .max_frame_size(Some(self.max_message_bytes))
     }
