@@ -420,6 +420,40 @@ def svg_chart(runs, ratios, m):
 # ----------------------------------------------------------------------------- main
 
 
+def sessions_svg(runs, m):
+    """RSS against idle WebSocket sessions open (the largest sessions run), as a line."""
+    runs = [r for r in runs if r.get("kind") == "sessions" and r.get("curve")]
+    if not runs:
+        return None
+    r = max(runs, key=lambda r: r["sessions_requested"])
+    pts = r["curve"]
+    w, h, left, bottom, top = 640, 320, 70, 40, 40
+    max_n = max(n for n, _ in pts) or 1
+    max_k = max(k for _, k in pts) or 1
+    x = lambda n: left + (w - left - 20) * n / max_n  # noqa: E731
+    y = lambda k: h - bottom - (h - bottom - top) * k / max_k  # noqa: E731
+    path = " ".join(f"{x(n):.1f},{y(k):.1f}" for n, k in pts)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{left}" y="20" font-size="14">RSS against idle WebSocket sessions '
+        f"({r['history_bytes'] // 1024} KiB of history each; {r['kib_per_session']:.0f} KiB per session)</text>",
+        f'<line x1="{left}" y1="{h - bottom}" x2="{w - 20}" y2="{h - bottom}" stroke="black"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h - bottom}" stroke="black"/>',
+        f'<polyline points="{path}" fill="none" stroke="#2a6fdb" stroke-width="2"/>',
+    ]
+    for n, k in pts:
+        out.append(f'<circle cx="{x(n):.1f}" cy="{y(k):.1f}" r="3" fill="#2a6fdb"/>')
+    for i in range(0, 6):
+        n = max_n * i / 5
+        out.append(f'<text x="{x(n):.1f}" y="{h - bottom + 16}" text-anchor="middle">{n:,.0f}</text>')
+        k = max_k * i / 5
+        out.append(f'<text x="{left - 6}" y="{y(k) + 4:.1f}" text-anchor="end">{k / 1024:,.0f} MiB</text>')
+    out.append(f'<text x="{(w + left) / 2}" y="{h - 6}" text-anchor="middle">sessions open ({html.escape(m["cpu"])}, {m["date"]})</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
 def load_json(path, default):
     try:
         with open(path, encoding="utf-8") as f:
@@ -453,6 +487,10 @@ def main():
             json.dump(load, f, indent=1)
         with open(os.path.join(a.out, "loadtest.svg"), "w", encoding="utf-8") as f:
             f.write(svg_chart(runs, ratios, m))
+        sessions = sessions_svg(runs, m)
+        if sessions:
+            with open(os.path.join(a.out, "sessions.svg"), "w", encoding="utf-8") as f:
+                f.write(sessions)
     elif load.get("runs"):
         # refresh the targets with the latest benchmark figures
         ratios, added, targets = analyse(load["runs"], bench.get("results", {}))
