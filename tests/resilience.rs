@@ -504,3 +504,114 @@ async fn sigterm_lets_open_streams_finish_then_exits_zero() {
     );
     assert_no_secrets(&proxy);
 }
+
+/// A provider that answers the first request on each connection (keeping it alive) and
+/// closes a connection when a second request comes on it: what a provider does to an idle
+/// kept-alive connection it already gave up on. Returns its port and the count of requests
+/// it answered.
+async fn provider_dropping_reused_connections(
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answered = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        // Bounded: the test makes a handful of connections.
+        for _ in 0..64 {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                for request in 0.. {
+                    // One request: the head, then its body (chunked or by length).
+                    let complete = |b: &[u8]| -> bool {
+                        let Some(end) = b.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            return false;
+                        };
+                        let head = String::from_utf8_lossy(&b[..end]).to_ascii_lowercase();
+                        let body = &b[end + 4..];
+                        if head.contains("transfer-encoding: chunked") {
+                            body.ends_with(b"0\r\n\r\n")
+                        } else {
+                            let len = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            body.len() >= len
+                        }
+                    };
+                    while !complete(&buf) {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.clear();
+                    if request > 0 {
+                        // The second request on this connection: gone without an answer.
+                        return;
+                    }
+                    let body = json!({"id": "chatcmpl-1", "object": "chat.completion",
+                        "created": 1, "model": "m",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "fresh"}}],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}})
+                    .to_string();
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: keep-alive\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (port, answered)
+}
+
+/// A kept-alive upstream connection the provider closed, found when it is reused: the
+/// request goes again on a new connection, over HTTP and over a WebSocket, and the client
+/// never sees it (before: a 502 "ConnectionClosed" on HTTP, an error frame on a socket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_connection_the_provider_closed_is_retried_on_a_new_one() {
+    use std::sync::atomic::Ordering;
+    let (up, answered) = provider_dropping_reused_connections().await;
+    let proxy = ProxyProcess::start_with(move |port, dir| {
+        let mut c = config(port, dir, up, json!({}));
+        c["backends"][0]["model"] = json!("m");
+        c
+    })
+    .await;
+    for i in 0..3 {
+        let resp = post_json(&proxy.url("/v1/responses"), &request(false), &[]).await;
+        assert_eq!(resp.status, 200, "HTTP request {i}: {}", resp.body);
+        let v: Value = serde_json::from_str(&resp.body).unwrap();
+        assert_eq!(v["output"][0]["content"][0]["text"], "fresh", "{v}");
+    }
+    let mut ws =
+        common::ws::WsClient::connect(&common::ws::ws_url(proxy.port, "/v1/responses"), &[])
+            .await
+            .unwrap();
+    for i in 0..3 {
+        let mut msg = request(true);
+        msg["type"] = json!("response.create");
+        msg["store"] = json!(false);
+        let frames = ws.create(&msg).await;
+        let last = frames.last().unwrap();
+        assert_eq!(
+            last["type"], "response.completed",
+            "WebSocket turn {i}: {frames:?}"
+        );
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 6);
+    assert_no_secrets(&proxy);
+}

@@ -345,6 +345,34 @@ impl ProxyHttp for ConvertProxy {
         e
     }
 
+    /// A failure after the request went out. The one retried: the provider closed a kept-alive
+    /// connection just as it was reused, before any answer (Pingora marks it retryable on a
+    /// reused connection only). The request goes again on another connection — Pingora
+    /// replays the client's body from its retry buffer, and `request_body_filter` converts
+    /// it again — unless the body outgrew that buffer or the reply had started. POST is not
+    /// idempotent in general; a Chat request the provider never answered is safe to resend.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Self::CTX,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let replayable = !session.as_ref().retry_buffer_truncated();
+        if replayable && !ctx.turn.exchange.started() {
+            e.retry.decide_reuse(client_reused);
+            if e.retry() {
+                let backend = self.backend(ctx).map_or("?", |b| b.name.as_str());
+                tracing::debug!(backend = %backend, "a reused upstream connection was closed before the answer: sending again");
+            }
+        } else {
+            e.set_retry(false);
+        }
+        e
+    }
+
     /// Headers for the provider. The body's length changes, so it goes chunked.
     async fn upstream_request_filter(
         &self,

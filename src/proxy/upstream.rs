@@ -88,6 +88,9 @@ impl ConvertProxy {
         trace: &[(&'static str, http::HeaderValue)],
     ) -> Result<(HttpSession, usize, HttpPeer), Failure> {
         let mut attempts = Attempts::new(first);
+        // Kept-alive connections the provider had closed (found on reuse, before any answer):
+        // the request goes again on another one, as over HTTP (`error_while_proxy`).
+        let mut stale = 0;
         loop {
             let idx = attempts.backend();
             let Some(backend) = self.config.backends.get(idx) else {
@@ -98,11 +101,21 @@ impl ConvertProxy {
             }
             let peer = self.peer_for(backend).await.map_err(Failure::refused)?;
             let e = match self.connector.get_http_session(&peer).await {
-                Ok((mut session, _reused)) => {
-                    let sent = send_on(&mut session, backend, client, body.clone(), trace)
-                        .await
-                        .map_err(|e| Failure::caused(super::cause_of(&e), &backend.name));
-                    return sent.map(|()| (session, idx, peer));
+                Ok((mut session, reused)) => {
+                    match send_on(&mut session, backend, client, body.clone(), trace).await {
+                        Ok(()) => return Ok((session, idx, peer)),
+                        Err(mut e) => {
+                            e.retry.decide_reuse(reused);
+                            if e.retry() && stale < STALE_RETRIES {
+                                stale += 1;
+                                tracing::debug!(backend = %backend.name, "a reused upstream connection was closed before the answer: sending again");
+                                continue;
+                            }
+                            // The provider's side, as Pingora marks it over HTTP.
+                            let e = e.into_up();
+                            return Err(Failure::caused(super::cause_of(&e), &backend.name));
+                        }
+                    }
                 }
                 Err(e) => e,
             };
@@ -127,6 +140,9 @@ impl ConvertProxy {
             .await;
     }
 }
+
+/// Stale kept-alive connections one turn may come across before it fails.
+const STALE_RETRIES: u32 = 3;
 
 async fn send_on(
     session: &mut HttpSession,
