@@ -16,29 +16,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{arg, open_in_batches, rss_kib, Common, Progress};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-/// Resident set of the processes, in KiB (0 for a process that is gone).
-fn rss_kib(pids: &[u32]) -> u64 {
-    pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .sum()
-}
 
 /// Open one stream and keep reading it; `ready` counts streams whose body has started.
 async fn hold(
@@ -89,26 +74,10 @@ async fn hold(
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let addr: SocketAddr = arg(&args, "--addr")
-        .expect("--addr HOST:PORT")
-        .parse()
-        .expect("--addr HOST:PORT");
-    assert!(addr.ip().is_loopback(), "loopback only");
-    let path = arg(&args, "--path").unwrap_or_else(|| "/v1/responses".into());
+    let c = Common::parse(&args, 60);
     let body = std::fs::read(arg(&args, "--body").expect("--body FILE")).expect("read --body");
     let streams: usize = arg(&args, "--streams").map_or(2000, |v| v.parse().unwrap());
-    let batch: usize = arg(&args, "--batch").map_or(100, |v| v.parse().unwrap());
-    let settle =
-        Duration::from_millis(arg(&args, "--settle-ms").map_or(1500, |v| v.parse().unwrap()));
-    let timeout =
-        Duration::from_secs(arg(&args, "--timeout-secs").map_or(60, |v| v.parse().unwrap()));
-    let pids: Vec<u32> = arg(&args, "--pids")
-        .expect("--pids PID[,PID]")
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse().expect("--pids"))
-        .collect();
-
+    let (addr, path) = (c.addr, &c.path);
     let mut request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -123,35 +92,17 @@ fn main() {
         .unwrap();
     let result = rt.block_on(async move {
         let start = Instant::now();
-        let before = rss_kib(&pids);
-        let ready = Arc::new(AtomicUsize::new(0));
-        let failed = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::with_capacity(streams);
-        let mut opened = 0;
-        while opened < streams && start.elapsed() < timeout {
-            let n = batch.min(streams - opened);
-            for _ in 0..n {
-                tasks.push(tokio::spawn(hold(
-                    addr,
-                    Arc::clone(&request),
-                    Arc::clone(&ready),
-                    Arc::clone(&failed),
-                )));
-            }
-            opened += n;
-            // Let this batch get its first bytes before the next one.
-            let target = opened;
-            while ready.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < target
-                && start.elapsed() < timeout
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
+        let before = rss_kib(&c.pids);
+        let progress = Progress::default();
+        let spawn = || {
+            let p = progress.clone();
+            tokio::spawn(hold(addr, Arc::clone(&request), p.ready, p.failed))
+        };
+        let tasks = open_in_batches(streams, &c, start, &progress, spawn, |_| {}).await;
         let open_secs = start.elapsed().as_secs_f64();
-        tokio::time::sleep(settle).await;
-        let during = rss_kib(&pids);
-        let open = ready.load(Ordering::Relaxed);
-        let fails = failed.load(Ordering::Relaxed);
+        tokio::time::sleep(c.settle).await;
+        let during = rss_kib(&c.pids);
+        let (open, fails) = (progress.ready(), progress.failed());
         for t in &tasks {
             t.abort();
         }

@@ -16,33 +16,17 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::{arg, open_in_batches, rss_kib, Common, Progress};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-/// Resident set of the processes, in KiB (0 for a process that is gone).
-fn rss_kib(pids: &[u32]) -> u64 {
-    pids.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .sum()
-}
 
 /// A conversation of about `bytes` bytes: user and assistant messages of ~1 KiB each, the
 /// last one the user's.
@@ -117,29 +101,13 @@ async fn session(
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let addr: SocketAddr = arg(&args, "--addr")
-        .expect("--addr HOST:PORT")
-        .parse()
-        .expect("--addr HOST:PORT");
-    assert!(addr.ip().is_loopback(), "loopback only");
-    let path = arg(&args, "--path").unwrap_or_else(|| "/v1/responses".into());
+    let c = Common::parse(&args, 120);
     let sessions: usize = arg(&args, "--sessions").map_or(1000, |v| v.parse().unwrap());
     let history_bytes: usize = arg(&args, "--history-bytes").map_or(1024, |v| v.parse().unwrap());
-    let batch: usize = arg(&args, "--batch").map_or(100, |v| v.parse().unwrap());
-    let settle =
-        Duration::from_millis(arg(&args, "--settle-ms").map_or(1500, |v| v.parse().unwrap()));
-    let timeout =
-        Duration::from_secs(arg(&args, "--timeout-secs").map_or(120, |v| v.parse().unwrap()));
-    let pids: Vec<u32> = arg(&args, "--pids")
-        .expect("--pids PID[,PID]")
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse().expect("--pids"))
-        .collect();
     let create = json!({"type": "response.create", "model": "mock-model", "store": false,
         "input": history(history_bytes)})
     .to_string();
-    let url = Arc::new(format!("ws://{addr}{path}"));
+    let url = Arc::new(format!("ws://{}{}", c.addr, c.path));
     let create = Arc::new(create);
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -148,40 +116,26 @@ fn main() {
         .unwrap();
     let result = rt.block_on(async move {
         let start = Instant::now();
-        let before = rss_kib(&pids);
-        let ready = Arc::new(AtomicUsize::new(0));
-        let failed = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::with_capacity(sessions);
-        let mut opened = 0;
+        let before = rss_kib(&c.pids);
+        let progress = Progress::default();
         // (sessions idle, RSS KiB) at every tenth of the way.
         let mut curve: Vec<(usize, u64)> = vec![(0, before)];
-        while opened < sessions && start.elapsed() < timeout {
-            let n = batch.min(sessions - opened);
-            for _ in 0..n {
-                tasks.push(tokio::spawn(session(
-                    Arc::clone(&url),
-                    Arc::clone(&create),
-                    Arc::clone(&ready),
-                    Arc::clone(&failed),
-                )));
+        let spawn = || {
+            let p = progress.clone();
+            tokio::spawn(session(Arc::clone(&url), Arc::clone(&create), p.ready, p.failed))
+        };
+        let (step, mut before_batch) = (sessions.max(1), 0);
+        let sample = |opened: usize| {
+            if before_batch * 10 / step != opened * 10 / step {
+                curve.push((progress.ready(), rss_kib(&c.pids)));
             }
-            opened += n;
-            // This batch's turns done before the next one.
-            let target = opened;
-            while ready.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < target
-                && start.elapsed() < timeout
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            if (opened - n) * 10 / sessions != opened * 10 / sessions {
-                curve.push((ready.load(Ordering::Relaxed), rss_kib(&pids)));
-            }
-        }
+            before_batch = opened;
+        };
+        let tasks = open_in_batches(sessions, &c, start, &progress, spawn, sample).await;
         let open_secs = start.elapsed().as_secs_f64();
-        tokio::time::sleep(settle).await;
-        let idle = rss_kib(&pids);
-        let open = ready.load(Ordering::Relaxed);
-        let fails = failed.load(Ordering::Relaxed);
+        tokio::time::sleep(c.settle).await;
+        let idle = rss_kib(&c.pids);
+        let (open, fails) = (progress.ready(), progress.failed());
         for t in &tasks {
             t.abort();
         }
