@@ -23,7 +23,7 @@
 #
 # Knobs: DURATION (s, default 8) CONNS (50) RATE (1000) RATE_SECS (8) STREAMS (2000)
 #        CHUNKS (SSE chunks per mock stream, 50) PORT_BASE (18300) SKIP_BUILD=1
-#        WS_SESSIONS (10000) ONLY (a space-separated subset of: base store ws)
+#        WS_SESSIONS (10000) ONLY (a space-separated subset of: base store ws growth)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,7 +34,7 @@ RATE="${RATE:-1000}"
 RATE_SECS="${RATE_SECS:-8}"
 STREAMS="${STREAMS:-2000}"
 WS_SESSIONS="${WS_SESSIONS:-10000}"
-ONLY="${ONLY:-base store ws}"
+ONLY="${ONLY:-base store ws growth}"
 CHUNKS="${CHUNKS:-50}"
 PORT_BASE="${PORT_BASE:-18300}"
 MOCK_PORT=$((PORT_BASE + 1))
@@ -175,6 +175,8 @@ python3 - "$RUNS" "$ONLY" <<'EOF'
 import json, os, sys
 path, only = sys.argv[1], sys.argv[2].split()
 def group(r):
+    if r.get("kind") == "growth" or str(r.get("mode", "")).startswith("growth-"):
+        return "growth"
     if r.get("kind") == "sessions":
         return "ws"
     if r.get("mode") in ("tiny", "tiny-store", "json-store", "json-nostore"):
@@ -330,14 +332,33 @@ settle() { # until the server is idle (its store writes done): no CPU for 0.5 s,
   log "server still busy after 60 s"
 }
 
-hold_sessions() { # target history-bytes sessions
+hold_sessions() { # target history-bytes sessions [continuation-turns kind]
   local out
   out=$(timeout 300 "$BIN/examples/bench_ws_sessions" --addr "127.0.0.1:$CONVERT_PORT" \
-    --path /v1/responses --history-bytes "$2" --sessions "$3" \
-    --pids "$(family "$SERVER_PID" | paste -sd,)" --timeout-secs 240)
-  python3 -c 'import json,sys; r=json.loads(sys.argv[2]); r.update(target=sys.argv[1], mode="ws-"+sys.argv[3], kind="sessions"); print(json.dumps(r))' \
-    "$1" "$out" "$2" >>"$RUNS"
+    --path /v1/responses --history-bytes "$2" --sessions "$3" --turns "${4:-0}" \
+    --clk-tck "$CLK_TCK" --pids "$(family "$SERVER_PID" | paste -sd,)" --timeout-secs 240)
+  python3 -c 'import json,sys; r=json.loads(sys.argv[2]); r.update(target=sys.argv[1], mode="ws-"+sys.argv[3], kind=sys.argv[4]); print(json.dumps(r))' \
+    "$1" "$out" "$2" "${5:-sessions}" >>"$RUNS"
   tail -n1 "$RUNS" >&2
+}
+
+history_body() { # bytes file: a streamed create whose input is that much conversation
+  python3 - "$1" "$2" <<'EOF'
+import json, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+items, total, i = [], 0, 0
+while total < max(n, 1):
+    k = min(max(n - total, 1), 1024)
+    role = "user" if i % 2 == 0 else "assistant"
+    kind = "input_text" if role == "user" else "output_text"
+    text = (f"message {i}: " + "x" * k)[:k]
+    items.append({"type": "message", "role": role, "content": [{"type": kind, "text": text}]})
+    total += k
+    i += 1
+if i % 2 == 0:
+    items.append({"type": "message", "role": "user", "content": "go on"})
+json.dump({"model": "mock-model", "stream": True, "store": False, "input": items}, open(path, "w"))
+EOF
 }
 
 check_reply() { # url body expect
@@ -431,6 +452,20 @@ if want store; then
   settle
   log "store file: $(du -k "$WORK"/data/*.redb 2>/dev/null | awk '{print $1}' | paste -sd+) KiB"
   stop_server
+fi
+
+if want growth; then
+  # (7) how the cost of a turn grows with its history: over HTTP the whole history each
+  # request; over a WebSocket a continuation on a chain holding that history (8 sessions,
+  # 20 continuations each, all at once).
+  for h in 1024 10240 102400 1048576; do
+    history_body "$h" "$WORK/history-$h.json"
+    log "growth: $h bytes of history, HTTP then WebSocket"
+    start_convert
+    CONNS=8 DURATION=4 run_wrk convert "growth-http-$h" "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$WORK/history-$h.json"
+    stop_server
+    start_convert; hold_sessions convert "$h" 8 20 growth; stop_server
+  done
 fi
 
 if want ws; then

@@ -311,6 +311,25 @@ def load_tables(runs, ratios, added, targets):
                     f"{s['cpu_us_per_req']:.0f} µs |"
                 )
         lines.append("")
+    growth = {}
+    for r in runs:
+        mode = str(r.get("mode", ""))
+        if r["kind"] == "saturate" and mode.startswith("growth-http-"):
+            growth.setdefault(int(mode.rsplit("-", 1)[1]), {})["http"] = r["cpu_us_per_req"]
+        if r["kind"] == "growth":
+            growth.setdefault(r["history_bytes"], {})["ws"] = r.get("cpu_us_per_turn")
+    if growth:
+        lines += [
+            "| history | CPU per turn, HTTP (the whole history) | CPU per turn, WebSocket (a continuation) | ratio |",
+            "|---:|---:|---:|---:|",
+        ]
+        for h in sorted(growth):
+            g = growth[h]
+            http, ws = g.get("http"), g.get("ws")
+            ratio = f"{http / ws:.1f}×" if http and ws else "—"
+            fmt = lambda v: "—" if v is None else f"{v:,.0f} µs"  # noqa: E731
+            lines.append(f"| {h / 1024:,.0f} KiB | {fmt(http)} | {fmt(ws)} | {ratio} |")
+        lines.append("")
     sessions = [r for r in runs if r["kind"] == "sessions"]
     if sessions:
         lines += [
