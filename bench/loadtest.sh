@@ -457,14 +457,14 @@ fi
 if want growth; then
   # (7) how the cost of a turn grows with its history: over HTTP the whole history each
   # request; over a WebSocket a continuation on a chain holding that history (8 sessions,
-  # 20 continuations each, all at once).
+  # 100 continuations each, all at once).
   for h in 1024 10240 102400 1048576; do
     history_body "$h" "$WORK/history-$h.json"
     log "growth: $h bytes of history, HTTP then WebSocket"
     start_convert
     CONNS=8 DURATION=4 run_wrk convert "growth-http-$h" "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$WORK/history-$h.json"
     stop_server
-    start_convert; hold_sessions convert "$h" 8 20 growth; stop_server
+    start_convert; hold_sessions convert "$h" 8 100 growth; stop_server
   done
 fi
 
