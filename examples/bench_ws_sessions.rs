@@ -225,8 +225,8 @@ fn main() {
         };
         format!(
             "{{\"sessions_requested\":{sessions},\"sessions_idle\":{open},\"failed\":{fails},\"history_bytes\":{history_bytes},\"create_bytes\":{},\"rss_before_kib\":{before},\"rss_idle_kib\":{idle},\"kib_per_session\":{per_session:.2},\"open_secs\":{open_secs:.2},\"turns\":{},\"cpu_us_per_turn\":{cpu_us_per_turn:.1},\"curve\":{}}}",
-            turns.done.load(Ordering::Relaxed),
             create.len(),
+            turns.done.load(Ordering::Relaxed),
             serde_json::to_string(&curve).unwrap()
         )
     });

@@ -7,7 +7,8 @@
 //! shared between the entries of one chain: a turn adds its new items, it does not copy the
 //! history.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -54,8 +55,37 @@ pub struct ConnChain {
     entries: VecDeque<(String, ChainEntry)>,
     max_entries: usize,
     max_bytes: usize,
-    /// [`ConnChain::held_bytes`], counted when the entries change (not per message).
+    /// How many entries hold each shared piece (an item's text, a converted chunk), by its
+    /// address, with its length: what [`ConnChain::held_bytes`] counts once. Kept as entries
+    /// come and go — a turn adds its entry's pieces, an eviction removes one entry's —
+    /// instead of recounting every entry's (which grew with the chain's length times its
+    /// entries, and was half a long session's CPU).
+    pieces: HashMap<usize, (usize, u32), BuildHasherDefault<AddressHasher>>,
+    /// [`ConnChain::held_bytes`].
     held: usize,
+}
+
+/// A hasher for addresses: they are distinct and aligned, so one multiplication spreads them
+/// (SipHash, the default, cost more than the rest of the bookkeeping).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
 }
 
 impl ConnChain {
@@ -64,6 +94,7 @@ impl ConnChain {
             entries: VecDeque::new(),
             max_entries: max_entries.max(1),
             max_bytes,
+            pieces: HashMap::default(),
             held: 0,
         }
     }
@@ -80,11 +111,38 @@ impl ConnChain {
         if entry.bytes > self.max_bytes {
             return;
         }
+        self.count(&entry, true);
         self.entries.push_back((id, entry));
-        self.held = self.count_held();
         while self.entries.len() > self.max_entries || self.held > self.max_bytes {
-            self.entries.pop_front();
-            self.held = self.count_held();
+            let Some((_, old)) = self.entries.pop_front() else {
+                break;
+            };
+            self.count(&old, false);
+        }
+    }
+
+    /// Add (or take away) the pieces of `entry` to what the chain holds.
+    fn count(&mut self, entry: &ChainEntry, add: bool) {
+        let items = entry
+            .items
+            .iter()
+            .map(|it| (it.as_ptr() as usize, it.len()));
+        let chunks = entry.chat.iter().flat_map(|p| p.chunks());
+        let chunks = chunks.map(|c| (c.as_ptr() as usize, c.len()));
+        for (addr, len) in items.chain(chunks) {
+            if add {
+                let e = self.pieces.entry(addr).or_insert((len, 0));
+                if e.1 == 0 {
+                    self.held += len;
+                }
+                e.1 += 1;
+            } else if let Some(e) = self.pieces.get_mut(&addr) {
+                e.1 -= 1;
+                if e.1 == 0 {
+                    self.held -= e.0;
+                    self.pieces.remove(&addr);
+                }
+            }
         }
     }
 
@@ -103,10 +161,10 @@ impl ConnChain {
     }
 
     pub fn remove(&mut self, id: &str) {
-        let before = self.entries.len();
-        self.entries.retain(|(k, _)| k != id);
-        if self.entries.len() != before {
-            self.held = self.count_held();
+        if let Some(i) = self.entries.iter().position(|(k, _)| k == id) {
+            if let Some((_, old)) = self.entries.remove(i) {
+                self.count(&old, false);
+            }
         }
     }
 
@@ -121,24 +179,6 @@ impl ConnChain {
     /// Bytes held: item text and converted messages (shared ones count once).
     pub fn held_bytes(&self) -> usize {
         self.held
-    }
-
-    fn count_held(&self) -> usize {
-        let mut seen: HashSet<*const u8> = HashSet::new();
-        let mut total = 0;
-        for (_, e) in &self.entries {
-            for it in e.items.iter() {
-                if seen.insert(it.as_ptr()) {
-                    total += it.len();
-                }
-            }
-            for c in e.chat.iter().flat_map(|p| p.chunks()) {
-                if seen.insert(c.as_ptr()) {
-                    total += c.len();
-                }
-            }
-        }
-        total
     }
 }
 
@@ -678,5 +718,47 @@ mod tests {
         assert!(chain.get("huge").is_none());
         chain.remove("d");
         assert!(chain.is_empty());
+        assert_eq!(chain.held_bytes(), 0);
+    }
+
+    /// What the chain holds, counted the slow way: every distinct piece once.
+    fn recount(chain: &ConnChain) -> usize {
+        let mut seen = HashSet::new();
+        let mut total = 0;
+        for (_, e) in &chain.entries {
+            for it in e.items.iter() {
+                if seen.insert(it.as_ptr() as usize) {
+                    total += it.len();
+                }
+            }
+        }
+        total
+    }
+
+    #[test]
+    fn the_bytes_held_follow_shared_items_through_growth_eviction_and_removal() {
+        // A conversation growing turn by turn, each entry sharing its predecessor's items
+        // (as a chain does), with forks and removals on the way.
+        let mut chain = ConnChain::new(4, 1 << 20);
+        let mut items: Vec<Arc<str>> = Vec::new();
+        for turn in 0..40usize {
+            items.push(Arc::from(format!("item {turn} {}", "y".repeat(turn % 7))));
+            let entry = ChainEntry {
+                bytes: items.iter().map(|i| i.len()).sum(),
+                items: Arc::new(items.clone()),
+                ..ChainEntry::default()
+            };
+            chain.insert(format!("r{turn}"), entry);
+            if turn % 5 == 0 {
+                // A retry of the last turn under the same id: replaced, not counted twice.
+                let again = chain.get(&format!("r{turn}")).cloned().unwrap();
+                chain.insert(format!("r{turn}"), again);
+            }
+            if turn % 9 == 0 {
+                chain.remove(&format!("r{}", turn.saturating_sub(1)));
+            }
+            assert_eq!(chain.held_bytes(), recount(&chain), "turn {turn}");
+        }
+        assert!(chain.len() <= 4);
     }
 }
