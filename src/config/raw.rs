@@ -55,6 +55,7 @@ pub(super) struct RawBackend {
     pub(super) fallback: Option<Vec<String>>,
     pub(super) retries: Option<u32>,
     pub(super) quirks: Option<Object<RawQuirks>>,
+    pub(super) web_search: Option<WebSearchSwitch>,
     // Model metadata for Codex: `models`, or the keys below for the single `model`.
     pub(super) models: Option<Vec<Object<RawModel>>>,
     pub(super) context_window: Option<i64>,
@@ -110,6 +111,15 @@ pub(super) struct RawQuirks {
     pub(super) reasoning_effort: Option<EffortStyle>,
     pub(super) json_schema: Option<bool>,
     pub(super) empty_content_with_tool_calls: Option<bool>,
+}
+
+/// A backend's `web_search`: the provider's own search for the hosted `web_search` tool,
+/// or none (the tool is dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum WebSearchSwitch {
+    Native,
+    Off,
 }
 
 /// `store.type`.

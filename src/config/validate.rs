@@ -14,10 +14,10 @@ use super::error::ConfigError;
 use super::models::validate_models;
 use super::raw::{
     OneOrMany, RawBackend, RawConfig, RawModel, RawQuirks, RawStore, RawTelemetry, RawTimeouts,
-    RawWebSocket, StoreType,
+    RawWebSocket, StoreType, WebSearchSwitch,
 };
 use super::*;
-use crate::providers::Profile;
+use crate::providers::{NativeSearch, Profile};
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let listen_str = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -269,7 +269,20 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
     if let Some(f) = model.as_deref().and_then(|m| profile.family(m)) {
         f.apply(&mut resolved);
     }
-    let quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0);
+    let mut quirks = apply_quirks(resolved, raw.quirks.unwrap_or_default().0);
+    match raw.web_search {
+        None => {}
+        Some(WebSearchSwitch::Off) => quirks.web_search = NativeSearch::None,
+        Some(WebSearchSwitch::Native) => match profile.spec().web_search.0 {
+            NativeSearch::None => {
+                return Err(ConfigError::invalid(
+                    format!("{base}.web_search"),
+                    format!("the {profile} profile has no web search of its own in its Chat API (use \"off\")"),
+                ))
+            }
+            native => quirks.web_search = native,
+        },
+    }
     let match_models: Vec<String> = match rules.model {
         None => Vec::new(),
         Some(OneOrMany::One(m)) => vec![m],

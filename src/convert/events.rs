@@ -18,6 +18,15 @@ use serde_json::value::RawValue;
 
 use crate::sse::{write_event_json, write_json_line, DONE_FRAME};
 
+/// `serialize_struct` with the fields in the order given (alphabetical, by convention).
+macro_rules! object {
+    ($s:expr, $($key:literal => $value:expr),* $(,)?) => {{
+        let mut st = $s.serialize_struct("", 0 $(+ { let _ = $key; 1 })*)?;
+        $(st.serialize_field($key, $value)?;)*
+        st.end()
+    }};
+}
+
 /// How events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -75,6 +84,7 @@ pub enum ResponsesEvent<'a> {
         item_id: &'a str,
         output_index: usize,
         text: &'a str,
+        annotations: &'a [UrlCitation],
     },
     OutputTextDelta {
         item_id: &'a str,
@@ -137,6 +147,65 @@ pub enum ResponsesEvent<'a> {
         output_index: usize,
         input: &'a str,
     },
+    /// `response.web_search_call.{in_progress, searching, completed}`.
+    WebSearchCallProgress {
+        name: &'static str,
+        item_id: &'a str,
+        output_index: usize,
+    },
+    /// A citation of the message's `output_text` part.
+    OutputTextAnnotationAdded {
+        item_id: &'a str,
+        output_index: usize,
+        annotation_index: usize,
+        annotation: &'a UrlCitation,
+    },
+}
+
+/// `response.web_search_call.*` event names, in the order they come.
+pub const WEB_SEARCH_IN_PROGRESS: &str = "response.web_search_call.in_progress";
+pub const WEB_SEARCH_SEARCHING: &str = "response.web_search_call.searching";
+pub const WEB_SEARCH_COMPLETED: &str = "response.web_search_call.completed";
+
+/// A `url_citation` annotation: the characters `start_index..end_index` of the text cite
+/// `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlCitation {
+    pub start_index: usize,
+    pub end_index: usize,
+    pub url: String,
+    pub title: String,
+}
+
+impl Serialize for UrlCitation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        object!(s, "end_index" => &self.end_index, "start_index" => &self.start_index,
+            "title" => &self.title, "type" => "url_citation", "url" => &self.url)
+    }
+}
+
+/// One source a search found: `{"type":"url","url":URL}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchSource {
+    pub url: String,
+}
+
+impl Serialize for SearchSource {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        object!(s, "type" => "url", "url" => &self.url)
+    }
+}
+
+/// A `web_search_call`'s `action`: `{"query", "sources", "type": "search"}`.
+struct SearchAction<'a> {
+    query: &'a str,
+    sources: &'a [SearchSource],
+}
+
+impl Serialize for SearchAction<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        object!(s, "query" => self.query, "sources" => self.sources, "type" => "search")
+    }
 }
 
 impl ResponsesEvent<'_> {
@@ -160,6 +229,8 @@ impl ResponsesEvent<'_> {
             E::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
             E::CustomToolCallInputDelta { .. } => "response.custom_tool_call_input.delta",
             E::CustomToolCallInputDone { .. } => "response.custom_tool_call_input.done",
+            E::WebSearchCallProgress { name, .. } => name,
+            E::OutputTextAnnotationAdded { .. } => "response.output_text.annotation.added",
         }
     }
 }
@@ -168,15 +239,6 @@ impl ResponsesEvent<'_> {
 pub struct Sequenced<'a> {
     pub sequence_number: u64,
     pub event: &'a ResponsesEvent<'a>,
-}
-
-/// `serialize_struct` with the fields in the order given (alphabetical, by convention).
-macro_rules! object {
-    ($s:expr, $($key:literal => $value:expr),* $(,)?) => {{
-        let mut st = $s.serialize_struct("", 0 $(+ { let _ = $key; 1 })*)?;
-        $(st.serialize_field($key, $value)?;)*
-        st.end()
-    }};
 }
 
 const EMPTY: [(); 0] = [];
@@ -190,12 +252,12 @@ impl Serialize for EmptyObject {
     }
 }
 
-/// `{"annotations":[],"logprobs":[],"text":TEXT,"type":"output_text"}`.
-struct OutputTextPart<'a>(&'a str);
+/// `{"annotations":[...],"logprobs":[],"text":TEXT,"type":"output_text"}`.
+struct OutputTextPart<'a>(&'a str, &'a [UrlCitation]);
 
 impl Serialize for OutputTextPart<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        object!(s, "annotations" => &EMPTY, "logprobs" => &EMPTY, "text" => self.0,
+        object!(s, "annotations" => self.1, "logprobs" => &EMPTY, "text" => self.0,
             "type" => "output_text")
     }
 }
@@ -224,14 +286,15 @@ impl Serialize for Sequenced<'_> {
                 item_id,
                 output_index,
             } => object!(s, "content_index" => &0, "item_id" => item_id,
-                "output_index" => &output_index, "part" => &OutputTextPart(""),
+                "output_index" => &output_index, "part" => &OutputTextPart("", &[]),
                 "sequence_number" => seq, "type" => ty),
             E::ContentPartDone {
                 item_id,
                 output_index,
                 text,
+                annotations,
             } => object!(s, "content_index" => &0, "item_id" => item_id,
-                "output_index" => &output_index, "part" => &OutputTextPart(text),
+                "output_index" => &output_index, "part" => &OutputTextPart(text, annotations),
                 "sequence_number" => seq, "type" => ty),
             E::OutputTextDelta {
                 item_id,
@@ -311,6 +374,20 @@ impl Serialize for Sequenced<'_> {
                 input,
             } => object!(s, "input" => input, "item_id" => item_id,
                 "output_index" => &output_index, "sequence_number" => seq, "type" => ty),
+            E::WebSearchCallProgress {
+                item_id,
+                output_index,
+                ..
+            } => object!(s, "item_id" => item_id, "output_index" => &output_index,
+                "sequence_number" => seq, "type" => ty),
+            E::OutputTextAnnotationAdded {
+                item_id,
+                output_index,
+                annotation_index,
+                annotation,
+            } => object!(s, "annotation" => annotation, "annotation_index" => &annotation_index,
+                "content_index" => &0, "item_id" => item_id, "output_index" => &output_index,
+                "sequence_number" => seq, "type" => ty),
         }
     }
 }
@@ -339,6 +416,8 @@ pub enum OutputItem<'a> {
         id: &'a str,
         /// `None`: in progress.
         text: Option<&'a str>,
+        /// The text's citations (done only).
+        annotations: &'a [UrlCitation],
     },
     /// A reasoning item: an empty summary while in progress; done, the summary, the
     /// proxy's token carrying the text, and the raw text when the client asked for it.
@@ -369,6 +448,14 @@ pub enum OutputItem<'a> {
         call_id: &'a str,
         arguments: Option<Box<RawValue>>,
     },
+    /// A search the provider ran (its own web search).
+    WebSearchCall {
+        id: &'a str,
+        /// `in_progress` when announced, `completed` when done.
+        status: ItemStatus,
+        query: &'a str,
+        sources: &'a [SearchSource],
+    },
     /// Remote compaction: the summary, as the proxy's token.
     Compaction {
         id: &'a str,
@@ -387,11 +474,15 @@ pub struct ReasoningDone<'a> {
 impl Serialize for OutputItem<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            OutputItem::Message { id, text: None } => object!(s, "content" => &EMPTY,
+            OutputItem::Message { id, text: None, .. } => object!(s, "content" => &EMPTY,
                 "id" => id, "role" => "assistant", "status" => "in_progress",
                 "type" => "message"),
-            OutputItem::Message { id, text: Some(t) } => object!(s,
-                "content" => &[OutputTextPart(t)], "id" => id, "role" => "assistant",
+            OutputItem::Message {
+                id,
+                text: Some(t),
+                annotations,
+            } => object!(s,
+                "content" => &[OutputTextPart(t, annotations)], "id" => id, "role" => "assistant",
                 "status" => "completed", "type" => "message"),
             OutputItem::Reasoning { id, done: None } => object!(s, "id" => id,
                 "summary" => &EMPTY, "type" => "reasoning"),
@@ -455,6 +546,13 @@ impl Serialize for OutputItem<'_> {
                     "execution" => "client", "id" => id, "status" => status.as_str(),
                     "type" => "tool_search_call"),
             },
+            OutputItem::WebSearchCall {
+                id,
+                status,
+                query,
+                sources,
+            } => object!(s, "action" => &SearchAction { query, sources }, "id" => id,
+                "status" => status.as_str(), "type" => "web_search_call"),
             OutputItem::Compaction {
                 id,
                 encrypted_content,

@@ -258,7 +258,9 @@ fn plan_request<'a>(
     if let Some(format) = req.text.as_ref().and_then(|t| t.format.as_ref()) {
         chat.response_format = response_format(format, quirks, &mut hints);
     }
-    if stream {
+    // Kimi's search is a call the proxy answers before the turn goes on: the replies are
+    // read as streams, whatever the client asked for.
+    if stream || catalog.native_search.loops() {
         chat.stream = Some(true);
         chat.stream_options = Some(json!({"include_usage": true}));
     }
@@ -576,6 +578,38 @@ fn splice_messages(
     }
     out.extend_from_slice(&shell[open.len()..]);
     Ok(out)
+}
+
+/// The Chat body `chat` with `messages` appended to its `messages` (the bytes before them
+/// unchanged, so the provider's prefix cache still holds): how a turn answers the
+/// provider's own search call and calls again. `None` when `chat` is not a Chat body.
+pub fn append_messages(chat: &[u8], messages: &[Value]) -> Option<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        messages: &'a serde_json::value::RawValue,
+    }
+    let text = std::str::from_utf8(chat).ok()?;
+    let body: Body<'_> = serde_json::from_str(text).ok()?;
+    let raw = body.messages.get();
+    // `raw` is a slice of `text`: its place in the body.
+    let start = (raw.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    let close = start + raw.len() - 1;
+    if !raw.starts_with('[') || chat.get(close) != Some(&b']') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(chat.len() + 256 * messages.len());
+    out.extend_from_slice(&chat[..close]);
+    let mut empty = raw[1..raw.len() - 1].trim().is_empty();
+    for m in messages {
+        if !empty {
+            out.push(b',');
+        }
+        empty = false;
+        serde_json::to_writer(&mut out, m).ok()?;
+    }
+    out.extend_from_slice(&chat[close..]);
+    Some(out)
 }
 
 /// What the provider is asked when a client compacts remotely. The proxy owns this prompt:

@@ -16,6 +16,7 @@ use super::error::{base_resp_error, code_for_stream_error};
 pub use super::events::Framing;
 use super::events::{
     EventWriter, ItemStatus, OutputItem, ReasoningDone, ResponseEventKind, ResponsesEvent,
+    SearchSource, UrlCitation, WEB_SEARCH_COMPLETED, WEB_SEARCH_IN_PROGRESS, WEB_SEARCH_SEARCHING,
 };
 use super::freeform::{custom_input_from_arguments, InputDecoder};
 use super::ids::{encode_compaction_token, encode_reasoning_token, IdGen};
@@ -23,6 +24,7 @@ use super::response::{usage_json, write_response, Status};
 use super::think::ThinkSplitter;
 use super::tools::ToolOrigin;
 use super::ResponseContext;
+use crate::providers::NativeSearch;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::types::chat::{ChatChunk, ChatCompletion, ChatUsage, ChunkDelta, ToolCallDelta};
 
@@ -57,6 +59,8 @@ struct TextSlot {
     output_index: usize,
     text: String,
     closed: bool,
+    /// A message's citations of the provider's search results (at its end).
+    annotations: Vec<UrlCitation>,
 }
 
 impl TextSlot {
@@ -66,10 +70,12 @@ impl TextSlot {
             (TextKind::Message, false) => OutputItem::Message {
                 id: &self.id,
                 text: None,
+                annotations: &[],
             },
             (TextKind::Message, true) => OutputItem::Message {
                 id: &self.id,
                 text: Some(&self.text),
+                annotations: &self.annotations,
             },
             (TextKind::Reasoning, false) => OutputItem::Reasoning {
                 id: &self.id,
@@ -99,6 +105,8 @@ struct ToolSlot {
     closed: bool,
     /// Freeform tools: the raw input decoded so far from the `{"input": "…` arguments.
     input: InputDecoder,
+    /// The provider reply (of this turn's replies) the call came in.
+    round: u32,
 }
 
 impl ToolSlot {
@@ -136,6 +144,14 @@ impl ToolSlot {
                     } else {
                         None
                     },
+                };
+            }
+            ToolOrigin::WebSearch => {
+                return OutputItem::WebSearchCall {
+                    id: &self.id,
+                    status,
+                    query: "",
+                    sources: &[],
                 };
             }
             ToolOrigin::Function { name } => (name, None),
@@ -219,7 +235,41 @@ pub struct StreamConverter {
     /// Remote compaction: the one `compaction` output item (output index, id, token), once
     /// made.
     compaction_item: Option<(usize, String, String)>,
+    /// The searches the provider reported with their results (GLM), in output order.
+    searches: Vec<SearchSlot>,
+    /// Results the answer may cite by marker (GLM's `refer`, e.g. `ref_1`).
+    cited: Vec<Cited>,
+    /// This turn's provider reply: 0, then one more for each answered search call (Kimi).
+    round: u32,
+    /// The usage of the earlier replies of this turn.
+    usage_before: Option<ChatUsage>,
+    /// The reply's text and reasoning (Kimi: they go back with the search call).
+    round_text: String,
+    round_reasoning: String,
+    /// The reply ended with search calls the proxy answers: the messages to send, until
+    /// taken; while set (and until [`StreamConverter::resume`]) the turn is not over.
+    continuation: Option<Vec<Value>>,
+    awaiting: bool,
 }
+
+/// A search the provider ran and reported with its results.
+#[derive(Debug)]
+struct SearchSlot {
+    id: String,
+    output_index: usize,
+    sources: Vec<SearchSource>,
+}
+
+#[derive(Debug)]
+struct Cited {
+    refer: String,
+    url: String,
+    title: String,
+}
+
+/// Search calls answered by the proxy in one turn, at most (Kimi's loop): a reply that calls
+/// the search again after that ends the turn as it is.
+pub const MAX_SEARCH_ROUNDS: u32 = 4;
 
 impl StreamConverter {
     /// `framing`: how the Responses events are written ([`Framing::None`]: only the final
@@ -243,6 +293,14 @@ impl StreamConverter {
             chunks: 0,
             summary: String::new(),
             compaction_item: None,
+            searches: Vec::new(),
+            cited: Vec::new(),
+            round: 0,
+            usage_before: None,
+            round_text: String::new(),
+            round_reasoning: String::new(),
+            continuation: None,
+            awaiting: false,
         }
     }
 
@@ -348,7 +406,7 @@ impl StreamConverter {
 
     /// Feed raw upstream SSE bytes.
     pub fn push_bytes(&mut self, bytes: &[u8]) {
-        if self.is_done() {
+        if self.is_done() || self.awaiting {
             return;
         }
         let mut events = std::mem::take(&mut self.scratch);
@@ -359,19 +417,124 @@ impl StreamConverter {
 
     /// The upstream body ended normally.
     pub fn finish(&mut self) {
-        if !self.is_done() {
+        if !self.is_done() && !self.awaiting {
             let mut events = std::mem::take(&mut self.scratch);
             self.decoder.finish(&mut events);
             self.handle_events(&mut events);
             self.scratch = events;
         }
-        self.finalize(End::Finished);
+        self.end_of_reply();
     }
 
     /// Finish when nothing is left to decode: a completion was pushed whole (JSON mode), or
     /// there is no provider reply at all (Codex's warm-up).
     pub fn finish_without_events(&mut self) {
+        self.end_of_reply();
+    }
+
+    /// The provider's reply is over: the turn ends, unless the reply called the provider's
+    /// own search (Kimi's `$web_search`), which the proxy answers ([`Self::take_continuation`]).
+    fn end_of_reply(&mut self) {
+        if self.is_done() || self.awaiting {
+            return;
+        }
+        if let Some(messages) = self.search_answer() {
+            self.close_text();
+            self.continuation = Some(messages);
+            self.awaiting = true;
+            return;
+        }
         self.finalize(End::Finished);
+    }
+
+    /// The messages that answer this reply's search calls: the assistant message as the
+    /// provider wrote it (its reasoning, text and calls) and one tool message per call with
+    /// the call's arguments unchanged (Kimi's documented loop). `None` when the reply has no
+    /// such call, has a call of the client's too (the client answers first), or the turn
+    /// answered [`MAX_SEARCH_ROUNDS`] already.
+    fn search_answer(&self) -> Option<Vec<Value>> {
+        if !self.ctx.catalog.native_search.loops() || self.round + 1 >= MAX_SEARCH_ROUNDS {
+            return None;
+        }
+        let calls: Vec<&ToolSlot> = self
+            .slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Tool(t) if t.round == self.round && !t.chat_name.is_empty() => Some(t),
+                _ => None,
+            })
+            .collect();
+        let searching = |t: &&ToolSlot| self.ctx.catalog.is_web_search(&t.chat_name);
+        if calls.is_empty() || !calls.iter().all(searching) {
+            return None;
+        }
+        let tool_calls: Vec<Value> = calls
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "id": t.call_id,
+                    "type": "builtin_function",
+                    "function": {"name": t.chat_name, "arguments": t.args},
+                })
+            })
+            .collect();
+        let mut assistant = serde_json::json!({
+            "role": "assistant",
+            "content": self.round_text,
+            "tool_calls": tool_calls,
+        });
+        if !self.round_reasoning.is_empty() || self.ctx.quirks.require_reasoning_content {
+            assistant["reasoning_content"] = Value::String(self.round_reasoning.clone());
+        }
+        let mut messages = vec![assistant];
+        messages.extend(calls.iter().map(|t| {
+            serde_json::json!({
+                "role": "tool",
+                "tool_call_id": t.call_id,
+                "name": t.chat_name,
+                "content": t.args,
+            })
+        }));
+        Some(messages)
+    }
+
+    /// The messages to send to the provider before the turn goes on (see
+    /// [`Self::end_of_reply`]), once.
+    pub fn take_continuation(&mut self) -> Option<Vec<Value>> {
+        self.continuation.take()
+    }
+
+    /// Is the turn waiting for the proxy to answer a search call?
+    pub fn awaiting(&self) -> bool {
+        self.awaiting
+    }
+
+    /// The provider answered the continuation: its reply continues this turn's response. The
+    /// searches it answered are complete; the next reply's calls and text are new items.
+    pub fn resume(&mut self) {
+        if !self.awaiting {
+            return;
+        }
+        self.awaiting = false;
+        let answered: Vec<usize> = (0..self.slots.len())
+            .filter(|i| {
+                matches!(&self.slots[*i], Slot::Tool(t)
+                    if t.round == self.round && self.ctx.catalog.is_web_search(&t.chat_name))
+            })
+            .collect();
+        for i in answered {
+            self.close_tool(i);
+        }
+        self.round += 1;
+        self.usage_before = self.usage.take();
+        self.usage.clone_from(&self.usage_before);
+        self.finish_reason = None;
+        self.decoder = SseDecoder::new();
+        self.round_text.clear();
+        self.round_reasoning.clear();
+        if let Some(s) = self.streaming() {
+            s.saw_delta = false;
+        }
     }
 
     /// The upstream failed (cut off, timed out, unreadable): `response.failed`.
@@ -384,7 +547,7 @@ impl StreamConverter {
 
     fn handle_events(&mut self, events: &mut Vec<SseEvent>) {
         for ev in events.drain(..) {
-            if self.is_done() {
+            if self.is_done() || self.awaiting {
                 continue;
             }
             let data = ev.data.trim();
@@ -392,7 +555,7 @@ impl StreamConverter {
                 continue;
             }
             if data == "[DONE]" {
-                self.finalize(End::Finished);
+                self.end_of_reply();
                 continue;
             }
             match serde_json::from_str::<ChatChunk>(data) {
@@ -407,7 +570,7 @@ impl StreamConverter {
 
     /// One parsed chunk.
     pub fn push_chunk(&mut self, chunk: &ChatChunk) {
-        if self.is_done() {
+        if self.is_done() || self.awaiting {
             return;
         }
         self.chunks += 1;
@@ -422,7 +585,10 @@ impl StreamConverter {
         }
         self.start();
         if let Some(u) = chunk.usage() {
-            self.usage = Some(u.clone());
+            self.usage = Some(self.with_earlier_usage(u));
+        }
+        if let Some(results) = &chunk.web_search {
+            self.search_results(results);
         }
         for choice in chunk.choices.iter().filter(|c| c.index == 0) {
             let saw_delta = self.streaming().is_some_and(|s| s.saw_delta);
@@ -457,7 +623,10 @@ impl StreamConverter {
         }
         self.start();
         if let Some(u) = c.usage() {
-            self.usage = Some(u.clone());
+            self.usage = Some(self.with_earlier_usage(u));
+        }
+        if let Some(results) = &c.web_search {
+            self.search_results(results);
         }
         if let Some(choice) = c.choices.first() {
             if let Some(m) = &choice.message {
@@ -470,6 +639,94 @@ impl StreamConverter {
             }
             self.finish_reason = choice.finish_reason.as_deref().map(str::to_owned);
         }
+    }
+
+    /// `u` with the usage of this turn's earlier replies added.
+    fn with_earlier_usage(&self, u: &ChatUsage) -> ChatUsage {
+        match &self.usage_before {
+            Some(before) => before.plus(u),
+            None => u.clone(),
+        }
+    }
+
+    /// GLM's `web_search` results (a top-level array of the completion or of a chunk): one
+    /// `web_search_call` per reply, complete at once (the provider searched before it
+    /// answered), and the results its answer may cite.
+    fn search_results(&mut self, results: &Value) {
+        if self.ctx.catalog.native_search != NativeSearch::Glm || self.ctx.compaction {
+            return;
+        }
+        let Some(list) = results.as_array().filter(|l| !l.is_empty()) else {
+            return;
+        };
+        if !self.searches.is_empty() {
+            return; // the same results repeated in a later chunk (GLM searches once)
+        }
+        let mut sources = Vec::new();
+        for r in list {
+            let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let url = text("link");
+            if url.is_empty() {
+                continue;
+            }
+            let refer = text("refer");
+            if !refer.is_empty() {
+                self.cited.push(Cited {
+                    refer,
+                    url: url.clone(),
+                    title: text("title"),
+                });
+            }
+            if !sources.iter().any(|s: &SearchSource| s.url == url) {
+                sources.push(SearchSource { url });
+            }
+        }
+        self.close_text();
+        self.close_tools();
+        let slot = SearchSlot {
+            id: self.ids.next("ws"),
+            output_index: self.added,
+            sources,
+        };
+        self.added += 1;
+        let (id, oi) = (slot.id.as_str(), slot.output_index);
+        let w = &mut self.events;
+        let out = &mut self.out;
+        let item = |status| OutputItem::WebSearchCall {
+            id,
+            status,
+            query: "",
+            sources: &slot.sources,
+        };
+        w.event(
+            out,
+            &ResponsesEvent::OutputItemAdded {
+                output_index: oi,
+                item: &item(ItemStatus::InProgress),
+            },
+        );
+        for name in [
+            WEB_SEARCH_IN_PROGRESS,
+            WEB_SEARCH_SEARCHING,
+            WEB_SEARCH_COMPLETED,
+        ] {
+            w.event(
+                out,
+                &ResponsesEvent::WebSearchCallProgress {
+                    name,
+                    item_id: id,
+                    output_index: oi,
+                },
+            );
+        }
+        w.event(
+            out,
+            &ResponsesEvent::OutputItemDone {
+                output_index: oi,
+                item: &item(ItemStatus::Completed),
+            },
+        );
+        self.searches.push(slot);
     }
 
     fn push_delta(&mut self, d: &ChunkDelta) {
@@ -525,6 +782,12 @@ impl StreamConverter {
             }
         };
         let raw = self.ctx.include_reasoning_text;
+        if self.ctx.catalog.native_search.loops() {
+            match kind {
+                TextKind::Message => self.round_text.push_str(s),
+                TextKind::Reasoning => self.round_reasoning.push_str(s),
+            }
+        }
         let Some(Slot::Text(t)) = self.slots.get_mut(slot) else {
             return;
         };
@@ -572,6 +835,7 @@ impl StreamConverter {
             output_index: self.added,
             text: String::new(),
             closed: false,
+            annotations: Vec::new(),
         };
         self.added += 1;
         let (item_id, output_index) = (slot.id.as_str(), slot.output_index);
@@ -612,12 +876,26 @@ impl StreamConverter {
             return;
         };
         t.closed = true;
+        if t.kind == TextKind::Message && !self.cited.is_empty() {
+            t.annotations = citations(&t.text, &self.cited);
+        }
         let t = &*t;
         let (item_id, output_index, text) = (t.id.as_str(), t.output_index, t.text.as_str());
         let out = &mut self.out;
         let w = &mut self.events;
         match t.kind {
             TextKind::Message => {
+                for (annotation_index, annotation) in t.annotations.iter().enumerate() {
+                    w.event(
+                        out,
+                        &ResponsesEvent::OutputTextAnnotationAdded {
+                            item_id,
+                            output_index,
+                            annotation_index,
+                            annotation,
+                        },
+                    );
+                }
                 w.event(
                     out,
                     &ResponsesEvent::OutputTextDone {
@@ -632,6 +910,7 @@ impl StreamConverter {
                         item_id,
                         output_index,
                         text,
+                        annotations: &t.annotations,
                     },
                 );
             }
@@ -697,7 +976,9 @@ impl StreamConverter {
             None => {
                 // No index: a new call when it carries a new id, else the latest call.
                 let last = self.slots.iter().rev().find_map(|s| match s {
-                    Slot::Tool(t) => Some((t.chat_index, t.call_id.clone())),
+                    Slot::Tool(t) if t.round == self.round => {
+                        Some((t.chat_index, t.call_id.clone()))
+                    }
                     _ => None,
                 });
                 match (last, d.id.as_deref()) {
@@ -707,10 +988,9 @@ impl StreamConverter {
                 }
             }
         };
-        let pos = self
-            .slots
-            .iter()
-            .position(|s| matches!(s, Slot::Tool(t) if t.chat_index == chat_index));
+        let pos = self.slots.iter().position(
+            |s| matches!(s, Slot::Tool(t) if t.chat_index == chat_index && t.round == self.round),
+        );
         let pos = match pos {
             Some(p) => p,
             None => {
@@ -724,6 +1004,7 @@ impl StreamConverter {
                     args: String::new(),
                     closed: false,
                     input: InputDecoder::default(),
+                    round: self.round,
                 }));
                 self.slots.len() - 1
             }
@@ -781,6 +1062,7 @@ impl StreamConverter {
             ToolOrigin::Custom { .. } => ctc_id,
             ToolOrigin::Function { .. } | ToolOrigin::Namespaced { .. } => fc_id,
             ToolOrigin::ToolSearch => self.ids.next("tsc"),
+            ToolOrigin::WebSearch => self.ids.next("ws"),
         };
         self.events.event(
             &mut self.out,
@@ -789,6 +1071,18 @@ impl StreamConverter {
                 item: &t.item(&origin, ItemStatus::InProgress),
             },
         );
+        if origin == ToolOrigin::WebSearch {
+            for name in [WEB_SEARCH_IN_PROGRESS, WEB_SEARCH_SEARCHING] {
+                self.events.event(
+                    &mut self.out,
+                    &ResponsesEvent::WebSearchCallProgress {
+                        name,
+                        item_id: &t.id,
+                        output_index,
+                    },
+                );
+            }
+        }
     }
 
     /// Stream the arguments after byte `from` (function tools only; a custom tool's raw
@@ -797,8 +1091,9 @@ impl StreamConverter {
         let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
             return;
         };
-        if self.ctx.catalog.is_search(&t.chat_name) {
-            return; // a `tool_search_call` has no argument events
+        if self.ctx.catalog.is_search(&t.chat_name) || self.ctx.catalog.is_web_search(&t.chat_name)
+        {
+            return; // a `tool_search_call` or `web_search_call` has no argument events
         }
         if self.ctx.catalog.is_custom(&t.chat_name) {
             // Stream the raw input as the JSON string arrives.
@@ -841,9 +1136,22 @@ impl StreamConverter {
             return; // never named: nothing was announced
         };
         let origin = self.ctx.catalog.origin(&t.chat_name);
-        let custom = matches!(origin, ToolOrigin::Custom { .. } | ToolOrigin::ToolSearch);
+        let custom = matches!(
+            origin,
+            ToolOrigin::Custom { .. } | ToolOrigin::ToolSearch | ToolOrigin::WebSearch
+        );
         let out = &mut self.out;
         let w = &mut self.events;
+        if origin == ToolOrigin::WebSearch {
+            w.event(
+                out,
+                &ResponsesEvent::WebSearchCallProgress {
+                    name: WEB_SEARCH_COMPLETED,
+                    item_id: &t.id,
+                    output_index,
+                },
+            );
+        }
         if t.args.trim().is_empty() && !custom {
             // A call without arguments: `{}`, announced as a delta so deltas add up.
             t.args = "{}".to_owned();
@@ -1088,6 +1396,17 @@ impl StreamConverter {
                 },
             ));
         }
+        for w in &self.searches {
+            items.push((
+                w.output_index,
+                OutputItem::WebSearchCall {
+                    id: &w.id,
+                    status: ItemStatus::Completed,
+                    query: "",
+                    sources: &w.sources,
+                },
+            ));
+        }
         let raw = self.ctx.include_reasoning_text;
         let mut origins = origins.iter();
         for s in &self.slots {
@@ -1106,6 +1425,43 @@ impl StreamConverter {
         items.sort_by_key(|(i, _)| *i);
         items.into_iter().map(|(_, v)| v).collect()
     }
+}
+
+/// The `url_citation`s of `text`: each place it writes a cited result's marker (GLM's
+/// `ref_1`, with the brackets around it, `[ref_1]` or `【ref_1】`), in order. Indices count
+/// characters, as the Responses API does.
+fn citations(text: &str, cited: &[Cited]) -> Vec<UrlCitation> {
+    let mut found: Vec<(usize, usize, &Cited)> = Vec::new();
+    for c in cited {
+        for (at, _) in text.match_indices(c.refer.as_str()) {
+            let mut start = at;
+            let mut end = at + c.refer.len();
+            // A longer marker (`ref_10` for `ref_1`) is not this one.
+            if text[end..].starts_with(|ch: char| ch.is_ascii_digit()) {
+                continue;
+            }
+            if let (Some(open), Some(close)) = (
+                text[..start].chars().next_back(),
+                text[end..].chars().next(),
+            ) {
+                if matches!((open, close), ('[', ']') | ('【', '】') | ('(', ')')) {
+                    start -= open.len_utf8();
+                    end += close.len_utf8();
+                }
+            }
+            found.push((start, end, c));
+        }
+    }
+    found.sort_by_key(|(start, _, _)| *start);
+    found
+        .into_iter()
+        .map(|(start, end, c)| UrlCitation {
+            start_index: text[..start].chars().count(),
+            end_index: text[..end].chars().count(),
+            url: c.url.clone(),
+            title: c.title.clone(),
+        })
+        .collect()
 }
 
 impl TextKind {

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::providers::Quirks;
-use crate::types::chat::{ChatFunction, ChatTool};
+use crate::providers::{NativeSearch, Quirks};
+use crate::types::chat::{ChatFunction, ChatTool, FunctionChatTool};
 use crate::types::responses::{CustomTool, FunctionTool, Tool, ToolSearchTool, Tools};
 
 /// Where a Chat function name came from.
@@ -41,6 +41,9 @@ pub enum ToolOrigin {
     },
     /// The client-executed `tool_search`.
     ToolSearch,
+    /// The provider's own search called as a function (Kimi's `$web_search`): answered by the
+    /// proxy, shown to the client as a `web_search_call`.
+    WebSearch,
 }
 
 /// The Chat name of the client-executed `tool_search`.
@@ -51,6 +54,8 @@ pub struct ToolCatalog {
     by_chat_name: HashMap<String, ToolOrigin>,
     /// (namespace, name) → chat name.
     namespaced: HashMap<(String, String), String>,
+    /// The provider's own web search, when the request's `web_search` was offered as it.
+    pub native_search: NativeSearch,
 }
 
 pub const MAX_NAME: usize = 64;
@@ -72,6 +77,11 @@ impl ToolCatalog {
 
     pub fn is_search(&self, name: &str) -> bool {
         matches!(self.by_chat_name.get(name), Some(ToolOrigin::ToolSearch))
+    }
+
+    /// The provider's search, called as a function (Kimi's `$web_search`).
+    pub fn is_web_search(&self, name: &str) -> bool {
+        matches!(self.by_chat_name.get(name), Some(ToolOrigin::WebSearch))
     }
 
     /// The Chat name for a namespaced function (also for history items whose namespace is no
@@ -258,6 +268,28 @@ pub fn convert_tools(tools: &[Tool], quirks: &Quirks) -> ToolSet {
                     .insert_unique(TOOL_SEARCH_NAME.to_owned(), ToolOrigin::ToolSearch);
                 set.chat.push(tool_search_json(&chat_name, t));
             }
+            Tool::WebSearch(w) => {
+                if set.catalog.native_search != NativeSearch::None {
+                    continue; // offered once
+                }
+                match quirks.web_search.tool(&w.allowed_domains) {
+                    Some(native) => {
+                        set.catalog.native_search = quirks.web_search;
+                        if quirks.web_search == NativeSearch::Kimi {
+                            set.catalog.by_chat_name.insert(
+                                crate::providers::kimi::WEB_SEARCH.to_owned(),
+                                ToolOrigin::WebSearch,
+                            );
+                        }
+                        set.chat.push(ChatTool::Native(native));
+                    }
+                    None => {
+                        // Counted and warned by the dialect guard.
+                        set.skipped.push("web_search".to_owned());
+                        set.unconverted.push("web_search".to_owned());
+                    }
+                }
+            }
             Tool::Other(v) => {
                 let ty = tool_type_of(v);
                 set.skipped.push(ty.clone());
@@ -274,7 +306,7 @@ fn undefer(t: &mut Tool) {
         Tool::Function(f) => f.defer_loading = false,
         Tool::Custom(c) => c.defer_loading = false,
         Tool::Namespace(ns) => ns.tools.iter_mut().for_each(undefer),
-        Tool::ToolSearch(_) | Tool::Other(_) => {}
+        Tool::ToolSearch(_) | Tool::WebSearch(_) | Tool::Other(_) => {}
     }
 }
 
@@ -439,6 +471,7 @@ fn tool_type(t: &Tool) -> String {
         Tool::Namespace(_) => "namespace".into(),
         Tool::Custom(_) => "custom".into(),
         Tool::ToolSearch(_) => "tool_search".into(),
+        Tool::WebSearch(_) => "web_search".into(),
         Tool::Other(v) => tool_type_of(v),
     }
 }
@@ -451,15 +484,19 @@ fn tool_type_of(v: &Value) -> String {
 }
 
 fn function_json(chat_name: &str, f: &FunctionTool, quirks: &Quirks) -> ChatTool {
-    ChatTool {
+    function_tool(ChatFunction {
+        name: chat_name.to_owned(),
+        description: f.description.clone(),
+        parameters: f.parameters.clone().unwrap_or_else(empty_schema),
+        strict: f.strict.filter(|_| !quirks.strip_strict),
+    })
+}
+
+fn function_tool(function: ChatFunction) -> ChatTool {
+    ChatTool::Function(FunctionChatTool {
         kind: "function",
-        function: ChatFunction {
-            name: chat_name.to_owned(),
-            description: f.description.clone(),
-            parameters: f.parameters.clone().unwrap_or_else(empty_schema),
-            strict: f.strict.filter(|_| !quirks.strip_strict),
-        },
-    }
+        function,
+    })
 }
 
 fn empty_schema() -> Box<RawValue> {
@@ -489,20 +526,17 @@ fn custom_json(chat_name: &str, c: &CustomTool) -> ChatTool {
         desc = format!("Freeform tool {}.", c.name);
     }
     desc.push_str("\n\nPut the whole raw input in the `input` string argument.");
-    ChatTool {
-        kind: "function",
-        function: ChatFunction {
-            name: chat_name.to_owned(),
-            description: Some(desc),
-            parameters: raw_json(&json!({
-                "type": "object",
-                "properties": {"input": {"type": "string", "description": param_desc}},
-                "required": ["input"],
-                "additionalProperties": false
-            })),
-            strict: None,
-        },
-    }
+    function_tool(ChatFunction {
+        name: chat_name.to_owned(),
+        description: Some(desc),
+        parameters: raw_json(&json!({
+            "type": "object",
+            "properties": {"input": {"type": "string", "description": param_desc}},
+            "required": ["input"],
+            "additionalProperties": false
+        })),
+        strict: None,
+    })
 }
 
 fn tool_search_json(chat_name: &str, t: &ToolSearchTool) -> ChatTool {
@@ -511,9 +545,7 @@ fn tool_search_json(chat_name: &str, t: &ToolSearchTool) -> ChatTool {
          step on."
             .to_owned()
     });
-    ChatTool {
-        kind: "function",
-        function: ChatFunction {
+    function_tool(ChatFunction {
             name: chat_name.to_owned(),
             description: Some(description),
             parameters: t.parameters.clone().unwrap_or_else(|| {
@@ -524,8 +556,7 @@ fn tool_search_json(chat_name: &str, t: &ToolSearchTool) -> ChatTool {
                 }))
             }),
             strict: None,
-        },
-    }
+        })
 }
 
 #[cfg(test)]
@@ -660,8 +691,12 @@ mod tests {
             catalog: cat,
             ..
         } = convert_tools(&t, &Quirks::openai());
-        let n0 = out[0].function.name.as_str();
-        let n1 = out[1].function.name.as_str();
+        let name = |t: &ChatTool| match t {
+            ChatTool::Function(f) => f.function.name.clone(),
+            ChatTool::Native(v) => v.to_string(),
+        };
+        let (n0, n1) = (name(&out[0]), name(&out[1]));
+        let (n0, n1) = (n0.as_str(), n1.as_str());
         assert_ne!(n0, n1);
         assert_eq!(
             cat.origin(n1),

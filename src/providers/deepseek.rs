@@ -26,8 +26,8 @@
 //! image part format (OpenAI `image_url`) is assumed, not verified.
 
 use super::{
-    EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, ReasoningEffort,
-    Retirement, Spec,
+    EffortStyle, InputModality, ModelDefaults, ModelFamily, NativeSearch, Profile, Quirks,
+    ReasoningEffort, Retirement, Spec,
 };
 
 /// The DeepSeek profile (no error codes of its own).
@@ -40,7 +40,12 @@ pub static SPEC: Spec = Spec {
     model_defaults,
     error_code: super::no_error_code,
     error_phrases: &[],
+    web_search: (NativeSearch::DeepSeek, false),
 };
+/// The server tool's type. Its Chat Completions form is not in the stored docs (only the
+/// Messages example, `{"type": "deepseek_web_search", "name": ...}`): offered only to a
+/// backend that says `"web_search": "native"`.
+pub const WEB_SEARCH: &str = "deepseek_web_search";
 
 /// Per-model differences from the profile's defaults (one window for all current models).
 pub const FAMILIES: &[ModelFamily] = &[

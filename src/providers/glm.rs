@@ -22,8 +22,8 @@
 //! adapters of AgentScope, LangChain and Dify), `json_schema` not supported.
 
 use super::{
-    EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, Profile, Quirks,
-    ReasoningEffort, Sampling, Spec,
+    EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, NativeSearch, Profile,
+    Quirks, ReasoningEffort, Sampling, Spec,
 };
 
 /// The GLM profile.
@@ -36,7 +36,11 @@ pub static SPEC: Spec = Spec {
     model_defaults,
     error_code,
     error_phrases: PHRASES,
+    web_search: (NativeSearch::Glm, true),
 };
+/// The search engine asked for: `search_std`, the basic engine of BigModel's chat
+/// `web_search` tool (`search_pro`, `search_pro_sogou`, `search_pro_quark` cost more).
+pub const SEARCH_ENGINE: &str = "search_std";
 
 /// Per-model differences from the profile's defaults (128,000 tokens: GLM-4.5 and older).
 /// Answer reserves: 32K of the 128K the models may write, 64K in a 1M window.

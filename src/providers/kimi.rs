@@ -28,7 +28,8 @@
 //!   earendil-works/pi#2017).
 
 use super::{
-    EffortStyle, InputModality, ModelDefaults, ModelFamily, Profile, Quirks, Sampling, Spec,
+    EffortStyle, InputModality, ModelDefaults, ModelFamily, NativeSearch, Profile, Quirks,
+    Sampling, Spec,
 };
 
 /// The Kimi profile. No error codes of its own; its Chinese error text uses GLM's phrases.
@@ -41,7 +42,11 @@ pub static SPEC: Spec = Spec {
     model_defaults,
     error_code: super::no_error_code,
     error_phrases: super::glm::PHRASES,
+    web_search: (NativeSearch::Kimi, true),
 };
+/// The builtin search function's name; its call is answered by sending its arguments back
+/// unchanged as the tool message.
+pub const WEB_SEARCH: &str = "$web_search";
 
 /// Per-model differences from the profile's defaults (262,144 tokens, text, sampling fixed).
 pub const FAMILIES: &[ModelFamily] = &[

@@ -19,8 +19,8 @@
 //! MiniMax formatter); a stream ends with a full `chat.completion` frame (GCWing/OpenBitFun#792).
 
 use super::{
-    EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, Passback, Profile, Quirks,
-    Sampling, Spec,
+    EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, NativeSearch, Passback,
+    Profile, Quirks, Sampling, Spec,
 };
 
 /// The MiniMax profile: its error codes are in `base_resp` ([`base_resp_error`]), not in
@@ -34,6 +34,7 @@ pub static SPEC: Spec = Spec {
     model_defaults,
     error_code: super::no_error_code,
     error_phrases: &[],
+    web_search: (NativeSearch::None, false),
 };
 
 /// Per-model differences from the profile's defaults (204,800 tokens: the M2.x window).

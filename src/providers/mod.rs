@@ -133,6 +133,56 @@ pub enum Passback {
     ThinkTags,
 }
 
+/// A provider's own web search in its Chat API, offered in place of the Responses hosted
+/// `web_search` tool (`Quirks::web_search`; the backend's `"web_search": "native" | "off"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NativeSearch {
+    /// No search: the hosted tool is dropped (counted, warned once).
+    #[default]
+    None,
+    /// GLM: `{"type": "web_search", "web_search": {...}}`; results in a top-level
+    /// `web_search` array of the completion or chunk ([`glm`]).
+    Glm,
+    /// Kimi: the `$web_search` builtin function; the proxy answers its call itself and
+    /// calls again ([`kimi`]).
+    Kimi,
+    /// DeepSeek: the `deepseek_web_search` server tool ([`deepseek`]).
+    DeepSeek,
+}
+
+impl NativeSearch {
+    /// The proxy runs a call loop (the provider's search comes back as a tool call).
+    pub fn loops(self) -> bool {
+        self == NativeSearch::Kimi
+    }
+
+    /// The tool object offered to the provider. `allowed_domains`: the Responses tool's
+    /// `filters.allowed_domains` (GLM takes one domain: mapped only when there is one).
+    pub fn tool(self, allowed_domains: &[String]) -> Option<serde_json::Value> {
+        use serde_json::json;
+        match self {
+            NativeSearch::None => None,
+            NativeSearch::Glm => {
+                let mut ws = json!({
+                    "enable": true,
+                    "search_engine": glm::SEARCH_ENGINE,
+                    "search_result": true,
+                });
+                if let ([domain], Some(o)) = (allowed_domains, ws.as_object_mut()) {
+                    o.insert("search_domain_filter".into(), json!(domain));
+                }
+                Some(json!({"type": "web_search", "web_search": ws}))
+            }
+            NativeSearch::Kimi => Some(json!({
+                "type": "builtin_function",
+                "function": {"name": kimi::WEB_SEARCH},
+            })),
+            NativeSearch::DeepSeek => Some(json!({"type": deepseek::WEB_SEARCH})),
+        }
+    }
+}
+
 /// A provider profile. Serialized (and displayed) as its name: `glm`, `kimi`, `deepseek`,
 /// `minimax`, `openai`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -200,7 +250,12 @@ impl Profile {
 
     /// The profile's switches.
     pub fn quirks(self) -> Quirks {
-        (self.spec().quirks)()
+        let spec = self.spec();
+        let mut q = (spec.quirks)();
+        if spec.web_search.1 {
+            q.web_search = spec.web_search.0;
+        }
+        q
     }
 
     /// The model families the profile knows.
@@ -307,6 +362,9 @@ pub struct Spec {
     pub error_code: fn(&str) -> Option<ErrorCode>,
     /// Phrases of the provider's error messages (compared as written) and what they mean.
     pub error_phrases: &'static [(&'static str, ErrorCode)],
+    /// The provider's own web search (`None`: it has none in its Chat API), and whether a
+    /// backend offers it unless it says `"web_search": "off"` (else only with `"native"`).
+    pub web_search: (NativeSearch, bool),
 }
 
 /// For a provider with no error codes of its own.
@@ -351,6 +409,8 @@ pub struct Quirks {
     pub json_schema: bool,
     /// Assistant messages with tool calls carry `content: ""` instead of no content.
     pub empty_content_with_tool_calls: bool,
+    /// The provider's own web search, offered for the hosted `web_search` tool.
+    pub web_search: NativeSearch,
 }
 
 impl Quirks {
@@ -374,6 +434,7 @@ impl Quirks {
             effort: EffortStyle::ReasoningEffort,
             json_schema: true,
             empty_content_with_tool_calls: true,
+            web_search: NativeSearch::None,
         }
     }
 }

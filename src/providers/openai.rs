@@ -1,6 +1,6 @@
 //! Generic OpenAI-compatible profile: Qwen/DashScope, OpenRouter, vLLM, Ollama, ...
 
-use super::{InputModality, ModelDefaults, Profile, Quirks, ReasoningEffort, Spec};
+use super::{InputModality, ModelDefaults, NativeSearch, Profile, Quirks, ReasoningEffort, Spec};
 
 /// The generic profile: picked by no name, no models or error codes of its own.
 pub static SPEC: Spec = Spec {
@@ -12,6 +12,7 @@ pub static SPEC: Spec = Spec {
     model_defaults,
     error_code: super::no_error_code,
     error_phrases: &[],
+    web_search: (NativeSearch::None, false),
 };
 
 pub fn quirks() -> Quirks {

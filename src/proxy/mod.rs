@@ -16,6 +16,7 @@
 //! `websocket.rs` drives the same turn modules for each WebSocket message.
 
 mod dns;
+mod driven;
 mod local;
 pub mod upstream;
 pub mod websocket;
@@ -108,13 +109,13 @@ impl ConvertProxy {
             ctx.turn.body.reserve(n);
         }
         let mut model = None;
+        let mut first = None;
         if c.sniff {
             // Route by model: read the first body chunk (kept in Pingora's retry buffer, so
             // it still goes through request_body_filter).
             session.as_downstream_mut().enable_retry_buffering();
-            if let Some(first) = session.read_request_body().await? {
-                model = sniff_model(&first);
-            }
+            first = session.read_request_body().await?;
+            model = first.as_deref().and_then(sniff_model);
         }
         let idx = match route::choose_backend(&self.config, c.prefix, model.as_deref()) {
             Some(i) => i,
@@ -128,6 +129,18 @@ impl ConvertProxy {
         ctx.admitted.attempts = Some(Attempts::new(idx));
         ctx.admitted.owner = route::owner_of(&self.config, headers);
         ctx.turn.compact = c.compact;
+        let loops = self
+            .config
+            .backends
+            .get(idx)
+            .is_some_and(|b| b.quirks.web_search.loops());
+        if loops && !c.compact {
+            // The provider's search is a call this proxy answers: one turn, several requests.
+            if let Some(b) = first {
+                ctx.turn.body.extend_from_slice(&b);
+            }
+            return self.drive_http(session, ctx, idx).await;
+        }
         Ok(false)
     }
 

@@ -31,7 +31,7 @@ use crate::turn::socket::{Env, Reply, SocketTurns, Upstream};
 use super::ConvertProxy;
 
 /// Pingora's connector as a WebSocket turn's way to the provider.
-struct Pingora<'p>(&'p ConvertProxy);
+pub(super) struct Pingora<'p>(pub(super) &'p ConvertProxy);
 
 impl<'p> Upstream for Pingora<'p> {
     type Reply = PingoraReply<'p>;
@@ -57,7 +57,7 @@ impl<'p> Upstream for Pingora<'p> {
 }
 
 /// The provider's reply on a Pingora upstream session.
-struct PingoraReply<'p> {
+pub(super) struct PingoraReply<'p> {
     proxy: &'p ConvertProxy,
     session: HttpSession,
     peer: HttpPeer,

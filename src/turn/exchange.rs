@@ -218,6 +218,61 @@ impl Exchange {
         }
     }
 
+    /// The reply ended with the provider's own search calls, which the proxy answers (Kimi's
+    /// `$web_search`): the Chat body that continues the turn — `chat`, the body that was
+    /// sent, with the answer appended — once. `None`: the turn is over.
+    pub fn continuation(&mut self, chat: &[u8]) -> Option<Vec<u8>> {
+        let messages = self.mode.as_mut()?.converter_mut()?.take_continuation()?;
+        let next = crate::convert::request::append_messages(chat, &messages);
+        if next.is_none() {
+            tracing::warn!("the Chat body could not be continued: the search call ends the turn");
+        }
+        next
+    }
+
+    /// The provider answered the continuation with a 2xx: its reply continues the response.
+    pub fn resume(&mut self) {
+        if let Some(mode) = self.mode.as_mut() {
+            mode.resume();
+        }
+    }
+
+    /// The provider refused the continuation (`status`, its error `body`): the turn ends with
+    /// `response.failed` carrying the provider's error; the bytes that end it.
+    pub fn continuation_refused(
+        &mut self,
+        status: u16,
+        body: &[u8],
+        backend: &Backend,
+    ) -> Option<Bytes> {
+        let mut err = crate::convert::error::map_http_error(
+            backend.quirks.profile,
+            status,
+            body,
+            &backend.name,
+            None,
+        );
+        if backend.api_key.len() >= 4 {
+            err.message = err.message.replace(&backend.api_key, "[REDACTED]");
+        }
+        tracing::warn!(backend = %backend.name, upstream_status = status, "the provider refused the answer to its search call: {}", err.message);
+        let code = err
+            .code
+            .clone()
+            .unwrap_or_else(|| "server_error".to_owned());
+        self.outcome.upstream_status = status;
+        self.outcome.error_code = Some(code.clone());
+        let out = self
+            .mode
+            .as_mut()?
+            .fail(&code, &err.message, &backend.name)?;
+        self.outcome.bytes_out += out.len() as u64;
+        if let Some(log) = self.body_log.as_mut() {
+            log.push(&out);
+        }
+        Some(out)
+    }
+
     /// The reply under way broke (`cause`): the bytes that end it (`response.failed`, or a
     /// failed Response object), `None` when there is nothing to send (the client is gone).
     pub fn fail(&mut self, cause: Cause, backend: &str) -> Option<Bytes> {

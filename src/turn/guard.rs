@@ -59,6 +59,13 @@ pub fn report(backend: &str, found: &[Unconverted]) {
         }
     }
     for (kind, ty) in new {
+        if kind == UnconvertedKind::Tool && ty == "web_search" {
+            tracing::warn!(
+                backend,
+                "the client offered web_search, which this backend cannot run: dropped (its provider has no web search of its own in its Chat API, or the backend says \"web_search\": \"off\"; counted in ccp_unconverted_total{{kind=\"tool\",type=\"web_search\"}}; logged once)"
+            );
+            continue;
+        }
         tracing::warn!(
             backend,
             kind = kind.as_str(),

@@ -17,6 +17,7 @@
 //! * `refs`: `item_reference` input items replaced by the items they name.
 //! * `stored`: the response store's side of a turn (continue, keep, retrieve, delete).
 //! * `compact`: remote compaction v1 (`/responses/compact`).
+//! * `converse`: a reply relayed by the proxy itself, and the provider's search calls answered.
 //! * `upstream`: the Chat path, the provider's headers, retries and failover.
 //! * `reply`: the provider's answer → Responses events or objects.
 //! * `rescue`: what broke → the client's error, `response.failed`, the error class.
@@ -25,6 +26,7 @@
 
 pub mod chain;
 pub mod compact;
+pub mod converse;
 pub mod exchange;
 pub mod guard;
 pub mod intern;

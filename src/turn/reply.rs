@@ -258,6 +258,17 @@ impl ReplyMode {
         }
     }
 
+    /// The provider answered the proxy's answer to its search call: its reply continues
+    /// the same response.
+    pub fn resume(&mut self) {
+        if let ReplyMode::StreamFromJson(_, buf) = self {
+            buf.clear();
+        }
+        if let Some(conv) = self.converter_mut() {
+            conv.resume();
+        }
+    }
+
     pub fn converter_mut(&mut self) -> Option<&mut StreamConverter> {
         match self {
             ReplyMode::Stream(conv)

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use crate::config::{Backend, Config};
+use crate::config::Config;
 use crate::convert::error::ClientError;
 use crate::convert::streaming::{Framing, StreamConverter};
 use crate::stats::Stats;
@@ -26,6 +26,7 @@ use crate::store::staged::Staged;
 use crate::telemetry::Telemetry;
 
 use super::chain::{entry_from_items, extend_with_output, peek_previous, ConnChain, Resolved};
+use super::converse::{converse, Client};
 use super::exchange::Exchange;
 use super::intern::Interner;
 use super::prepare::{absorb_output, prepare_turn};
@@ -202,11 +203,9 @@ async fn turn<U: Upstream>(
     x.prepared(rctx, pending, None);
     x.outcome.model = prepared.model.or(x.outcome.model.take());
     let trace = trace_headers(x.span_mut(), t.client, backend, &chat_path(backend));
-    let sent = t
-        .upstream
-        .send(idx, t.client, Bytes::from(prepared.chat), &trace)
-        .await;
-    let (mut reply, idx) = match sent {
+    let chat = Bytes::from(prepared.chat);
+    let sent = t.upstream.send(idx, t.client, chat.clone(), &trace).await;
+    let (reply, idx) = match sent {
         Ok(s) => s,
         Err(f) => {
             let err = &f.error;
@@ -223,7 +222,19 @@ async fn turn<U: Upstream>(
         x.finish(env.config, env.stats, WS_ENDING);
         return failed(response_id);
     }
-    let clean_end = relay(env, &mut reply, &mut x, backend, &tx).await;
+    let mut frames = Frames(&tx);
+    let clean_end = converse(
+        env,
+        t.upstream,
+        &mut x,
+        reply,
+        idx,
+        chat,
+        t.client,
+        &trace,
+        &mut frames,
+    )
+    .await;
     let entry = if clean_end && x.clean() {
         x.final_json().map(|json| {
             let mut e = extend_with_output(&resolved.entry, json);
@@ -237,9 +248,6 @@ async fn turn<U: Upstream>(
         None
     };
     x.finish(env.config, env.stats, WS_ENDING);
-    if clean_end {
-        reply.release().await;
-    }
     TurnEnd {
         response_id,
         entry,
@@ -260,50 +268,17 @@ async fn refuse(
     let _ = tx.send(Frame::text(err.ws_frame())).await;
 }
 
-/// The provider's reply, converted as it arrives (turn::exchange), each event a frame on
-/// `tx`, within the backend's total timeout. `true` when the body ended cleanly.
-async fn relay<R: Reply>(
-    env: Env<'_>,
-    reply: &mut R,
-    x: &mut Exchange,
-    backend: &Backend,
-    tx: &mpsc::Sender<Frame>,
-) -> bool {
-    let total = backend.timeouts.total;
-    loop {
-        let remaining = total.saturating_sub(x.outcome.start.elapsed());
-        let (chunk, end) = match tokio::time::timeout(remaining, reply.read()).await {
-            Ok(Ok(Some(b))) => (Some(b), false),
-            Ok(Ok(None)) => (None, true),
-            Ok(Err(cause)) => {
-                fail(x, cause, backend, tx).await;
-                return false;
-            }
-            Err(_) => {
-                fail(x, Cause::total_timeout(), backend, tx).await;
-                return false;
-            }
-        };
-        let pushed = x.push(env.store, chunk.as_deref(), end, backend);
-        if let Some(out) = pushed.out {
-            match pushed.error {
-                Some(err) => {
-                    let _ = tx.send(Frame::text(err.ws_frame())).await;
-                }
-                None => send_reply(tx, x.mode(), out).await,
-            }
-        }
-        if end {
-            return true;
-        }
-    }
-}
+/// A WebSocket client: every event a text frame, a provider's error an error frame.
+struct Frames<'a>(&'a mpsc::Sender<Frame>);
 
-/// The provider's reply broke mid-turn (turn::rescue): the reply ends with `response.failed`
-/// (or the error the client is owed).
-async fn fail(x: &mut Exchange, cause: Cause, backend: &Backend, tx: &mpsc::Sender<Frame>) {
-    if let Some(out) = x.fail(cause, &backend.name) {
-        send_reply(tx, x.mode(), out).await;
+impl Client for Frames<'_> {
+    async fn send(&mut self, mode: Option<&ReplyMode>, out: Bytes, error: Option<ClientError>) {
+        match error {
+            Some(err) => {
+                let _ = self.0.send(Frame::text(err.ws_frame())).await;
+            }
+            None => send_reply(self.0, mode, out).await,
+        }
     }
 }
 

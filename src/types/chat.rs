@@ -45,9 +45,18 @@ fn shared_raw<S: serde::Serializer>(
     }
 }
 
+/// One entry of the Chat `tools`: a function, or a provider's own tool (its web search) as
+/// the provider spells it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ChatTool {
+    Function(FunctionChatTool),
+    Native(Value),
+}
+
 /// `{"type": "function", "function": {...}}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ChatTool {
+pub struct FunctionChatTool {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub function: ChatFunction,
@@ -196,6 +205,27 @@ impl ChatUsage {
             .unwrap_or(0)
     }
 
+    /// This usage and `later`'s together (the replies of one turn): tokens, cached tokens
+    /// and reasoning tokens added up.
+    pub fn plus(&self, later: &ChatUsage) -> ChatUsage {
+        ChatUsage {
+            prompt_tokens: self.prompt_tokens + later.prompt_tokens,
+            completion_tokens: self.completion_tokens + later.completion_tokens,
+            total_tokens: match (self.total_tokens, later.total_tokens) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            },
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(self.cached() + later.cached()),
+            }),
+            completion_tokens_details: Some(CompletionTokensDetails {
+                reasoning_tokens: Some(self.reasoning() + later.reasoning()),
+            }),
+            prompt_cache_hit_tokens: None,
+            cached_tokens: None,
+        }
+    }
+
     /// Reasoning tokens of the output (0 when not reported).
     pub fn reasoning(&self) -> u64 {
         self.completion_tokens_details
@@ -257,6 +287,9 @@ pub struct ChatChunk<'a> {
     /// MiniMax: `{"status_code", "status_msg"}`, non-zero on errors.
     #[serde(default)]
     pub base_resp: Option<Value>,
+    /// GLM: the results of its web search (`[{title, link, content, refer, ...}]`).
+    #[serde(default)]
+    pub web_search: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -429,6 +462,9 @@ pub struct ChatCompletion<'a> {
     /// MiniMax: `{"status_code", "status_msg"}`, non-zero on errors.
     #[serde(default)]
     pub base_resp: Option<Value>,
+    /// GLM: the results of its web search.
+    #[serde(default)]
+    pub web_search: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -719,6 +719,9 @@ pub enum Tool {
     /// deferred tools (`defer_loading: true`); its results come back as a
     /// `tool_search_output` item whose tools are offered from then on.
     ToolSearch(ToolSearchTool),
+    /// The hosted `web_search` (and its dated and `_preview` names): the provider's own
+    /// search where it has one.
+    WebSearch(WebSearchTool),
     /// Hosted tools (`web_search`, `image_generation`, a server `tool_search`, ...) and
     /// future types: only the type is kept.
     Other(Value),
@@ -749,6 +752,8 @@ impl<'de> Deserialize<'de> for Tool {
             defer_loading: Option<Value>,
             #[serde(default)]
             execution: Option<LooseString>,
+            #[serde(default)]
+            filters: Option<Value>,
         }
         /// An object, or `None` for anything else (an unknown tool, skipped).
         struct ObjectOnly;
@@ -813,11 +818,35 @@ impl<'de> Deserialize<'de> for Tool {
                     parameters: f.parameters.0.flatten(),
                 }))
             }
+            "web_search"
+            | "web_search_preview"
+            | "web_search_2025_08_26"
+            | "web_search_preview_2025_03_11" => Ok(Tool::WebSearch(WebSearchTool {
+                allowed_domains: f
+                    .filters
+                    .as_ref()
+                    .and_then(|v| v.get("allowed_domains"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })),
             // Hosted tools are not offered upstream; the Response echoes them from the raw
             // request, so only the type is kept.
             _ => Ok(Tool::Other(serde_json::json!({ "type": ty }))),
         }
     }
+}
+
+/// The hosted `web_search` tool, as far as a provider's search can honour it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WebSearchTool {
+    /// `filters.allowed_domains`.
+    pub allowed_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,0 +1,146 @@
+//! An HTTP turn the proxy carries itself, on a provider connection it holds, as it carries a
+//! WebSocket turn: a turn on a backend whose own search is a call the proxy answers (Kimi's
+//! `$web_search`), where one turn takes more than one request to the provider — Pingora's
+//! proxy flow sends one. The turn's rules are the turn layer's, as for every turn
+//! (prepare, `turn::converse`, the record in `logging`); this module gives it the client's
+//! body, Pingora's connector and the client's session.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+use crate::convert::error::ClientError;
+use crate::convert::sniff::sniff_model;
+use crate::convert::streaming::Framing;
+use crate::turn::converse::{converse, Client};
+use crate::turn::prepare::{prepare_http, HttpTurn};
+use crate::turn::reply::{passes_provider_header, ReplyMode};
+use crate::turn::route;
+use crate::turn::socket::{Env, Reply, Upstream};
+use crate::turn::upstream::{chat_path, trace_headers, Attempts};
+
+use super::websocket::Pingora;
+use super::{write_error_now, ConvertProxy, Ctx};
+
+/// The client's connection: the reply's bytes as the response body.
+struct Downstream<'s> {
+    session: &'s mut Session,
+    gone: bool,
+}
+
+impl Client for Downstream<'_> {
+    async fn send(&mut self, _mode: Option<&ReplyMode>, out: Bytes, _error: Option<ClientError>) {
+        if self.gone || out.is_empty() {
+            return;
+        }
+        if let Err(e) = self.session.write_response_body(Some(out), false).await {
+            tracing::debug!("client gone mid-response: {e}");
+            self.gone = true;
+        }
+    }
+}
+
+impl ConvertProxy {
+    /// Carry the admitted turn on backend `idx` to its end; `Ok(true)`: answered.
+    pub(super) async fn drive_http(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        idx: usize,
+    ) -> Result<bool> {
+        let Some(backend) = self.config.backends.get(idx) else {
+            return write_error_now(session, ctx, route::no_backend("")).await;
+        };
+        let mut raw = std::mem::take(&mut ctx.turn.body);
+        while let Some(chunk) = session.read_request_body().await? {
+            if raw.len() + chunk.len() > self.config.max_body_bytes {
+                ctx.admitted.close_after_error = true;
+                session.set_keepalive(None);
+                return write_error_now(session, ctx, route::too_large(self.config.max_body_bytes))
+                    .await;
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        ctx.turn.exchange.outcome.bytes_in = raw.len() as u64;
+        let log_body = self.config.body_log_limit();
+        let t = HttpTurn {
+            backend,
+            echoes: &self.echoes,
+            log_body,
+            store: self.store(),
+            owner: ctx.admitted.owner.clone(),
+            compact: ctx.turn.compact,
+        };
+        let prepared = match prepare_http(&raw, t).await {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.turn.exchange.outcome.model = sniff_model(&raw);
+                return write_error_now(session, ctx, e).await;
+            }
+        };
+        let x = &mut ctx.turn.exchange;
+        x.log_body(log_body);
+        let p = prepared.prepared;
+        x.outcome.model = p.model;
+        x.prepared(p.rctx, prepared.pending, prepared.kept);
+        let headers = session.req_header().headers.clone();
+        let trace = trace_headers(x.span_mut(), &headers, backend, &chat_path(backend));
+        let chat = Bytes::from(p.chat);
+        let upstream = Pingora(self);
+        let (reply, at) = match upstream.send(idx, &headers, chat.clone(), &trace).await {
+            Ok(sent) => sent,
+            Err(f) => {
+                tracing::warn!(backend = %backend.name, status = f.error.status, "{}", f.error.message);
+                let err = f.error;
+                ctx.turn.exchange.refused(&err, Some(f.cause));
+                super::local::write_error(session, err.status, &err.body_bytes(), false).await?;
+                return Ok(true);
+            }
+        };
+        ctx.admitted.attempts = Some(Attempts::new(at));
+        let x = &mut ctx.turn.exchange;
+        let (status, provider) = reply.head();
+        let Some(mode) = x.on_head(status, provider, Framing::Sse) else {
+            return Ok(true); // not reached: the request was prepared
+        };
+        let mut head = ResponseHeader::build(mode.client_status(), Some(8))?;
+        for (name, value) in provider {
+            if passes_provider_header(name.as_str()) {
+                head.insert_header(name.clone(), value.clone())?;
+            }
+        }
+        for (name, value) in mode.content_headers() {
+            head.insert_header(*name, *value)?;
+        }
+        head.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+        session.write_response_header(Box::new(head), false).await?;
+        let env = Env {
+            config: &self.config,
+            stats: &self.stats,
+            store: self.store.as_ref(),
+            echoes: &self.echoes,
+            telemetry: self.telemetry.as_deref(),
+        };
+        let mut client = Downstream {
+            session,
+            gone: false,
+        };
+        converse(
+            env,
+            &upstream,
+            x,
+            reply,
+            at,
+            chat,
+            &headers,
+            &trace,
+            &mut client,
+        )
+        .await;
+        if !client.gone {
+            client.session.write_response_body(None, true).await?;
+        }
+        Ok(true)
+    }
+}
