@@ -48,6 +48,21 @@ pub const AUTO_REASONING_FINAL: &str = "The command succeeded; report it.";
 pub const AUTO_FINAL_TEXT: &str = "Done: the file is created.";
 pub const AUTO_TEXT: &str = "Hello from the provider mock.";
 
+/// The mocks' own web search (GLM's `web_search` tool, Kimi's `$web_search`): the page
+/// their answers cite.
+pub const SEARCH_URL: &str = "https://search.example.test/rust-2027-edition";
+pub const SEARCH_TITLE: &str = "The Rust 2027 edition";
+/// GLM's answer, citing its first result by its `refer` marker.
+pub const GLM_SEARCH_TEXT: &str = "The 2027 edition is planned [ref_1].";
+/// Kimi's answer after its search (Kimi gives no sources: the answer names the page).
+pub const KIMI_SEARCH_TEXT: &str =
+    "The 2027 edition is planned (https://search.example.test/rust-2027-edition).";
+/// Kimi's search receipt: the `$web_search` call's arguments, to be sent back unchanged.
+pub const KIMI_SEARCH_ARGS: &str =
+    r#"{"search_result":{"search_id":"mock-search-0001"},"usage":{"total_tokens":840}}"#;
+/// The search tool name Kimi's model calls.
+pub const KIMI_WEB_SEARCH: &str = "$web_search";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
     Glm,
@@ -151,6 +166,12 @@ pub enum Reply {
     },
     /// The provider's typical error (see [`error_reply`]).
     Error,
+    /// GLM: a text answer after its own web search, the results in the top-level
+    /// `web_search` array.
+    Searched {
+        reasoning: Option<String>,
+        text: String,
+    },
 }
 
 impl Reply {
@@ -404,6 +425,17 @@ fn validate_body(
             }
         }
         Profile::Kimi => {
+            for (i, m) in messages.iter().enumerate() {
+                let id = m["tool_call_id"].as_str().unwrap_or("");
+                let Some(call) = calls.get(id).filter(|c| c.name == KIMI_WEB_SEARCH) else {
+                    continue;
+                };
+                if m["content"].as_str() != Some(call.arguments.as_str()) {
+                    return Err(bad(format!(
+                        "messages[{i}]: the $web_search result must be the call's arguments unchanged"
+                    )));
+                }
+            }
             if thinking_on(body) {
                 if let Some(choice) = obj.get("tool_choice") {
                     if choice != "auto" && choice != "none" {
@@ -534,7 +566,10 @@ fn check_roles_and_pairing(profile: Profile, messages: &[Value]) -> Result<(), R
                         "messages[{i}].tool_calls[{j}] is malformed: {c}"
                     )));
                 };
-                if c.get("type").and_then(Value::as_str) != Some("function") {
+                let search_call = profile == Profile::Kimi
+                    && c.get("type").and_then(Value::as_str) == Some("builtin_function")
+                    && c.pointer("/function/name").and_then(Value::as_str) == Some(KIMI_WEB_SEARCH);
+                if !search_call && c.get("type").and_then(Value::as_str) != Some("function") {
                     return Err(bad(format!(
                         "messages[{i}].tool_calls[{j}].type must be function"
                     )));
@@ -565,6 +600,10 @@ fn check_tools(profile: Profile, obj: &serde_json::Map<String, Value>) -> Result
         .as_array()
         .ok_or_else(|| bad("tools is not an array"))?;
     for (i, t) in tools.iter().enumerate() {
+        if let Some(native) = native_search_tool(profile, t) {
+            native.map_err(|m| bad(format!("tools[{i}]: {m}")))?;
+            continue;
+        }
         if t.get("type").and_then(Value::as_str) != Some("function")
             || t.pointer("/function/name")
                 .and_then(Value::as_str)
@@ -584,6 +623,51 @@ fn check_tools(profile: Profile, obj: &serde_json::Map<String, Value>) -> Result
         }
     }
     Ok(())
+}
+
+/// The provider's own search tool, checked as the provider documents it (`None`: not one).
+/// GLM: `{"type": "web_search", "web_search": {"enable": true, "search_engine": ...}}` (a
+/// bare one, or an unknown engine, is rejected); Kimi: `{"type": "builtin_function",
+/// "function": {"name": "$web_search"}}`; DeepSeek: `{"type": "deepseek_web_search"}`.
+fn native_search_tool(profile: Profile, t: &Value) -> Option<Result<(), String>> {
+    let ty = t.get("type").and_then(Value::as_str)?;
+    Some(match (profile, ty) {
+        (Profile::Glm, "web_search") => {
+            let ws = t.get("web_search");
+            let engine = ws
+                .and_then(|w| w.get("search_engine"))
+                .and_then(Value::as_str);
+            let enabled = ws.and_then(|w| w.get("enable"));
+            if !matches!(
+                engine,
+                Some("search_std" | "search_pro" | "search_pro_sogou" | "search_pro_quark")
+            ) {
+                Err(format!("web_search.search_engine is required and must be a known engine, got {engine:?}"))
+            } else if enabled != Some(&json!(true)) && enabled != Some(&json!("True")) {
+                Err("web_search.enable must be true".to_owned())
+            } else {
+                Ok(())
+            }
+        }
+        (Profile::Kimi, "builtin_function") => {
+            if t.pointer("/function/name").and_then(Value::as_str) == Some(KIMI_WEB_SEARCH) {
+                Ok(())
+            } else {
+                Err("unknown builtin_function".to_owned())
+            }
+        }
+        (Profile::DeepSeek, "deepseek_web_search") => Ok(()),
+        _ => return None,
+    })
+}
+
+/// The request offers the provider's own search.
+fn offers_search(profile: Profile, body: &Value) -> bool {
+    body["tools"].as_array().is_some_and(|tools| {
+        tools
+            .iter()
+            .any(|t| matches!(native_search_tool(profile, t), Some(Ok(()))))
+    })
 }
 
 /// MiniMax: (0, 1]; GLM: (0, 1]; Kimi K2.6: fixed (temperature 1 thinking, 0.6 not; top_p 0.95).
@@ -719,6 +803,25 @@ fn auto_reply(state: &MockState, body: &Value) -> Reply {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let last_is_tool = messages.last().is_some_and(|m| m["role"] == "tool");
     let has_tools = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let profile = state.profile;
+    let searching = offers_search(profile, body);
+    let last_is_search_answer = messages
+        .last()
+        .is_some_and(|m| m["role"] == "tool" && m["name"] == KIMI_WEB_SEARCH);
+    if searching && profile == Profile::Glm && !last_is_tool {
+        return Reply::Searched {
+            reasoning: Some(AUTO_REASONING_CALL.to_owned()),
+            text: GLM_SEARCH_TEXT.to_owned(),
+        };
+    }
+    if searching && profile == Profile::Kimi {
+        if last_is_search_answer {
+            return Reply::text(Some(AUTO_REASONING_FINAL), KIMI_SEARCH_TEXT);
+        }
+        if !last_is_tool {
+            return Reply::tool(Some(AUTO_REASONING_CALL), KIMI_WEB_SEARCH, KIMI_SEARCH_ARGS);
+        }
+    }
     if last_is_tool {
         Reply::text(Some(AUTO_REASONING_FINAL), AUTO_FINAL_TEXT)
     } else if has_tools {
@@ -745,12 +848,36 @@ fn call_id(profile: Profile, name: &str, n: u64) -> String {
     }
 }
 
-/// A complete reply, as (reasoning, text, optional (id, name, arguments), finish reason).
+/// A complete reply, as (reasoning, text, optional (id, name, arguments), finish reason,
+/// GLM's search results).
 struct Plan {
     reasoning: Option<String>,
     text: String,
     call: Option<(String, String, String)>,
     finish: &'static str,
+    search: Option<Value>,
+}
+
+/// GLM's `web_search` results (its documented fields).
+fn glm_search_results() -> Value {
+    json!([{
+        "title": SEARCH_TITLE,
+        "link": SEARCH_URL,
+        "content": "The Rust project plans a 2027 edition.",
+        "media": "Rust Blog",
+        "icon": "",
+        "refer": "ref_1",
+        "publish_date": "2026-11-30",
+    }])
+}
+
+/// A tool call's `type`: Kimi's search call is a builtin function.
+fn call_type(name: &str) -> &'static str {
+    if name == KIMI_WEB_SEARCH {
+        "builtin_function"
+    } else {
+        "function"
+    }
 }
 
 fn render(state: &MockState, body: &Value, reply: Reply) -> Response {
@@ -765,6 +892,14 @@ fn render(state: &MockState, body: &Value, reply: Reply) -> Response {
             text,
             call: None,
             finish: "stop",
+            search: None,
+        },
+        Reply::Searched { reasoning, text } => Plan {
+            reasoning,
+            text,
+            call: None,
+            finish: "stop",
+            search: Some(glm_search_results()),
         },
         Reply::Tool {
             reasoning,
@@ -786,6 +921,7 @@ fn render(state: &MockState, body: &Value, reply: Reply) -> Response {
                 text: String::new(),
                 call: Some((id, name, arguments)),
                 finish: "tool_calls",
+                search: None,
             }
         }
     };
@@ -845,8 +981,8 @@ fn completion_json(profile: Profile, model: &str, plan: &Plan) -> Value {
         (Some(_), None) => message["content"] = json!(plan.text),
     }
     if let Some((id, name, args)) = &plan.call {
-        message["tool_calls"] =
-            json!([{"id": id, "type": "function", "function": {"name": name, "arguments": args}}]);
+        message["tool_calls"] = json!([{"id": id, "type": call_type(name),
+            "function": {"name": name, "arguments": args}}]);
     }
     let mut c = json!({
         "id": "mock-completion", "object": "chat.completion", "created": 1_760_000_000u64,
@@ -856,6 +992,9 @@ fn completion_json(profile: Profile, model: &str, plan: &Plan) -> Value {
     });
     if profile == Profile::MiniMax {
         c["base_resp"] = json!({"status_code": 0, "status_msg": ""});
+    }
+    if let Some(results) = &plan.search {
+        c["web_search"] = results.clone();
     }
     c
 }
@@ -895,18 +1034,23 @@ fn stream_frames(
     tool_stream: bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    // The first chunk: the role.
-    out.push(delta(
+    // The first chunk: the role (GLM: and its search results).
+    let role = match profile {
+        Profile::DeepSeek => {
+            json!({"role": "assistant", "content": null, "reasoning_content": ""})
+        }
+        Profile::MiniMax => json!({"role": "assistant", "content": ""}),
+        _ => json!({"role": "assistant", "content": ""}),
+    };
+    let mut first = chunk(
         profile,
         model,
-        match profile {
-            Profile::DeepSeek => {
-                json!({"role": "assistant", "content": null, "reasoning_content": ""})
-            }
-            Profile::MiniMax => json!({"role": "assistant", "content": ""}),
-            _ => json!({"role": "assistant", "content": ""}),
-        },
-    ));
+        json!([{"index": 0, "delta": role, "finish_reason": null}]),
+    );
+    if let Some(results) = &plan.search {
+        first["web_search"] = results.clone();
+    }
+    out.push(frame(&first));
     // Reasoning.
     if let Some(r) = &plan.reasoning {
         match profile.reasoning_field() {
@@ -943,7 +1087,7 @@ fn stream_frames(
         out.push(delta(
             profile,
             model,
-            json!({"tool_calls": [{"index": 0, "id": id, "type": "function",
+            json!({"tool_calls": [{"index": 0, "id": id, "type": call_type(name),
                 "function": {"name": name, "arguments": first_args}}]}),
         ));
         if !whole {
