@@ -9,10 +9,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::mock_upstream::reasoning_frames;
 use common::mock_upstream::{
     delta_chunk, done_frame, frame, split_pieces, sse_text_without_done, usage_chunk, MockReply,
@@ -20,9 +16,6 @@ use common::mock_upstream::{
 };
 use common::*;
 use serde_json::{json, Value};
-
-/// Upper bound of the Python check.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn exec_tool() -> Value {
     json!({"type": "function", "name": "exec_command", "description": "Run a command.",
@@ -219,53 +212,6 @@ fn turns() -> Vec<Turn> {
     ]
 }
 
-/// Runs tests/sdk/strict_events.py on `dir` (killed after [`SCRIPT_TIMEOUT`]): its exit
-/// status and report.
-fn run_script(dir: &Path) -> (std::process::ExitStatus, String) {
-    let python = sdk_python();
-    let script = repo_root().join("tests/sdk/strict_events.py");
-    let out_dir = tempfile::tempdir().unwrap();
-    let out_path = out_dir.path().join("strict_events.out");
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out.try_clone().unwrap()))
-        .stderr(Stdio::from(out))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", python.display()));
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the SDK check did not finish within {SCRIPT_TIMEOUT:?}:\n{}",
-                std::fs::read_to_string(&out_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status,
-        std::fs::read_to_string(&out_path).unwrap_or_default(),
-    )
-}
-
-/// Runs the SDK check on `dir`; panics with its report on any problem.
-fn run_strict_check(dir: &Path) {
-    let (status, report) = run_script(dir);
-    eprintln!("{report}");
-    assert!(
-        status.success(),
-        "the OpenAI SDK's models reject the proxy's output ({status}):\n{report}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_models_accept_every_event_and_response() {
     let mock = MockUpstream::start().await;
@@ -342,7 +288,7 @@ fn strict_check_rejects_broken_events() {
     }
     body.push_str("data: [DONE]\n\n");
     std::fs::write(dir.path().join("broken.sse"), body).unwrap();
-    let (status, report) = run_script(dir.path());
+    let (status, report) = run_sdk_check(dir.path());
     assert_eq!(status.code(), Some(1), "{report}");
     for wanted in [
         "response.usage.input_tokens_details.cache_write_tokens: Field required",

@@ -453,3 +453,70 @@ fn native_search_on_a_profile_without_one_is_a_configuration_error() {
         "{stderr}"
     );
 }
+
+/// The OpenAI Python SDK's typed models accept every event and Response object of a search
+/// turn (GLM's and Kimi's, streamed and not): `web_search_call` items, their events, the
+/// `url_citation` annotations (tests/sdk/strict_events.py).
+#[tokio::test]
+async fn sdk_models_accept_the_search_items_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    for (p, model) in [(Profile::Glm, "glm-4.6"), (Profile::Kimi, "kimi-k2.6")] {
+        let (proxy, mock) = rig(p, json!({})).await;
+        for stream in [true, false] {
+            let resp = post_responses(&proxy.url("/v1/responses"), &request(model, stream)).await;
+            assert_eq!(resp.status, 200, "{}", context(&proxy, &mock));
+            assert!(resp.body.contains("web_search_call"), "{}", resp.body);
+            let ext = if stream { "sse" } else { "json" };
+            std::fs::write(dir.path().join(format!("{}.{ext}", p.name())), &resp.body).unwrap();
+        }
+        mock.assert_all_accepted();
+    }
+    run_strict_check(dir.path());
+}
+
+/// One Codex run at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The real Codex CLI with `web_search = "live"` through a provider's own search: its JSON
+/// events show the search, its final message is the provider's answer from the search, and
+/// the strict mock accepted every request.
+async fn codex_searches_through(p: Profile, model: &str, answer: &str) {
+    use common::codex::{run_codex, CodexOptions};
+    let _serial = SERIAL.lock().await;
+    let (proxy, mock) = rig(p, json!({})).await;
+    let workdir = tempfile::tempdir().unwrap();
+    let opts = CodexOptions {
+        model: model.to_owned(),
+        config: vec!["web_search=\"live\"".to_owned()],
+        timeout: std::time::Duration::from_secs(120),
+        ..CodexOptions::default()
+    };
+    let run = run_codex(&proxy.url("/v1"), workdir.path(), QUESTION, &opts).await;
+    let ctx = format!("{}\n{}", run.describe(), context(&proxy, &mock));
+    run.assert_success(&ctx);
+    mock.assert_all_accepted();
+    let searches = run.completed_items("web_search");
+    assert_eq!(searches.len(), 1, "Codex shows the search: {ctx}");
+    assert_eq!(
+        run.agent_messages().last().map(String::as_str),
+        Some(answer),
+        "{ctx}"
+    );
+    // Codex offered its hosted tool; the provider got its own search instead.
+    let first = mock.requests()[0].body.clone().unwrap();
+    let tools = first["tools"].as_array().unwrap();
+    assert!(
+        tools.iter().any(|t| t["type"] != "function"),
+        "the provider's search was offered: {tools:#?}"
+    );
+}
+
+#[tokio::test]
+async fn codex_web_search_through_glm() {
+    codex_searches_through(Profile::Glm, "glm-4.6", GLM_SEARCH_TEXT).await;
+}
+
+#[tokio::test]
+async fn codex_web_search_through_kimi() {
+    codex_searches_through(Profile::Kimi, "kimi-k2.6", KIMI_SEARCH_TEXT).await;
+}

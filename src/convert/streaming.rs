@@ -269,7 +269,7 @@ struct Cited {
 
 /// Search calls answered by the proxy in one turn, at most (Kimi's loop): a reply that calls
 /// the search again after that ends the turn as it is.
-pub const MAX_SEARCH_ROUNDS: u32 = 4;
+pub const MAX_SEARCH_ANSWERS: u32 = 3;
 
 impl StreamConverter {
     /// `framing`: how the Responses events are written ([`Framing::None`]: only the final
@@ -451,9 +451,9 @@ impl StreamConverter {
     /// provider wrote it (its reasoning, text and calls) and one tool message per call with
     /// the call's arguments unchanged (Kimi's documented loop). `None` when the reply has no
     /// such call, has a call of the client's too (the client answers first), or the turn
-    /// answered [`MAX_SEARCH_ROUNDS`] already.
+    /// answered [`MAX_SEARCH_ANSWERS`] already.
     fn search_answer(&self) -> Option<Vec<Value>> {
-        if !self.ctx.catalog.native_search.loops() || self.round + 1 >= MAX_SEARCH_ROUNDS {
+        if !self.ctx.catalog.native_search.loops() || self.round >= MAX_SEARCH_ANSWERS {
             return None;
         }
         let calls: Vec<&ToolSlot> = self

@@ -651,3 +651,53 @@ pub async fn assert_unconverted_exactly(proxy_base_url: &str, expected: &[(&str,
         );
     }
 }
+
+/// Upper bound of the Python SDK check.
+pub const SDK_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs tests/sdk/strict_events.py on `dir` (killed after [`SDK_CHECK_TIMEOUT`]): its exit
+/// status and report.
+pub fn run_sdk_check(dir: &Path) -> (std::process::ExitStatus, String) {
+    let python = sdk_python();
+    let script = repo_root().join("tests/sdk/strict_events.py");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_path = out_dir.path().join("strict_events.out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", python.display()));
+    let deadline = Instant::now() + SDK_CHECK_TIMEOUT;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the SDK check did not finish within {SDK_CHECK_TIMEOUT:?}:\n{}",
+                std::fs::read_to_string(&out_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+    )
+}
+
+/// Runs the SDK check on `dir`; panics with its report on any problem.
+pub fn run_strict_check(dir: &Path) {
+    let (status, report) = run_sdk_check(dir);
+    eprintln!("{report}");
+    assert!(
+        status.success(),
+        "the OpenAI SDK's models reject the proxy's output ({status}):\n{report}"
+    );
+}
