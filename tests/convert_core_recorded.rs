@@ -164,8 +164,7 @@ fn recorded_default_tools_namespaces_flattened_web_search_left_out() {
                     let f = up
                         .iter()
                         .find(|u| u["function"]["name"] == name)
-                        .unwrap_or_else(|| panic!("{}: {name} missing", q.profile))
-                        .clone();
+                        .unwrap_or_else(|| panic!("{}: {name} missing", q.profile));
                     assert_eq!(f["function"]["parameters"], t["parameters"]);
                     assert_eq!(f["function"]["description"], t["description"]);
                     if q.strip_strict {
