@@ -147,13 +147,32 @@ pub struct RequestRecord {
     pub tokens_reasoning: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The model reported to the client (its own, or the backend's).
+    pub model: Option<String>,
 }
+
+/// Tokens of one (backend, model): input, cached input, output.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct ModelTokens {
+    input: u64,
+    cached: u64,
+    output: u64,
+}
+
+/// Distinct models counted per process at most: the names come from clients. Past it, a new
+/// model is counted as `model="(other)"`.
+const MAX_MODELS: usize = 256;
+const OTHER_MODEL: &str = "(other)";
+/// A model name is cut to this many bytes.
+const MAX_MODEL_LEN: usize = 128;
 
 pub struct Stats {
     names: Vec<String>,
     backends: Vec<BackendStats>,
     /// Requests that reached no backend (local endpoints excluded).
     unrouted: BackendStats,
+    /// Tokens per (backend slot, model): the prompt-cache hit ratio of each model.
+    models: std::sync::Mutex<std::collections::BTreeMap<(usize, String), ModelTokens>>,
     started: Instant,
 }
 
@@ -164,6 +183,7 @@ impl Stats {
             names,
             backends,
             unrouted: BackendStats::default(),
+            models: Default::default(),
             started: Instant::now(),
         }
     }
@@ -193,6 +213,39 @@ impl Stats {
         if let Some(t) = r.ttft {
             s.ttft.observe(t);
         }
+        if r.tokens_in + r.tokens_out > 0 {
+            self.record_model(r);
+        }
+    }
+
+    fn record_model(&self, r: &RequestRecord) {
+        let slot = r
+            .backend
+            .filter(|i| *i < self.backends.len())
+            .unwrap_or(self.backends.len());
+        let mut name = r.model.as_deref().unwrap_or("-");
+        let mut end = name.len().min(MAX_MODEL_LEN);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name = &name[..end];
+        let mut map = match self.models.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut key = (slot, name.to_owned());
+        if !map.contains_key(&key) && map.len() >= MAX_MODELS {
+            key.1 = OTHER_MODEL.to_owned();
+        }
+        let t = map.entry(key).or_default();
+        t.input += r.tokens_in;
+        t.cached += r.tokens_cached;
+        t.output += r.tokens_out;
+    }
+
+    /// The name of a backend slot of [`Self::models`] (`-`: no backend).
+    fn slot_name(&self, slot: usize) -> &str {
+        self.names.get(slot).map_or("-", String::as_str)
     }
 
     fn each(&self) -> impl Iterator<Item = (&str, &BackendStats)> {
@@ -286,6 +339,7 @@ impl Stats {
                 pick(s).render(&mut out, name, &format!("backend=\"{}\"", escape(backend)));
             }
         }
+        self.render_models(&mut out);
         crate::turn::guard::render(&mut out);
         let _ = writeln!(
             out,
@@ -293,6 +347,44 @@ impl Stats {
             self.started.elapsed().as_secs_f64()
         );
         out
+    }
+
+    /// `ccp_input_tokens_total`, `ccp_cached_tokens_total` and `ccp_output_tokens_total` by
+    /// backend and model: cached / input is a model's prompt-cache hit ratio.
+    fn render_models(&self, out: &mut String) {
+        let map = match self.models.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let families: [ModelCounter; 3] = [
+            (
+                "ccp_input_tokens_total",
+                "Input tokens reported by the provider, by backend and model.",
+                |t| t.input,
+            ),
+            (
+                "ccp_cached_tokens_total",
+                "Cached input tokens reported by the provider, by backend and model (the prompt-cache hit ratio is this over ccp_input_tokens_total).",
+                |t| t.cached,
+            ),
+            (
+                "ccp_output_tokens_total",
+                "Output tokens reported by the provider, by backend and model.",
+                |t| t.output,
+            ),
+        ];
+        for (name, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((slot, model), t) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{backend=\"{}\",model=\"{}\"}} {}",
+                    escape(self.slot_name(*slot)),
+                    escape(model),
+                    get(t)
+                );
+            }
+        }
     }
 
     pub fn json(&self) -> Value {
@@ -346,6 +438,8 @@ impl Stats {
 
 /// (metric name, help, getter)
 type Counter = (&'static str, &'static str, fn(&BackendStats) -> u64);
+/// (metric name, help, getter) of the tokens by model.
+type ModelCounter = (&'static str, &'static str, fn(&ModelTokens) -> u64);
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -356,6 +450,50 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tokens by backend and model: each model's cached share, a bounded number of models.
+    #[test]
+    fn tokens_by_backend_and_model() {
+        let s = Stats::new(vec!["kimi".into()]);
+        let turn = |model: &str, tin, cached| RequestRecord {
+            backend: Some(0),
+            tokens_in: tin,
+            tokens_cached: cached,
+            tokens_out: 3,
+            model: Some(model.to_owned()),
+            ..RequestRecord::default()
+        };
+        s.record(&turn("kimi-k2.6", 100, 60));
+        s.record(&turn("kimi-k2.6", 100, 90));
+        s.record(&turn("moonshot-v1-8k", 50, 0));
+        // A refused request reported no tokens: no sample for its model.
+        s.record(&RequestRecord {
+            backend: Some(0),
+            model: Some("never-answered".into()),
+            ..RequestRecord::default()
+        });
+        let text = s.prometheus();
+        for line in [
+            "ccp_input_tokens_total{backend=\"kimi\",model=\"kimi-k2.6\"} 200",
+            "ccp_cached_tokens_total{backend=\"kimi\",model=\"kimi-k2.6\"} 150",
+            "ccp_output_tokens_total{backend=\"kimi\",model=\"kimi-k2.6\"} 6",
+            "ccp_input_tokens_total{backend=\"kimi\",model=\"moonshot-v1-8k\"} 50",
+            "ccp_cached_tokens_total{backend=\"kimi\",model=\"moonshot-v1-8k\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+        assert!(!text.contains("never-answered"), "{text}");
+        for i in 0..(MAX_MODELS + 10) {
+            s.record(&turn(&format!("m{i}"), 1, 0));
+        }
+        let text = s.prometheus();
+        let samples = text
+            .lines()
+            .filter(|l| l.starts_with("ccp_input_tokens_total{"))
+            .count();
+        assert_eq!(samples, MAX_MODELS + 1, "bounded, plus (other)");
+        assert!(text.contains("model=\"(other)\""), "{text}");
+    }
 
     #[test]
     fn records_and_renders() {

@@ -17,8 +17,8 @@
 mod common;
 
 use common::providers::{
-    Profile, ProviderMock, COMPLETION_TOKENS, GLM_SEARCH_TEXT, KIMI_SEARCH_ARGS, KIMI_SEARCH_TEXT,
-    KIMI_WEB_SEARCH, PROMPT_TOKENS, SEARCH_TITLE, SEARCH_URL,
+    Profile, ProviderMock, CACHED_TOKENS, COMPLETION_TOKENS, GLM_SEARCH_TEXT, KIMI_SEARCH_ARGS,
+    KIMI_SEARCH_TEXT, KIMI_WEB_SEARCH, PROMPT_TOKENS, SEARCH_TITLE, SEARCH_URL,
 };
 use common::ws::{check_turn, final_response, WsClient};
 use common::*;
@@ -311,6 +311,16 @@ async fn kimi_search_call_is_answered_by_the_proxy_over_http() {
         metrics.contains("ccp_requests_total{backend=\"kimi\"} 2"),
         "{metrics}"
     );
+    // Each turn's two calls, by model: the cached share of Kimi's input.
+    let per_model =
+        |name: &str, n: u64| format!("{name}{{backend=\"kimi\",model=\"kimi-k2.6\"}} {n}");
+    for line in [
+        per_model("ccp_input_tokens_total", 4 * PROMPT_TOKENS),
+        per_model("ccp_cached_tokens_total", 4 * CACHED_TOKENS),
+        per_model("ccp_output_tokens_total", 4 * COMPLETION_TOKENS),
+    ] {
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
 }
 
 #[tokio::test]

@@ -313,7 +313,7 @@ impl<'a, 'r> MessageBuilder<'a, 'r> {
                             .and_then(Value::as_str)
                     })
                     .unwrap_or("");
-                self.assistant_text(Text::from(format!("[web search: {what}]")));
+                self.assistant_text(Text::from(web_search_note(what, action)));
             }
             ExtraKind::ImageGenerationCall => {
                 let prompt = e.str("revised_prompt").unwrap_or("");
@@ -765,4 +765,56 @@ pub fn compaction_summary_text(summary: &str) -> String {
     format!(
         "Summary of the conversation so far (the earlier messages were compacted into it):\n\n{summary}"
     )
+}
+
+/// A `web_search_call` in the model's words: what was searched for (the provider's own
+/// search may not say: then only that it searched) and the pages it found.
+fn web_search_note(what: &str, action: Option<&Value>) -> String {
+    let mut note = if what.is_empty() {
+        "[web search".to_owned()
+    } else {
+        format!("[web search: {what}")
+    };
+    let sources: Vec<&str> = action
+        .and_then(|a| a.get("sources"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| s.get("url").and_then(Value::as_str))
+                .take(MAX_NOTED_SOURCES)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sources.is_empty() {
+        note.push_str("; sources: ");
+        note.push_str(&sources.join(", "));
+    }
+    note.push(']');
+    note
+}
+
+/// Sources named in a `web_search_call`'s note, at most.
+const MAX_NOTED_SOURCES: usize = 8;
+
+#[cfg(test)]
+mod web_search_note_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_search_is_noted_with_its_query_and_sources() {
+        let a = json!({"type": "search", "query": "rust 2027",
+            "sources": [{"type": "url", "url": "https://a.test"}, {"type": "url", "url": "https://b.test"}]});
+        assert_eq!(
+            web_search_note("rust 2027", Some(&a)),
+            "[web search: rust 2027; sources: https://a.test, https://b.test]"
+        );
+        // The provider's own search reports no query (GLM, Kimi).
+        let a = json!({"type": "search", "query": "", "sources": [{"type": "url", "url": "https://a.test"}]});
+        assert_eq!(
+            web_search_note("", Some(&a)),
+            "[web search; sources: https://a.test]"
+        );
+        assert_eq!(web_search_note("", None), "[web search]");
+    }
 }

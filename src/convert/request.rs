@@ -697,3 +697,25 @@ fn response_format(format: &Value, quirks: &Quirks, system: &mut Vec<String>) ->
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The messages go at the end of `messages`, every other byte unchanged.
+    #[test]
+    fn messages_are_appended_in_place() {
+        let body =
+            br#"{"model":"m","messages":[{"role":"user","content":"a]"}],"tools":[{"x":[1]}]}"#;
+        let out = append_messages(body, &[json!({"role": "tool"}), json!({"k": 1})]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"model":"m","messages":[{"role":"user","content":"a]"},{"role":"tool"},{"k":1}],"tools":[{"x":[1]}]}"#
+        );
+        let empty = append_messages(br#"{"messages":[ ]}"#, &[json!(1)]).unwrap();
+        assert_eq!(empty, br#"{"messages":[ 1]}"#);
+        assert!(append_messages(b"not json", &[json!(1)]).is_none());
+        assert!(append_messages(br#"{"messages":{}}"#, &[json!(1)]).is_none());
+    }
+}

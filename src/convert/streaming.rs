@@ -1499,6 +1499,102 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn cited(refer: &str, url: &str) -> Cited {
+        Cited {
+            refer: refer.to_owned(),
+            url: url.to_owned(),
+            title: format!("title of {refer}"),
+        }
+    }
+
+    /// Markers with their brackets, in text order, indices in characters; `ref_10` is not
+    /// `ref_1`.
+    #[test]
+    fn citations_cover_each_marker_in_characters() {
+        let c = [
+            cited("ref_1", "https://one.test"),
+            cited("ref_10", "https://ten.test"),
+        ];
+        let text = "Ünïcode first【ref_10】 then [ref_1] and ref_1.";
+        let got = citations(text, &c);
+        let spans: Vec<(usize, usize, &str)> = got
+            .iter()
+            .map(|a| (a.start_index, a.end_index, a.url.as_str()))
+            .collect();
+        let chars = |needle: &str| text[..text.find(needle).unwrap()].chars().count();
+        assert_eq!(
+            spans,
+            vec![
+                (chars("【"), chars("【") + 8, "https://ten.test"),
+                (chars("[ref_1]"), chars("[ref_1]") + 7, "https://one.test"),
+                (chars("ref_1."), chars("ref_1.") + 5, "https://one.test"),
+            ]
+        );
+        assert_eq!(got[0].title, "title of ref_10");
+        assert!(citations("no markers", &c).is_empty());
+    }
+
+    /// Kimi's loop at the converter: the reply's search call is not a client call; the turn
+    /// waits for the proxy's answer, then the next reply continues the same response.
+    #[test]
+    fn a_search_call_waits_for_its_answer_and_the_next_reply_continues() {
+        let quirks = crate::providers::Profile::Kimi.quirks();
+        let tools: Vec<crate::types::responses::Tool> =
+            serde_json::from_value(json!([{"type": "web_search"}])).unwrap();
+        let set = crate::convert::tools::convert_tools(&tools, &quirks);
+        let mut ctx = ResponseContext::for_tests("kimi-k2.6", true);
+        ctx.quirks = quirks;
+        ctx.catalog = std::sync::Arc::new(set.catalog);
+        let mut conv = StreamConverter::new(ctx, Framing::Sse);
+        let sse = |v: Value| format!("data: {v}\n\n");
+        let args = r#"{"search_result":{"search_id":"s1"}}"#;
+        conv.push_bytes(
+            sse(json!({"choices": [{"index": 0, "delta": {"reasoning_content": "look it up"}}]}))
+                .as_bytes(),
+        );
+        conv.push_bytes(sse(json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1", "type": "builtin_function", "function": {"name": "$web_search", "arguments": args}}]}}]})).as_bytes());
+        conv.push_bytes(sse(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls", "usage": {"prompt_tokens": 10, "completion_tokens": 2}}]})).as_bytes());
+        conv.push_bytes(b"data: [DONE]\n\n");
+        conv.finish();
+        assert!(!conv.is_done() && conv.awaiting());
+        let out = String::from_utf8(conv.take_output().to_vec()).unwrap();
+        assert!(out.contains("response.web_search_call.searching"), "{out}");
+        assert!(!out.contains("function_call"), "{out}");
+        let answer = conv.take_continuation().unwrap();
+        assert_eq!(
+            answer,
+            vec![
+                json!({"role": "assistant", "content": "", "reasoning_content": "look it up",
+                    "tool_calls": [{"id": "c1", "type": "builtin_function",
+                        "function": {"name": "$web_search", "arguments": args}}]}),
+                json!({"role": "tool", "tool_call_id": "c1", "name": "$web_search", "content": args}),
+            ]
+        );
+        assert!(conv.take_continuation().is_none(), "once");
+        conv.resume();
+        conv.push_bytes(
+            sse(json!({"choices": [{"index": 0, "delta": {"content": "Found it."}}]})).as_bytes(),
+        );
+        conv.push_bytes(sse(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": {"prompt_tokens": 30, "completion_tokens": 3}}]})).as_bytes());
+        conv.push_bytes(b"data: [DONE]\n\n");
+        conv.finish();
+        assert!(conv.is_done());
+        let done = conv.final_response().unwrap();
+        let kinds: Vec<&str> = done["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["reasoning", "web_search_call", "message"],
+            "{done:#}"
+        );
+        assert_eq!(done["usage"]["input_tokens"], 40);
+        assert_eq!(done["usage"]["output_tokens"], 5);
+    }
+
     fn ctx(profile: &str) -> ResponseContext {
         use crate::convert::request::{convert_request, parse_request, RequestOptions};
         let q = crate::providers::quirks_for(profile).unwrap();

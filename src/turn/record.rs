@@ -95,6 +95,7 @@ pub fn record(
             tokens_reasoning: treasoning,
             bytes_in: o.bytes_in,
             bytes_out: o.bytes_out,
+            model: o.model.clone(),
         });
     }
     let name = backend.map(|b| b.name.as_str()).unwrap_or("-");
