@@ -30,14 +30,23 @@ struct Downstream<'s> {
 }
 
 impl Client for Downstream<'_> {
-    async fn send(&mut self, _mode: Option<&ReplyMode>, out: Bytes, _error: Option<ClientError>) {
-        if self.gone || out.is_empty() {
-            return;
+    async fn send(
+        &mut self,
+        _mode: Option<&ReplyMode>,
+        out: Bytes,
+        _error: Option<ClientError>,
+    ) -> bool {
+        if self.gone {
+            return false;
+        }
+        if out.is_empty() {
+            return true;
         }
         if let Err(e) = self.session.write_response_body(Some(out), false).await {
             tracing::debug!("client gone mid-response: {e}");
             self.gone = true;
         }
+        !self.gone
     }
 }
 

@@ -24,14 +24,21 @@ use super::socket::{Env, Reply, Upstream};
 /// Where the reply's bytes go.
 pub trait Client: Send {
     /// Bytes for the client; `error`: they are the provider's error, mapped (a WebSocket
-    /// client gets it as an error frame).
+    /// client gets it as an error frame). `false`: the client is gone.
     fn send(
         &mut self,
         mode: Option<&ReplyMode>,
         out: Bytes,
         error: Option<ClientError>,
-    ) -> impl Future<Output = ()> + Send;
+    ) -> impl Future<Output = bool> + Send;
 }
+
+/// The client went away mid-reply.
+const CLIENT_GONE: Cause = Cause {
+    kind: super::rescue::Kind::Other,
+    side: super::rescue::Side::Downstream,
+    name: "WriteError",
+};
 
 /// The most an error body of a refused continuation is read.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -112,7 +119,11 @@ pub async fn relay<R: Reply, C: Client>(
         };
         let pushed = x.push(env.store, chunk.as_deref(), end, backend);
         if let Some(out) = pushed.out {
-            client.send(x.mode(), out, pushed.error).await;
+            if !client.send(x.mode(), out, pushed.error).await {
+                // Nobody reads the rest: the provider's reply is dropped, not read to its end.
+                x.fail(CLIENT_GONE, &backend.name);
+                return false;
+            }
         }
         if end {
             return true;

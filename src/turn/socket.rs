@@ -272,11 +272,14 @@ async fn refuse(
 struct Frames<'a>(&'a mpsc::Sender<Frame>);
 
 impl Client for Frames<'_> {
-    async fn send(&mut self, mode: Option<&ReplyMode>, out: Bytes, error: Option<ClientError>) {
+    async fn send(
+        &mut self,
+        mode: Option<&ReplyMode>,
+        out: Bytes,
+        error: Option<ClientError>,
+    ) -> bool {
         match error {
-            Some(err) => {
-                let _ = self.0.send(Frame::text(err.ws_frame())).await;
-            }
+            Some(err) => self.0.send(Frame::text(err.ws_frame())).await.is_ok(),
             None => send_reply(self.0, mode, out).await,
         }
     }
@@ -329,24 +332,28 @@ async fn resolve_references(
 }
 
 /// A reply's bytes as frames: event lines one frame each; a whole JSON body as one.
-async fn send_reply(tx: &mpsc::Sender<Frame>, mode: Option<&ReplyMode>, out: Bytes) {
+/// `false`: the session is gone.
+async fn send_reply(tx: &mpsc::Sender<Frame>, mode: Option<&ReplyMode>, out: Bytes) -> bool {
     if mode.is_some_and(ReplyMode::is_event_stream) {
-        send_lines(tx, &out).await;
+        send_lines(tx, &out).await
     } else if !out.is_empty() {
-        let _ = tx
-            .send(Frame::text(String::from_utf8_lossy(&out).into_owned()))
-            .await;
+        tx.send(Frame::text(String::from_utf8_lossy(&out).into_owned()))
+            .await
+            .is_ok()
+    } else {
+        true
     }
 }
 
-/// Each `\n`-terminated line of `out` as one text frame.
-async fn send_lines(tx: &mpsc::Sender<Frame>, out: &[u8]) {
+/// Each `\n`-terminated line of `out` as one text frame; `false`: the session is gone.
+async fn send_lines(tx: &mpsc::Sender<Frame>, out: &[u8]) -> bool {
     for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let text = String::from_utf8_lossy(line).into_owned();
         if tx.send(Frame::text(text)).await.is_err() {
-            return;
+            return false;
         }
     }
+    true
 }
 
 #[cfg(test)]
