@@ -12,6 +12,7 @@ pub mod providers;
 pub mod proxy;
 pub mod redact;
 pub mod server;
+pub mod spend;
 pub mod sse;
 pub mod stats;
 pub mod store;

@@ -84,7 +84,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let telemetry = Telemetry::init(&config.telemetry)?.map(Arc::new);
     // The response store: opened before the listener (a store that cannot be opened — its
     // file locked by another instance, its directory not writable — stops the start-up).
-    let store = open_store(&config.store).map_err(|e| e.to_string())?;
+    let (store, ledger) = open_store(&config.store).map_err(|e| e.to_string())?;
     let config = Arc::new(config);
     // Pingora tells its services when a graceful shutdown starts; WebSocket sessions learn
     // it through this channel and close with 1001 after their turn in flight.
@@ -96,7 +96,8 @@ pub fn run(config: Config) -> Result<(), String> {
     let proxy = ConvertProxy::new(config, stats)
         .with_telemetry(telemetry.clone())
         .with_shutdown(shutdown_rx)
-        .with_store(store);
+        .with_store(store)
+        .with_ledger(ledger);
     let mut service = pingora::proxy::http_proxy_service(&server.configuration, proxy);
     service.add_listener(
         ListenerConfig::tcp(listen.as_str())
@@ -114,17 +115,30 @@ pub fn run(config: Config) -> Result<(), String> {
 
 /// The store kind chosen in the config (here, at the composition root: the store knows
 /// nothing of the config, the config only the store's `Retention`).
-fn open_store(
-    kind: &crate::config::StoreConfig,
-) -> Result<Option<Arc<dyn crate::store::Store>>, crate::store::StoreError> {
+/// The spend ledger is the store's where it keeps things across restarts (embedded) or
+/// instances (Redis), else this process's memory.
+type Opened = (
+    Option<Arc<dyn crate::store::Store>>,
+    Arc<dyn crate::store::ledger::Ledger>,
+);
+
+fn open_store(kind: &crate::config::StoreConfig) -> Result<Opened, crate::store::StoreError> {
     use crate::config::StoreConfig as S;
+    use crate::store::ledger::MemoryLedger;
     use crate::store::{embedded, memory, redis};
     Ok(match kind {
-        S::None => None,
-        S::Memory { retention } => Some(Arc::new(memory::MemoryStore::new(*retention))),
+        S::None => (None, Arc::new(MemoryLedger::default())),
+        S::Memory { retention } => (
+            Some(Arc::new(memory::MemoryStore::new(*retention))),
+            Arc::new(MemoryLedger::default()),
+        ),
         S::Embedded { path, retention } => {
-            Some(Arc::new(embedded::EmbeddedStore::open(path, *retention)?))
+            let s = Arc::new(embedded::EmbeddedStore::open(path, *retention)?);
+            (Some(s.clone()), s)
         }
-        S::Redis { url, retention } => Some(Arc::new(redis::RedisStore::new(url, *retention)?)),
+        S::Redis { url, retention } => {
+            let s = Arc::new(redis::RedisStore::new(url, *retention)?);
+            (Some(s.clone()), s)
+        }
     })
 }

@@ -149,14 +149,19 @@ pub struct RequestRecord {
     pub bytes_out: u64,
     /// The model reported to the client (its own, or the backend's).
     pub model: Option<String>,
+    /// The name of the client's key, when it is a named one.
+    pub client: Option<String>,
+    /// What the turn cost, micro-dollars (`None`: its model's price is unknown).
+    pub cost_micro: Option<u64>,
 }
 
-/// Tokens of one (backend, model): input, cached input, output.
+/// Tokens of one (backend, model, client): input, cached input, output, and their cost.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct ModelTokens {
     input: u64,
     cached: u64,
     output: u64,
+    cost_micro: u64,
 }
 
 /// Distinct models counted per process at most: the names come from clients. Past it, a new
@@ -171,8 +176,9 @@ pub struct Stats {
     backends: Vec<BackendStats>,
     /// Requests that reached no backend (local endpoints excluded).
     unrouted: BackendStats,
-    /// Tokens per (backend slot, model): the prompt-cache hit ratio of each model.
-    models: std::sync::Mutex<std::collections::BTreeMap<(usize, String), ModelTokens>>,
+    /// Tokens and cost per (backend slot, model, client): the prompt-cache hit ratio of each
+    /// model, the spend of each client key.
+    models: std::sync::Mutex<std::collections::BTreeMap<(usize, String, String), ModelTokens>>,
     started: Instant,
 }
 
@@ -233,7 +239,8 @@ impl Stats {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut key = (slot, name.to_owned());
+        let client = r.client.clone().unwrap_or_else(|| "-".to_owned());
+        let mut key = (slot, name.to_owned(), client);
         if !map.contains_key(&key) && map.len() >= MAX_MODELS {
             key.1 = OTHER_MODEL.to_owned();
         }
@@ -241,6 +248,7 @@ impl Stats {
         t.input += r.tokens_in;
         t.cached += r.tokens_cached;
         t.output += r.tokens_out;
+        t.cost_micro += r.cost_micro.unwrap_or(0);
     }
 
     /// The name of a backend slot of [`Self::models`] (`-`: no backend).
@@ -373,9 +381,18 @@ impl Stats {
                 |t| t.output,
             ),
         ];
+        // Tokens by (backend, model), whichever client.
+        let mut by_model: std::collections::BTreeMap<(usize, &str), ModelTokens> =
+            Default::default();
+        for ((slot, model, _), t) in map.iter() {
+            let m = by_model.entry((*slot, model.as_str())).or_default();
+            m.input += t.input;
+            m.cached += t.cached;
+            m.output += t.output;
+        }
         for (name, help, get) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((slot, model), t) in map.iter() {
+            for ((slot, model), t) in &by_model {
                 let _ = writeln!(
                     out,
                     "{name}{{backend=\"{}\",model=\"{}\"}} {}",
@@ -385,6 +402,40 @@ impl Stats {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP ccp_cost_usd_total What the turns cost at their models' prices, USD, by backend, model and client key (\"-\": unnamed).\n# TYPE ccp_cost_usd_total counter"
+        );
+        for ((slot, model, client), t) in map.iter() {
+            let _ = writeln!(
+                out,
+                "ccp_cost_usd_total{{backend=\"{}\",model=\"{}\",client=\"{}\"}} {}",
+                escape(self.slot_name(*slot)),
+                escape(model),
+                escape(client),
+                crate::spend::usd(t.cost_micro)
+            );
+        }
+    }
+
+    /// Spend since start by client key (`-`: unnamed) and by model, USD.
+    fn spend_json(&self) -> Value {
+        let map = match self.models.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut clients: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut models: std::collections::BTreeMap<&str, u64> = Default::default();
+        for ((_, model, client), t) in map.iter() {
+            *clients.entry(client.as_str()).or_default() += t.cost_micro;
+            *models.entry(model.as_str()).or_default() += t.cost_micro;
+        }
+        let usd = |m: std::collections::BTreeMap<&str, u64>| -> serde_json::Map<String, Value> {
+            m.into_iter()
+                .map(|(k, v)| (k.to_owned(), serde_json::json!(crate::spend::usd(v))))
+                .collect()
+        };
+        serde_json::json!({"by_client": usd(clients), "by_model": usd(models)})
     }
 
     pub fn json(&self) -> Value {
@@ -408,7 +459,8 @@ impl Stats {
                 })
             })
             .collect();
-        json!({"uptime_seconds": self.started.elapsed().as_secs(), "backends": backends})
+        json!({"uptime_seconds": self.started.elapsed().as_secs(), "backends": backends,
+            "spend_usd": self.spend_json()})
     }
 
     /// One line for the periodic log summary.

@@ -242,6 +242,8 @@ pub struct Finish<'a> {
     pub error_class: Option<ErrorClass>,
     /// The OpenAI-style error code, if any (`rate_limit_exceeded`, `timeout`, …).
     pub error_code: Option<&'a str>,
+    /// What the turn cost, USD (its model's price known).
+    pub cost_usd: Option<f64>,
 }
 
 /// The spans of one request. Ended by [`RequestSpan::finish`] (or when dropped).
@@ -372,6 +374,9 @@ impl RequestSpan {
                 "gen_ai.usage.reasoning.output_tokens",
                 as_i64(reasoning),
             ));
+        }
+        if let Some(cost) = f.cost_usd {
+            attrs.push(KeyValue::new("gen_ai.usage.cost", cost));
         }
         if let Some(t) = f.ttft {
             attrs.push(KeyValue::new(

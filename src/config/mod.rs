@@ -100,10 +100,36 @@ pub struct Config {
     /// `Authorization: Bearer <token>` (or `x-api-key`). From `auth_tokens` and the
     /// comma-separated environment variable `CODEX_PROXY_AUTH_TOKENS`.
     pub auth_tokens: Vec<String>,
+    /// The named client keys (`auth_tokens` objects): spend is counted by their name, and a
+    /// budget is kept. Their tokens are in `auth_tokens` too.
+    pub clients: Vec<ClientKey>,
+    /// Prices by model name (ASCII lowercase) over the profiles' shipped ones.
+    pub prices: std::collections::BTreeMap<String, crate::spend::Price>,
     /// The WebSocket transport (`GET …/responses` with `Upgrade: websocket`).
     pub websocket: WebSocketConfig,
     /// Where stored responses are kept (`previous_response_id`, retrieve, delete).
     pub store: StoreConfig,
+}
+
+/// A named client key: its spend is counted by its name (never by its token), within its
+/// budget.
+#[derive(Clone, PartialEq)]
+pub struct ClientKey {
+    pub name: String,
+    pub token: String,
+    pub budget: Option<crate::spend::Budget>,
+}
+
+impl Eq for ClientKey {}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .field("budget", &self.budget)
+            .finish()
+    }
 }
 
 /// `store`: the response store's kind and retention.
@@ -189,6 +215,9 @@ pub struct Backend {
     pub match_models: Vec<String>,
     /// The provider profile's switches with this backend's `quirks` overrides applied.
     pub quirks: crate::providers::Quirks,
+    /// Prices by model name (ASCII lowercase) for this backend, over the config's and the
+    /// profile's.
+    pub prices: std::collections::BTreeMap<String, crate::spend::Price>,
 }
 
 impl fmt::Debug for Backend {
@@ -285,6 +314,26 @@ impl Default for Telemetry {
 }
 
 impl Config {
+    /// The price of `model` on backend `idx`: the backend's `prices`, else the config's,
+    /// else the profile's shipped price of the model's family (`None`: unknown, the turn's
+    /// cost is not counted).
+    pub fn price(&self, idx: usize, model: &str) -> Option<crate::spend::Price> {
+        let b = self.backends.get(idx)?;
+        let key = model.to_ascii_lowercase();
+        b.prices
+            .get(&key)
+            .or_else(|| self.prices.get(&key))
+            .copied()
+            .or_else(|| b.quirks.profile.price(model))
+    }
+
+    /// The named client key of a request's token, if it is one.
+    pub fn client_of(&self, token: &str) -> Option<&ClientKey> {
+        self.clients
+            .iter()
+            .find(|c| crate::turn::route::same_token(c.token.as_bytes(), token.as_bytes()))
+    }
+
     /// The size limit of the bodies a turn logs (`None`: `log_body` is off).
     pub fn body_log_limit(&self) -> Option<usize> {
         self.log_body.then_some(self.log_body_max_bytes)

@@ -34,7 +34,8 @@ pub(super) struct RawConfig {
     pub(super) max_body_bytes: Option<usize>,
     pub(super) backends: Option<Vec<Object<RawBackend>>>,
     pub(super) telemetry: Option<Object<RawTelemetry>>,
-    pub(super) auth_tokens: Option<Vec<String>>,
+    pub(super) auth_tokens: Option<Vec<RawToken>>,
+    pub(super) prices: Option<std::collections::BTreeMap<String, Object<RawPrice>>>,
     pub(super) websocket: Option<Object<RawWebSocket>>,
     pub(super) store: Option<Object<RawStore>>,
 }
@@ -56,6 +57,7 @@ pub(super) struct RawBackend {
     pub(super) retries: Option<u32>,
     pub(super) quirks: Option<Object<RawQuirks>>,
     pub(super) web_search: Option<WebSearchSwitch>,
+    pub(super) prices: Option<std::collections::BTreeMap<String, Object<RawPrice>>>,
     // Model metadata for Codex: `models`, or the keys below for the single `model`.
     pub(super) models: Option<Vec<Object<RawModel>>>,
     pub(super) context_window: Option<i64>,
@@ -111,6 +113,45 @@ pub(super) struct RawQuirks {
     pub(super) reasoning_effort: Option<EffortStyle>,
     pub(super) json_schema: Option<bool>,
     pub(super) empty_content_with_tool_calls: Option<bool>,
+}
+
+/// An `auth_tokens` entry: a token, or a named client key with its budget.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a token string or a client key object {name, token, budget}"
+)]
+pub(super) enum RawToken {
+    Plain(String),
+    Named(RawClientKey),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClientKey {
+    pub(super) name: Option<String>,
+    pub(super) token: Option<String>,
+    pub(super) budget: Option<RawBudget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBudget {
+    pub(super) usd: Option<f64>,
+    pub(super) per: Option<crate::spend::Per>,
+}
+
+/// A model's price, USD per million tokens.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a price object {input, cached_input, output, cache_write}"
+)]
+pub(super) struct RawPrice {
+    pub(super) input: Option<f64>,
+    pub(super) cached_input: Option<f64>,
+    pub(super) output: Option<f64>,
+    pub(super) cache_write: Option<f64>,
 }
 
 /// A backend's `web_search`: the provider's own search for the hosted `web_search` tool,

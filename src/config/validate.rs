@@ -13,8 +13,8 @@ use url::Url;
 use super::error::ConfigError;
 use super::models::validate_models;
 use super::raw::{
-    OneOrMany, RawBackend, RawConfig, RawModel, RawQuirks, RawStore, RawTelemetry, RawTimeouts,
-    RawWebSocket, StoreType, WebSearchSwitch,
+    OneOrMany, RawBackend, RawConfig, RawModel, RawPrice, RawQuirks, RawStore, RawTelemetry,
+    RawTimeouts, RawToken, RawWebSocket, StoreType, WebSearchSwitch,
 };
 use super::*;
 use crate::providers::{NativeSearch, Profile};
@@ -168,6 +168,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         }
     }
 
+    let (auth_tokens, clients) = validate_tokens(raw.auth_tokens)?;
     let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default().0)?;
     let websocket = validate_websocket(raw.websocket.unwrap_or_default().0)?;
     let store = validate_store(raw.store.map(|s| s.0), Path::new(&log_dir))?;
@@ -191,13 +192,123 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         telemetry,
         websocket,
         store,
-        auth_tokens: raw
-            .auth_tokens
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| !t.is_empty())
-            .collect(),
+        auth_tokens,
+        clients,
+        prices: validate_prices(raw.prices, "prices")?,
     })
+}
+
+/// `auth_tokens`: the tokens, and the named client keys among them.
+fn validate_tokens(
+    raw: Option<Vec<RawToken>>,
+) -> Result<(Vec<String>, Vec<ClientKey>), ConfigError> {
+    let mut tokens = Vec::new();
+    let mut clients: Vec<ClientKey> = Vec::new();
+    for (i, t) in raw.unwrap_or_default().into_iter().enumerate() {
+        let path = format!("auth_tokens[{i}]");
+        match t {
+            RawToken::Plain(t) => {
+                if !t.is_empty() {
+                    tokens.push(t);
+                }
+            }
+            RawToken::Named(k) => {
+                let name = k.name.unwrap_or_default();
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.@".contains(c))
+                {
+                    return Err(ConfigError::invalid(
+                        format!("{path}.name"),
+                        format!("invalid client name {name:?}: must be non-empty and contain only [a-zA-Z0-9_.@-]"),
+                    ));
+                }
+                if clients.iter().any(|c| c.name == name) {
+                    return Err(ConfigError::invalid(
+                        format!("{path}.name"),
+                        format!("duplicate client name {name:?}"),
+                    ));
+                }
+                let token = k.token.unwrap_or_default();
+                if token.is_empty() {
+                    return Err(ConfigError::invalid(
+                        format!("{path}.token"),
+                        "missing or empty token",
+                    ));
+                }
+                let budget = match k.budget {
+                    None => None,
+                    Some(b) => {
+                        let usd = b.usd.filter(|u| u.is_finite() && *u > 0.0).ok_or_else(|| {
+                            ConfigError::invalid(
+                                format!("{path}.budget.usd"),
+                                "must be a number of dollars above 0",
+                            )
+                        })?;
+                        let per = b.per.ok_or_else(|| {
+                            ConfigError::invalid(
+                                format!("{path}.budget.per"),
+                                "missing: \"day\" or \"month\"",
+                            )
+                        })?;
+                        Some(crate::spend::Budget { usd, per })
+                    }
+                };
+                tokens.push(token.clone());
+                clients.push(ClientKey {
+                    name,
+                    token,
+                    budget,
+                });
+            }
+        }
+    }
+    Ok((tokens, clients))
+}
+
+/// A `prices` object: model name (any case) → USD per million tokens.
+fn validate_prices(
+    raw: Option<std::collections::BTreeMap<String, super::raw::Object<RawPrice>>>,
+    base: &str,
+) -> Result<std::collections::BTreeMap<String, crate::spend::Price>, ConfigError> {
+    let mut out = std::collections::BTreeMap::new();
+    for (model, p) in raw.unwrap_or_default() {
+        let p = p.0;
+        let path = format!("{base}.{model}");
+        let amount =
+            |v: Option<f64>, key: &str, required: bool| -> Result<Option<u64>, ConfigError> {
+                match v {
+                    None if required => Err(ConfigError::invalid(
+                        format!("{path}.{key}"),
+                        "missing: USD per million tokens",
+                    )),
+                    None => Ok(None),
+                    Some(x) if (0.0..1e6).contains(&x) => {
+                        Ok(Some((x * 1e6).round() as u64))
+                    }
+                    Some(_) => Err(ConfigError::invalid(
+                        format!("{path}.{key}"),
+                        "must be USD per million tokens, 0 or more",
+                    )),
+                }
+            };
+        let input = amount(p.input, "input", true)?.unwrap_or(0);
+        let output = amount(p.output, "output", true)?.unwrap_or(0);
+        // Without a cached price, cached input costs the input price.
+        let cached_input = amount(p.cached_input, "cached_input", false)?.unwrap_or(input);
+        let cache_write = amount(p.cache_write, "cache_write", false)?;
+        out.insert(
+            model.to_ascii_lowercase(),
+            crate::spend::Price {
+                input,
+                cached_input,
+                output,
+                cache_write,
+            },
+        );
+    }
+    Ok(out)
 }
 
 fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError> {
@@ -335,6 +446,7 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         models,
         match_models,
         quirks,
+        prices: validate_prices(raw.prices, &format!("{base}.prices"))?,
     })
 }
 

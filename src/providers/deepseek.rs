@@ -25,6 +25,8 @@
 //! #1850). Images are off for the profile and on for the `deepseek-flash` family only; the
 //! image part format (OpenAI `image_url`) is assumed, not verified.
 
+use crate::spend::Price;
+
 use super::{
     EffortStyle, InputModality, ModelDefaults, ModelFamily, NativeSearch, Profile, Quirks,
     ReasoningEffort, Retirement, Spec,
@@ -41,7 +43,21 @@ pub static SPEC: Spec = Spec {
     error_code: super::no_error_code,
     error_phrases: &[],
     web_search: (NativeSearch::DeepSeek, false),
+    prices: PRICES,
 };
+/// Shipped prices, USD per million tokens (input, cached input, output) — DeepSeek's price
+/// page <https://api-docs.deepseek.com/quick_start/pricing> (versions DeepSeek-V4-Pro-0813
+/// and V4.1-Flash-1017), stored copy read 2026-12-03. DeepSeek charges half off peak
+/// (weekdays outside 01:00–04:00 and 06:00–10:00 UTC, weekends, Chinese holidays): the
+/// proxy counts the peak price, so a budget errs on the safe side (set `prices` to the
+/// off-peak figures — Pro 0.66 / 0.022 / 1.98, Flash 0.15 / 0.003 / 0.60 — to count those).
+pub const PRICES: &[(&str, Price)] = &[
+    ("deepseek-v4-pro", Price::usd(1.32, 0.044, 3.96)),
+    ("deepseek-flash", Price::usd(0.30, 0.006, 1.20)),
+    // The older name, answered (and billed) by V4.1-Flash.
+    ("deepseek-v4-flash", Price::usd(0.30, 0.006, 1.20)),
+];
+
 /// The server tool's type. Its Chat Completions form is not in the stored docs (only the
 /// Messages example, `{"type": "deepseek_web_search", "name": ...}`): offered only to a
 /// backend that says `"web_search": "native"`.

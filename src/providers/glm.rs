@@ -21,6 +21,8 @@
 //! Second-hand: no `strict` in function schemas, temperature/top_p within (0, 1] (GLM
 //! adapters of AgentScope, LangChain and Dify), `json_schema` not supported.
 
+use crate::spend::Price;
+
 use super::{
     EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, NativeSearch, Profile,
     Quirks, ReasoningEffort, Sampling, Spec,
@@ -37,7 +39,19 @@ pub static SPEC: Spec = Spec {
     error_code,
     error_phrases: PHRASES,
     web_search: (NativeSearch::Glm, true),
+    prices: PRICES,
 };
+/// Shipped prices, USD per million tokens (input, cached input, output) — Z.ai's price
+/// page <https://docs.z.ai/guides/overview/pricing>, stored copy read 2026-12-03: GLM-5
+/// 1.00 / 0.20 / 3.20, GLM-4.7 and GLM-4.6 0.60 / 0.11 / 2.20 (cache storage free). GLM-5.2
+/// 1.40 / 0.26 / 4.40 is second-hand (not on the stored page).
+pub const PRICES: &[(&str, Price)] = &[
+    ("glm-5", Price::usd(1.00, 0.20, 3.20)),
+    ("glm-5.2", Price::usd(1.40, 0.26, 4.40)),
+    ("glm-4.7", Price::usd(0.60, 0.11, 2.20)),
+    ("glm-4.6", Price::usd(0.60, 0.11, 2.20)),
+];
+
 /// The search engine asked for: `search_std`, the basic engine of BigModel's chat
 /// `web_search` tool (`search_pro`, `search_pro_sogou`, `search_pro_quark` cost more).
 pub const SEARCH_ENGINE: &str = "search_std";

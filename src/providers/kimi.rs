@@ -27,6 +27,8 @@
 //! - streamed usage sits in `choices[0].usage` of the finish chunk (higress-group/higress#1568,
 //!   earendil-works/pi#2017).
 
+use crate::spend::Price;
+
 use super::{
     EffortStyle, InputModality, ModelDefaults, ModelFamily, NativeSearch, Profile, Quirks,
     Sampling, Spec,
@@ -43,7 +45,19 @@ pub static SPEC: Spec = Spec {
     error_code: super::no_error_code,
     error_phrases: super::glm::PHRASES,
     web_search: (NativeSearch::Kimi, true),
+    prices: PRICES,
 };
+/// Shipped prices, USD per million tokens (input, cached input, output) —
+/// <https://platform.kimi.ai/docs/pricing/chat-k26> and `…/chat-k3` as cited by
+/// simonw/llm-prices#60 (2026-05-20) and BerriAI/litellm#35592 (2026-08-02); the stored
+/// pages themselves held no table: kimi-k2.6 0.95 / 0.16 / 4.00, kimi-k3 3.00 / 0.30 /
+/// 15.00; kimi-k2.5 0.60 / 0.10 / 3.00 second-hand.
+pub const PRICES: &[(&str, Price)] = &[
+    ("kimi-k2.6", Price::usd(0.95, 0.16, 4.00)),
+    ("kimi-k2.5", Price::usd(0.60, 0.10, 3.00)),
+    ("kimi-k3", Price::usd(3.00, 0.30, 15.00)),
+];
+
 /// The builtin search function's name; its call is answered by sending its arguments back
 /// unchanged as the tool message.
 pub const WEB_SEARCH: &str = "$web_search";

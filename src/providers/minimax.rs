@@ -18,6 +18,8 @@
 //! string; no `strict` and no documented `tool_choice` / `parallel_tool_calls` (AgentScope's
 //! MiniMax formatter); a stream ends with a full `chat.completion` frame (GCWing/OpenBitFun#792).
 
+use crate::spend::Price;
+
 use super::{
     EffortStyle, ErrorCode, InputModality, ModelDefaults, ModelFamily, NativeSearch, Passback,
     Profile, Quirks, Sampling, Spec,
@@ -35,7 +37,19 @@ pub static SPEC: Spec = Spec {
     error_code: super::no_error_code,
     error_phrases: &[],
     web_search: (NativeSearch::None, false),
+    prices: PRICES,
 };
+/// Shipped prices, USD per million tokens (input, cached input, output) —
+/// <https://platform.minimax.io/docs/guides/pricing-paygo> as cited by GoModel#551
+/// (2026-07-19) and pydantic/genai-prices#442 (2026-07-02): MiniMax-M2.7 0.30 / 0.06 / 1.20
+/// (cache writes 0.375, not reported by the API, so not counted), MiniMax-M3 0.30 / 0.06 /
+/// 1.20 up to 512K input (the whole request at 0.60 / 0.12 / 2.40 above: not modelled);
+/// MiniMax-M2.5 0.30 / 0.03 / 1.20 second-hand.
+pub const PRICES: &[(&str, Price)] = &[
+    ("minimax-m2.7", Price::usd(0.30, 0.06, 1.20)),
+    ("minimax-m2.5", Price::usd(0.30, 0.03, 1.20)),
+    ("minimax-m3", Price::usd(0.30, 0.06, 1.20)),
+];
 
 /// Per-model differences from the profile's defaults (204,800 tokens: the M2.x window).
 pub const FAMILIES: &[ModelFamily] = &[

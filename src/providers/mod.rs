@@ -275,6 +275,20 @@ impl Profile {
             .max_by_key(|f| f.prefix.len())
     }
 
+    /// The shipped price of `model`: its longest matching prefix (ASCII case-insensitive).
+    pub fn price(self, model: &str) -> Option<crate::spend::Price> {
+        self.spec()
+            .prices
+            .iter()
+            .filter(|(prefix, _)| {
+                model
+                    .get(..prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            })
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, p)| *p)
+    }
+
     /// The retirement of `model`, if the profile knows of one.
     pub fn retirement(self, model: &str) -> Option<&'static Retirement> {
         self.spec()
@@ -365,6 +379,9 @@ pub struct Spec {
     /// The provider's own web search (`None`: it has none in its Chat API), and whether a
     /// backend offers it unless it says `"web_search": "off"` (else only with `"native"`).
     pub web_search: (NativeSearch, bool),
+    /// Shipped prices by model-name prefix (the longest matching one wins), each from the
+    /// provider's page named in its file.
+    pub prices: &'static [(&'static str, crate::spend::Price)],
 }
 
 /// For a provider with no error codes of its own.

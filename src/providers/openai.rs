@@ -13,6 +13,7 @@ pub static SPEC: Spec = Spec {
     error_code: super::no_error_code,
     error_phrases: &[],
     web_search: (NativeSearch::None, false),
+    prices: &[],
 };
 
 pub fn quirks() -> Quirks {

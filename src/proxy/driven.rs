@@ -130,6 +130,7 @@ impl ConvertProxy {
             store: self.store.as_ref(),
             echoes: &self.echoes,
             telemetry: self.telemetry.as_deref(),
+            ledger: self.ledger.as_deref(),
         };
         let mut client = Downstream {
             session,

@@ -61,6 +61,8 @@ pub struct ConvertProxy {
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// The response store (`None`: stateless), read-your-writes in front of it.
     store: Option<Arc<crate::store::staged::Staged>>,
+    /// Where the spend of named client keys is kept.
+    ledger: Option<Arc<dyn crate::store::ledger::Ledger>>,
 }
 
 impl ConvertProxy {
@@ -74,7 +76,14 @@ impl ConvertProxy {
             connector: pingora::connectors::http::Connector::new(None),
             shutdown: tokio::sync::watch::channel(false).1,
             store: None,
+            ledger: None,
         }
+    }
+
+    /// Where the spend of named client keys is kept.
+    pub fn with_ledger(mut self, ledger: Arc<dyn crate::store::ledger::Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// The response store for `previous_response_id`, retrieve and delete.
@@ -121,6 +130,16 @@ impl ConvertProxy {
             Some(i) => i,
             None => return write_error_now(session, ctx, route::no_backend(path)).await,
         };
+        let headers = &session.req_header().headers;
+        ctx.turn.exchange.outcome.client = route::client_name(&self.config, headers);
+        let now = crate::store::now_secs();
+        let token = route::client_token(headers);
+        if let Some(err) =
+            crate::turn::budget::over_budget(&self.config, self.ledger.as_deref(), token, now).await
+        {
+            ctx.admitted.attempts = Some(Attempts::new(idx));
+            return write_error_now(session, ctx, err).await;
+        }
         let headers = &session.req_header().headers;
         let telemetry = self.telemetry.as_deref();
         ctx.turn
@@ -554,7 +573,9 @@ impl ProxyHttp for ConvertProxy {
             local: ctx.admitted.local,
             ..Ending::default()
         };
-        x.finish(&self.config, &self.stats, end);
+        if let Some(spend) = x.finish(&self.config, &self.stats, end) {
+            spend.keep(self.ledger.as_deref()).await;
+        }
     }
 }
 

@@ -135,6 +135,7 @@ impl ConvertProxy {
             store: self.store.as_ref(),
             echoes: &self.echoes,
             telemetry: self.telemetry.as_deref(),
+            ledger: self.ledger.as_deref(),
         };
         let turns = SocketTurns {
             env,

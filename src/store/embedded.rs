@@ -30,6 +30,8 @@ const BY_AGE: TableDefinition<(u64, &str), u64> = TableDefinition::new("by_age")
 /// removed with the response. (A file from before this table has its responses unindexed:
 /// their items cannot be referenced, they can still be continued.)
 const ITEMS: TableDefinition<&str, &str> = TableDefinition::new("items");
+/// Client key and period → micro-dollars spent (the spend ledger).
+const SPEND: TableDefinition<&str, u64> = TableDefinition::new("spend");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -180,6 +182,12 @@ enum WriteOp {
         String,
         tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
     ),
+    /// Add micro-dollars to ledger keys.
+    Spend(
+        Vec<String>,
+        u64,
+        tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    ),
 }
 
 /// The writer thread: every write of the store goes through it, and the writes waiting
@@ -218,6 +226,7 @@ fn writer(db: Arc<Database>, rx: std::sync::mpsc::Receiver<WriteOp>, shared: Sha
                 let mut responses = txn.open_table(RESPONSES).map_err(|e| err("open", e))?;
                 let mut age = txn.open_table(BY_AGE).map_err(|e| err("open", e))?;
                 let mut items = txn.open_table(ITEMS).map_err(|e| err("open", e))?;
+                let mut spend = txn.open_table(SPEND).map_err(|e| err("open", e))?;
                 let mut t = Tables {
                     responses: &mut responses,
                     age: &mut age,
@@ -227,12 +236,13 @@ fn writer(db: Arc<Database>, rx: std::sync::mpsc::Receiver<WriteOp>, shared: Sha
                     let outcome = match op {
                         WriteOp::Put(r, _) => put_in(&mut t, r, &shared).map(|()| true),
                         WriteOp::Delete(id, _) => remove_in(&mut t, id, &shared),
+                        WriteOp::Spend(keys, micro, _) => add_spend_in(&mut spend, keys, *micro),
                     };
                     outcomes.push(outcome);
                 }
                 let last_put = batch.iter().rev().find_map(|op| match op {
                     WriteOp::Put(r, _) => Some(r.id.clone()),
-                    WriteOp::Delete(..) => None,
+                    WriteOp::Delete(..) | WriteOp::Spend(..) => None,
                 });
                 trim(&mut t, last_put.as_deref(), &shared)?;
             }
@@ -262,9 +272,30 @@ fn writer(db: Arc<Database>, rx: std::sync::mpsc::Receiver<WriteOp>, shared: Sha
                 WriteOp::Delete(_, tx) => {
                     let _ = tx.send(outcome);
                 }
+                WriteOp::Spend(_, _, tx) => {
+                    let _ = tx.send(outcome.map(|_| ()));
+                }
             }
         }
     }
+}
+
+/// Add `micro` to each ledger key (in the writer's transaction).
+fn add_spend_in(
+    spend: &mut redb::Table<'_, &str, u64>,
+    keys: &[String],
+    micro: u64,
+) -> Result<bool, StoreError> {
+    for k in keys {
+        let now = spend
+            .get(k.as_str())
+            .map_err(|e| err("read spend", e))?
+            .map_or(0, |v| v.value());
+        spend
+            .insert(k.as_str(), now.saturating_add(micro))
+            .map_err(|e| err("write spend", e))?;
+    }
+    Ok(true)
 }
 
 /// What the writer thread and the store share.
@@ -400,6 +431,42 @@ fn trim(t: &mut Tables<'_, '_>, keep: Option<&str>, shared: &Shared) -> Result<(
     }
 }
 
+/// Spend in the store file's `spend` table, written by the writer thread with the responses.
+#[async_trait::async_trait]
+impl super::ledger::Ledger for EmbeddedStore {
+    async fn add_spend(
+        &self,
+        client: &str,
+        periods: &[String],
+        micro: u64,
+    ) -> Result<(), StoreError> {
+        let keys = periods
+            .iter()
+            .map(|p| super::ledger::key(client, p))
+            .collect();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(WriteOp::Spend(keys, micro, tx))?;
+        rx.await.map_err(|_| err("writer", "stopped"))?
+    }
+
+    async fn spend(&self, client: &str, period: &str) -> Result<u64, StoreError> {
+        let k = super::ledger::key(client, period);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(|e| err("begin", e))?;
+            let table = match txn.open_table(SPEND) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+                Err(e) => return Err(err("open", e)),
+            };
+            Ok(table
+                .get(k.as_str())
+                .map_err(|e| err("read spend", e))?
+                .map_or(0, |v| v.value()))
+        })
+        .await
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
     async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {
@@ -477,6 +544,25 @@ mod tests {
         let s = EmbeddedStore::open(&path, retention(3600, 1 << 20)).unwrap();
         assert!(s.get("resp_kept").await.unwrap().is_some());
         assert_eq!(s.size().0, 2);
+    }
+
+    /// The spend ledger in the store file: the contract, and the spend is still there after
+    /// a restart.
+    #[tokio::test]
+    async fn embedded_ledger_contract_and_restart() {
+        use crate::store::ledger::{contract, Ledger};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("responses.redb");
+        {
+            let s = EmbeddedStore::open(&path, retention(3600, 1 << 20)).unwrap();
+            contract(&s).await;
+        }
+        let s = EmbeddedStore::open(&path, retention(3600, 1 << 20)).unwrap();
+        assert_eq!(s.spend("alice", "day:2026-12-03").await.unwrap(), 2_000);
+        s.add_spend("alice", &["day:2026-12-03".to_owned()], 1)
+            .await
+            .unwrap();
+        assert_eq!(s.spend("alice", "day:2026-12-03").await.unwrap(), 2_001);
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 //! response is written in the background).
 
 pub mod embedded;
+pub mod ledger;
 pub mod memory;
 pub mod redis;
 pub mod staged;

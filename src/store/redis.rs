@@ -111,6 +111,40 @@ impl RedisStore {
     }
 }
 
+/// Spend by `INCRBY` on one key per client and period (atomic for every instance sharing
+/// the server), each kept [`super::ledger::KEEP_SECS`].
+#[async_trait::async_trait]
+impl super::ledger::Ledger for RedisStore {
+    async fn add_spend(
+        &self,
+        client: &str,
+        periods: &[String],
+        micro: u64,
+    ) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        for p in periods {
+            let k = spend_key(client, p);
+            pipe.cmd("INCRBY").arg(&k).arg(micro).ignore();
+            pipe.cmd("EXPIRE")
+                .arg(&k)
+                .arg(super::ledger::KEEP_SECS)
+                .ignore();
+        }
+        self.run_pipe(&pipe).await
+    }
+
+    async fn spend(&self, client: &str, period: &str) -> Result<u64, StoreError> {
+        let v: Option<u64> = self
+            .run(redis::cmd("GET").arg(spend_key(client, period)))
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+}
+
+fn spend_key(client: &str, period: &str) -> String {
+    format!("ccp:spend:{client}:{period}")
+}
+
 #[async_trait::async_trait]
 impl Store for RedisStore {
     async fn put(&self, r: StoredResponse) -> Result<(), StoreError> {

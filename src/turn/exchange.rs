@@ -330,7 +330,12 @@ impl Exchange {
     /// Record it once (access line, statistics, span, body log). The usage is the
     /// exchange's; the class and the error name are `end`'s when it has them (a transport
     /// failure the caller saw), else the exchange's own.
-    pub fn finish(mut self, config: &Config, stats: &Stats, end: Ending<'_>) {
+    pub fn finish(
+        mut self,
+        config: &Config,
+        stats: &Stats,
+        end: Ending<'_>,
+    ) -> Option<super::record::Spend> {
         let end = Ending {
             usage: usage_tokens(self.mode.as_ref().and_then(ReplyMode::usage)),
             class: end.class.or_else(|| self.class()),
@@ -338,6 +343,6 @@ impl Exchange {
             ..end
         };
         let (log, span) = (self.body_log.take(), self.span.take());
-        record(config, stats, &self.outcome, &end, log, span);
+        record(config, stats, &self.outcome, &end, log, span)
     }
 }

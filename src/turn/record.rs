@@ -31,6 +31,8 @@ pub struct Outcome {
     pub error_code: Option<String>,
     /// The Responses id the client got.
     pub response_id: Option<String>,
+    /// The name of the client's key (`auth_tokens` objects): its spend.
+    pub client: Option<String>,
 }
 
 impl Outcome {
@@ -48,6 +50,7 @@ impl Outcome {
             bytes_out: 0,
             error_code: None,
             response_id: None,
+            client: None,
         }
     }
 }
@@ -69,8 +72,27 @@ pub struct Ending<'a> {
     pub local: bool,
 }
 
+/// A named client's spend from one turn, for the ledger ([`Spend::keep`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spend {
+    pub client: String,
+    pub micro: u64,
+}
+
+impl Spend {
+    /// Add it to the client's spend of today and this month. Awaited before the turn's
+    /// transport takes its next request: a key's next turn sees it.
+    pub async fn keep(self, ledger: Option<&dyn crate::store::ledger::Ledger>) {
+        let Some(ledger) = ledger else { return };
+        let periods = crate::spend::periods(crate::store::now_secs());
+        if let Err(e) = ledger.add_spend(&self.client, &periods, self.micro).await {
+            tracing::warn!(client = %self.client, "spend not kept: {e}");
+        }
+    }
+}
+
 /// Record a finished turn: statistics (unless local), the access line, then the body log
-/// and the span when the turn had them.
+/// and the span when the turn had them. A named client's cost comes back, for the ledger.
 pub fn record(
     config: &Config,
     stats: &Stats,
@@ -78,10 +100,20 @@ pub fn record(
     end: &Ending<'_>,
     body_log: Option<BodyLog>,
     span: Option<RequestSpan>,
-) {
+) -> Option<Spend> {
     let backend = o.backend.and_then(|i| config.backends.get(i));
     let duration = o.start.elapsed();
     let (tin, tout, tcached, treasoning) = end.usage;
+    // The model asked of the provider is the one priced.
+    let priced_model = backend
+        .and_then(|b| b.model.as_deref())
+        .or(o.model.as_deref());
+    let cost = match (o.backend, priced_model) {
+        (Some(i), Some(m)) if tin + tout > 0 => {
+            config.price(i, m).map(|p| p.cost_micro(tin, tcached, tout))
+        }
+        _ => None,
+    };
     if !end.local {
         stats.record(&RequestRecord {
             backend: backend.and(o.backend),
@@ -96,6 +128,8 @@ pub fn record(
             bytes_in: o.bytes_in,
             bytes_out: o.bytes_out,
             model: o.model.clone(),
+            client: o.client.clone(),
+            cost_micro: cost,
         });
     }
     let name = backend.map(|b| b.name.as_str()).unwrap_or("-");
@@ -114,6 +148,8 @@ pub fn record(
         tokens_in = tin,
         tokens_out = tout,
         tokens_cached = tcached,
+        cost_usd = cost.map(crate::spend::usd),
+        client = o.client.as_deref().unwrap_or("-"),
         error_code = o.error_code.as_deref().unwrap_or("-"),
         error = end.error.unwrap_or("-"),
         "request"
@@ -136,7 +172,15 @@ pub fn record(
             response_id: o.response_id.as_deref(),
             error_class: end.class,
             error_code: o.error_code.as_deref(),
+            cost_usd: cost.map(crate::spend::usd),
         });
+    }
+    match (&o.client, cost) {
+        (Some(client), Some(micro)) if micro > 0 && !end.local => Some(Spend {
+            client: client.clone(),
+            micro,
+        }),
+        _ => None,
     }
 }
 

@@ -288,6 +288,17 @@ pub fn client_token(headers: &HeaderMap) -> &str {
         .trim()
 }
 
+/// The name of the request's client key, when it carries a named one (`auth_tokens`
+/// objects): what its spend is counted under.
+pub fn client_name(config: &Config, headers: &HeaderMap) -> Option<String> {
+    if config.clients.is_empty() {
+        return None;
+    }
+    config
+        .client_of(client_token(headers))
+        .map(|c| c.name.clone())
+}
+
 /// The owner a stored response gets: the client token's hash when tokens are checked.
 pub fn owner_of(config: &Config, headers: &HeaderMap) -> Option<String> {
     (!config.auth_tokens.is_empty()).then(|| crate::store::owner_hash(client_token(headers)))
@@ -300,6 +311,11 @@ fn authorized(headers: &HeaderMap, tokens: &[String]) -> bool {
     tokens.iter().fold(false, |ok, t| {
         ok | constant_time_eq(t.as_bytes(), given.as_bytes())
     })
+}
+
+/// Two tokens compared in constant time (for their length).
+pub fn same_token(a: &[u8], b: &[u8]) -> bool {
+    constant_time_eq(a, b)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

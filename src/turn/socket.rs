@@ -57,6 +57,8 @@ pub struct Env<'a> {
     pub store: Option<&'a Arc<Staged>>,
     pub echoes: &'a Interner,
     pub telemetry: Option<&'a Telemetry>,
+    /// Where the spend of named client keys is kept (their budgets).
+    pub ledger: Option<&'a dyn crate::store::ledger::Ledger>,
 }
 
 /// The way to the provider: the Chat request sent (with retries and failover), its reply's
@@ -150,7 +152,14 @@ async fn turn<U: Upstream>(
         return failed(String::new());
     };
     x.outcome.backend = Some(idx);
+    x.outcome.client = super::route::client_name(env.config, t.client);
     if resolved.generate {
+        let token = super::route::client_token(t.client);
+        let now = crate::store::now_secs();
+        if let Some(err) = super::budget::over_budget(env.config, env.ledger, token, now).await {
+            refuse(env, x, &tx, &err, Some(Cause::rejected(err.status))).await;
+            return failed(String::new());
+        }
         // A turn's span from its backend choice on, as over HTTP (a warm-up has none).
         x.start_span(env.telemetry, t.client, WS_ENDING.method, WS_ENDING.path);
     }
@@ -247,7 +256,9 @@ async fn turn<U: Upstream>(
     } else {
         None
     };
-    x.finish(env.config, env.stats, WS_ENDING);
+    if let Some(spend) = x.finish(env.config, env.stats, WS_ENDING) {
+        spend.keep(env.ledger).await;
+    }
     TurnEnd {
         response_id,
         entry,
@@ -486,6 +497,7 @@ mod tests {
                     store: None,
                     echoes: &self.echoes,
                     telemetry: None,
+                    ledger: None,
                 },
                 upstream: &self.upstream,
                 route: WsRoute {
