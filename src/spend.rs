@@ -51,6 +51,16 @@ pub fn usd(micro: u64) -> f64 {
     micro as f64 / 1e6
 }
 
+/// Micro-dollars written as dollars with six decimals (`0.000384`), for the access line.
+#[derive(Debug, Clone, Copy)]
+pub struct Usd(pub u64);
+
+impl std::fmt::Display for Usd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:06}", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
 /// Dollars as micro-dollars (a budget).
 pub fn micro(usd: f64) -> u64 {
     if usd.is_finite() && usd > 0.0 {

@@ -195,3 +195,62 @@ async fn two_instances_share_one_redis_and_survive_it_going_away() {
     let errors: u64 = metric_value(&metrics, "ccp_store_errors_total");
     assert!(errors > 0, "{metrics}");
 }
+
+/// A key's spend is kept in Redis and shared: spent through instance A, its budget is used
+/// up on instance B too (atomic `INCRBY`s; every instance refuses alike).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_a_keys_spend_and_budget_through_redis() {
+    let redis = Redis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let config = |url: String| {
+        move |p, d: &std::path::Path| {
+            let mut c = default_config(p, d, mock_port);
+            c["store"] = json!({"type": "redis", "url": url});
+            // A turn costs more than the budget.
+            c["prices"] = json!({ MAIN_MODEL: {"input": 1000, "output": 1000} });
+            c["auth_tokens"] = json!([
+                {"name": "alice", "token": "tok-alice", "budget": {"usd": 0.001, "per": "month"}}
+            ]);
+            c
+        }
+    };
+    let a = ProxyProcess::start_with(config(url.clone())).await;
+    let b = ProxyProcess::start_with(config(url.clone())).await;
+    let alice = [("authorization", "Bearer tok-alice")];
+    let body = json!({"model": "m", "input": "Hello.", "store": false});
+    mock.push(MockReply::json_text("Hi."));
+    let r = post_json(&a.url("/v1/responses"), &body, &alice).await;
+    assert_eq!(r.status, 200, "{}", a.context(&r.body));
+    // B sees A's spend (once A kept it) and refuses, without calling the provider.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let n = mock.requests().len();
+        mock.push(MockReply::json_text("Hi again."));
+        let r = post_json(&b.url("/v1/responses"), &body, &alice).await;
+        if r.status == 429 {
+            assert_eq!(
+                mock.requests().len(),
+                n,
+                "the refused turn reached the provider"
+            );
+            break r;
+        }
+        assert_eq!(r.status, 200, "{}", b.context(&r.body));
+        assert!(Instant::now() < deadline, "B never saw A's spend");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let err = refused.json();
+    assert_eq!(err["error"]["code"], "insufficient_quota", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("spent this month"),
+        "{err}"
+    );
+    // And A too.
+    let r = post_json(&a.url("/v1/responses"), &body, &alice).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+}

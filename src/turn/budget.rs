@@ -45,13 +45,25 @@ fn refusal(key: &ClientKey, spent: u64, now: u64) -> ClientError {
         "insufficient_quota",
         Some("insufficient_quota"),
         format!(
-            "The budget of client key {:?} is used up: ${:.2} spent {this} of ${:.2} per {per}. It resets at {}.",
+            "The budget of client key {:?} is used up: ${} spent {this} of ${} per {per}. It resets at {}.",
             key.name,
-            usd(spent),
-            budget.usd,
+            dollars(usd(spent)),
+            dollars(budget.usd),
             resets_at(budget.per, now),
         ),
     )
+}
+
+/// Dollars as people write them: cents from a dollar on, else as many decimals as needed
+/// (at most six).
+fn dollars(x: f64) -> String {
+    if x >= 1.0 {
+        return format!("{x:.2}");
+    }
+    let s = format!("{x:.6}");
+    let s = s.trim_end_matches('0');
+    s.strip_suffix('.')
+        .map_or_else(|| s.to_owned(), |t| format!("{t}.00"))
 }
 
 #[cfg(test)]

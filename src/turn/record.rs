@@ -148,7 +148,7 @@ pub fn record(
         tokens_in = tin,
         tokens_out = tout,
         tokens_cached = tcached,
-        cost_usd = cost.map(crate::spend::usd),
+        cost_usd = cost.map(|c| tracing::field::display(crate::spend::Usd(c))),
         client = o.client.as_deref().unwrap_or("-"),
         error_code = o.error_code.as_deref().unwrap_or("-"),
         error = end.error.unwrap_or("-"),
