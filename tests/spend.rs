@@ -54,7 +54,7 @@ async fn every_profile_turn_costs_its_usage_at_the_shipped_price() {
         assert_eq!(r.status, 200, "{}", proxy.context(&r.body));
         mock.assert_all_accepted();
         let expected = price.map_or(0.0, |(i, c, o)| {
-            ((56.0 * i + 64.0 * c + 30.0 * o) as f64).round() / 1e6
+            (56.0 * i + 64.0 * c + 30.0 * o).round() / 1e6
         });
         let metrics = metrics_text(&proxy).await;
         let got = cost_sample(&metrics, p.name(), model, "-");
