@@ -53,7 +53,7 @@ async fn every_profile_turn_costs_its_usage_at_the_shipped_price() {
         let r = post_responses(&proxy.url("/v1/responses"), &turn(model)).await;
         assert_eq!(r.status, 200, "{}", proxy.context(&r.body));
         mock.assert_all_accepted();
-        let expected = price.map_or(0.0, |(i, c, o)| {
+        let expected = price.map_or(0.0, |(i, c, o): (f64, f64, f64)| {
             (56.0 * i + 64.0 * c + 30.0 * o).round() / 1e6
         });
         let metrics = metrics_text(&proxy).await;
