@@ -827,3 +827,28 @@ async fn sigterm_lets_the_turn_in_flight_finish_then_closes_with_1001() {
     assert_eq!(next_close(&mut ws).await, Some(CloseCode::Away));
     assert!(proxy.wait_exit(Duration::from_secs(15)).is_some());
 }
+
+/// A provider reply cut off mid-stream (the connection aborted before the chunked body's
+/// end) ends the socket's turn in `response.failed`, never in a `response.completed` with
+/// the text cut short.
+#[tokio::test]
+async fn a_reply_cut_mid_stream_fails_the_turn() {
+    let (mock, proxy) = setup().await;
+    mock.push(MockReply::Sse {
+        chunks: common::mock_upstream::sse_text("cut off here please"),
+        delay_ms: 10,
+        cut_after: Some(3),
+    });
+    let mut ws = WsClient::connect(&ws_url(proxy.port, "/v1/responses"), &[])
+        .await
+        .unwrap();
+    let frames = ws
+        .create(&json!({"type": "response.create", "model": "m", "input": "hi", "store": false}))
+        .await;
+    let last = frames.last().unwrap();
+    assert_eq!(last["type"], "response.failed", "{frames:#?}");
+    assert_eq!(
+        last["response"]["error"]["code"], "server_error",
+        "{frames:#?}"
+    );
+}

@@ -23,6 +23,17 @@ use crate::turn::upstream::{chat_path, trace_headers, Attempts};
 use super::websocket::Pingora;
 use super::{write_error_now, ConvertProxy, Ctx};
 
+/// A turn the proxy refused before any provider call: its error, recorded as the proxy's
+/// own refusal (as over a WebSocket and through Pingora's flow).
+async fn refuse(session: &mut Session, ctx: &mut Ctx, err: ClientError) -> Result<bool> {
+    ctx.turn
+        .exchange
+        .refused(&err, Some(crate::turn::rescue::Cause::rejected(err.status)));
+    let close = ctx.admitted.close_after_error;
+    super::local::write_error(session, err.status, &err.body_bytes(), close).await?;
+    Ok(true)
+}
+
 /// The client's connection: the reply's bytes as the response body.
 struct Downstream<'s> {
     session: &'s mut Session,
@@ -66,8 +77,7 @@ impl ConvertProxy {
             if raw.len() + chunk.len() > self.config.max_body_bytes {
                 ctx.admitted.close_after_error = true;
                 session.set_keepalive(None);
-                return write_error_now(session, ctx, route::too_large(self.config.max_body_bytes))
-                    .await;
+                return refuse(session, ctx, route::too_large(self.config.max_body_bytes)).await;
             }
             raw.extend_from_slice(&chunk);
         }
@@ -85,7 +95,7 @@ impl ConvertProxy {
             Ok(p) => p,
             Err(e) => {
                 ctx.turn.exchange.outcome.model = sniff_model(&raw);
-                return write_error_now(session, ctx, e).await;
+                return refuse(session, ctx, e).await;
             }
         };
         let x = &mut ctx.turn.exchange;

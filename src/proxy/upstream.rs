@@ -14,7 +14,9 @@ use pingora::{Error, ErrorType, Result};
 use crate::config::Backend;
 use crate::convert::error::ClientError;
 use crate::turn::rescue::Failure;
-use crate::turn::upstream::{chat_path, keeps_client_header, provider_headers, Attempts, Next};
+use crate::turn::upstream::{
+    chat_path, keeps_client_header, provider_headers, retry_after, retryable_status, Attempts, Next,
+};
 
 use super::ConvertProxy;
 
@@ -103,13 +105,41 @@ impl ConvertProxy {
             let e = match self.connector.get_http_session(&peer).await {
                 Ok((mut session, reused)) => {
                     match send_on(&mut session, backend, client, body.clone(), trace).await {
-                        Ok(()) => return Ok((session, idx, peer)),
+                        Ok(()) => {
+                            let head = session.response_header();
+                            let status = head.map_or(0, |h| h.status.as_u16());
+                            if !retryable_status(status) {
+                                return Ok((session, idx, peer));
+                            }
+                            let wait = head
+                                .and_then(|h| h.headers.get(http::header::RETRY_AFTER))
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| retry_after(v, crate::store::now_secs()));
+                            match attempts.refused(&self.config, status, wait) {
+                                // No attempt left: the provider's answer is the client's.
+                                Next::GiveUp => return Ok((session, idx, peer)),
+                                next => {
+                                    // Nothing of it went to the client: another attempt (this
+                                    // connection, its body unread, is closed).
+                                    tracing::warn!(backend = %backend.name, status, next = ?next, "the provider refused before the first byte: trying again");
+                                    continue;
+                                }
+                            }
+                        }
                         Err(mut e) => {
                             e.retry.decide_reuse(reused);
                             if e.retry() && stale < STALE_RETRIES {
                                 stale += 1;
                                 tracing::debug!(backend = %backend.name, "a reused upstream connection was closed before the answer: sending again");
                                 continue;
+                            }
+                            // No head in time: another attempt, as for a refusal.
+                            if *e.etype() == ErrorType::ReadTimedout {
+                                let next = attempts.refused(&self.config, 0, None);
+                                if next != Next::GiveUp {
+                                    tracing::warn!(backend = %backend.name, next = ?next, "the provider gave no answer in time: trying again");
+                                    continue;
+                                }
                             }
                             // The provider's side, as Pingora marks it over HTTP.
                             let e = e.into_up();

@@ -84,6 +84,29 @@ pub fn trace_headers(
     out
 }
 
+/// The longest `Retry-After` the proxy waits for before trying the same backend again: a
+/// longer one fails over at once (or, with no backend left, is the client's answer, with
+/// its `Retry-After`).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Statuses that are worth another attempt before any byte went to the client: rate limits
+/// and the provider's own failures (not a 501 or 505: trying again cannot help).
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 529)
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (`now` the current Unix time).
+pub fn retry_after(value: &str, now: u64) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
 /// The connection attempts of one turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempts {
@@ -92,6 +115,8 @@ pub struct Attempts {
     failed: u32,
     /// Backends given up on.
     tried: Vec<usize>,
+    /// The provider's `Retry-After` for the next attempt (in place of the backoff).
+    wait: Option<Duration>,
 }
 
 /// What to do after a connection failed.
@@ -111,6 +136,7 @@ impl Attempts {
             backend,
             failed: 0,
             tried: Vec::new(),
+            wait: None,
         }
     }
 
@@ -119,9 +145,39 @@ impl Attempts {
         self.backend
     }
 
-    /// The wait before the next attempt (none for a backend's first).
+    /// The wait before the next attempt (none for a backend's first): the provider's
+    /// `Retry-After`, else the backoff.
     pub fn delay(&self) -> Option<Duration> {
-        (self.failed > 0).then(|| backoff(self.failed))
+        (self.failed > 0).then(|| self.wait.unwrap_or_else(|| backoff(self.failed)))
+    }
+
+    /// The provider answered `status` (with `retry_after`, if it said) before anything went
+    /// to the client, or (`status` 0) gave no head in time: the same as a failed connection
+    /// for a status worth another attempt — the same backend again within its `retries`
+    /// (after its `Retry-After`, when that is at most [`MAX_RETRY_AFTER`]; a longer one skips
+    /// to the fallbacks), then its `fallback` backends; any other status is the answer.
+    pub fn refused(&mut self, config: &Config, status: u16, retry_after: Option<Duration>) -> Next {
+        if status != 0 && !retryable_status(status) {
+            return Next::GiveUp;
+        }
+        self.wait = None;
+        match retry_after {
+            Some(d) if d > MAX_RETRY_AFTER => {
+                // Not worth waiting for here: the next backend, if there is one.
+                if let Some(b) = config.backends.get(self.backend) {
+                    self.failed = self.failed.max(b.retries);
+                }
+                self.connect_failed(config)
+            }
+            Some(d) => {
+                let next = self.connect_failed(config);
+                if matches!(next, Next::Retry(_)) {
+                    self.wait = Some(d);
+                }
+                next
+            }
+            None => self.connect_failed(config),
+        }
     }
 
     /// A connection to the current backend failed (nothing was sent): retry it while its
@@ -134,6 +190,7 @@ impl Attempts {
         if self.failed <= backend.retries {
             return Next::Retry(self.failed);
         }
+        self.wait = None;
         self.tried.push(self.backend);
         let next = backend
             .fallback
@@ -192,6 +249,51 @@ mod tests {
         // From a: b was tried, so c.
         assert_eq!(from_b.connect_failed(&c), Next::Failover { to: 2 });
         assert_eq!(from_b.connect_failed(&c), Next::GiveUp);
+    }
+
+    /// A 429 or 5xx before the first byte: the backend again (after a short Retry-After),
+    /// then its fallbacks; a long Retry-After skips to the fallback; a 400 is the answer.
+    #[test]
+    fn refusals_worth_another_attempt_retry_then_fail_over() {
+        let c = config();
+        let mut a = Attempts::new(0);
+        assert_eq!(a.refused(&c, 400, None), Next::GiveUp);
+        assert_eq!(a.refused(&c, 503, None), Next::Retry(1));
+        assert_eq!(a.delay(), Some(backoff(1)));
+        let mut a = Attempts::new(0);
+        assert_eq!(
+            a.refused(&c, 429, Some(Duration::from_secs(2))),
+            Next::Retry(1)
+        );
+        assert_eq!(a.delay(), Some(Duration::from_secs(2)));
+        assert_eq!(a.refused(&c, 429, None), Next::Failover { to: 1 });
+        assert_eq!(a.delay(), None);
+        // A timeout before the head counts as a refusal.
+        assert_eq!(a.refused(&c, 0, None), Next::GiveUp);
+        // Too long to wait for: the fallback at once.
+        let mut a = Attempts::new(0);
+        assert_eq!(
+            a.refused(&c, 429, Some(MAX_RETRY_AFTER + Duration::from_secs(1))),
+            Next::Failover { to: 1 }
+        );
+        assert!(!retryable_status(501) && retryable_status(529));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after("3", 0), Some(Duration::from_secs(3)));
+        assert_eq!(retry_after(" 0.5 ", 0), Some(Duration::from_millis(500)));
+        // Sun, 06 Nov 1994 08:49:37 GMT = 784111777.
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_770),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_800),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", 0), None);
+        assert_eq!(retry_after("-1", 0), None);
     }
 
     #[test]
