@@ -179,17 +179,21 @@ pub struct Stats {
     /// Tokens and cost per (backend slot, model, client): the prompt-cache hit ratio of each
     /// model, the spend of each client key.
     models: std::sync::Mutex<std::collections::BTreeMap<(usize, String, String), ModelTokens>>,
+    /// Each backend's circuit.
+    breakers: crate::turn::breaker::Breakers,
     started: Instant,
 }
 
 impl Stats {
     pub fn new(names: Vec<String>) -> Self {
         let backends = names.iter().map(|_| BackendStats::default()).collect();
+        let breakers = crate::turn::breaker::Breakers::new(names.len());
         Stats {
             names,
             backends,
             unrouted: BackendStats::default(),
             models: Default::default(),
+            breakers,
             started: Instant::now(),
         }
     }
@@ -222,6 +226,11 @@ impl Stats {
         if r.tokens_in + r.tokens_out > 0 {
             self.record_model(r);
         }
+    }
+
+    /// The backends' circuits.
+    pub fn breakers(&self) -> &crate::turn::breaker::Breakers {
+        &self.breakers
     }
 
     fn record_model(&self, r: &RequestRecord) {
@@ -348,6 +357,19 @@ impl Stats {
             }
         }
         self.render_models(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP ccp_circuit_state Each backend's circuit: 0 closed, 1 half-open (probing), 2 open (out of rotation).\n# TYPE ccp_circuit_state gauge"
+        );
+        let now = Instant::now();
+        for (i, name) in self.names.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "ccp_circuit_state{{backend=\"{}\"}} {}",
+                escape(name),
+                self.breakers.state(i, now).gauge()
+            );
+        }
         crate::turn::guard::render(&mut out);
         let _ = writeln!(
             out,
@@ -439,15 +461,23 @@ impl Stats {
     }
 
     pub fn json(&self) -> Value {
+        let now = Instant::now();
         let backends: Vec<Value> = self
             .each()
-            .map(|(name, s)| {
+            .enumerate()
+            .map(|(i, (name, s))| {
+                let circuit = match self.breakers.state(i, now) {
+                    crate::turn::breaker::State::Closed => "closed",
+                    crate::turn::breaker::State::HalfOpen => "half_open",
+                    crate::turn::breaker::State::Open => "open",
+                };
                 let errors: serde_json::Map<String, Value> = ERROR_CLASSES
                     .iter()
                     .map(|c| (c.as_str().to_owned(), Value::from(s.errors[c.index()].load(Relaxed))))
                     .collect();
                 json!({
                     "backend": name,
+                    "circuit": circuit,
                     "requests": s.requests.load(Relaxed),
                     "streams": s.streams.load(Relaxed),
                     "errors": errors,

@@ -122,3 +122,47 @@ async fn a_bad_request_is_answered_at_once() {
     assert_eq!(primary.requests().len(), 1);
     assert!(spare.requests().is_empty());
 }
+
+/// A backend that keeps failing is taken out of rotation: after five failures in a row its
+/// circuit opens (`ccp_circuit_state` 2, `/stats` "open") and the next turns go to the
+/// fallback without trying it.
+#[tokio::test]
+async fn a_backend_that_keeps_failing_is_out_of_rotation() {
+    let (primary, spare) = (MockUpstream::start().await, MockUpstream::start().await);
+    let mut b = backends(&primary, &spare);
+    b[0]["retries"] = json!(0);
+    let proxy = ProxyProcess::start_with_backends(b).await;
+    for _ in 0..5 {
+        primary.push(refusal(503, None));
+    }
+    for n in 0..7 {
+        spare.push(MockReply::text("From the spare."));
+        let frames = turn(&proxy).await;
+        assert_eq!(
+            frames.last().unwrap()["type"],
+            "response.completed",
+            "turn {n}: {frames:#?}"
+        );
+    }
+    assert_eq!(
+        primary.requests().len(),
+        5,
+        "not tried once its circuit opened"
+    );
+    assert_eq!(spare.requests().len(), 7);
+    let metrics = metrics_text(&proxy).await;
+    assert!(
+        metrics.contains("ccp_circuit_state{backend=\"primary\"} 2")
+            && metrics.contains("ccp_circuit_state{backend=\"spare\"} 0"),
+        "{metrics}"
+    );
+    let stats: Value = client()
+        .get(proxy.url("/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["backends"][0]["circuit"], "open", "{stats:#}");
+}

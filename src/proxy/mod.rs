@@ -333,6 +333,15 @@ impl ProxyHttp for ConvertProxy {
         _session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
+        // A backend whose circuit is open goes to its fallback, when it has one.
+        if let Some(a) = ctx.admitted.attempts.as_mut() {
+            if !self.stats.breakers().allow(a.backend(), Instant::now()) {
+                if let Some(to) = a.next_fallback(&self.config) {
+                    tracing::warn!(backend = %self.name_of(a.backend()), fallback = self.name_of(to), "circuit open: the backend is out of rotation, failing over");
+                    a.skip_to(to);
+                }
+            }
+        }
         if let Some(d) = ctx.admitted.attempts.as_ref().and_then(Attempts::delay) {
             tokio::time::sleep(d).await;
         }
@@ -361,6 +370,7 @@ impl ProxyHttp for ConvertProxy {
             return e;
         };
         let from = self.name_of(a.backend());
+        self.failed(a.backend(), from);
         let why = e.etype().as_str();
         match a.connect_failed(&self.config) {
             Next::Retry(attempt) => {
@@ -484,6 +494,14 @@ impl ProxyHttp for ConvertProxy {
         resp: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
+        if let Some(a) = ctx.admitted.attempts.as_ref() {
+            let status = resp.status.as_u16();
+            if crate::turn::upstream::retryable_status(status) {
+                self.failed(a.backend(), self.name_of(a.backend()));
+            } else {
+                self.stats.breakers().success(a.backend());
+            }
+        }
         let x = &mut ctx.turn.exchange;
         let Some(mode) = x.on_head(resp.status.as_u16(), &resp.headers, Framing::Sse) else {
             return Err(Error::explain(

@@ -98,6 +98,14 @@ impl ConvertProxy {
             let Some(backend) = self.config.backends.get(idx) else {
                 return Err(Failure::refused(internal("no backend chosen")));
             };
+            let breakers = self.stats.breakers();
+            if !breakers.allow(idx, std::time::Instant::now()) {
+                if let Some(to) = attempts.next_fallback(&self.config) {
+                    tracing::warn!(backend = %backend.name, fallback = self.name_of(to), "circuit open: the backend is out of rotation, failing over");
+                    attempts.skip_to(to);
+                    continue;
+                }
+            }
             if let Some(d) = attempts.delay() {
                 tokio::time::sleep(d).await;
             }
@@ -109,8 +117,10 @@ impl ConvertProxy {
                             let head = session.response_header();
                             let status = head.map_or(0, |h| h.status.as_u16());
                             if !retryable_status(status) {
+                                breakers.success(idx);
                                 return Ok((session, idx, peer));
                             }
+                            self.failed(idx, &backend.name);
                             let wait = head
                                 .and_then(|h| h.headers.get(http::header::RETRY_AFTER))
                                 .and_then(|v| v.to_str().ok())
@@ -135,6 +145,7 @@ impl ConvertProxy {
                             }
                             // No head in time: another attempt, as for a refusal.
                             if *e.etype() == ErrorType::ReadTimedout {
+                                self.failed(idx, &backend.name);
                                 let next = attempts.refused(&self.config, 0, None);
                                 if next != Next::GiveUp {
                                     tracing::warn!(backend = %backend.name, next = ?next, "the provider gave no answer in time: trying again");
@@ -150,6 +161,7 @@ impl ConvertProxy {
                 Err(e) => e,
             };
             let why = e.etype().as_str();
+            self.failed(idx, &backend.name);
             match attempts.connect_failed(&self.config) {
                 Next::Retry(attempt) => {
                     tracing::warn!(backend = %backend.name, attempt, "connect failed ({why}), retrying");
@@ -160,6 +172,17 @@ impl ConvertProxy {
                 }
                 Next::GiveUp => return Err(Failure::caused(super::cause_of(&e), &backend.name)),
             }
+        }
+    }
+
+    /// Backend `idx` failed before its first byte: counted by its circuit.
+    pub(super) fn failed(&self, idx: usize, name: &str) {
+        if self
+            .stats
+            .breakers()
+            .failure(idx, std::time::Instant::now())
+        {
+            tracing::warn!(backend = %name, cool_down_s = crate::turn::breaker::COOL_DOWN.as_secs(), "circuit open: the backend keeps failing, out of rotation for a cool-down");
         }
     }
 

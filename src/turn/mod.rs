@@ -16,6 +16,7 @@
 //! * `chain`: a WebSocket connection's responses, for `previous_response_id`.
 //! * `refs`: `item_reference` input items replaced by the items they name.
 //! * `stored`: the response store's side of a turn (continue, keep, retrieve, delete).
+//! * `breaker`: a backend that keeps failing is out of rotation for a while.
 //! * `budget`: a client key over its budget is refused.
 //! * `compact`: remote compaction v1 (`/responses/compact`).
 //! * `converse`: a reply relayed by the proxy itself, and the provider's search calls answered.
@@ -25,6 +26,7 @@
 //! * `record`: the access line, the statistics, the span, once per turn.
 //! * `intern`: identical echoed request fields shared between open requests.
 
+pub mod breaker;
 pub mod budget;
 pub mod chain;
 pub mod compact;

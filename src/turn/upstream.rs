@@ -151,6 +151,24 @@ impl Attempts {
         (self.failed > 0).then(|| self.wait.unwrap_or_else(|| backoff(self.failed)))
     }
 
+    /// The first `fallback` of the current backend not tried yet.
+    pub fn next_fallback(&self, config: &Config) -> Option<usize> {
+        let backend = config.backends.get(self.backend)?;
+        backend
+            .fallback
+            .iter()
+            .copied()
+            .find(|i| !self.tried.contains(i) && *i != self.backend)
+    }
+
+    /// Skip the current backend (its circuit is open) for its fallback `to`.
+    pub fn skip_to(&mut self, to: usize) {
+        self.tried.push(self.backend);
+        self.backend = to;
+        self.failed = 0;
+        self.wait = None;
+    }
+
     /// The provider answered `status` (with `retry_after`, if it said) before anything went
     /// to the client, or (`status` 0) gave no head in time: the same as a failed connection
     /// for a status worth another attempt — the same backend again within its `retries`
