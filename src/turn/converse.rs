@@ -40,6 +40,13 @@ const CLIENT_GONE: Cause = Cause {
     name: "WriteError",
 };
 
+/// The provider stopped sending for longer than the backend's `idle_ms`.
+const IDLE_TIMEOUT: Cause = Cause {
+    kind: super::rescue::Kind::ReadTimeout,
+    side: super::rescue::Side::Upstream,
+    name: "ReadTimedout",
+};
+
 /// The most an error body of a refused continuation is read.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
@@ -94,7 +101,8 @@ pub async fn converse<U: Upstream, C: Client>(
 }
 
 /// The provider's reply, converted as it arrives (turn::exchange), each piece sent to
-/// `client`, within the backend's total timeout. `true` when the body ended cleanly.
+/// `client`, within the backend's idle gap between reads and its total timeout. `true` when
+/// the body ended cleanly.
 pub async fn relay<R: Reply, C: Client>(
     env: Env<'_>,
     reply: &mut R,
@@ -102,10 +110,16 @@ pub async fn relay<R: Reply, C: Client>(
     backend: &Backend,
     client: &mut C,
 ) -> bool {
-    let total = backend.timeouts.total;
+    let (total, idle) = (backend.timeouts.total, backend.timeouts.idle);
     loop {
         let remaining = total.saturating_sub(x.outcome.start.elapsed());
-        let (chunk, end) = match tokio::time::timeout(remaining, reply.read()).await {
+        // Each read waits at most the idle gap, and never past the total.
+        let (wait, over) = if remaining <= idle {
+            (remaining, Cause::total_timeout())
+        } else {
+            (idle, IDLE_TIMEOUT)
+        };
+        let (chunk, end) = match tokio::time::timeout(wait, reply.read()).await {
             Ok(Ok(Some(b))) => (Some(b), false),
             Ok(Ok(None)) => (None, true),
             Ok(Err(cause)) => {
@@ -113,7 +127,7 @@ pub async fn relay<R: Reply, C: Client>(
                 return false;
             }
             Err(_) => {
-                fail(x, Cause::total_timeout(), backend, client).await;
+                fail(x, over, backend, client).await;
                 return false;
             }
         };
