@@ -852,3 +852,40 @@ async fn a_reply_cut_mid_stream_fails_the_turn() {
         "{frames:#?}"
     );
 }
+
+/// A provider that stops sending mid-stream for longer than the backend's `idle_ms` ends
+/// the socket's turn in `response.failed` (idle timeout), long before `total_ms`.
+#[tokio::test]
+async fn a_reply_that_stalls_past_the_idle_gap_fails_the_turn() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, d| {
+        let mut c = default_config(p, d, mock_port);
+        c["backends"][0]["timeouts"] =
+            json!({"first_byte_ms": 1000, "idle_ms": 1000, "total_ms": 60000});
+        c
+    })
+    .await;
+    let mut chunks = common::mock_upstream::sse_text("slow");
+    chunks.insert(2, String::new());
+    mock.push(MockReply::Sse {
+        chunks,
+        delay_ms: 2500,
+        cut_after: None,
+    });
+    let mut ws = WsClient::connect(&ws_url(proxy.port, "/v1/responses"), &[])
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let frames = ws
+        .create(&json!({"type": "response.create", "model": "m", "input": "hi", "store": false}))
+        .await;
+    let last = frames.last().unwrap();
+    assert_eq!(last["type"], "response.failed", "{frames:#?}");
+    let message = last["response"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("idle timeout"), "{message}");
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "ended by the idle gap, not the total"
+    );
+}
