@@ -33,7 +33,11 @@ impl Rig {
             .iter()
             .map(|m| {
                 let name = m.profile().name();
-                m.backend(name, json!({"path_prefix": format!("/{name}")}))
+                let mut b = m.backend(name, json!({"path_prefix": format!("/{name}")}));
+                // One attempt: an upstream error is the answer, not retried (the turns on
+                // the proxy's own connections would retry a 429/5xx: tests/failover.rs).
+                b["retries"] = json!(0);
+                b
             })
             .collect();
         let proxy = ProxyProcess::start_with_backends(Value::Array(backends)).await;

@@ -466,6 +466,9 @@ async fn a_turn_is_recorded_the_same_over_http_and_websocket() {
         c["log_format"] = json!("json");
         c["log_body"] = json!(true);
         c["backends"][0]["timeouts"] = json!({"total_ms": 1200});
+        // One attempt: the upstream error is the turn's outcome on both transports (a
+        // WebSocket turn would retry a 5xx; tests/failover.rs covers that).
+        c["backends"][0]["retries"] = json!(0);
         c
     })
     .await;

@@ -355,7 +355,8 @@ async fn kimi_search_call_is_answered_by_the_proxy_over_a_websocket() {
 
 #[tokio::test]
 async fn kimi_refusing_the_answer_ends_the_turn_with_the_providers_error() {
-    let (proxy, mock) = rig(Profile::Kimi, json!({})).await;
+    // One attempt: the refusal is not retried.
+    let (proxy, mock) = rig(Profile::Kimi, json!({"retries": 0})).await;
     // The model searches; the answer to its call is refused.
     mock.push(common::providers::Reply::tool(
         Some("search first"),
