@@ -156,13 +156,6 @@ async fn a_backend_that_keeps_failing_is_out_of_rotation() {
             && metrics.contains("ccp_circuit_state{backend=\"spare\"} 0"),
         "{metrics}"
     );
-    let stats: Value = client()
-        .get(proxy.url("/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = stats_json(&proxy).await;
     assert_eq!(stats["backends"][0]["circuit"], "open", "{stats:#}");
 }

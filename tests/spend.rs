@@ -59,14 +59,7 @@ async fn every_profile_turn_costs_its_usage_at_the_shipped_price() {
         let metrics = metrics_text(&proxy).await;
         let got = cost_sample(&metrics, p.name(), model, "-");
         assert_eq!(got, Some(expected), "{}: {metrics}", p.name());
-        let stats: Value = client()
-            .get(proxy.url("/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = stats_json(&proxy).await;
         assert_eq!(
             stats["spend_usd"]["by_model"][model],
             json!(expected),

@@ -7,6 +7,8 @@ pub mod convert;
 pub mod providers;
 #[path = "../../src/redact.rs"]
 pub mod redact;
+#[path = "../../src/spend.rs"]
+pub mod spend;
 #[path = "../../src/sse.rs"]
 pub mod sse;
 #[path = "../../src/types/mod.rs"]

@@ -11,13 +11,11 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use crate::convert::error::ClientError;
-use crate::convert::sniff::sniff_model;
 use crate::convert::streaming::Framing;
 use crate::turn::converse::{converse, Client};
-use crate::turn::prepare::{prepare_http, HttpTurn};
 use crate::turn::reply::{passes_provider_header, ReplyMode};
 use crate::turn::route;
-use crate::turn::socket::{Env, Reply, Upstream};
+use crate::turn::socket::{Reply, Upstream};
 use crate::turn::upstream::{chat_path, trace_headers, Attempts};
 
 use super::websocket::Pingora;
@@ -81,25 +79,12 @@ impl ConvertProxy {
             }
             raw.extend_from_slice(&chunk);
         }
-        ctx.turn.exchange.outcome.bytes_in = raw.len() as u64;
-        let log_body = self.config.body_log_limit();
-        let t = HttpTurn {
-            backend,
-            echoes: &self.echoes,
-            log_body,
-            store: self.store(),
-            owner: ctx.admitted.owner.clone(),
-            compact: ctx.turn.compact,
-        };
-        let prepared = match prepare_http(&raw, t).await {
+        let prepared = match self.prepare(ctx, backend, &raw).await {
             Ok(p) => p,
-            Err(e) => {
-                ctx.turn.exchange.outcome.model = sniff_model(&raw);
-                return refuse(session, ctx, e).await;
-            }
+            Err(e) => return refuse(session, ctx, e).await,
         };
         let x = &mut ctx.turn.exchange;
-        x.log_body(log_body);
+        x.log_body(self.config.body_log_limit());
         let p = prepared.prepared;
         x.outcome.model = p.model;
         x.prepared(p.rctx, prepared.pending, prepared.kept);
@@ -134,14 +119,7 @@ impl ConvertProxy {
         }
         head.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
         session.write_response_header(Box::new(head), false).await?;
-        let env = Env {
-            config: &self.config,
-            stats: &self.stats,
-            store: self.store.as_ref(),
-            echoes: &self.echoes,
-            telemetry: self.telemetry.as_deref(),
-            ledger: self.ledger.as_deref(),
-        };
+        let env = self.env();
         let mut client = Downstream {
             session,
             gone: false,

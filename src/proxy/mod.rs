@@ -163,6 +163,42 @@ impl ConvertProxy {
         Ok(false)
     }
 
+    /// Prepare the client's body `raw` for `backend` (turn::prepare); a refused body's model
+    /// is sniffed for the record.
+    async fn prepare(
+        &self,
+        ctx: &mut Ctx,
+        backend: &Backend,
+        raw: &[u8],
+    ) -> std::result::Result<crate::turn::prepare::PreparedHttp, ClientError> {
+        ctx.turn.exchange.outcome.bytes_in = raw.len() as u64;
+        let t = HttpTurn {
+            backend,
+            echoes: &self.echoes,
+            log_body: self.config.body_log_limit(),
+            store: self.store(),
+            owner: ctx.admitted.owner.clone(),
+            compact: ctx.turn.compact,
+        };
+        let prepared = prepare_http(raw, t).await;
+        if prepared.is_err() {
+            ctx.turn.exchange.outcome.model = sniff_model(raw);
+        }
+        prepared
+    }
+
+    /// The shared state a turn on the proxy's own connections uses.
+    fn env(&self) -> crate::turn::socket::Env<'_> {
+        crate::turn::socket::Env {
+            config: &self.config,
+            stats: &self.stats,
+            store: self.store.as_ref(),
+            echoes: &self.echoes,
+            telemetry: self.telemetry.as_deref(),
+            ledger: self.ledger.as_deref(),
+        }
+    }
+
     fn backend(&self, ctx: &Ctx) -> Option<&Backend> {
         let a = ctx.admitted.attempts.as_ref()?;
         self.config.backends.get(a.backend())
@@ -461,25 +497,12 @@ impl ProxyHttp for ConvertProxy {
             return Err(no_backend_chosen());
         };
         let raw = std::mem::take(&mut ctx.turn.body);
-        ctx.turn.exchange.outcome.bytes_in = raw.len() as u64;
-        let log_body = self.config.body_log_limit();
-        let t = HttpTurn {
-            backend,
-            echoes: &self.echoes,
-            log_body,
-            store: self.store(),
-            owner: ctx.admitted.owner.clone(),
-            compact: ctx.turn.compact,
-        };
-        let prepared = match prepare_http(&raw, t).await {
+        let prepared = match self.prepare(ctx, backend, &raw).await {
             Ok(p) => p,
-            Err(e) => {
-                ctx.turn.exchange.outcome.model = sniff_model(&raw);
-                return Err(ctx.keep_error_and_close(e));
-            }
+            Err(e) => return Err(ctx.keep_error_and_close(e)),
         };
         let x = &mut ctx.turn.exchange;
-        x.log_body(log_body);
+        x.log_body(self.config.body_log_limit());
         let p = prepared.prepared;
         x.outcome.model = p.model;
         x.prepared(p.rctx, prepared.pending, prepared.kept);

@@ -26,7 +26,7 @@ use crate::convert::error::ClientError;
 use crate::turn::rescue::{Cause, Failure};
 use crate::turn::route::WsRoute;
 use crate::turn::session::{Limits, PIPE_BUFFER};
-use crate::turn::socket::{Env, Reply, SocketTurns, Upstream};
+use crate::turn::socket::{Reply, SocketTurns, Upstream};
 
 use super::ConvertProxy;
 
@@ -129,14 +129,7 @@ impl ConvertProxy {
         let ws =
             WebSocketStream::from_raw_socket(ours, Role::Server, Some(limits.tungstenite())).await;
         tracing::debug!(path = %client.uri.path(), "websocket open");
-        let env = Env {
-            config: &self.config,
-            stats: &self.stats,
-            store: self.store.as_ref(),
-            echoes: &self.echoes,
-            telemetry: self.telemetry.as_deref(),
-            ledger: self.ledger.as_deref(),
-        };
+        let env = self.env();
         let turns = SocketTurns {
             env,
             upstream: &Pingora(self),

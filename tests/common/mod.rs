@@ -536,6 +536,18 @@ pub async fn metrics_text(proxy: &ProxyProcess) -> String {
         .expect("metrics body")
 }
 
+/// `GET /stats` as JSON.
+pub async fn stats_json(proxy: &ProxyProcess) -> Value {
+    client()
+        .get(proxy.url("/stats"))
+        .send()
+        .await
+        .expect("/stats")
+        .json()
+        .await
+        .expect("/stats is JSON")
+}
+
 /// The value of an unlabelled metric in Prometheus text (panics when absent).
 pub fn metric_value(metrics: &str, name: &str) -> u64 {
     metrics
