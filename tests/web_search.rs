@@ -531,3 +531,39 @@ async fn codex_web_search_through_glm() {
 async fn codex_web_search_through_kimi() {
     codex_searches_through(Profile::Kimi, "kimi-k2.6", KIMI_SEARCH_TEXT).await;
 }
+
+/// A Kimi turn with its search, carried by the proxy over HTTP, is kept in the store like
+/// any other: retrieved with its `web_search_call`, and continued with
+/// `previous_response_id` (the search noted in the history the provider gets).
+#[tokio::test]
+async fn a_kimi_search_turn_is_stored_and_continued() {
+    let (proxy, mock) = rig(Profile::Kimi, json!({})).await;
+    let mut first = request("kimi-k2.6", true);
+    first["store"] = json!(true);
+    let resp = post_responses(&proxy.url("/v1/responses"), &first).await;
+    let ctx = context(&proxy, &mock);
+    assert_eq!(resp.status, 200, "{ctx}");
+    let s = common::core::parse_sse(&resp.body);
+    let terminal = common::core::check_lifecycle(&s);
+    let id = terminal["response"]["id"].as_str().unwrap().to_owned();
+    let got = client()
+        .get(proxy.url(&format!("/v1/responses/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200, "{ctx}");
+    let stored: Value = got.json().await.unwrap();
+    assert_search_item(&stored, None, &ctx);
+    // The next turn, without tools: the provider gets the conversation so far.
+    let next = json!({"model": "kimi-k2.6", "input": "Thanks.", "previous_response_id": id,
+        "stream": false});
+    let resp = post_responses(&proxy.url("/v1/responses"), &next).await;
+    let ctx = context(&proxy, &mock);
+    assert_eq!(resp.status, 200, "{}\n{ctx}", resp.body);
+    mock.assert_all_accepted();
+    let last = mock.requests().pop().unwrap().body.unwrap();
+    let history = last["messages"].to_string();
+    assert!(history.contains(QUESTION), "{history}");
+    assert!(history.contains("[web search"), "{history}");
+    assert!(history.contains(KIMI_SEARCH_TEXT), "{history}");
+}
