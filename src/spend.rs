@@ -26,9 +26,9 @@ impl Price {
     /// A price from USD per million tokens.
     pub const fn usd(input: f64, cached_input: f64, output: f64) -> Self {
         Price {
-            input: (input * 1e6 + 0.5) as u64,
-            cached_input: (cached_input * 1e6 + 0.5) as u64,
-            output: (output * 1e6 + 0.5) as u64,
+            input: micro(input),
+            cached_input: micro(cached_input),
+            output: micro(output),
             cache_write: None,
         }
     }
@@ -61,10 +61,11 @@ impl std::fmt::Display for Usd {
     }
 }
 
-/// Dollars as micro-dollars (a budget).
-pub fn micro(usd: f64) -> u64 {
+/// Dollars as micro-dollars, rounded (a budget, a price per million tokens); 0 for
+/// anything not a positive amount.
+pub const fn micro(usd: f64) -> u64 {
     if usd.is_finite() && usd > 0.0 {
-        (usd * 1e6).round() as u64
+        (usd * 1e6 + 0.5) as u64
     } else {
         0
     }

@@ -135,7 +135,7 @@ pub struct BackendStats {
 
 /// What the access log knows about one finished request.
 #[derive(Debug, Clone, Default)]
-pub struct RequestRecord {
+pub struct RequestRecord<'a> {
     pub backend: Option<usize>,
     pub stream: bool,
     pub error: Option<ErrorClass>,
@@ -148,9 +148,9 @@ pub struct RequestRecord {
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// The model reported to the client (its own, or the backend's).
-    pub model: Option<String>,
+    pub model: Option<&'a str>,
     /// The name of the client's key, when it is a named one.
-    pub client: Option<String>,
+    pub client: Option<&'a str>,
     /// What the turn cost, micro-dollars (`None`: its model's price is unknown).
     pub cost_micro: Option<u64>,
 }
@@ -171,6 +171,58 @@ const OTHER_MODEL: &str = "(other)";
 /// A model name is cut to this many bytes.
 const MAX_MODEL_LEN: usize = 128;
 
+/// Tokens and cost by backend slot, then model, then client: looked up with the record's
+/// borrowed names (a name is copied only the first time it is seen).
+#[derive(Default)]
+struct ModelBook {
+    slots: std::collections::BTreeMap<
+        usize,
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, ModelTokens>>,
+    >,
+    /// Distinct (backend, model, client) entries.
+    entries: usize,
+}
+
+impl ModelBook {
+    fn add(&mut self, slot: usize, model: &str, client: &str, r: &RequestRecord<'_>) {
+        let full = self.entries >= MAX_MODELS;
+        let models = self.slots.entry(slot).or_default();
+        let model = if full && !models.get(model).is_some_and(|c| c.contains_key(client)) {
+            OTHER_MODEL
+        } else {
+            model
+        };
+        let clients = match models.get_mut(model) {
+            Some(c) => c,
+            None => models.entry(model.to_owned()).or_default(),
+        };
+        let t = match clients.get_mut(client) {
+            Some(t) => t,
+            None => {
+                self.entries += 1;
+                clients.entry(client.to_owned()).or_default()
+            }
+        };
+        t.input += r.tokens_in;
+        t.cached += r.tokens_cached;
+        t.output += r.tokens_out;
+        t.cost_micro += r.cost_micro.unwrap_or(0);
+    }
+
+    /// Every entry, in (backend, model, client) order.
+    fn entries(&self) -> Vec<(usize, &str, &str, ModelTokens)> {
+        let mut out = Vec::with_capacity(self.entries);
+        for (slot, models) in &self.slots {
+            for (model, clients) in models {
+                for (client, t) in clients {
+                    out.push((*slot, model.as_str(), client.as_str(), *t));
+                }
+            }
+        }
+        out
+    }
+}
+
 pub struct Stats {
     names: Vec<String>,
     backends: Vec<BackendStats>,
@@ -178,7 +230,7 @@ pub struct Stats {
     unrouted: BackendStats,
     /// Tokens and cost per (backend slot, model, client): the prompt-cache hit ratio of each
     /// model, the spend of each client key.
-    models: std::sync::Mutex<std::collections::BTreeMap<(usize, String, String), ModelTokens>>,
+    models: std::sync::Mutex<ModelBook>,
     /// Each backend's circuit.
     breakers: crate::turn::breaker::Breakers,
     started: Instant,
@@ -238,26 +290,17 @@ impl Stats {
             .backend
             .filter(|i| *i < self.backends.len())
             .unwrap_or(self.backends.len());
-        let mut name = r.model.as_deref().unwrap_or("-");
+        let mut name = r.model.unwrap_or("-");
         let mut end = name.len().min(MAX_MODEL_LEN);
         while !name.is_char_boundary(end) {
             end -= 1;
         }
         name = &name[..end];
-        let mut map = match self.models.lock() {
+        let mut book = match self.models.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let client = r.client.clone().unwrap_or_else(|| "-".to_owned());
-        let mut key = (slot, name.to_owned(), client);
-        if !map.contains_key(&key) && map.len() >= MAX_MODELS {
-            key.1 = OTHER_MODEL.to_owned();
-        }
-        let t = map.entry(key).or_default();
-        t.input += r.tokens_in;
-        t.cached += r.tokens_cached;
-        t.output += r.tokens_out;
-        t.cost_micro += r.cost_micro.unwrap_or(0);
+        book.add(slot, name, r.client.unwrap_or("-"), r);
     }
 
     /// The name of a backend slot of [`Self::models`] (`-`: no backend).
@@ -406,8 +449,9 @@ impl Stats {
         // Tokens by (backend, model), whichever client.
         let mut by_model: std::collections::BTreeMap<(usize, &str), ModelTokens> =
             Default::default();
-        for ((slot, model, _), t) in map.iter() {
-            let m = by_model.entry((*slot, model.as_str())).or_default();
+        let entries = map.entries();
+        for (slot, model, _, t) in &entries {
+            let m = by_model.entry((*slot, *model)).or_default();
             m.input += t.input;
             m.cached += t.cached;
             m.output += t.output;
@@ -428,7 +472,7 @@ impl Stats {
             out,
             "# HELP ccp_cost_usd_total What the turns cost at their models' prices, USD, by backend, model and client key (\"-\": unnamed).\n# TYPE ccp_cost_usd_total counter"
         );
-        for ((slot, model, client), t) in map.iter() {
+        for (slot, model, client, t) in &entries {
             let _ = writeln!(
                 out,
                 "ccp_cost_usd_total{{backend=\"{}\",model=\"{}\",client=\"{}\"}} {}",
@@ -448,9 +492,9 @@ impl Stats {
         };
         let mut clients: std::collections::BTreeMap<&str, u64> = Default::default();
         let mut models: std::collections::BTreeMap<&str, u64> = Default::default();
-        for ((_, model, client), t) in map.iter() {
-            *clients.entry(client.as_str()).or_default() += t.cost_micro;
-            *models.entry(model.as_str()).or_default() += t.cost_micro;
+        for (_, model, client, t) in map.entries() {
+            *clients.entry(client).or_default() += t.cost_micro;
+            *models.entry(model).or_default() += t.cost_micro;
         }
         let usd = |m: std::collections::BTreeMap<&str, u64>| -> serde_json::Map<String, Value> {
             m.into_iter()
@@ -537,21 +581,23 @@ mod tests {
     #[test]
     fn tokens_by_backend_and_model() {
         let s = Stats::new(vec!["kimi".into()]);
-        let turn = |model: &str, tin, cached| RequestRecord {
-            backend: Some(0),
-            tokens_in: tin,
-            tokens_cached: cached,
-            tokens_out: 3,
-            model: Some(model.to_owned()),
-            ..RequestRecord::default()
-        };
+        fn turn(model: &str, tin: u64, cached: u64) -> RequestRecord<'_> {
+            RequestRecord {
+                backend: Some(0),
+                tokens_in: tin,
+                tokens_cached: cached,
+                tokens_out: 3,
+                model: Some(model),
+                ..RequestRecord::default()
+            }
+        }
         s.record(&turn("kimi-k2.6", 100, 60));
         s.record(&turn("kimi-k2.6", 100, 90));
         s.record(&turn("moonshot-v1-8k", 50, 0));
         // A refused request reported no tokens: no sample for its model.
         s.record(&RequestRecord {
             backend: Some(0),
-            model: Some("never-answered".into()),
+            model: Some("never-answered"),
             ..RequestRecord::default()
         });
         let text = s.prometheus();

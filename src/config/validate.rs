@@ -284,7 +284,7 @@ fn validate_prices(
                         "missing: USD per million tokens",
                     )),
                     None => Ok(None),
-                    Some(x) if (0.0..1e6).contains(&x) => Ok(Some((x * 1e6).round() as u64)),
+                    Some(x) if (0.0..1e6).contains(&x) => Ok(Some(crate::spend::micro(x))),
                     Some(_) => Err(ConfigError::invalid(
                         format!("{path}.{key}"),
                         "must be USD per million tokens, 0 or more",

@@ -72,6 +72,13 @@ impl ClientError {
     }
 
     /// The WebSocket error frame: `{"type": "error", "status": N, "error": {...}}`.
+    /// The backend's key taken out of the provider's message (a provider may echo it).
+    pub fn scrub_key(&mut self, api_key: &str) {
+        if api_key.len() >= 4 {
+            self.message = self.message.replace(api_key, "[REDACTED]");
+        }
+    }
+
     pub fn ws_frame(&self) -> String {
         json!({"type": "error", "status": self.status, "error": {
             "code": self.code.as_deref().unwrap_or(self.kind),

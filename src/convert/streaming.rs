@@ -1091,8 +1091,7 @@ impl StreamConverter {
         let Some(Slot::Tool(t)) = self.slots.get_mut(pos) else {
             return;
         };
-        if self.ctx.catalog.is_search(&t.chat_name) || self.ctx.catalog.is_web_search(&t.chat_name)
-        {
+        if self.ctx.catalog.has_no_argument_events(&t.chat_name) {
             return; // a `tool_search_call` or `web_search_call` has no argument events
         }
         if self.ctx.catalog.is_custom(&t.chat_name) {

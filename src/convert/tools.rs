@@ -75,8 +75,13 @@ impl ToolCatalog {
         matches!(self.by_chat_name.get(name), Some(ToolOrigin::Custom { .. }))
     }
 
-    pub fn is_search(&self, name: &str) -> bool {
-        matches!(self.by_chat_name.get(name), Some(ToolOrigin::ToolSearch))
+    /// A call of this name streams no argument events (a `tool_search_call`, or the
+    /// provider's search shown as a `web_search_call`).
+    pub fn has_no_argument_events(&self, name: &str) -> bool {
+        matches!(
+            self.by_chat_name.get(name),
+            Some(ToolOrigin::ToolSearch | ToolOrigin::WebSearch)
+        )
     }
 
     /// The provider's search, called as a function (Kimi's `$web_search`).

@@ -252,9 +252,7 @@ impl Exchange {
             &backend.name,
             None,
         );
-        if backend.api_key.len() >= 4 {
-            err.message = err.message.replace(&backend.api_key, "[REDACTED]");
-        }
+        err.scrub_key(&backend.api_key);
         tracing::warn!(backend = %backend.name, upstream_status = status, "the provider refused the answer to its search call: {}", err.message);
         let code = err
             .code

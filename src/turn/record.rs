@@ -127,8 +127,8 @@ pub fn record(
             tokens_reasoning: treasoning,
             bytes_in: o.bytes_in,
             bytes_out: o.bytes_out,
-            model: o.model.clone(),
-            client: o.client.clone(),
+            model: o.model.as_deref(),
+            client: o.client.as_deref(),
             cost_micro: cost,
         });
     }

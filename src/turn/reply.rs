@@ -200,9 +200,7 @@ impl ReplyMode {
                         retry_after.as_deref(),
                     );
                     err.status = *client_status;
-                    if api_key.len() >= 4 {
-                        err.message = err.message.replace(api_key, "[REDACTED]");
-                    }
+                    err.scrub_key(api_key);
                     tracing::warn!(backend = %backend, upstream_status = *upstream_status, code = err.code.as_deref().unwrap_or("-"), "upstream error: {}", err.message);
                     p.out = Some(Bytes::from(err.body_bytes()));
                     p.error = Some(err);
