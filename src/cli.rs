@@ -1,6 +1,6 @@
 //! Command line: `codex-convert-proxy --config config.json [--listen ADDR] [--check]`, and
 //! `codex-convert-proxy codex-setup --config config.json [--out-dir DIR] [--write]
-//! [--codex-home DIR]`.
+//! [--codex-home DIR]`, and `codex-convert-proxy reload --config config.json [--pid PID]`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,65 @@ pub enum Command {
     /// configured model, and print (or, with --write, merge into the Codex home) one model
     /// provider per backend and one profile per backend (`codex --profile <backend>`).
     CodexSetup(CodexSetupArgs),
+    /// Reload a running proxy's configuration: validate the file, then signal the proxy
+    /// (SIGHUP) found through the pid file in the config's `log_dir`. New requests use the
+    /// new configuration; those already open finish on theirs.
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// The configuration the proxy runs with (it re-reads its own `--config` file).
+    #[arg(short, long, default_value = "config.json")]
+    pub config: PathBuf,
+    /// The proxy's process id (default: read from LOG_DIR/codex-convert-proxy.pid).
+    #[arg(long)]
+    pub pid: Option<i32>,
+}
+
+/// `codex-convert-proxy reload`: an invalid file is reported here and nothing is signalled.
+fn reload(args: ReloadArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "codex-convert-proxy: invalid configuration {}: {e} (the running proxy was not signalled)",
+                args.config.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let pid_path = crate::server::pid_file(&config.log_dir);
+    let pid = match args.pid {
+        Some(p) => p,
+        None => match std::fs::read_to_string(&pid_path)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            Some(p) => p,
+            None => {
+                eprintln!(
+                    "codex-convert-proxy: no running proxy found: {} is missing or unreadable (give --pid)",
+                    pid_path.display()
+                );
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let target = nix::unistd::Pid::from_raw(pid);
+    match nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGHUP) {
+        Ok(()) => {
+            println!(
+                "signalled codex-convert-proxy (pid {pid}) to reload {}; its log says what took effect",
+                args.config.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("codex-convert-proxy: cannot signal pid {pid}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,8 +152,10 @@ fn codex_setup(args: CodexSetupArgs) -> ExitCode {
 /// The program: parse arguments, load the config, run the server.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Command::CodexSetup(setup)) = args.command {
-        return codex_setup(setup);
+    match args.command {
+        Some(Command::CodexSetup(setup)) => return codex_setup(setup),
+        Some(Command::Reload(r)) => return reload(r),
+        None => {}
     }
     let mut config = match Config::load(&args.config) {
         Ok(c) => c,
@@ -138,7 +199,7 @@ pub fn main() -> ExitCode {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    match crate::server::run(config) {
+    match crate::server::run(config, &args.config, args.listen) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod codex_setup;
 pub mod config;
 pub mod convert;
+pub mod live;
 pub mod logger;
 pub mod providers;
 pub mod proxy;

@@ -7,8 +7,8 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
 
 use crate::config::Config;
+use crate::live::Live;
 use crate::proxy::ConvertProxy;
-use crate::stats::Stats;
 use crate::telemetry::Telemetry;
 
 /// Forwards Pingora's shutdown signal to the proxy's WebSocket sessions.
@@ -20,6 +20,57 @@ impl pingora::services::background::BackgroundService for ShutdownRelay {
         let _ = shutdown.changed().await;
         let _ = self.0.send(true);
     }
+}
+
+/// Reloads the configuration on each SIGHUP (`codex-convert-proxy reload` sends one).
+struct Reloader(Arc<Live>);
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGHUP, reloads are off: {e}");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                got = hup.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                    reload(&self.0);
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// One reload, logged: what took effect, or why the running configuration stays.
+fn reload(live: &Live) {
+    match live.reload() {
+        Ok(r) => {
+            tracing::info!(backends = ?r.backends, "configuration reloaded: new requests use it, those already open finish on the one they started with");
+            if !r.kept.is_empty() {
+                tracing::warn!(settings = ?r.kept, "changed in the configuration file but bound at start: they need a restart, the running values stay");
+            }
+            for w in &r.warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(why) => {
+            tracing::error!("configuration reload refused: {why}; the running configuration stays")
+        }
+    }
+}
+
+/// Where a running proxy writes its process id (`codex-convert-proxy reload` reads it).
+pub fn pid_file(log_dir: &std::path::Path) -> std::path::PathBuf {
+    log_dir.join("codex-convert-proxy.pid")
 }
 
 /// Interval of the statistics summary line in the log.
@@ -45,7 +96,13 @@ fn raise_open_file_limit() {
     }
 }
 
-pub fn run(config: Config) -> Result<(), String> {
+/// Run the proxy on `config`, read from `path` (reloads read it again; `listen` is the
+/// `--listen` override, kept over the file's).
+pub fn run(
+    config: Config,
+    path: &std::path::Path,
+    listen_override: Option<std::net::SocketAddr>,
+) -> Result<(), String> {
     let listen = config.listen.to_string();
     let mut conf = ServerConf {
         threads: config.threads.max(1),
@@ -68,24 +125,22 @@ pub fn run(config: Config) -> Result<(), String> {
     raise_open_file_limit();
     let names: Vec<&str> = config.backends.iter().map(|b| b.name.as_str()).collect();
     tracing::info!(listen = %listen, backends = ?names, threads = config.threads, "codex-convert-proxy {} starting", env!("CARGO_PKG_VERSION"));
-    let stats = Arc::new(Stats::new(
-        config.backends.iter().map(|b| b.name.clone()).collect(),
-    ));
-    let summary_stats = Arc::clone(&stats);
-    // A periodic summary line in the log.
-    std::thread::Builder::new()
-        .name("stats-summary".into())
-        .spawn(move || loop {
-            std::thread::sleep(std::time::Duration::from_secs(SUMMARY_EVERY_SECS));
-            tracing::info!(target: "stats", "{}", summary_stats.summary_line());
-        })
-        .map_err(|e| format!("cannot start the stats thread: {e}"))?;
     // OpenTelemetry: nothing is built when it is off.
     let telemetry = Telemetry::init(&config.telemetry)?.map(Arc::new);
     // The response store: opened before the listener (a store that cannot be opened — its
     // file locked by another instance, its directory not writable — stops the start-up).
     let (store, ledger) = open_store(&config.store).map_err(|e| e.to_string())?;
-    let config = Arc::new(config);
+    let pid_path = pid_file(&config.log_dir);
+    let live = Arc::new(Live::new(config).from_file(path, listen_override));
+    let summary = Arc::clone(&live);
+    // A periodic summary line in the log.
+    std::thread::Builder::new()
+        .name("stats-summary".into())
+        .spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(SUMMARY_EVERY_SECS));
+            tracing::info!(target: "stats", "{}", summary.current().stats.summary_line());
+        })
+        .map_err(|e| format!("cannot start the stats thread: {e}"))?;
     // Pingora tells its services when a graceful shutdown starts; WebSocket sessions learn
     // it through this channel and close with 1001 after their turn in flight.
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -93,7 +148,17 @@ pub fn run(config: Config) -> Result<(), String> {
         "shutdown relay",
         ShutdownRelay(shutdown_tx),
     ));
-    let proxy = ConvertProxy::new(config, stats)
+    // SIGHUP's handler is installed before the server runs: from here on a SIGHUP reloads
+    // (once the reloader listens) and never ends the process, as its default action would.
+    hangup_handled()?;
+    server.add_service(pingora::services::background::background_service(
+        "config reload",
+        Reloader(Arc::clone(&live)),
+    ));
+    if let Err(e) = std::fs::write(&pid_path, format!("{}\n", std::process::id())) {
+        tracing::warn!(path = %pid_path.display(), "cannot write the pid file (`codex-convert-proxy reload` needs it; `kill -HUP` works): {e}");
+    }
+    let proxy = ConvertProxy::new(live)
         .with_telemetry(telemetry.clone())
         .with_shutdown(shutdown_rx)
         .with_store(store)
@@ -105,12 +170,26 @@ pub fn run(config: Config) -> Result<(), String> {
     );
     server.add_service(service);
     server.run(RunArgs::default());
+    let _ = std::fs::remove_file(&pid_path);
     // Flush the spans still buffered.
     if let Some(t) = &telemetry {
         t.shutdown();
     }
     tracing::info!("codex-convert-proxy stopped");
     Ok(())
+}
+
+/// Install the process's SIGHUP handler now (tokio keeps it for the process's life), on a
+/// runtime of its own: Pingora's runtimes start later.
+fn hangup_handled() -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map(drop)
+    })
+    .map_err(|e| format!("cannot handle SIGHUP: {e}"))
 }
 
 /// The store kind chosen in the config (here, at the composition root: the store knows

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -171,12 +172,13 @@ const OTHER_MODEL: &str = "(other)";
 /// A model name is cut to this many bytes.
 const MAX_MODEL_LEN: usize = 128;
 
-/// Tokens and cost by backend slot, then model, then client: looked up with the record's
-/// borrowed names (a name is copied only the first time it is seen).
+/// Tokens and cost by backend name, then model, then client: looked up with the record's
+/// borrowed names (a name is copied only the first time it is seen). By name, not by the
+/// backend's place in the config, so a reloaded config's backends keep their books.
 #[derive(Default)]
 struct ModelBook {
     slots: std::collections::BTreeMap<
-        usize,
+        String,
         std::collections::BTreeMap<String, std::collections::BTreeMap<String, ModelTokens>>,
     >,
     /// Distinct (backend, model, client) entries.
@@ -184,9 +186,12 @@ struct ModelBook {
 }
 
 impl ModelBook {
-    fn add(&mut self, slot: usize, model: &str, client: &str, r: &RequestRecord<'_>) {
+    fn add(&mut self, backend: &str, model: &str, client: &str, r: &RequestRecord<'_>) {
         let full = self.entries >= MAX_MODELS;
-        let models = self.slots.entry(slot).or_default();
+        let models = match self.slots.get_mut(backend) {
+            Some(m) => m,
+            None => self.slots.entry(backend.to_owned()).or_default(),
+        };
         let model = if full && !models.get(model).is_some_and(|c| c.contains_key(client)) {
             OTHER_MODEL
         } else {
@@ -210,12 +215,12 @@ impl ModelBook {
     }
 
     /// Every entry, in (backend, model, client) order.
-    fn entries(&self) -> Vec<(usize, &str, &str, ModelTokens)> {
+    fn entries(&self) -> Vec<(&str, &str, &str, ModelTokens)> {
         let mut out = Vec::with_capacity(self.entries);
-        for (slot, models) in &self.slots {
+        for (backend, models) in &self.slots {
             for (model, clients) in models {
                 for (client, t) in clients {
-                    out.push((*slot, model.as_str(), client.as_str(), *t));
+                    out.push((backend.as_str(), model.as_str(), client.as_str(), *t));
                 }
             }
         }
@@ -223,31 +228,106 @@ impl ModelBook {
     }
 }
 
+/// The configuration's reloads: how many took, how many were refused and why.
+#[derive(Default)]
+pub struct Reloads {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    /// When the running configuration was loaded (Unix seconds).
+    loaded_at: AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl Reloads {
+    /// A reloaded configuration took effect.
+    pub fn took(&self, now_secs: u64) {
+        self.ok.fetch_add(1, Relaxed);
+        self.loaded_at.store(now_secs, Relaxed);
+    }
+
+    /// A reload was refused (the running configuration stays): `why` names the file.
+    pub fn refused(&self, why: String) {
+        self.failed.fetch_add(1, Relaxed);
+        let mut g = match self.last_error.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g = Some(why);
+    }
+
+    fn json(&self) -> Value {
+        let last = match self.last_error.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        json!({"reloads": self.ok.load(Relaxed), "failed_reloads": self.failed.load(Relaxed),
+            "loaded_at": self.loaded_at.load(Relaxed), "last_error": last})
+    }
+}
+
 pub struct Stats {
     names: Vec<String>,
-    backends: Vec<BackendStats>,
+    backends: Vec<Arc<BackendStats>>,
     /// Requests that reached no backend (local endpoints excluded).
-    unrouted: BackendStats,
-    /// Tokens and cost per (backend slot, model, client): the prompt-cache hit ratio of each
+    unrouted: Arc<BackendStats>,
+    /// Tokens and cost per (backend, model, client): the prompt-cache hit ratio of each
     /// model, the spend of each client key.
-    models: std::sync::Mutex<ModelBook>,
+    models: Arc<std::sync::Mutex<ModelBook>>,
     /// Each backend's circuit.
     breakers: crate::turn::breaker::Breakers,
+    reloads: Arc<Reloads>,
     started: Instant,
 }
 
 impl Stats {
     pub fn new(names: Vec<String>) -> Self {
-        let backends = names.iter().map(|_| BackendStats::default()).collect();
+        let backends = names.iter().map(|_| Arc::default()).collect();
         let breakers = crate::turn::breaker::Breakers::new(names.len());
+        let reloads = Reloads::default();
+        reloads.loaded_at.store(crate::store::now_secs(), Relaxed);
         Stats {
             names,
             backends,
-            unrouted: BackendStats::default(),
+            unrouted: Arc::default(),
             models: Default::default(),
             breakers,
+            reloads: Arc::new(reloads),
             started: Instant::now(),
         }
+    }
+
+    /// The statistics of a reloaded configuration whose backends are `names`: a backend
+    /// of a name seen before keeps its counters and its circuit (the turns still running on
+    /// the old configuration count into the same ones); a new name starts from zero; a
+    /// backend no longer configured leaves `/metrics`. Tokens by model, the requests
+    /// without a backend, the reloads and the uptime go on.
+    pub fn carry(&self, names: Vec<String>) -> Stats {
+        let from: Vec<Option<usize>> = names
+            .iter()
+            .map(|n| self.names.iter().position(|m| m == n))
+            .collect();
+        let backends = from
+            .iter()
+            .map(|i| {
+                i.and_then(|i| self.backends.get(i))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        Stats {
+            names,
+            backends,
+            unrouted: Arc::clone(&self.unrouted),
+            models: Arc::clone(&self.models),
+            breakers: self.breakers.carry(&from),
+            reloads: Arc::clone(&self.reloads),
+            started: self.started,
+        }
+    }
+
+    /// The configuration's reloads.
+    pub fn reloads(&self) -> &Reloads {
+        &self.reloads
     }
 
     fn slot(&self, backend: Option<usize>) -> &BackendStats {
@@ -286,10 +366,10 @@ impl Stats {
     }
 
     fn record_model(&self, r: &RequestRecord) {
-        let slot = r
+        let backend = r
             .backend
-            .filter(|i| *i < self.backends.len())
-            .unwrap_or(self.backends.len());
+            .and_then(|i| self.names.get(i))
+            .map_or("-", String::as_str);
         let mut name = r.model.unwrap_or("-");
         let mut end = name.len().min(MAX_MODEL_LEN);
         while !name.is_char_boundary(end) {
@@ -300,20 +380,15 @@ impl Stats {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        book.add(slot, name, r.client.unwrap_or("-"), r);
-    }
-
-    /// The name of a backend slot of [`Self::models`] (`-`: no backend).
-    fn slot_name(&self, slot: usize) -> &str {
-        self.names.get(slot).map_or("-", String::as_str)
+        book.add(backend, name, r.client.unwrap_or("-"), r);
     }
 
     fn each(&self) -> impl Iterator<Item = (&str, &BackendStats)> {
         self.names
             .iter()
             .map(String::as_str)
-            .zip(self.backends.iter())
-            .chain(std::iter::once(("-", &self.unrouted)))
+            .zip(self.backends.iter().map(|b| &**b))
+            .chain(std::iter::once(("-", &*self.unrouted)))
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -414,6 +489,18 @@ impl Stats {
             );
         }
         crate::turn::guard::render(&mut out);
+        let r = &self.reloads;
+        let _ = writeln!(
+            out,
+            "# HELP ccp_config_reloads_total Configuration reloads (SIGHUP), by result: ok took effect, error kept the running configuration.\n# TYPE ccp_config_reloads_total counter\nccp_config_reloads_total{{result=\"ok\"}} {}\nccp_config_reloads_total{{result=\"error\"}} {}",
+            r.ok.load(Relaxed),
+            r.failed.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ccp_config_loaded_timestamp_seconds When the running configuration was loaded, Unix time.\n# TYPE ccp_config_loaded_timestamp_seconds gauge\nccp_config_loaded_timestamp_seconds {}",
+            r.loaded_at.load(Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP ccp_uptime_seconds Seconds since start.\n# TYPE ccp_uptime_seconds gauge\nccp_uptime_seconds {}",
@@ -447,22 +534,22 @@ impl Stats {
             ),
         ];
         // Tokens by (backend, model), whichever client.
-        let mut by_model: std::collections::BTreeMap<(usize, &str), ModelTokens> =
+        let mut by_model: std::collections::BTreeMap<(&str, &str), ModelTokens> =
             Default::default();
         let entries = map.entries();
-        for (slot, model, _, t) in &entries {
-            let m = by_model.entry((*slot, *model)).or_default();
+        for (backend, model, _, t) in &entries {
+            let m = by_model.entry((*backend, *model)).or_default();
             m.input += t.input;
             m.cached += t.cached;
             m.output += t.output;
         }
         for (name, help, get) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((slot, model), t) in &by_model {
+            for ((backend, model), t) in &by_model {
                 let _ = writeln!(
                     out,
                     "{name}{{backend=\"{}\",model=\"{}\"}} {}",
-                    escape(self.slot_name(*slot)),
+                    escape(backend),
                     escape(model),
                     get(t)
                 );
@@ -472,11 +559,11 @@ impl Stats {
             out,
             "# HELP ccp_cost_usd_total What the turns cost at their models' prices, USD, by backend, model and client key (\"-\": unnamed).\n# TYPE ccp_cost_usd_total counter"
         );
-        for (slot, model, client, t) in &entries {
+        for (backend, model, client, t) in &entries {
             let _ = writeln!(
                 out,
                 "ccp_cost_usd_total{{backend=\"{}\",model=\"{}\",client=\"{}\"}} {}",
-                escape(self.slot_name(*slot)),
+                escape(backend),
                 escape(model),
                 escape(client),
                 crate::spend::usd(t.cost_micro)
@@ -534,7 +621,7 @@ impl Stats {
             })
             .collect();
         json!({"uptime_seconds": self.started.elapsed().as_secs(), "backends": backends,
-            "spend_usd": self.spend_json()})
+            "spend_usd": self.spend_json(), "config": self.reloads.json()})
     }
 
     /// One line for the periodic log summary.

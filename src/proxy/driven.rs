@@ -67,15 +67,16 @@ impl ConvertProxy {
         ctx: &mut Ctx,
         idx: usize,
     ) -> Result<bool> {
-        let Some(backend) = self.config.backends.get(idx) else {
+        let gen = std::sync::Arc::clone(&ctx.gen);
+        let Some(backend) = gen.config.backends.get(idx) else {
             return write_error_now(session, ctx, route::no_backend("")).await;
         };
         let mut raw = std::mem::take(&mut ctx.turn.body);
         while let Some(chunk) = session.read_request_body().await? {
-            if raw.len() + chunk.len() > self.config.max_body_bytes {
+            if raw.len() + chunk.len() > gen.config.max_body_bytes {
                 ctx.admitted.close_after_error = true;
                 session.set_keepalive(None);
-                return refuse(session, ctx, route::too_large(self.config.max_body_bytes)).await;
+                return refuse(session, ctx, route::too_large(gen.config.max_body_bytes)).await;
             }
             raw.extend_from_slice(&chunk);
         }
@@ -84,14 +85,17 @@ impl ConvertProxy {
             Err(e) => return refuse(session, ctx, e).await,
         };
         let x = &mut ctx.turn.exchange;
-        x.log_body(self.config.body_log_limit());
+        x.log_body(gen.config.body_log_limit());
         let p = prepared.prepared;
         x.outcome.model = p.model;
         x.prepared(p.rctx, prepared.pending, prepared.kept);
         let headers = session.req_header().headers.clone();
         let trace = trace_headers(x.span_mut(), &headers, backend, &chat_path(backend));
         let chat = Bytes::from(p.chat);
-        let upstream = Pingora(self);
+        let upstream = Pingora {
+            proxy: self,
+            gen: &gen,
+        };
         let (reply, at) = match upstream.send(idx, &headers, chat.clone(), &trace).await {
             Ok(sent) => sent,
             Err(f) => {
@@ -119,7 +123,7 @@ impl ConvertProxy {
         }
         head.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
         session.write_response_header(Box::new(head), false).await?;
-        let env = self.env();
+        let env = self.env(&gen);
         let mut client = Downstream {
             session,
             gone: false,

@@ -31,11 +31,11 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
-use crate::config::{Backend, Config};
+use crate::config::Backend;
 use crate::convert::error::ClientError;
 use crate::convert::sniff::sniff_model;
 use crate::convert::streaming::Framing;
-use crate::stats::Stats;
+use crate::live::{Generation, Live};
 use crate::turn::exchange::Exchange;
 use crate::turn::intern;
 use crate::turn::prepare::{prepare_http, HttpTurn};
@@ -48,8 +48,8 @@ use crate::turn::upstream::{trace_headers, Attempts, Next};
 
 /// The converting proxy.
 pub struct ConvertProxy {
-    config: Arc<Config>,
-    stats: Arc<Stats>,
+    /// The configuration and its statistics; a request keeps the generation it started on.
+    live: Arc<Live>,
     dns: dns::Resolver,
     /// OpenTelemetry; `None` when off (then no span is ever made).
     telemetry: Option<Arc<crate::telemetry::Telemetry>>,
@@ -66,10 +66,9 @@ pub struct ConvertProxy {
 }
 
 impl ConvertProxy {
-    pub fn new(config: Arc<Config>, stats: Arc<Stats>) -> Self {
+    pub fn new(live: Arc<Live>) -> Self {
         ConvertProxy {
-            config,
-            stats,
+            live,
             dns: dns::Resolver::default(),
             telemetry: None,
             echoes: intern::Interner::default(),
@@ -126,16 +125,17 @@ impl ConvertProxy {
             first = session.read_request_body().await?;
             model = first.as_deref().and_then(sniff_model);
         }
-        let idx = match route::choose_backend(&self.config, c.prefix, model.as_deref()) {
+        let gen = Arc::clone(&ctx.gen);
+        let idx = match route::choose_backend(&gen.config, c.prefix, model.as_deref()) {
             Some(i) => i,
             None => return write_error_now(session, ctx, route::no_backend(path)).await,
         };
         let headers = &session.req_header().headers;
-        ctx.turn.exchange.outcome.client = route::client_name(&self.config, headers);
+        ctx.turn.exchange.outcome.client = route::client_name(&gen.config, headers);
         let now = crate::store::now_secs();
         let token = route::client_token(headers);
         if let Some(err) =
-            crate::turn::budget::over_budget(&self.config, self.ledger.as_deref(), token, now).await
+            crate::turn::budget::over_budget(&gen.config, self.ledger.as_deref(), token, now).await
         {
             ctx.admitted.attempts = Some(Attempts::new(idx));
             return write_error_now(session, ctx, err).await;
@@ -146,9 +146,9 @@ impl ConvertProxy {
             .exchange
             .start_span(telemetry, headers, method.as_str(), path);
         ctx.admitted.attempts = Some(Attempts::new(idx));
-        ctx.admitted.owner = route::owner_of(&self.config, headers);
+        ctx.admitted.owner = route::owner_of(&gen.config, headers);
         ctx.turn.compact = c.compact;
-        let loops = self
+        let loops = gen
             .config
             .backends
             .get(idx)
@@ -175,7 +175,7 @@ impl ConvertProxy {
         let t = HttpTurn {
             backend,
             echoes: &self.echoes,
-            log_body: self.config.body_log_limit(),
+            log_body: ctx.gen.config.body_log_limit(),
             store: self.store(),
             owner: ctx.admitted.owner.clone(),
             compact: ctx.turn.compact,
@@ -188,10 +188,10 @@ impl ConvertProxy {
     }
 
     /// The shared state a turn on the proxy's own connections uses.
-    fn env(&self) -> crate::turn::socket::Env<'_> {
+    fn env<'a>(&'a self, gen: &'a Generation) -> crate::turn::socket::Env<'a> {
         crate::turn::socket::Env {
-            config: &self.config,
-            stats: &self.stats,
+            config: &gen.config,
+            stats: &gen.stats,
             store: self.store.as_ref(),
             echoes: &self.echoes,
             telemetry: self.telemetry.as_deref(),
@@ -199,28 +199,23 @@ impl ConvertProxy {
         }
     }
 
-    fn backend(&self, ctx: &Ctx) -> Option<&Backend> {
-        let a = ctx.admitted.attempts.as_ref()?;
-        self.config.backends.get(a.backend())
-    }
-
     /// The response store, as the turn modules take it.
     fn store(&self) -> Option<&dyn crate::store::Store> {
         self.store.as_deref().map(|s| s as &dyn crate::store::Store)
     }
+}
 
-    fn name_of(&self, idx: usize) -> &str {
-        self.config
-            .backends
-            .get(idx)
-            .map(|b| b.name.as_str())
-            .unwrap_or("?")
-    }
+/// The backend of the admitted turn, in its configuration.
+fn backend_of<'g>(gen: &'g Generation, admitted: &Admitted) -> Option<&'g Backend> {
+    let a = admitted.attempts.as_ref()?;
+    gen.config.backends.get(a.backend())
 }
 
 /// Per-request state: what `request_filter` admitted, and the one turn the request carries
 /// (the part a WebSocket session keeps per message).
 pub struct Ctx {
+    /// The configuration the request runs on, to its end (a reload does not change it).
+    gen: Arc<Generation>,
     admitted: Admitted,
     turn: Turn,
 }
@@ -249,8 +244,9 @@ struct Turn {
 }
 
 impl Ctx {
-    fn new() -> Self {
+    fn new(gen: Arc<Generation>) -> Self {
         Ctx {
+            gen,
             admitted: Admitted {
                 local: false,
                 attempts: None,
@@ -324,7 +320,7 @@ impl ProxyHttp for ConvertProxy {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Self::CTX {
-        Ctx::new()
+        Ctx::new(self.live.current())
     }
 
     /// Route (turn::route), then answer, upgrade, or admit the turn. Runs before any
@@ -338,17 +334,18 @@ impl ProxyHttp for ConvertProxy {
             path: &path,
             headers: &req.headers,
         };
-        match route::route(&self.config, &view) {
+        let gen = Arc::clone(&ctx.gen);
+        match route::route(&gen.config, &view) {
             Err(err) => write_error_now(session, ctx, err).await,
             Ok(Route::Page(page)) => {
                 let store = self.store();
-                let resp = crate::turn::pages::render(page, &self.config, &self.stats, store);
+                let resp = crate::turn::pages::render(page, &gen.config, &gen.stats, store);
                 ctx.local(resp.status);
                 local::write_body(session, &resp).await?;
                 Ok(true)
             }
             Ok(Route::Stored(sp)) => {
-                let owner = route::owner_of(&self.config, &session.req_header().headers);
+                let owner = route::owner_of(&gen.config, &session.req_header().headers);
                 let store = self.store();
                 let (status, body) =
                     serve_stored(store, &method, sp, query.as_deref(), owner.as_deref()).await;
@@ -358,7 +355,7 @@ impl ProxyHttp for ConvertProxy {
             }
             Ok(Route::WebSocket(ws)) => {
                 ctx.local(101);
-                self.serve_websocket(session, ws).await
+                self.serve_websocket(&gen, session, ws).await
             }
             Ok(Route::Convert(c)) => self.admit(session, ctx, c, &method, &path).await,
         }
@@ -370,10 +367,11 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
         // A backend whose circuit is open goes to its fallback, when it has one.
+        let gen = Arc::clone(&ctx.gen);
         if let Some(a) = ctx.admitted.attempts.as_mut() {
-            if !self.stats.breakers().allow(a.backend(), Instant::now()) {
-                if let Some(to) = a.next_fallback(&self.config) {
-                    tracing::warn!(backend = %self.name_of(a.backend()), fallback = self.name_of(to), "circuit open: the backend is out of rotation, failing over");
+            if !gen.stats.breakers().allow(a.backend(), Instant::now()) {
+                if let Some(to) = a.next_fallback(&gen.config) {
+                    tracing::warn!(backend = %gen.backend_name(a.backend()), fallback = gen.backend_name(to), "circuit open: the backend is out of rotation, failing over");
                     a.skip_to(to);
                 }
             }
@@ -381,7 +379,7 @@ impl ProxyHttp for ConvertProxy {
         if let Some(d) = ctx.admitted.attempts.as_ref().and_then(Attempts::delay) {
             tokio::time::sleep(d).await;
         }
-        let Some(backend) = self.backend(ctx) else {
+        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
             return Err(no_backend_chosen());
         };
         match self.peer_for(backend).await {
@@ -402,19 +400,20 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        let gen = &ctx.gen;
         let Some(a) = ctx.admitted.attempts.as_mut() else {
             return e;
         };
-        let from = self.name_of(a.backend());
-        self.failed(a.backend(), from);
+        let from = gen.backend_name(a.backend());
+        upstream::failed(&gen.stats, a.backend(), from);
         let why = e.etype().as_str();
-        match a.connect_failed(&self.config) {
+        match a.connect_failed(&gen.config) {
             Next::Retry(attempt) => {
                 tracing::warn!(backend = %from, attempt, "connect failed ({why}), retrying");
                 e.set_retry(true);
             }
             Next::Failover { to } => {
-                let to = self.name_of(to);
+                let to = gen.backend_name(to);
                 tracing::warn!(backend = %from, fallback = to, "connect failed ({why}), failing over");
                 e.set_retry(true);
             }
@@ -442,7 +441,7 @@ impl ProxyHttp for ConvertProxy {
         if replayable && !ctx.turn.exchange.started() {
             e.retry.decide_reuse(client_reused);
             if e.retry() {
-                let backend = self.backend(ctx).map_or("?", |b| b.name.as_str());
+                let backend = backend_of(&ctx.gen, &ctx.admitted).map_or("?", |b| b.name.as_str());
                 tracing::debug!(backend = %backend, "a reused upstream connection was closed before the answer: sending again");
             }
         } else {
@@ -458,7 +457,8 @@ impl ProxyHttp for ConvertProxy {
         req: &mut RequestHeader,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
-        let Some(backend) = self.backend(ctx) else {
+        let gen = Arc::clone(&ctx.gen);
+        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
             return Err(no_backend_chosen());
         };
         let path = crate::turn::upstream::chat_path(backend);
@@ -483,9 +483,11 @@ impl ProxyHttp for ConvertProxy {
         end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> Result<()> {
+        let gen = Arc::clone(&ctx.gen);
         if let Some(chunk) = body.take() {
-            if ctx.turn.body.len() + chunk.len() > self.config.max_body_bytes {
-                return Err(ctx.keep_error_and_close(route::too_large(self.config.max_body_bytes)));
+            let max = gen.config.max_body_bytes;
+            if ctx.turn.body.len() + chunk.len() > max {
+                return Err(ctx.keep_error_and_close(route::too_large(max)));
             }
             ctx.turn.body.extend_from_slice(&chunk);
         }
@@ -493,7 +495,7 @@ impl ProxyHttp for ConvertProxy {
             *body = Some(Bytes::new()); // held back: nothing goes upstream yet
             return Ok(());
         }
-        let Some(backend) = self.backend(ctx) else {
+        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
             return Err(no_backend_chosen());
         };
         let raw = std::mem::take(&mut ctx.turn.body);
@@ -502,7 +504,7 @@ impl ProxyHttp for ConvertProxy {
             Err(e) => return Err(ctx.keep_error_and_close(e)),
         };
         let x = &mut ctx.turn.exchange;
-        x.log_body(self.config.body_log_limit());
+        x.log_body(gen.config.body_log_limit());
         let p = prepared.prepared;
         x.outcome.model = p.model;
         x.prepared(p.rctx, prepared.pending, prepared.kept);
@@ -518,11 +520,11 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<()> {
         if let Some(a) = ctx.admitted.attempts.as_ref() {
-            let status = resp.status.as_u16();
+            let (gen, status) = (&ctx.gen, resp.status.as_u16());
             if crate::turn::upstream::retryable_status(status) {
-                self.failed(a.backend(), self.name_of(a.backend()));
+                upstream::failed(&gen.stats, a.backend(), gen.backend_name(a.backend()));
             } else {
-                self.stats.breakers().success(a.backend());
+                gen.stats.breakers().success(a.backend());
             }
         }
         let x = &mut ctx.turn.exchange;
@@ -555,7 +557,8 @@ impl ProxyHttp for ConvertProxy {
         ctx: &mut Self::CTX,
     ) -> Result<Option<Duration>> {
         let input = body.take();
-        let Some(backend) = self.backend(ctx) else {
+        let gen = Arc::clone(&ctx.gen);
+        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
             return Ok(None);
         };
         let x = &mut ctx.turn.exchange;
@@ -585,8 +588,7 @@ impl ProxyHttp for ConvertProxy {
         e: &Error,
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
-        let backend = self
-            .backend(ctx)
+        let backend = backend_of(&ctx.gen, &ctx.admitted)
             .map(|b| b.name.clone())
             .unwrap_or_else(|| "upstream".into());
         let cause = cause_of(e);
@@ -614,7 +616,7 @@ impl ProxyHttp for ConvertProxy {
             local: ctx.admitted.local,
             ..Ending::default()
         };
-        if let Some(spend) = x.finish(&self.config, &self.stats, end) {
+        if let Some(spend) = x.finish(&ctx.gen.config, &ctx.gen.stats, end) {
             spend.keep(self.ledger.as_deref()).await;
         }
     }

@@ -13,6 +13,8 @@ use pingora::{Error, ErrorType, Result};
 
 use crate::config::Backend;
 use crate::convert::error::ClientError;
+use crate::live::Generation;
+use crate::stats::Stats;
 use crate::turn::rescue::Failure;
 use crate::turn::upstream::{
     chat_path, keeps_client_header, provider_headers, retry_after, retryable_status, Attempts, Next,
@@ -84,6 +86,7 @@ impl ConvertProxy {
     /// that answered, and its peer.
     pub(crate) async fn send_chat(
         &self,
+        gen: &Generation,
         first: usize,
         client: &http::HeaderMap,
         body: Bytes,
@@ -95,13 +98,13 @@ impl ConvertProxy {
         let mut stale = 0;
         loop {
             let idx = attempts.backend();
-            let Some(backend) = self.config.backends.get(idx) else {
+            let Some(backend) = gen.config.backends.get(idx) else {
                 return Err(Failure::refused(internal("no backend chosen")));
             };
-            let breakers = self.stats.breakers();
+            let breakers = gen.stats.breakers();
             if !breakers.allow(idx, std::time::Instant::now()) {
-                if let Some(to) = attempts.next_fallback(&self.config) {
-                    tracing::warn!(backend = %backend.name, fallback = self.name_of(to), "circuit open: the backend is out of rotation, failing over");
+                if let Some(to) = attempts.next_fallback(&gen.config) {
+                    tracing::warn!(backend = %backend.name, fallback = gen.backend_name(to), "circuit open: the backend is out of rotation, failing over");
                     attempts.skip_to(to);
                     continue;
                 }
@@ -120,12 +123,12 @@ impl ConvertProxy {
                                 breakers.success(idx);
                                 return Ok((session, idx, peer));
                             }
-                            self.failed(idx, &backend.name);
+                            failed(&gen.stats, idx, &backend.name);
                             let wait = head
                                 .and_then(|h| h.headers.get(http::header::RETRY_AFTER))
                                 .and_then(|v| v.to_str().ok())
                                 .and_then(|v| retry_after(v, crate::store::now_secs()));
-                            match attempts.refused(&self.config, status, wait) {
+                            match attempts.refused(&gen.config, status, wait) {
                                 // No attempt left: the provider's answer is the client's.
                                 Next::GiveUp => return Ok((session, idx, peer)),
                                 next => {
@@ -145,8 +148,8 @@ impl ConvertProxy {
                             }
                             // No head in time: another attempt, as for a refusal.
                             if *e.etype() == ErrorType::ReadTimedout {
-                                self.failed(idx, &backend.name);
-                                let next = attempts.refused(&self.config, 0, None);
+                                failed(&gen.stats, idx, &backend.name);
+                                let next = attempts.refused(&gen.config, 0, None);
                                 if next != Next::GiveUp {
                                     tracing::warn!(backend = %backend.name, next = ?next, "the provider gave no answer in time: trying again");
                                     continue;
@@ -161,28 +164,17 @@ impl ConvertProxy {
                 Err(e) => e,
             };
             let why = e.etype().as_str();
-            self.failed(idx, &backend.name);
-            match attempts.connect_failed(&self.config) {
+            failed(&gen.stats, idx, &backend.name);
+            match attempts.connect_failed(&gen.config) {
                 Next::Retry(attempt) => {
                     tracing::warn!(backend = %backend.name, attempt, "connect failed ({why}), retrying");
                 }
                 Next::Failover { to } => {
-                    let to = self.name_of(to);
+                    let to = gen.backend_name(to);
                     tracing::warn!(backend = %backend.name, fallback = to, "connect failed ({why}), failing over");
                 }
                 Next::GiveUp => return Err(Failure::caused(super::cause_of(&e), &backend.name)),
             }
-        }
-    }
-
-    /// Backend `idx` failed before its first byte: counted by its circuit.
-    pub(super) fn failed(&self, idx: usize, name: &str) {
-        if self
-            .stats
-            .breakers()
-            .failure(idx, std::time::Instant::now())
-        {
-            tracing::warn!(backend = %name, cool_down_s = crate::turn::breaker::COOL_DOWN.as_secs(), "circuit open: the backend keeps failing, out of rotation for a cool-down");
         }
     }
 
@@ -191,6 +183,13 @@ impl ConvertProxy {
         self.connector
             .release_http_session(session, peer, Some(Duration::from_secs(30)))
             .await;
+    }
+}
+
+/// Backend `idx` failed before its first byte: counted by its circuit.
+pub(super) fn failed(stats: &Stats, idx: usize, name: &str) {
+    if stats.breakers().failure(idx, std::time::Instant::now()) {
+        tracing::warn!(backend = %name, cool_down_s = crate::turn::breaker::COOL_DOWN.as_secs(), "circuit open: the backend keeps failing, out of rotation for a cool-down");
     }
 }
 

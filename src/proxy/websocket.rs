@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::convert::error::ClientError;
+use crate::live::Generation;
 use crate::turn::rescue::{Cause, Failure};
 use crate::turn::route::WsRoute;
 use crate::turn::session::{Limits, PIPE_BUFFER};
@@ -30,8 +31,12 @@ use crate::turn::socket::{Reply, SocketTurns, Upstream};
 
 use super::ConvertProxy;
 
-/// Pingora's connector as a WebSocket turn's way to the provider.
-pub(super) struct Pingora<'p>(pub(super) &'p ConvertProxy);
+/// Pingora's connector as a WebSocket turn's way to the provider, with the backends of the
+/// configuration the turn runs on.
+pub(super) struct Pingora<'p> {
+    pub(super) proxy: &'p ConvertProxy,
+    pub(super) gen: &'p Generation,
+}
 
 impl<'p> Upstream for Pingora<'p> {
     type Reply = PingoraReply<'p>;
@@ -43,8 +48,10 @@ impl<'p> Upstream for Pingora<'p> {
         chat: Bytes,
         trace: &[(&'static str, http::HeaderValue)],
     ) -> std::result::Result<(Self::Reply, usize), Failure> {
-        let proxy = self.0;
-        let (session, idx, peer) = proxy.send_chat(first, client, chat, trace).await?;
+        let proxy = self.proxy;
+        let (session, idx, peer) = proxy
+            .send_chat(self.gen, first, client, chat, trace)
+            .await?;
         Ok((
             PingoraReply {
                 proxy,
@@ -88,12 +95,15 @@ static EMPTY: std::sync::LazyLock<http::HeaderMap> = std::sync::LazyLock::new(ht
 
 impl ConvertProxy {
     /// Serve a WebSocket upgrade on `session`; returns when the connection is over.
+    /// The session keeps the configuration `gen` it opened on to its end (a reload applies
+    /// to the sockets opened after it).
     pub(crate) async fn serve_websocket(
         &self,
+        gen: &Generation,
         session: &mut Session,
         route: WsRoute,
     ) -> Result<bool> {
-        let ws_conf = &self.config.websocket;
+        let ws_conf = &gen.config.websocket;
         if !ws_conf.enabled {
             let err = ClientError::new(
                 426,
@@ -129,10 +139,10 @@ impl ConvertProxy {
         let ws =
             WebSocketStream::from_raw_socket(ours, Role::Server, Some(limits.tungstenite())).await;
         tracing::debug!(path = %client.uri.path(), "websocket open");
-        let env = self.env();
+        let env = self.env(gen);
         let turns = SocketTurns {
             env,
-            upstream: &Pingora(self),
+            upstream: &Pingora { proxy: self, gen },
             route,
             client: &client.headers,
         };

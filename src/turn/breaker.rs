@@ -4,7 +4,7 @@
 //! answer closes the circuit, a failure opens it again. Without a fallback to go to, a turn
 //! still tries the open backend (a refusal of the proxy's own would help no one).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Failures in a row that open a backend's circuit.
@@ -47,14 +47,31 @@ impl State {
 
 /// The circuits of every backend (by index).
 pub struct Breakers {
-    circuits: Vec<Mutex<Phase>>,
+    circuits: Vec<Arc<Mutex<Phase>>>,
+}
+
+fn closed() -> Arc<Mutex<Phase>> {
+    Arc::new(Mutex::new(Phase::Closed { failures: 0 }))
 }
 
 impl Breakers {
     pub fn new(backends: usize) -> Self {
         Breakers {
-            circuits: (0..backends)
-                .map(|_| Mutex::new(Phase::Closed { failures: 0 }))
+            circuits: (0..backends).map(|_| closed()).collect(),
+        }
+    }
+
+    /// The circuits of a reloaded configuration: backend `i` shares the circuit of this
+    /// one's `from[i]` (the same backend), or starts closed.
+    pub fn carry(&self, from: &[Option<usize>]) -> Self {
+        Breakers {
+            circuits: from
+                .iter()
+                .map(|i| {
+                    i.and_then(|i| self.circuits.get(i))
+                        .cloned()
+                        .unwrap_or_else(closed)
+                })
                 .collect(),
         }
     }
