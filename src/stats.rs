@@ -265,6 +265,89 @@ impl Reloads {
     }
 }
 
+/// What is open now: HTTP turns in flight, of them the streamed ones, WebSocket sessions.
+#[derive(Default)]
+pub struct Open {
+    counts: [AtomicU64; 3],
+}
+
+/// One of [`Open`]'s gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gauge {
+    HttpTurns = 0,
+    HttpStreams = 1,
+    WebSocketSessions = 2,
+}
+
+impl Gauge {
+    const ALL: [Gauge; 3] = [
+        Gauge::HttpTurns,
+        Gauge::HttpStreams,
+        Gauge::WebSocketSessions,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Gauge::HttpTurns => "http_turns",
+            Gauge::HttpStreams => "http_streams",
+            Gauge::WebSocketSessions => "websocket_sessions",
+        }
+    }
+}
+
+/// Counted open until dropped.
+pub struct Opened {
+    open: Arc<Open>,
+    gauge: Gauge,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.open.counts[self.gauge as usize].fetch_sub(1, Relaxed);
+    }
+}
+
+/// Today's spend ([`Stats::today`]), micro-dollars.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TodaySpend {
+    /// `day:YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub by_model: Vec<(String, u64)>,
+    pub by_client: Vec<(String, u64)>,
+}
+
+/// Spend of the current UTC day in this process, by model and by client key.
+#[derive(Default)]
+struct Today {
+    day: String,
+    by_model: std::collections::BTreeMap<String, u64>,
+    by_client: std::collections::BTreeMap<String, u64>,
+}
+
+impl Today {
+    fn add(&mut self, day: String, model: &str, client: &str, micro: u64) {
+        if self.day != day {
+            *self = Today {
+                day,
+                ..Today::default()
+            };
+        }
+        for (map, key) in [(&mut self.by_model, model), (&mut self.by_client, client)] {
+            let key = if map.len() >= MAX_MODELS && !map.contains_key(key) {
+                OTHER_MODEL
+            } else {
+                key
+            };
+            match map.get_mut(key) {
+                Some(v) => *v += micro,
+                None => {
+                    map.insert(key.to_owned(), micro);
+                }
+            }
+        }
+    }
+}
+
 pub struct Stats {
     names: Vec<String>,
     backends: Vec<Arc<BackendStats>>,
@@ -276,6 +359,8 @@ pub struct Stats {
     /// Each backend's circuit.
     breakers: crate::turn::breaker::Breakers,
     reloads: Arc<Reloads>,
+    open: Arc<Open>,
+    today: Arc<std::sync::Mutex<Today>>,
     started: Instant,
 }
 
@@ -292,6 +377,8 @@ impl Stats {
             models: Default::default(),
             breakers,
             reloads: Arc::new(reloads),
+            open: Arc::default(),
+            today: Arc::default(),
             started: Instant::now(),
         }
     }
@@ -321,7 +408,49 @@ impl Stats {
             models: Arc::clone(&self.models),
             breakers: self.breakers.carry(&from),
             reloads: Arc::clone(&self.reloads),
+            open: Arc::clone(&self.open),
+            today: Arc::clone(&self.today),
             started: self.started,
+        }
+    }
+
+    /// Count one `gauge` open until the guard is dropped.
+    pub fn open(&self, gauge: Gauge) -> Opened {
+        self.open.counts[gauge as usize].fetch_add(1, Relaxed);
+        Opened {
+            open: Arc::clone(&self.open),
+            gauge,
+        }
+    }
+
+    /// How many `gauge` are open now.
+    pub fn open_now(&self, gauge: Gauge) -> u64 {
+        self.open.counts[gauge as usize].load(Relaxed)
+    }
+
+    /// Today's spend in this process (UTC day): by model and by client key (`-`: unnamed).
+    pub fn today(&self, now_secs: u64) -> TodaySpend {
+        let day = crate::spend::period(crate::spend::Per::Day, now_secs);
+        let t = match self.today.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let list = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        };
+        let current = t.day == day;
+        TodaySpend {
+            by_model: if current {
+                list(&t.by_model)
+            } else {
+                Vec::new()
+            },
+            by_client: if current {
+                list(&t.by_client)
+            } else {
+                Vec::new()
+            },
+            day,
         }
     }
 
@@ -381,6 +510,15 @@ impl Stats {
             Err(poisoned) => poisoned.into_inner(),
         };
         book.add(backend, name, r.client.unwrap_or("-"), r);
+        drop(book);
+        if let Some(micro) = r.cost_micro.filter(|m| *m > 0) {
+            let day = crate::spend::period(crate::spend::Per::Day, crate::store::now_secs());
+            let mut t = match self.today.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            t.add(day, name, r.client.unwrap_or("-"), micro);
+        }
     }
 
     fn each(&self) -> impl Iterator<Item = (&str, &BackendStats)> {
@@ -489,6 +627,18 @@ impl Stats {
             );
         }
         crate::turn::guard::render(&mut out);
+        let _ = writeln!(
+            out,
+            "# HELP ccp_open What is open now: HTTP turns in flight (http_turns), the streamed ones among them (http_streams), WebSocket sessions.\n# TYPE ccp_open gauge"
+        );
+        for g in Gauge::ALL {
+            let _ = writeln!(
+                out,
+                "ccp_open{{kind=\"{}\"}} {}",
+                g.as_str(),
+                self.open_now(g)
+            );
+        }
         let r = &self.reloads;
         let _ = writeln!(
             out,
@@ -621,7 +771,8 @@ impl Stats {
             })
             .collect();
         json!({"uptime_seconds": self.started.elapsed().as_secs(), "backends": backends,
-            "spend_usd": self.spend_json(), "config": self.reloads.json()})
+            "spend_usd": self.spend_json(), "config": self.reloads.json(),
+            "open": Gauge::ALL.iter().map(|g| (g.as_str().to_owned(), Value::from(self.open_now(*g)))).collect::<serde_json::Map<_, _>>()})
     }
 
     /// One line for the periodic log summary.
@@ -663,6 +814,33 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Today's spend starts again at midnight UTC; an open gauge counts until its guard goes.
+    #[test]
+    fn today_resets_with_the_day_and_gauges_follow_their_guards() {
+        let mut t = Today::default();
+        t.add("day:2026-12-03".into(), "glm-5", "alice", 5);
+        t.add("day:2026-12-03".into(), "glm-5", "-", 2);
+        assert_eq!(t.by_model["glm-5"], 7);
+        assert_eq!((t.by_client["alice"], t.by_client["-"]), (5, 2));
+        t.add("day:2026-12-04".into(), "kimi-k2.6", "alice", 1);
+        assert_eq!(t.by_model.len(), 1, "yesterday's models are gone");
+        assert_eq!(t.by_client["alice"], 1);
+
+        let stats = Stats::new(vec!["a".into()]);
+        let (one, two) = (stats.open(Gauge::HttpTurns), stats.open(Gauge::HttpTurns));
+        let ws = stats.open(Gauge::WebSocketSessions);
+        assert_eq!(stats.open_now(Gauge::HttpTurns), 2);
+        drop(one);
+        // A reloaded generation counts into the same gauges.
+        let next = stats.carry(vec!["a".into()]);
+        assert_eq!(next.open_now(Gauge::HttpTurns), 1);
+        drop((two, ws));
+        assert_eq!(
+            next.json()["open"],
+            json!({"http_turns": 0, "http_streams": 0, "websocket_sessions": 0})
+        );
+    }
 
     /// Tokens by backend and model: each model's cached share, a bounded number of models.
     #[test]

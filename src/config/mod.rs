@@ -75,6 +75,7 @@ pub const RESERVED_PATHS: &[&str] = &[
     "/metrics",
     "/stats",
     "/models",
+    "/dashboard",
 ];
 
 /// Validated proxy configuration.
@@ -109,6 +110,29 @@ pub struct Config {
     pub websocket: WebSocketConfig,
     /// Where stored responses are kept (`previous_response_id`, retrieve, delete).
     pub store: StoreConfig,
+    /// The live page (`GET /dashboard`).
+    pub dashboard: Dashboard,
+}
+
+/// `dashboard`: the live page, off unless enabled. When the proxy checks client tokens, or
+/// an `admin_token` is set, the page takes one of them (Bearer, or Basic with the token as
+/// the password).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Dashboard {
+    pub enabled: bool,
+    pub admin_token: Option<String>,
+}
+
+impl fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("enabled", &self.enabled)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// A named client key: its spend is counted by its name (never by its token), within its

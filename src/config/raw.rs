@@ -38,6 +38,14 @@ pub(super) struct RawConfig {
     pub(super) prices: Option<std::collections::BTreeMap<String, Object<RawPrice>>>,
     pub(super) websocket: Option<Object<RawWebSocket>>,
     pub(super) store: Option<Object<RawStore>>,
+    pub(super) dashboard: Option<Object<RawDashboard>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a dashboard object")]
+pub(super) struct RawDashboard {
+    pub(super) enabled: Option<bool>,
+    pub(super) admin_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -347,7 +355,7 @@ mod tests {
     /// Every struct position takes objects only, `store` and `websocket` included.
     #[test]
     fn sequences_are_not_structs() {
-        for key in ["store", "websocket", "telemetry"] {
+        for key in ["store", "websocket", "telemetry", "dashboard"] {
             err(
                 &format!(r#"{{"backends":[{{"name":"a","url":"http://h"}}],"{key}":[true]}}"#),
                 &[&format!(

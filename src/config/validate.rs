@@ -13,8 +13,8 @@ use url::Url;
 use super::error::ConfigError;
 use super::models::validate_models;
 use super::raw::{
-    OneOrMany, RawBackend, RawConfig, RawModel, RawPrice, RawQuirks, RawStore, RawTelemetry,
-    RawTimeouts, RawToken, RawWebSocket, StoreType, WebSearchSwitch,
+    OneOrMany, RawBackend, RawConfig, RawDashboard, RawModel, RawPrice, RawQuirks, RawStore,
+    RawTelemetry, RawTimeouts, RawToken, RawWebSocket, StoreType, WebSearchSwitch,
 };
 use super::*;
 use crate::providers::{NativeSearch, Profile};
@@ -172,6 +172,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let telemetry = validate_telemetry(raw.telemetry.unwrap_or_default().0)?;
     let websocket = validate_websocket(raw.websocket.unwrap_or_default().0)?;
     let store = validate_store(raw.store.map(|s| s.0), Path::new(&log_dir))?;
+    let dashboard = validate_dashboard(raw.dashboard.unwrap_or_default().0)?;
     let log_body_max_bytes = positive(raw.log_body_max_bytes, "log_body_max_bytes")?
         .unwrap_or(DEFAULT_LOG_BODY_MAX_BYTES);
 
@@ -195,6 +196,23 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         auth_tokens,
         clients,
         prices: validate_prices(raw.prices, "prices")?,
+        dashboard,
+    })
+}
+
+fn validate_dashboard(raw: RawDashboard) -> Result<Dashboard, ConfigError> {
+    let admin_token = match raw.admin_token {
+        Some(t) if t.trim().is_empty() => {
+            return Err(ConfigError::invalid(
+                "dashboard.admin_token",
+                "is empty (a `${VAR}` that is not set?): leave it out, or give a token",
+            ))
+        }
+        t => t,
+    };
+    Ok(Dashboard {
+        enabled: raw.enabled.unwrap_or(false),
+        admin_token,
     })
 }
 

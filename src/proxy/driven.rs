@@ -89,6 +89,8 @@ impl ConvertProxy {
         let p = prepared.prepared;
         x.outcome.model = p.model;
         x.prepared(p.rctx, prepared.pending, prepared.kept);
+        ctx.opened_stream();
+        let x = &mut ctx.turn.exchange;
         let headers = session.req_header().headers.clone();
         let trace = trace_headers(x.span_mut(), &headers, backend, &chat_path(backend));
         let chat = Bytes::from(p.chat);

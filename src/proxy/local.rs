@@ -8,15 +8,16 @@ use pingora::Result;
 use crate::turn::pages::LocalResponse;
 
 pub async fn write_body(session: &mut Session, resp: &LocalResponse) -> Result<()> {
-    write(
-        session,
-        resp.status,
-        &resp.body,
-        resp.content_type,
-        resp.allow,
-        false,
-    )
-    .await
+    let mut h = ResponseHeader::build(resp.status, Some(4 + resp.headers.len()))?;
+    h.insert_header(http::header::CONTENT_TYPE, resp.content_type)?;
+    h.insert_header(http::header::CONTENT_LENGTH, resp.body.len().to_string())?;
+    for (name, value) in resp.headers {
+        h.insert_header(*name, *value)?;
+    }
+    session.write_response_header(Box::new(h), false).await?;
+    session
+        .write_response_body(Some(Bytes::copy_from_slice(&resp.body)), true)
+        .await
 }
 
 pub async fn write_json(

@@ -36,6 +36,7 @@ use crate::convert::error::ClientError;
 use crate::convert::sniff::sniff_model;
 use crate::convert::streaming::Framing;
 use crate::live::{Generation, Live};
+use crate::stats::{Gauge, Opened};
 use crate::turn::exchange::Exchange;
 use crate::turn::intern;
 use crate::turn::prepare::{prepare_http, HttpTurn};
@@ -146,6 +147,7 @@ impl ConvertProxy {
             .exchange
             .start_span(telemetry, headers, method.as_str(), path);
         ctx.admitted.attempts = Some(Attempts::new(idx));
+        ctx.open[0] = Some(gen.stats.open(Gauge::HttpTurns));
         ctx.admitted.owner = route::owner_of(&gen.config, headers);
         ctx.turn.compact = c.compact;
         let loops = gen
@@ -199,6 +201,23 @@ impl ConvertProxy {
         }
     }
 
+    /// What `page` shows that is read first: for `/stats`, today's spend of every named key
+    /// in the ledger.
+    async fn readings(&self, gen: &Generation, page: route::Page) -> crate::turn::pages::Readings {
+        let mut r = crate::turn::pages::Readings::default();
+        let (route::Page::Stats, Some(ledger)) = (page, self.ledger.as_deref()) else {
+            return r;
+        };
+        let today = crate::spend::period(crate::spend::Per::Day, crate::store::now_secs());
+        for c in &gen.config.clients {
+            match ledger.spend(&c.name, &today).await {
+                Ok(micro) => r.keys_today.push((c.name.clone(), micro)),
+                Err(e) => tracing::warn!(client = %c.name, "spend not read: {e}"),
+            }
+        }
+        r
+    }
+
     /// The response store, as the turn modules take it.
     fn store(&self) -> Option<&dyn crate::store::Store> {
         self.store.as_deref().map(|s| s as &dyn crate::store::Store)
@@ -216,6 +235,8 @@ fn backend_of<'g>(gen: &'g Generation, admitted: &Admitted) -> Option<&'g Backen
 pub struct Ctx {
     /// The configuration the request runs on, to its end (a reload does not change it).
     gen: Arc<Generation>,
+    /// Counted open while the request is: the turn, and its stream once it is one.
+    open: [Option<Opened>; 2],
     admitted: Admitted,
     turn: Turn,
 }
@@ -247,6 +268,7 @@ impl Ctx {
     fn new(gen: Arc<Generation>) -> Self {
         Ctx {
             gen,
+            open: [None, None],
             admitted: Admitted {
                 local: false,
                 attempts: None,
@@ -278,6 +300,13 @@ impl Ctx {
         self.turn.exchange.outcome.error_code = err.code.clone();
         self.turn.client_error = Some(err);
         Error::explain(ErrorType::HTTPStatus(status), "request rejected")
+    }
+
+    /// The prepared turn is a stream: counted open until the request ends.
+    fn opened_stream(&mut self) {
+        if self.turn.exchange.outcome.stream {
+            self.open[1] = Some(self.gen.stats.open(Gauge::HttpStreams));
+        }
     }
 
     /// Answered by the proxy itself with `status`.
@@ -339,7 +368,9 @@ impl ProxyHttp for ConvertProxy {
             Err(err) => write_error_now(session, ctx, err).await,
             Ok(Route::Page(page)) => {
                 let store = self.store();
-                let resp = crate::turn::pages::render(page, &gen.config, &gen.stats, store);
+                let readings = self.readings(&gen, page).await;
+                let resp =
+                    crate::turn::pages::render(page, &gen.config, &gen.stats, store, &readings);
                 ctx.local(resp.status);
                 local::write_body(session, &resp).await?;
                 Ok(true)
@@ -508,6 +539,7 @@ impl ProxyHttp for ConvertProxy {
         let p = prepared.prepared;
         x.outcome.model = p.model;
         x.prepared(p.rctx, prepared.pending, prepared.kept);
+        ctx.opened_stream();
         *body = Some(Bytes::from(p.chat));
         Ok(())
     }

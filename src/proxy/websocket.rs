@@ -139,6 +139,7 @@ impl ConvertProxy {
         let ws =
             WebSocketStream::from_raw_socket(ours, Role::Server, Some(limits.tungstenite())).await;
         tracing::debug!(path = %client.uri.path(), "websocket open");
+        let _open = gen.stats.open(crate::stats::Gauge::WebSocketSessions);
         let env = self.env(gen);
         let turns = SocketTurns {
             env,

@@ -11,7 +11,35 @@ pub struct LocalResponse {
     pub status: u16,
     pub body: Vec<u8>,
     pub content_type: &'static str,
-    pub allow: Option<&'static str>,
+    /// Further headers (`Allow` on a 405, the dashboard's challenge and policy).
+    pub headers: &'static [(&'static str, &'static str)],
+}
+
+/// The live page: one self-contained file (no CDN, no build step), its script polling
+/// `/stats`.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+/// The dashboard's own headers: not cached, and nothing loaded from elsewhere.
+const DASHBOARD_HEADERS: &[(&str, &str)] = &[
+    ("cache-control", "no-store"),
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+    ),
+    ("x-content-type-options", "nosniff"),
+];
+
+/// A 401 the browser answers with its password prompt.
+const CHALLENGE: &[(&str, &str)] = &[(
+    "www-authenticate",
+    "Basic realm=\"codex-convert-proxy dashboard\", charset=\"UTF-8\"",
+)];
+
+/// What the pages show that is read before rendering (the ledger is async).
+#[derive(Debug, Default)]
+pub struct Readings {
+    /// Today's spend of each named key in the ledger (every instance's, across restarts).
+    pub keys_today: Vec<(String, u64)>,
 }
 
 impl LocalResponse {
@@ -20,13 +48,13 @@ impl LocalResponse {
             status,
             body: v.to_string().into_bytes(),
             content_type: "application/json",
-            allow: None,
+            headers: &[],
         }
     }
 
     fn method_not_allowed(path: &str) -> Self {
         LocalResponse {
-            allow: Some("GET, HEAD"),
+            headers: &[("allow", "GET, HEAD")],
             ..Self::json(
                 405,
                 &error_json(
@@ -45,6 +73,7 @@ pub fn render(
     config: &Config,
     stats: &Stats,
     store: Option<&dyn crate::store::Store>,
+    readings: &Readings,
 ) -> LocalResponse {
     match page {
         Page::NotAllowed(path) => LocalResponse::method_not_allowed(path),
@@ -77,11 +106,60 @@ pub fn render(
                 text.into_bytes()
             },
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            allow: None,
+            headers: &[],
         },
-        Page::Stats => LocalResponse::json(200, &stats.json()),
+        Page::Stats => LocalResponse::json(200, &stats_json(stats, store, readings)),
+        Page::Dashboard => LocalResponse {
+            status: 200,
+            body: DASHBOARD.as_bytes().to_vec(),
+            content_type: "text/html; charset=utf-8",
+            headers: DASHBOARD_HEADERS,
+        },
+        Page::Locked => LocalResponse {
+            headers: CHALLENGE,
+            ..LocalResponse::json(
+                401,
+                &error_json(
+                    "The dashboard takes one of the proxy's tokens: `Authorization: Bearer <token>`, or Basic with the token as the password.",
+                    "invalid_api_key",
+                ),
+            )
+        },
         Page::Models { only } => models(config, only),
     }
+}
+
+/// `/stats`: the statistics, today's spend (named keys from the ledger, the rest and the
+/// models from this process), the store's size.
+fn stats_json(
+    stats: &Stats,
+    store: Option<&dyn crate::store::Store>,
+    readings: &Readings,
+) -> Value {
+    let mut v = stats.json();
+    let crate::stats::TodaySpend {
+        day,
+        by_model,
+        by_client: here,
+    } = stats.today(crate::store::now_secs());
+    let usd = |m: Vec<(String, u64)>| -> serde_json::Map<String, Value> {
+        m.into_iter()
+            .map(|(k, micro)| (k, json!(crate::spend::usd(micro))))
+            .collect()
+    };
+    let mut by_client = readings.keys_today.clone();
+    // Unnamed keys are this process's count; a named key's is the ledger's.
+    by_client.extend(here.into_iter().filter(|(k, _)| k == "-"));
+    v["spend_today_usd"] =
+        json!({"day": day, "by_model": usd(by_model), "by_client": usd(by_client)});
+    v["store"] = match store {
+        Some(s) => {
+            let (responses, bytes) = s.size();
+            json!({"responses": responses, "bytes": bytes})
+        }
+        None => Value::Null,
+    };
+    v
 }
 
 /// The response store's gauges and counters, in Prometheus text.
@@ -192,7 +270,13 @@ mod tests {
     #[test]
     fn models_are_listed_once_and_by_prefix() {
         let (c, stats) = (config(), Stats::new(vec!["glm".into(), "kimi".into()]));
-        let all = render(Page::Models { only: None }, &c, &stats, None);
+        let all = render(
+            Page::Models { only: None },
+            &c,
+            &stats,
+            None,
+            &Readings::default(),
+        );
         let ids: Vec<String> = body(&all)["data"]
             .as_array()
             .unwrap()
@@ -201,7 +285,13 @@ mod tests {
             .collect();
         // Globs are not models; a name two backends serve is listed once (the first).
         assert_eq!(ids, ["glm-5", "glm-4.7", "kimi-k2.6"]);
-        let kimi = render(Page::Models { only: Some(1) }, &c, &stats, None);
+        let kimi = render(
+            Page::Models { only: Some(1) },
+            &c,
+            &stats,
+            None,
+            &Readings::default(),
+        );
         assert_eq!(body(&kimi)["data"][0]["owned_by"], "kimi");
         assert_eq!(body(&kimi)["data"].as_array().unwrap().len(), 2);
     }
@@ -209,7 +299,7 @@ mod tests {
     #[test]
     fn health_names_each_backend_and_its_profile() {
         let (c, stats) = (config(), Stats::new(vec!["glm".into(), "kimi".into()]));
-        let h = render(Page::Health, &c, &stats, None);
+        let h = render(Page::Health, &c, &stats, None, &Readings::default());
         assert_eq!((h.status, h.content_type), (200, "application/json"));
         let v = body(&h);
         assert_eq!(v["backends"], serde_json::json!(["glm", "kimi"]));
@@ -220,10 +310,16 @@ mod tests {
     #[test]
     fn other_methods_get_405_with_allow() {
         let (c, stats) = (config(), Stats::new(vec!["glm".into(), "kimi".into()]));
-        let r = render(Page::NotAllowed("/metrics"), &c, &stats, None);
-        assert_eq!((r.status, r.allow), (405, Some("GET, HEAD")));
+        let r = render(
+            Page::NotAllowed("/metrics"),
+            &c,
+            &stats,
+            None,
+            &Readings::default(),
+        );
+        assert_eq!((r.status, r.headers), (405, &[("allow", "GET, HEAD")][..]));
         assert_eq!(body(&r)["error"]["code"], "method_not_allowed");
-        let m = render(Page::Metrics, &c, &stats, None);
+        let m = render(Page::Metrics, &c, &stats, None, &Readings::default());
         assert!(m.content_type.starts_with("text/plain"));
     }
 }

@@ -33,6 +33,10 @@ pub enum Page {
     },
     /// One of the pages above with another method than GET/HEAD.
     NotAllowed(&'static str),
+    /// `GET /dashboard` (when enabled, with a token when tokens are checked).
+    Dashboard,
+    /// The dashboard without a token it takes: 401 with a Basic challenge.
+    Locked,
 }
 
 /// The decision.
@@ -72,6 +76,9 @@ pub struct Convert {
 pub fn route<'p>(config: &Config, req: &Request<'p, '_>) -> Result<Route<'p>, ClientError> {
     if let Some(page) = own_page(req.method, req.path) {
         return Ok(Route::Page(page));
+    }
+    if config.dashboard.enabled && req.path.trim_end_matches('/') == "/dashboard" {
+        return Ok(Route::Page(dashboard(config, req)));
     }
     if !config.auth_tokens.is_empty() && !authorized(req.headers, &config.auth_tokens) {
         return Err(ClientError::new(
@@ -297,6 +304,55 @@ pub fn client_name(config: &Config, headers: &HeaderMap) -> Option<String> {
     config
         .client_of(client_token(headers))
         .map(|c| c.name.clone())
+}
+
+/// The dashboard, its 401, or a 405: it takes the client tokens and the admin token when
+/// either is set (else it is as open as `/stats`).
+fn dashboard(config: &Config, req: &Request<'_, '_>) -> Page {
+    if !is_get(req.method) {
+        return Page::NotAllowed("/dashboard");
+    }
+    let admin = config.dashboard.admin_token.as_deref();
+    if config.auth_tokens.is_empty() && admin.is_none() {
+        return Page::Dashboard;
+    }
+    let given = page_token(req.headers);
+    let mut ok = admin.is_some_and(|a| constant_time_eq(a.as_bytes(), given.as_bytes()));
+    for t in &config.auth_tokens {
+        ok |= constant_time_eq(t.as_bytes(), given.as_bytes());
+    }
+    if ok && !given.is_empty() {
+        Page::Dashboard
+    } else {
+        Page::Locked
+    }
+}
+
+/// A browser's token: `Authorization: Basic` with the token as the password (what its
+/// prompt sends), else the client token ([`client_token`]).
+fn page_token(headers: &HeaderMap) -> String {
+    use base64::Engine as _;
+    let basic = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let v = v.trim();
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok());
+    match basic {
+        Some(pair) => match pair.split_once(':') {
+            Some((_, password)) => password.to_owned(),
+            None => pair,
+        },
+        None => client_token(headers).to_owned(),
+    }
 }
 
 /// The owner a stored response gets: the client token's hash when tokens are checked.
