@@ -34,6 +34,9 @@ fn config(port: u16, log_dir: &std::path::Path, mock_port: u16, extra: Value) ->
             "url": format!("http://127.0.0.1:{mock_port}/v1"),
             "api_key": SECRET_A,
             "timeouts": {"connect_ms": 1000, "first_byte_ms": 1500, "idle_ms": 1500, "total_ms": 20000},
+            // One attempt: a scripted error or a slow head is the turn's answer (retries and
+            // failover: tests/failover.rs).
+            "retries": 0,
             "match_rules": {"default": true}
         }]
     });
@@ -161,7 +164,7 @@ async fn faults_in_the_stream_end_in_response_failed() {
         headers: vec![],
     });
     let resp = post_responses(&proxy.url("/v1/responses"), &request(true)).await;
-    assert_eq!(resp.status, 504, "{}", resp.body);
+    assert_eq!(resp.status, 504, "{}\n{}", resp.body, proxy.stderr());
     assert_openai_error_shape(&resp.json());
     // truncated JSON for a non-streamed request
     mock.push(MockReply::Raw {

@@ -14,8 +14,9 @@ fn config(port: u16, log_dir: &std::path::Path, mp: u16) -> Value {
         "log_dir": log_dir.to_string_lossy(),
         "threads": 1,
         "backends": [
+            // One attempt: a scripted error is the turn's answer (retries: tests/failover.rs).
             {"name": "main", "url": format!("http://127.0.0.1:{mp}/v1"), "api_key": "k-main",
-             "match_rules": {"default": true}},
+             "retries": 0, "match_rules": {"default": true}},
             {"name": "kimi", "url": format!("http://127.0.0.1:{mp}/kimi-base/v1"), "api_key": "k-kimi",
              "models": [{"name": "kimi-k2.6"}],
              "match_rules": {"path_prefix": "/kimi", "model": ["kimi-*"]}},

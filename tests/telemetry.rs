@@ -182,6 +182,8 @@ fn config(port: u16, log_dir: &std::path::Path, mock_port: u16, telemetry: Value
             "name": "deepseek",
             "url": format!("http://127.0.0.1:{mock_port}/v1"),
             "api_key": UPSTREAM_KEY,
+            // One attempt: a scripted error is the turn's answer (retries: tests/failover.rs).
+            "retries": 0,
             "match_rules": {"default": true}
         }]),
     );

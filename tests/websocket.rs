@@ -889,3 +889,43 @@ async fn a_reply_that_stalls_past_the_idle_gap_fails_the_turn() {
         "ended by the idle gap, not the total"
     );
 }
+
+/// A provider whose head does not come within the backend's `first_byte_ms` fails the
+/// socket's turn before any event (the proxy's own connections set the connector's read
+/// timeout themselves: before, a head that never came held the turn to `total_ms`).
+#[tokio::test]
+async fn a_head_later_than_first_byte_fails_the_turn_before_any_event() {
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |p, d| {
+        let mut c = default_config(p, d, mock_port);
+        c["backends"][0]["timeouts"] =
+            json!({"first_byte_ms": 1000, "idle_ms": 1000, "total_ms": 60000});
+        c
+    })
+    .await;
+    mock.push(MockReply::Delayed {
+        reply: Box::new(MockReply::text("late")),
+        delay_ms: 20_000,
+        headers: vec![],
+    });
+    let mut ws = WsClient::connect(&ws_url(proxy.port, "/v1/responses"), &[])
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let frames = ws
+        .create(&json!({"type": "response.create", "model": "m", "input": "hi", "store": false}))
+        .await;
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "ended by first_byte_ms, not by the late head: {frames:#?}"
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(last["type"], "error", "{frames:#?}");
+    assert_eq!(last["status"], 504, "{frames:#?}");
+    assert_eq!(
+        frames.len(),
+        1,
+        "nothing of the reply was sent: {frames:#?}"
+    );
+}

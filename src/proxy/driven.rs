@@ -1,9 +1,9 @@
-//! An HTTP turn the proxy carries itself, on a provider connection it holds, as it carries a
-//! WebSocket turn: a turn on a backend whose own search is a call the proxy answers (Kimi's
-//! `$web_search`), where one turn takes more than one request to the provider — Pingora's
-//! proxy flow sends one. The turn's rules are the turn layer's, as for every turn
-//! (prepare, `turn::converse`, the record in `logging`); this module gives it the client's
-//! body, Pingora's connector and the client's session.
+//! An HTTP turn, carried by the proxy itself on a provider connection it holds, as it carries
+//! a WebSocket turn: the Chat request goes through `Upstream::send` (retries, `Retry-After`,
+//! failover and the circuit before the first byte), the reply through `turn::converse`
+//! (converted as it comes, a provider's search call answered with a second request). The
+//! turn's rules are the turn layer's (prepare, converse, the record in `logging`); this
+//! module gives it the client's body, Pingora's connector and the client's session.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;

@@ -1,19 +1,22 @@
-//! The Pingora shell: the only code that touches a `Session`. Each hook carries out what a
-//! transport-free turn module decides (`src/turn/`):
+//! The Pingora shell: the only code that touches a `Session`. Pingora accepts the
+//! connection and parses the request; every request is then answered from
+//! `request_filter`, each part decided by a transport-free turn module (`src/turn/`):
 //!
 //! ```text
-//! request_filter        turn::route (pages, auth, checks, backend) → write, upgrade or admit
-//! upstream_peer         peer for the admitted backend (turn::upstream::Attempts: backoff)
-//! fail_to_connect       turn::upstream::Attempts: retry, fail over, give up
-//! upstream_request_filter  the provider's path and headers (turn::upstream)
-//! request_body_filter   buffer the body, then turn::prepare → the Chat body at the end
-//! response_filter       turn::reply::ReplyMode::on_head: SSE / JSON / error, the headers
-//! response_body_filter  ReplyMode::push (sync); the finished response kept (turn::stored)
-//! fail_to_proxy         turn::rescue: an error body before the head, response.failed after
-//! logging               turn::record: the access line, stats, span, body log
+//! request_filter   turn::route (pages, auth, checks, backend) → a page, a stored response,
+//!                  a WebSocket (websocket.rs), or a turn: turn::budget, then driven.rs —
+//!                  turn::prepare, the Chat request on the proxy's own provider connection
+//!                  (upstream.rs: turn::upstream::Attempts — retries, Retry-After, failover,
+//!                  the circuit), turn::converse (the reply relayed as it is converted, a
+//!                  provider's search calls answered, idle and total timeouts)
+//! fail_to_proxy    turn::rescue: the client's connection failed mid-turn
+//! logging          turn::record: the access line, stats, span, body log, the spend
 //! ```
 //!
-//! `websocket.rs` drives the same turn modules for each WebSocket message.
+//! Pingora's own proxy flow (one upstream request per client request, the upstream hooks)
+//! is not used: a turn that is refused with a 429/5xx before its first byte is sent again,
+//! or to a fallback, and a Kimi search turn takes several requests — so HTTP and WebSocket
+//! turns go through the same `Upstream`/`Reply` and `converse`.
 
 mod dns;
 mod driven;
@@ -22,11 +25,10 @@ pub mod upstream;
 pub mod websocket;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use pingora::http::{RequestHeader, ResponseHeader};
+use bytes::BytesMut;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
@@ -34,18 +36,16 @@ use pingora::{Error, ErrorType, Result};
 use crate::config::Backend;
 use crate::convert::error::ClientError;
 use crate::convert::sniff::sniff_model;
-use crate::convert::streaming::Framing;
 use crate::live::{Generation, Live};
 use crate::stats::{Gauge, Opened};
 use crate::turn::exchange::Exchange;
 use crate::turn::intern;
 use crate::turn::prepare::{prepare_http, HttpTurn};
 use crate::turn::record::{Ending, Outcome};
-use crate::turn::reply::passes_provider_header;
 use crate::turn::rescue::{Cause, Kind, Side, TOTAL_TIMEOUT};
 use crate::turn::route::{self, Route};
 use crate::turn::stored::serve_stored;
-use crate::turn::upstream::{trace_headers, Attempts, Next};
+use crate::turn::upstream::Attempts;
 
 /// The converting proxy.
 pub struct ConvertProxy {
@@ -120,9 +120,7 @@ impl ConvertProxy {
         let mut model = None;
         let mut first = None;
         if c.sniff {
-            // Route by model: read the first body chunk (kept in Pingora's retry buffer, so
-            // it still goes through request_body_filter).
-            session.as_downstream_mut().enable_retry_buffering();
+            // Route by model: read the first body chunk (the turn's body starts with it).
             first = session.read_request_body().await?;
             model = first.as_deref().and_then(sniff_model);
         }
@@ -150,19 +148,13 @@ impl ConvertProxy {
         ctx.open[0] = Some(gen.stats.open(Gauge::HttpTurns));
         ctx.admitted.owner = route::owner_of(&gen.config, headers);
         ctx.turn.compact = c.compact;
-        let loops = gen
-            .config
-            .backends
-            .get(idx)
-            .is_some_and(|b| b.quirks.web_search.loops());
-        if loops && !c.compact {
-            // The provider's search is a call this proxy answers: one turn, several requests.
-            if let Some(b) = first {
-                ctx.turn.body.extend_from_slice(&b);
-            }
-            return self.drive_http(session, ctx, idx).await;
+        // The turn is carried on the proxy's own provider connection (proxy/driven.rs): a
+        // 429/5xx or no head in time can be retried and failed over before the first byte,
+        // and a provider's search call answered, as on a WebSocket.
+        if let Some(b) = first {
+            ctx.turn.body.extend_from_slice(&b);
         }
-        Ok(false)
+        self.drive_http(session, ctx, idx).await
     }
 
     /// Prepare the client's body `raw` for `backend` (turn::prepare); a refused body's model
@@ -249,15 +241,14 @@ struct Admitted {
     attempts: Option<Attempts>,
     /// The client token's hash, when the proxy checks tokens (a stored response's owner).
     owner: Option<String>,
-    /// The error response closes the connection (see `Ctx::keep_error_and_close`).
+    /// The error response closes the connection (a body refused before it was read whole:
+    /// the rest of it would be taken for the next request).
     close_after_error: bool,
 }
 
 /// One turn: its body, its conversion, the reply, and its accounting.
 struct Turn {
     body: BytesMut,
-    /// Set when the client should get this error (used by `fail_to_proxy`).
-    client_error: Option<ClientError>,
     /// A remote compaction v1 request (`/responses/compact`).
     compact: bool,
     /// The exchange with the provider (turn::exchange), from the converted request on.
@@ -277,29 +268,10 @@ impl Ctx {
             },
             turn: Turn {
                 body: BytesMut::new(),
-                client_error: None,
                 compact: false,
                 exchange: Exchange::new(Outcome::new(Instant::now())),
             },
         }
-    }
-
-    /// [`Ctx::keep_error`] for a body rejected in `request_body_filter`: the upstream
-    /// request is already under way there, and Pingora cannot reuse the client's connection
-    /// afterwards (the next request on it would be reset), so the error response says
-    /// `Connection: close`.
-    fn keep_error_and_close(&mut self, err: ClientError) -> Box<Error> {
-        self.admitted.close_after_error = true;
-        self.keep_error(err)
-    }
-
-    /// Keep `err` as the client's error and return the Pingora error that ends the hook;
-    /// `fail_to_proxy` writes it ([`write_kept_error`]).
-    fn keep_error(&mut self, err: ClientError) -> Box<Error> {
-        let status = err.status;
-        self.turn.exchange.outcome.error_code = err.code.clone();
-        self.turn.client_error = Some(err);
-        Error::explain(ErrorType::HTTPStatus(status), "request rejected")
     }
 
     /// The prepared turn is a stream: counted open until the request ends.
@@ -392,228 +364,19 @@ impl ProxyHttp for ConvertProxy {
         }
     }
 
+    /// Not reached: every turn is carried on the proxy's own connection from
+    /// `request_filter` (proxy/driven.rs), which answers every request.
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        ctx: &mut Self::CTX,
+        _ctx: &mut Self::CTX,
     ) -> Result<Box<HttpPeer>> {
-        // A backend whose circuit is open goes to its fallback, when it has one.
-        let gen = Arc::clone(&ctx.gen);
-        if let Some(a) = ctx.admitted.attempts.as_mut() {
-            if !gen.stats.breakers().allow(a.backend(), Instant::now()) {
-                if let Some(to) = a.next_fallback(&gen.config) {
-                    tracing::warn!(backend = %gen.backend_name(a.backend()), fallback = gen.backend_name(to), "circuit open: the backend is out of rotation, failing over");
-                    a.skip_to(to);
-                }
-            }
-        }
-        if let Some(d) = ctx.admitted.attempts.as_ref().and_then(Attempts::delay) {
-            tokio::time::sleep(d).await;
-        }
-        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
-            return Err(no_backend_chosen());
-        };
-        match self.peer_for(backend).await {
-            Ok(peer) => Ok(Box::new(peer)),
-            Err(err) => {
-                let name = backend.name.clone();
-                Err(ctx.keep_error(err).more_context(name).into_up())
-            }
-        }
+        Err(no_backend_chosen())
     }
 
-    /// A failed connection (before anything was sent): retry the backend, then fail over to
-    /// its `fallback` backends in order.
-    fn fail_to_connect(
-        &self,
-        _session: &mut Session,
-        _peer: &HttpPeer,
-        ctx: &mut Self::CTX,
-        mut e: Box<Error>,
-    ) -> Box<Error> {
-        let gen = &ctx.gen;
-        let Some(a) = ctx.admitted.attempts.as_mut() else {
-            return e;
-        };
-        let from = gen.backend_name(a.backend());
-        upstream::failed(&gen.stats, a.backend(), from);
-        let why = e.etype().as_str();
-        match a.connect_failed(&gen.config) {
-            Next::Retry(attempt) => {
-                tracing::warn!(backend = %from, attempt, "connect failed ({why}), retrying");
-                e.set_retry(true);
-            }
-            Next::Failover { to } => {
-                let to = gen.backend_name(to);
-                tracing::warn!(backend = %from, fallback = to, "connect failed ({why}), failing over");
-                e.set_retry(true);
-            }
-            Next::GiveUp => {}
-        }
-        e
-    }
-
-    /// A failure after the request went out. The one retried: the provider closed a kept-alive
-    /// connection just as it was reused, before any answer (Pingora marks it retryable on a
-    /// reused connection only). The request goes again on another connection — Pingora
-    /// replays the client's body from its retry buffer, and `request_body_filter` converts
-    /// it again — unless the body outgrew that buffer or the reply had started. POST is not
-    /// idempotent in general; a Chat request the provider never answered is safe to resend.
-    fn error_while_proxy(
-        &self,
-        peer: &HttpPeer,
-        session: &mut Session,
-        e: Box<Error>,
-        ctx: &mut Self::CTX,
-        client_reused: bool,
-    ) -> Box<Error> {
-        let mut e = e.more_context(format!("Peer: {peer}"));
-        let replayable = !session.as_ref().retry_buffer_truncated();
-        if replayable && !ctx.turn.exchange.started() {
-            e.retry.decide_reuse(client_reused);
-            if e.retry() {
-                let backend = backend_of(&ctx.gen, &ctx.admitted).map_or("?", |b| b.name.as_str());
-                tracing::debug!(backend = %backend, "a reused upstream connection was closed before the answer: sending again");
-            }
-        } else {
-            e.set_retry(false);
-        }
-        e
-    }
-
-    /// Headers for the provider. The body's length changes, so it goes chunked.
-    async fn upstream_request_filter(
-        &self,
-        session: &mut Session,
-        req: &mut RequestHeader,
-        ctx: &mut Self::CTX,
-    ) -> Result<()> {
-        let gen = Arc::clone(&ctx.gen);
-        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
-            return Err(no_backend_chosen());
-        };
-        let path = crate::turn::upstream::chat_path(backend);
-        let uri: http::Uri = path
-            .parse()
-            .map_err(|_| Error::explain(ErrorType::InternalError, "bad upstream path"))?;
-        req.set_uri(uri);
-        let client = &session.req_header().headers;
-        let trace = trace_headers(ctx.turn.exchange.span_mut(), client, backend, &path);
-        upstream::set_headers(req, backend, None)?;
-        for (name, value) in trace {
-            req.insert_header(name, value)?;
-        }
-        Ok(())
-    }
-
-    /// Buffer the client's body; prepare it (turn::prepare) once complete.
-    async fn request_body_filter(
-        &self,
-        _session: &mut Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut Self::CTX,
-    ) -> Result<()> {
-        let gen = Arc::clone(&ctx.gen);
-        if let Some(chunk) = body.take() {
-            let max = gen.config.max_body_bytes;
-            if ctx.turn.body.len() + chunk.len() > max {
-                return Err(ctx.keep_error_and_close(route::too_large(max)));
-            }
-            ctx.turn.body.extend_from_slice(&chunk);
-        }
-        if !end_of_stream {
-            *body = Some(Bytes::new()); // held back: nothing goes upstream yet
-            return Ok(());
-        }
-        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
-            return Err(no_backend_chosen());
-        };
-        let raw = std::mem::take(&mut ctx.turn.body);
-        let prepared = match self.prepare(ctx, backend, &raw).await {
-            Ok(p) => p,
-            Err(e) => return Err(ctx.keep_error_and_close(e)),
-        };
-        let x = &mut ctx.turn.exchange;
-        x.log_body(gen.config.body_log_limit());
-        let p = prepared.prepared;
-        x.outcome.model = p.model;
-        x.prepared(p.rctx, prepared.pending, prepared.kept);
-        ctx.opened_stream();
-        *body = Some(Bytes::from(p.chat));
-        Ok(())
-    }
-
-    /// The reply's mode (turn::reply) from the provider's head, and the client's headers.
-    async fn response_filter(
-        &self,
-        _session: &mut Session,
-        resp: &mut ResponseHeader,
-        ctx: &mut Self::CTX,
-    ) -> Result<()> {
-        if let Some(a) = ctx.admitted.attempts.as_ref() {
-            let (gen, status) = (&ctx.gen, resp.status.as_u16());
-            if crate::turn::upstream::retryable_status(status) {
-                upstream::failed(&gen.stats, a.backend(), gen.backend_name(a.backend()));
-            } else {
-                gen.stats.breakers().success(a.backend());
-            }
-        }
-        let x = &mut ctx.turn.exchange;
-        let Some(mode) = x.on_head(resp.status.as_u16(), &resp.headers, Framing::Sse) else {
-            return Err(Error::explain(
-                ErrorType::InternalError,
-                "response without a converted request",
-            ));
-        };
-        let (status, content) = (mode.client_status(), mode.content_headers());
-        let names: Vec<http::HeaderName> = resp.headers.keys().cloned().collect();
-        for name in names.iter().filter(|n| !passes_provider_header(n.as_str())) {
-            resp.remove_header(name);
-        }
-        resp.set_status(status)?;
-        for (name, value) in content {
-            resp.insert_header(*name, *value)?;
-        }
-        resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
-        Ok(())
-    }
-
-    /// Convert the body (ReplyMode::push). Synchronous, after the header went out: a
-    /// failure here can only end the reply (`response.failed`).
-    fn response_body_filter(
-        &self,
-        _session: &mut Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut Self::CTX,
-    ) -> Result<Option<Duration>> {
-        let input = body.take();
-        let gen = Arc::clone(&ctx.gen);
-        let Some(backend) = backend_of(&gen, &ctx.admitted) else {
-            return Ok(None);
-        };
-        let x = &mut ctx.turn.exchange;
-        if !end_of_stream && x.over_time(backend).is_some() {
-            return Err(Error::explain(
-                ErrorType::Custom(TOTAL_TIMEOUT),
-                "total request timeout",
-            ));
-        }
-        *body = x
-            .push(
-                self.store.as_ref(),
-                input.as_deref(),
-                end_of_stream,
-                backend,
-            )
-            .out;
-        Ok(None)
-    }
-
-    /// A fatal error (turn::rescue). Before the response header: an OpenAI-shaped error.
-    /// After it (a stream cut off, a timeout mid-stream): the reply ends with
-    /// `response.failed`.
+    /// A fatal error of the client's connection in `request_filter` (turn::rescue): before
+    /// the response header, an OpenAI-shaped error; after it, the reply ends with
+    /// `response.failed` (the provider's faults are the turn's own: proxy/driven.rs).
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
@@ -627,7 +390,7 @@ impl ProxyHttp for ConvertProxy {
         if ctx.turn.exchange.started() {
             finish_started(session, &mut ctx.turn, cause, &backend).await
         } else {
-            write_kept_error(session, ctx, cause, &backend, e).await
+            write_error_before_head(session, ctx, cause, &backend, e).await
         }
     }
 
@@ -679,9 +442,8 @@ async fn finish_started(
     }
 }
 
-/// A failure before the reply's head: write the client's error (the one a hook kept with
-/// [`Ctx::keep_error`], else the cause's) in OpenAI's shape.
-async fn write_kept_error(
+/// A failure before the reply's head: write the cause's error in OpenAI's shape.
+async fn write_error_before_head(
     session: &mut Session,
     ctx: &mut Ctx,
     cause: Cause,
@@ -689,10 +451,7 @@ async fn write_kept_error(
     e: &Error,
 ) -> FailToProxy {
     let turn = &mut ctx.turn;
-    let err = turn
-        .client_error
-        .take()
-        .unwrap_or_else(|| cause.before_head(backend));
+    let err = cause.before_head(backend);
     turn.exchange.refused(&err, None);
     if err.status >= 500 {
         tracing::warn!(backend = %backend, status = err.status, "{}: {e}", err.message);

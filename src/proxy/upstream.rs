@@ -115,8 +115,16 @@ impl ConvertProxy {
             let peer = self.peer_for(backend).await.map_err(Failure::refused)?;
             let e = match self.connector.get_http_session(&peer).await {
                 Ok((mut session, reused)) => {
+                    // The connector leaves a session's timeouts unset (Pingora's proxy flow
+                    // sets them per request): the head within `first_byte_ms`, then each
+                    // read of the body as on Pingora's flow (the relay's own idle timer
+                    // ends a stalled stream at `idle_ms`).
+                    let t = &backend.timeouts;
+                    session.set_write_timeout(peer.options.write_timeout);
+                    session.set_read_timeout(Some(t.first_byte));
                     match send_on(&mut session, backend, client, body.clone(), trace).await {
                         Ok(()) => {
+                            session.set_read_timeout(peer.options.read_timeout);
                             let head = session.response_header();
                             let status = head.map_or(0, |h| h.status.as_u16());
                             if !retryable_status(status) {

@@ -154,12 +154,6 @@ impl Exchange {
         self.mode.as_ref()
     }
 
-    /// The backend's total timeout has passed (the reply is then ended with
-    /// [`Exchange::fail`] and this cause).
-    pub fn over_time(&self, backend: &Backend) -> Option<Cause> {
-        (self.outcome.start.elapsed() > backend.timeouts.total).then(Cause::total_timeout)
-    }
-
     /// Upstream body bytes (`None` with `end` for an end without bytes): what the client
     /// gets of them, accounted for; at the end, the store write.
     pub fn push(

@@ -263,6 +263,10 @@ fn run_codex_blocking(
     }
     cmd.arg(prompt)
         .env("CODEX_HOME", &home)
+        // The shell commands Codex runs are login shells (`bash -lc`): with the machine's
+        // own HOME they run its profile, whose `pyenv rehash` races between two commands
+        // run at once and writes its complaint into their output.
+        .env("HOME", &home)
         .env("PROXY_API_KEY", CODEX_CLIENT_KEY)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost")

@@ -229,12 +229,16 @@ pub fn default_config(listen_port: u16, log_dir: &Path, mock_port: u16) -> Value
                 "url": format!("http://127.0.0.1:{mock_port}/v1"),
                 "api_key": MAIN_KEY,
                 "model": MAIN_MODEL,
+                // One attempt: a scripted error reply is the turn's answer (retries and
+                // failover are tests/failover.rs's).
+                "retries": 0,
                 "match_rules": { "default": true },
             },
             {
                 "name": "kimi",
                 "url": format!("http://127.0.0.1:{mock_port}/kimi-base/v1"),
                 "api_key": KIMI_KEY,
+                "retries": 0,
                 "match_rules": { "path_prefix": "/kimi" },
             },
         ]),
