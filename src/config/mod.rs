@@ -232,6 +232,8 @@ pub struct Backend {
     pub fallback: Vec<usize>,
     /// Extra connection attempts to this backend before failing over (default 1).
     pub retries: u32,
+    /// When its circuit opens, and for how long (`circuit`).
+    pub circuit: crate::turn::breaker::Circuit,
     /// The models this backend serves, with their metadata for Codex (defaults of the
     /// provider profile filled in): first `model` (if set), then the `models` entries.
     pub models: Vec<ModelMetadata>,

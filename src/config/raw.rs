@@ -63,6 +63,7 @@ pub(super) struct RawBackend {
     pub(super) match_rules: Option<Object<RawMatchRules>>,
     pub(super) fallback: Option<Vec<String>>,
     pub(super) retries: Option<u32>,
+    pub(super) circuit: Option<Object<RawCircuit>>,
     pub(super) quirks: Option<Object<RawQuirks>>,
     pub(super) web_search: Option<WebSearchSwitch>,
     pub(super) prices: Option<std::collections::BTreeMap<String, Object<RawPrice>>>,
@@ -74,6 +75,13 @@ pub(super) struct RawBackend {
     pub(super) input_modalities: Option<Vec<String>>,
     pub(super) parallel_tool_calls: Option<bool>,
     pub(super) apply_patch: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a circuit object")]
+pub(super) struct RawCircuit {
+    pub(super) failures: Option<u32>,
+    pub(super) cool_down_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,8 +13,8 @@ use url::Url;
 use super::error::ConfigError;
 use super::models::validate_models;
 use super::raw::{
-    OneOrMany, RawBackend, RawConfig, RawDashboard, RawModel, RawPrice, RawQuirks, RawStore,
-    RawTelemetry, RawTimeouts, RawToken, RawWebSocket, StoreType, WebSearchSwitch,
+    OneOrMany, RawBackend, RawCircuit, RawConfig, RawDashboard, RawModel, RawPrice, RawQuirks,
+    RawStore, RawTelemetry, RawTimeouts, RawToken, RawWebSocket, StoreType, WebSearchSwitch,
 };
 use super::*;
 use crate::providers::{NativeSearch, Profile};
@@ -459,10 +459,43 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         port: parsed.port,
         fallback: Vec::new(),
         retries: raw.retries.unwrap_or(1),
+        circuit: validate_circuit(raw.circuit.map(|c| c.0), &base)?,
         models,
         match_models,
         quirks,
         prices: validate_prices(raw.prices, &format!("{base}.prices"))?,
+    })
+}
+
+fn validate_circuit(
+    raw: Option<RawCircuit>,
+    base: &str,
+) -> Result<crate::turn::breaker::Circuit, ConfigError> {
+    let d = crate::turn::breaker::Circuit::default();
+    let Some(raw) = raw else { return Ok(d) };
+    let failures = match raw.failures {
+        Some(0) => {
+            return Err(ConfigError::invalid(
+                format!("{base}.circuit.failures"),
+                "must be at least 1 (failures in a row that open the circuit)",
+            ))
+        }
+        Some(n) => n,
+        None => d.trip_after,
+    };
+    let cool_down = match raw.cool_down_seconds {
+        Some(s) if !(s > 0.0 && s.is_finite()) => {
+            return Err(ConfigError::invalid(
+                format!("{base}.circuit.cool_down_seconds"),
+                "must be a number of seconds above 0 (fractions allowed)",
+            ))
+        }
+        Some(s) => Duration::from_secs_f64(s.min(24.0 * 3600.0)),
+        None => d.cool_down,
+    };
+    Ok(crate::turn::breaker::Circuit {
+        trip_after: failures,
+        cool_down,
     })
 }
 
@@ -1096,6 +1129,32 @@ mod tests {
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"kind":"x"}}"#,
             &["store", "kind"],
+        );
+    }
+
+    #[test]
+    fn circuit_settings() {
+        let c = ok(ONE);
+        assert_eq!(
+            c.backends[0].circuit,
+            crate::turn::breaker::Circuit::default()
+        );
+        let c = ok(
+            r#"{"backends":[{"name":"a","url":"http://h","circuit":{"failures":2,"cool_down_seconds":0.5}}]}"#,
+        );
+        assert_eq!(c.backends[0].circuit.trip_after, 2);
+        assert_eq!(c.backends[0].circuit.cool_down.as_millis(), 500);
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h","circuit":{"failures":0}}]}"#,
+            &["backends[0].circuit.failures", "at least 1"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h","circuit":{"cool_down_seconds":-1}}]}"#,
+            &["backends[0].circuit.cool_down_seconds"],
+        );
+        err(
+            r#"{"backends":[{"name":"a","url":"http://h","circuit":{"open":true}}]}"#,
+            &["backends[0].circuit", "open"],
         );
     }
 

@@ -131,7 +131,7 @@ impl ConvertProxy {
                                 breakers.success(idx);
                                 return Ok((session, idx, peer));
                             }
-                            failed(&gen.stats, idx, &backend.name);
+                            failed(&gen.stats, idx, backend);
                             let wait = head
                                 .and_then(|h| h.headers.get(http::header::RETRY_AFTER))
                                 .and_then(|v| v.to_str().ok())
@@ -156,7 +156,7 @@ impl ConvertProxy {
                             }
                             // No head in time: another attempt, as for a refusal.
                             if *e.etype() == ErrorType::ReadTimedout {
-                                failed(&gen.stats, idx, &backend.name);
+                                failed(&gen.stats, idx, backend);
                                 let next = attempts.refused(&gen.config, 0, None);
                                 if next != Next::GiveUp {
                                     tracing::warn!(backend = %backend.name, next = ?next, "the provider gave no answer in time: trying again");
@@ -172,7 +172,7 @@ impl ConvertProxy {
                 Err(e) => e,
             };
             let why = e.etype().as_str();
-            failed(&gen.stats, idx, &backend.name);
+            failed(&gen.stats, idx, backend);
             match attempts.connect_failed(&gen.config) {
                 Next::Retry(attempt) => {
                     tracing::warn!(backend = %backend.name, attempt, "connect failed ({why}), retrying");
@@ -195,9 +195,10 @@ impl ConvertProxy {
 }
 
 /// Backend `idx` failed before its first byte: counted by its circuit.
-pub(super) fn failed(stats: &Stats, idx: usize, name: &str) {
-    if stats.breakers().failure(idx, std::time::Instant::now()) {
-        tracing::warn!(backend = %name, cool_down_s = crate::turn::breaker::COOL_DOWN.as_secs(), "circuit open: the backend keeps failing, out of rotation for a cool-down");
+pub(super) fn failed(stats: &Stats, idx: usize, backend: &Backend) {
+    let c = &backend.circuit;
+    if stats.breakers().failure(idx, std::time::Instant::now(), c) {
+        tracing::warn!(backend = %backend.name, failures = c.trip_after, cool_down_s = c.cool_down.as_secs_f64(), "circuit open: the backend keeps failing, out of rotation for a cool-down");
     }
 }
 

@@ -7,10 +7,28 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Failures in a row that open a backend's circuit.
+/// Failures in a row that open a backend's circuit, by default.
 pub const TRIP_AFTER: u32 = 5;
-/// How long an open circuit keeps its backend out of rotation.
+/// How long an open circuit keeps its backend out of rotation, by default.
 pub const COOL_DOWN: Duration = Duration::from_secs(30);
+
+/// A backend's circuit settings (`backends[].circuit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Circuit {
+    /// Failures in a row that open it.
+    pub trip_after: u32,
+    /// How long it stays open before a probe.
+    pub cool_down: Duration,
+}
+
+impl Default for Circuit {
+    fn default() -> Self {
+        Circuit {
+            trip_after: TRIP_AFTER,
+            cool_down: COOL_DOWN,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -112,12 +130,12 @@ impl Breakers {
         });
     }
 
-    /// Backend `i` failed before its first byte: [`TRIP_AFTER`] in a row (or a failed
-    /// probe) open its circuit for [`COOL_DOWN`]. `true` when this failure opened it.
-    pub fn failure(&self, i: usize, now: Instant) -> bool {
+    /// Backend `i` failed before its first byte: `c.trip_after` in a row (or a failed
+    /// probe) open its circuit for `c.cool_down`. `true` when this failure opened it.
+    pub fn failure(&self, i: usize, now: Instant, c: &Circuit) -> bool {
         self.with(i, |p| {
             let open = match *p {
-                Phase::Closed { failures } if failures + 1 < TRIP_AFTER => {
+                Phase::Closed { failures } if failures + 1 < c.trip_after => {
                     *p = Phase::Closed {
                         failures: failures + 1,
                     };
@@ -128,7 +146,7 @@ impl Breakers {
             };
             if open {
                 *p = Phase::Open {
-                    until: now + COOL_DOWN,
+                    until: now + c.cool_down,
                 };
             }
             open
@@ -154,17 +172,18 @@ mod tests {
     #[test]
     fn opens_after_failures_in_a_row_probes_after_the_cool_down_and_closes_on_an_answer() {
         let b = Breakers::new(2);
+        let c = Circuit::default();
         let t0 = Instant::now();
         for _ in 0..TRIP_AFTER - 1 {
-            assert!(!b.failure(0, t0));
+            assert!(!b.failure(0, t0, &c));
         }
         // An answer in between starts the count again.
         b.success(0);
         for _ in 0..TRIP_AFTER - 1 {
-            b.failure(0, t0);
+            b.failure(0, t0, &c);
         }
         assert!(b.allow(0, t0) && b.state(0, t0) == State::Closed);
-        assert!(b.failure(0, t0), "the fifth in a row opens it");
+        assert!(b.failure(0, t0, &c), "the fifth in a row opens it");
         assert_eq!(b.state(0, t0), State::Open);
         assert!(!b.allow(0, t0 + COOL_DOWN / 2));
         assert!(b.allow(1, t0), "another backend's circuit is its own");
@@ -174,7 +193,7 @@ mod tests {
         assert!(b.allow(0, later));
         assert!(!b.allow(0, later), "one probe at a time");
         // A failed probe opens it again; an answer closes it.
-        assert!(b.failure(0, later));
+        assert!(b.failure(0, later, &c));
         assert!(!b.allow(0, later + Duration::from_secs(1)));
         let again = later + COOL_DOWN;
         assert!(b.allow(0, again));
