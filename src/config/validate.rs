@@ -459,7 +459,7 @@ fn validate_backend(raw: RawBackend, base: &str) -> Result<Backend, ConfigError>
         port: parsed.port,
         fallback: Vec::new(),
         retries: raw.retries.unwrap_or(1),
-        circuit: validate_circuit(raw.circuit.map(|c| c.0), &base)?,
+        circuit: validate_circuit(raw.circuit.map(|c| c.0), base)?,
         models,
         match_models,
         quirks,
