@@ -153,8 +153,8 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_valid_file_replaces_the_generation_and_keeps_what_needs_a_restart() {
+    /// A live configuration read from a file (backend on port 1, listen 9000).
+    fn live() -> (tempfile::TempDir, PathBuf, Live) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         std::fs::write(
@@ -163,6 +163,12 @@ mod tests {
         )
         .unwrap();
         let live = Live::new(Config::load(&path).unwrap()).from_file(&path, None);
+        (dir, path, live)
+    }
+
+    #[test]
+    fn a_valid_file_replaces_the_generation_and_keeps_what_needs_a_restart() {
+        let (_dir, path, live) = live();
         let before = live.current();
         before.stats.record(&crate::stats::RequestRecord {
             backend: Some(0),
@@ -198,14 +204,7 @@ mod tests {
 
     #[test]
     fn an_invalid_file_keeps_the_running_configuration_and_is_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        std::fs::write(
-            &path,
-            config("http://127.0.0.1:1/v1", "127.0.0.1:9000", false),
-        )
-        .unwrap();
-        let live = Live::new(Config::load(&path).unwrap()).from_file(&path, None);
+        let (_dir, path, live) = live();
         std::fs::write(&path, "{\"backends\": [").unwrap();
         let why = live.reload().unwrap_err();
         assert!(why.contains(&path.display().to_string()), "{why}");

@@ -204,6 +204,14 @@ fn proxy_config(port: u16, log_dir: &std::path::Path, mock: &MockUpstream) -> Va
     c
 }
 
+/// A tile's number as the page shows it (0 before its first poll).
+fn tile(page: &Value, key: &str) -> f64 {
+    page["v"][key]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// `/stats`'s `p50_le`-style value as the page writes it.
 fn secs(v: &Value) -> String {
     match v.as_f64() {
@@ -364,11 +372,7 @@ async fn the_page_in_a_browser_shows_what_stats_says_while_traffic_runs() {
         Duration::from_secs(20),
         || async {
             let p = driver.script(READ_PAGE).await;
-            let n: u64 = p["v"]["requests"]
-                .as_str()
-                .unwrap_or("")
-                .parse()
-                .unwrap_or(0);
+            let n = tile(&p, "requests") as u64;
             (p["polls"].as_u64() >= Some(1) && n > 0)
                 .then_some(n)
                 .ok_or(p.to_string())
@@ -381,12 +385,7 @@ async fn the_page_in_a_browser_shows_what_stats_says_while_traffic_runs() {
             Duration::from_secs(20),
             || async {
                 let p = driver.script(READ_PAGE).await;
-                let n: u64 = p["v"]["requests"]
-                    .as_str()
-                    .unwrap_or("")
-                    .parse()
-                    .unwrap_or(0);
-                let rate: f64 = p["v"]["rps"].as_str().unwrap_or("").parse().unwrap_or(0.0);
+                let (n, rate) = (tile(&p, "requests") as u64, tile(&p, "rps"));
                 (n > first && rate > 0.0)
                     .then_some(())
                     .ok_or(format!("still {n}, {rate}/s"))

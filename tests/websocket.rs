@@ -853,10 +853,8 @@ async fn a_reply_cut_mid_stream_fails_the_turn() {
     );
 }
 
-/// A provider that stops sending mid-stream for longer than the backend's `idle_ms` ends
-/// the socket's turn in `response.failed` (idle timeout), long before `total_ms`.
-#[tokio::test]
-async fn a_reply_that_stalls_past_the_idle_gap_fails_the_turn() {
+/// The mock behind a proxy whose default backend waits 1 s for a head and between reads.
+async fn with_short_waits() -> (MockUpstream, ProxyProcess) {
     let mock = MockUpstream::start().await;
     let mock_port = mock.port();
     let proxy = ProxyProcess::start_with(move |p, d| {
@@ -866,6 +864,14 @@ async fn a_reply_that_stalls_past_the_idle_gap_fails_the_turn() {
         c
     })
     .await;
+    (mock, proxy)
+}
+
+/// A provider that stops sending mid-stream for longer than the backend's `idle_ms` ends
+/// the socket's turn in `response.failed` (idle timeout), long before `total_ms`.
+#[tokio::test]
+async fn a_reply_that_stalls_past_the_idle_gap_fails_the_turn() {
+    let (mock, proxy) = with_short_waits().await;
     let mut chunks = common::mock_upstream::sse_text("slow");
     chunks.insert(2, String::new());
     mock.push(MockReply::Sse {
@@ -895,15 +901,7 @@ async fn a_reply_that_stalls_past_the_idle_gap_fails_the_turn() {
 /// timeout themselves: before, a head that never came held the turn to `total_ms`).
 #[tokio::test]
 async fn a_head_later_than_first_byte_fails_the_turn_before_any_event() {
-    let mock = MockUpstream::start().await;
-    let mock_port = mock.port();
-    let proxy = ProxyProcess::start_with(move |p, d| {
-        let mut c = default_config(p, d, mock_port);
-        c["backends"][0]["timeouts"] =
-            json!({"first_byte_ms": 1000, "idle_ms": 1000, "total_ms": 60000});
-        c
-    })
-    .await;
+    let (mock, proxy) = with_short_waits().await;
     mock.push(MockReply::Delayed {
         reply: Box::new(MockReply::text("late")),
         delay_ms: 20_000,
