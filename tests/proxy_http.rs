@@ -842,3 +842,64 @@ fn harness_lifecycle_checker() {
         assert!(result.is_err(), "bad case #{i} was accepted");
     }
 }
+
+/// A client that sends `Expect: 100-continue` (curl for bodies over 1 MiB, and many HTTP
+/// libraries) gets `100 Continue` before it sends its body, then the answer; with routing
+/// by model (the first chunk read to route) as without.
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = MockUpstream::start().await;
+    let mock_port = mock.port();
+    let proxy = ProxyProcess::start_with(move |port, dir| {
+        let mut c = default_config(port, dir, mock_port);
+        // The second backend routes by model: the body's first chunk is read to route.
+        c["backends"][1]["match_rules"]["model"] = json!("kimi-*");
+        c
+    })
+    .await;
+    for (path, model) in [("/v1/responses", "gpt-x"), ("/v1/responses", "kimi-k2.6")] {
+        let body = serde_json::to_vec(&simple_request(model, "hi", false)).unwrap();
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
+            .await
+            .unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        // The body waits for the 100 (bounded: a proxy that never sends it fails here).
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("{model}: no 100 Continue before the body"))
+                .unwrap();
+            assert!(n > 0, "{model}: closed before 100 Continue");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let first = String::from_utf8_lossy(&got).to_string();
+        assert!(
+            first.starts_with("HTTP/1.1 100 Continue\r\n"),
+            "{model}: {first}"
+        );
+        tcp.write_all(&body).await.unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest))
+            .await
+            .expect("the answer")
+            .unwrap();
+        got.extend_from_slice(&rest);
+        let all = String::from_utf8_lossy(&got).to_string();
+        assert!(all.contains("HTTP/1.1 200"), "{model}: {all}");
+        assert!(all.contains("\"object\":\"response\""), "{model}: {all}");
+        assert_eq!(
+            all.matches("100 Continue").count(),
+            1,
+            "{model}: one 100: {all}"
+        );
+    }
+    assert_eq!(mock.requests().len(), 2);
+}

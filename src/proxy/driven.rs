@@ -72,6 +72,10 @@ impl ConvertProxy {
             return write_error_now(session, ctx, route::no_backend("")).await;
         };
         let mut raw = std::mem::take(&mut ctx.turn.body);
+        if raw.is_empty() {
+            // Nothing of the body read yet (routing by model reads its first chunk).
+            super::continue_body(session).await?;
+        }
         while let Some(chunk) = session.read_request_body().await? {
             if raw.len() + chunk.len() > gen.config.max_body_bytes {
                 ctx.admitted.close_after_error = true;

@@ -120,6 +120,7 @@ impl ConvertProxy {
         let mut model = None;
         let mut first = None;
         if c.sniff {
+            continue_body(session).await?;
             // Route by model: read the first body chunk (the turn's body starts with it).
             first = session.read_request_body().await?;
             model = first.as_deref().and_then(sniff_model);
@@ -474,6 +475,22 @@ async fn write_error_before_head(
         error_code: err.status,
         can_reuse_downstream: written && !client_gone && !close,
     }
+}
+
+/// A client that sent `Expect: 100-continue` waits for a `100 Continue` before its body
+/// (curl does for bodies over 1 MiB, and many HTTP libraries always): sent before the first
+/// read of the body, once (Pingora writes it only while no response was written).
+async fn continue_body(session: &mut Session) -> Result<()> {
+    let expects = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    if expects && !session.is_body_done() {
+        session.write_continue_response().await?;
+    }
+    Ok(())
 }
 
 /// In `request_filter`: write `err` to the client now and end the request (`Ok(true)`: the
