@@ -29,6 +29,11 @@ pub struct Args {
     /// Validate the configuration and exit: 0 when valid, 1 otherwise.
     #[arg(long)]
     pub check: bool,
+    /// Replace a running proxy with the same configuration without closing its listening
+    /// socket (Pingora's graceful upgrade): start this one with --upgrade, then send the
+    /// running one SIGQUIT; it hands the socket over and finishes what it has open.
+    #[arg(long)]
+    pub upgrade: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,7 +204,7 @@ pub fn main() -> ExitCode {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    match crate::server::run(config, &args.config, args.listen) {
+    match crate::server::run(config, &args.config, args.listen, args.upgrade) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -73,6 +73,11 @@ pub fn pid_file(log_dir: &std::path::Path) -> std::path::PathBuf {
     log_dir.join("codex-convert-proxy.pid")
 }
 
+/// The socket a proxy started with --upgrade receives the listening socket on.
+pub fn upgrade_sock(log_dir: &std::path::Path) -> std::path::PathBuf {
+    log_dir.join("codex-convert-proxy.upgrade.sock")
+}
+
 /// Interval of the statistics summary line in the log.
 const SUMMARY_EVERY_SECS: u64 = 60;
 
@@ -102,7 +107,13 @@ pub fn run(
     config: Config,
     path: &std::path::Path,
     listen_override: Option<std::net::SocketAddr>,
+    upgrade: bool,
 ) -> Result<(), String> {
+    if upgrade && matches!(config.store, crate::config::StoreConfig::Embedded { .. }) {
+        // The running proxy holds the store's file: this one could not open it, and would
+        // have taken the listening socket before failing.
+        return Err("--upgrade needs a store two processes can share or do without (\"redis\", \"memory\" or \"none\"): the embedded store's file is held by the running proxy; stop it (SIGTERM) and start this one instead".into());
+    }
     let listen = config.listen.to_string();
     let mut conf = ServerConf {
         threads: config.threads.max(1),
@@ -112,7 +123,14 @@ pub fn run(
         ..ServerConf::default()
     };
     conf.work_stealing = true;
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    // Pingora's graceful upgrade: on SIGQUIT this process sends its listening socket to the
+    // one started with --upgrade, which waits for it here.
+    conf.upgrade_sock = upgrade_sock(&config.log_dir).to_string_lossy().into_owned();
+    let opt = pingora::server::configuration::Opt {
+        upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     for b in &config.backends {
         if b.api_key.is_empty() {
@@ -170,7 +188,11 @@ pub fn run(
     );
     server.add_service(service);
     server.run(RunArgs::default());
-    let _ = std::fs::remove_file(&pid_path);
+    // The pid file is this process's unless a successor (--upgrade) wrote its own.
+    let mine = format!("{}\n", std::process::id());
+    if std::fs::read_to_string(&pid_path).is_ok_and(|p| p == mine) {
+        let _ = std::fs::remove_file(&pid_path);
+    }
     // Flush the spans still buffered.
     if let Some(t) = &telemetry {
         t.shutdown();

@@ -313,3 +313,131 @@ async fn an_invalid_file_keeps_the_running_configuration() {
     )
     .await;
 }
+
+/// The binary replaced without closing the listening socket (Pingora's graceful upgrade): a
+/// second proxy started with `--upgrade` on the same configuration takes the socket when the
+/// running one gets SIGQUIT; the stream open on the old one finishes whole, and after the
+/// old one exits the new one answers on the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_upgrade_hands_the_socket_over_and_finishes_what_is_open() {
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mock = MockUpstream::start().await;
+    let bs = backends(&mock, "model-a");
+    let mut old = ProxyProcess::start_with(|port, log_dir| {
+        let mut c = test_config(port, log_dir, bs);
+        c["store"] = json!({"type": "none"});
+        c
+    })
+    .await;
+    mock.push(slow_stream(16, 150));
+    let resp = client()
+        .post(old.url("/v1/responses"))
+        .json(&simple_request("m", "stream me", true))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("response.output_text.delta") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .expect("the first delta")
+            .expect("the stream ended early")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    let new_err = old.dir.path().join("new.stderr");
+    let new = Killed(
+        Command::new(proxy_bin())
+            .arg("--config")
+            .arg(&old.config_path)
+            .arg("--upgrade")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&new_err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let sock = old.dir.path().join("logs/codex-convert-proxy.upgrade.sock");
+    eventually(
+        "the new proxy waits for the socket",
+        Duration::from_secs(20),
+        || async {
+            sock.exists()
+                .then_some(())
+                .ok_or(std::fs::read_to_string(&new_err).unwrap_or_default())
+        },
+    )
+    .await;
+    let quit = Command::new("kill")
+        .args(["-QUIT", &old.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(quit.success());
+
+    // The stream open on the old proxy finishes whole.
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), body.next())
+        .await
+        .expect("the open stream stalled during the upgrade")
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    let stream = parse_sse(&seen);
+    assert_eq!(stream.last().event, "response.completed", "{seen}");
+    assert_eq!(streamed_text(&stream).split_whitespace().count(), 16);
+
+    // The old one leaves; the port keeps answering, now from the new one.
+    let status = old
+        .wait_exit(Duration::from_secs(30))
+        .expect("the old proxy exits");
+    assert!(status.success(), "{status}\n{}", old.stderr());
+    let r = post_responses(
+        &old.url("/v1/responses"),
+        &simple_request("m", "after", false),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        200,
+        "{}\n--- new ---\n{}",
+        r.body,
+        std::fs::read_to_string(&new_err).unwrap_or_default()
+    );
+    assert_eq!(mock.requests().len(), 2);
+    let pid_file =
+        std::fs::read_to_string(old.dir.path().join("logs/codex-convert-proxy.pid")).unwrap();
+    assert_eq!(
+        pid_file.trim(),
+        new.0.id().to_string(),
+        "the pid file names the new proxy"
+    );
+}
+
+/// `--upgrade` with the embedded store refuses to start (the running proxy holds the file),
+/// before it could take the listening socket.
+#[test]
+fn an_upgrade_with_the_embedded_store_is_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    let config = json!({
+        "listen": format!("127.0.0.1:{}", free_port()),
+        "log_dir": dir.path().join("logs"),
+        "backends": [{"name": "main", "url": "http://127.0.0.1:9/v1", "match_rules": {"default": true}}],
+    });
+    std::fs::write(&path, config.to_string()).unwrap();
+    let out = Command::new(proxy_bin())
+        .arg("--config")
+        .arg(&path)
+        .arg("--upgrade")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upgrade needs a store"), "{err}");
+}
