@@ -42,21 +42,8 @@ command -v wrk >/dev/null || { apt-get update -qq; apt-get install -y -qq wrk >/
 [ -x "$BIN/examples/bench_mock_upstream" ] || cargo build --release --example bench_mock_upstream
 ulimit -n 65536 2>/dev/null || true
 
-wait_port() {
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || { echo "server on port $1 died" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2; return 1
-}
-
-cpu_ticks() {
-  local f
-  f="$(cut -d')' -f2- "/proc/$1/stat")"
-  set -- $f
-  echo $((${12} + ${13}))
-}
+# wait_port, cpu_ticks
+. "$ROOT/bench/lib.sh"
 
 FIXTURE="$ROOT/tests/fixtures/codex-0.169/turn1-text.json"
 cp "$FIXTURE" "$WORK/sse.json"

@@ -136,28 +136,10 @@ printf '%s' '{"model": "mock-model", "input": "ping", "store": false}' >"$BODY_T
 printf '%s' '{"model": "mock-model", "messages": [{"role": "user", "content": "ping"}]}' >"$BODY_TINY_CHAT"
 
 # ---------------------------------------------------------------- helpers
-wait_port() { # port, pid
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || { echo "server on port $1 died" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2; return 1
-}
-
+# wait_port, cpu_ticks
+. "$ROOT/bench/lib.sh"
 # The process and its children (nginx: master + workers).
 family() { echo "$1"; pgrep -P "$1" || true; }
-
-cpu_ticks() { # pids... → utime+stime sum
-  local t=0 p f
-  for p in "$@"; do
-    f="$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null)" || continue
-    # after "(comm)": state=1 ... utime=12 stime=13
-    set -- $f
-    t=$((t + ${12} + ${13}))
-  done
-  echo "$t"
-}
 
 rss_kib() { # pids... → VmRSS sum
   local t=0 p v

@@ -319,13 +319,14 @@ pub struct TodaySpend {
 /// Spend of the current UTC day in this process, by model and by client key.
 #[derive(Default)]
 struct Today {
-    day: String,
+    /// Days since the Unix epoch (UTC): a number compared per record, named when read.
+    day: u64,
     by_model: std::collections::BTreeMap<String, u64>,
     by_client: std::collections::BTreeMap<String, u64>,
 }
 
 impl Today {
-    fn add(&mut self, day: String, model: &str, client: &str, micro: u64) {
+    fn add(&mut self, day: u64, model: &str, client: &str, micro: u64) {
         if self.day != day {
             *self = Today {
                 day,
@@ -347,6 +348,9 @@ impl Today {
         }
     }
 }
+
+/// A UTC day, in seconds (as `spend::period` counts days).
+const DAY_SECS: u64 = 86_400;
 
 pub struct Stats {
     names: Vec<String>,
@@ -430,7 +434,6 @@ impl Stats {
 
     /// Today's spend in this process (UTC day): by model and by client key (`-`: unnamed).
     pub fn today(&self, now_secs: u64) -> TodaySpend {
-        let day = crate::spend::period(crate::spend::Per::Day, now_secs);
         let t = match self.today.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -438,7 +441,7 @@ impl Stats {
         let list = |m: &std::collections::BTreeMap<String, u64>| {
             m.iter().map(|(k, v)| (k.clone(), *v)).collect()
         };
-        let current = t.day == day;
+        let current = t.day == now_secs / DAY_SECS;
         TodaySpend {
             by_model: if current {
                 list(&t.by_model)
@@ -450,7 +453,7 @@ impl Stats {
             } else {
                 Vec::new()
             },
-            day,
+            day: crate::spend::period(crate::spend::Per::Day, now_secs),
         }
     }
 
@@ -512,7 +515,7 @@ impl Stats {
         book.add(backend, name, r.client.unwrap_or("-"), r);
         drop(book);
         if let Some(micro) = r.cost_micro.filter(|m| *m > 0) {
-            let day = crate::spend::period(crate::spend::Per::Day, crate::store::now_secs());
+            let day = crate::store::now_secs() / DAY_SECS;
             let mut t = match self.today.lock() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
@@ -819,11 +822,11 @@ mod tests {
     #[test]
     fn today_resets_with_the_day_and_gauges_follow_their_guards() {
         let mut t = Today::default();
-        t.add("day:2026-12-03".into(), "glm-5", "alice", 5);
-        t.add("day:2026-12-03".into(), "glm-5", "-", 2);
+        t.add(20_425, "glm-5", "alice", 5);
+        t.add(20_425, "glm-5", "-", 2);
         assert_eq!(t.by_model["glm-5"], 7);
         assert_eq!((t.by_client["alice"], t.by_client["-"]), (5, 2));
-        t.add("day:2026-12-04".into(), "kimi-k2.6", "alice", 1);
+        t.add(20_426, "kimi-k2.6", "alice", 1);
         assert_eq!(t.by_model.len(), 1, "yesterday's models are gone");
         assert_eq!(t.by_client["alice"], 1);
 

@@ -317,10 +317,8 @@ fn dashboard(config: &Config, req: &Request<'_, '_>) -> Page {
         return Page::Dashboard;
     }
     let given = page_token(req.headers);
-    let mut ok = admin.is_some_and(|a| constant_time_eq(a.as_bytes(), given.as_bytes()));
-    for t in &config.auth_tokens {
-        ok |= constant_time_eq(t.as_bytes(), given.as_bytes());
-    }
+    let ok = one_of(&given, &config.auth_tokens)
+        | admin.is_some_and(|a| constant_time_eq(a.as_bytes(), given.as_bytes()));
     if ok && !given.is_empty() {
         Page::Dashboard
     } else {
@@ -362,8 +360,12 @@ pub fn owner_of(config: &Config, headers: &HeaderMap) -> Option<String> {
 
 /// Does the request carry one of the proxy's client tokens? Compared in constant time.
 fn authorized(headers: &HeaderMap, tokens: &[String]) -> bool {
-    let given = client_token(headers);
-    // Check every token (no early exit), each comparison in constant time.
+    one_of(client_token(headers), tokens)
+}
+
+/// Is `given` one of `tokens`? Every token is checked (no early exit), each comparison in
+/// constant time.
+fn one_of(given: &str, tokens: &[String]) -> bool {
     tokens.iter().fold(false, |ok, t| {
         ok | constant_time_eq(t.as_bytes(), given.as_bytes())
     })
