@@ -432,7 +432,7 @@ if want store; then
   settle
   run_wrk convert json-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON_STORE"
   settle
-  log "store file: $(du -k "$WORK"/data/*.redb 2>/dev/null | awk '{print $1}' | paste -sd+) KiB"
+  log "store directory: $(du -sk "$WORK"/data 2>/dev/null | cut -f1) KiB"
   stop_server
 fi
 

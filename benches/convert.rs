@@ -690,7 +690,7 @@ fn bench_store(c: &mut Criterion<Clock>) {
         max_bytes: 1 << 30,
     };
     let dir = tempfile::tempdir().unwrap();
-    let embedded = EmbeddedStore::open(&dir.path().join("bench.redb"), retention).unwrap();
+    let embedded = EmbeddedStore::open(&dir.path().join("bench"), retention).unwrap();
     let memory = MemoryStore::new(retention);
     rt.block_on(async {
         for r in &records {

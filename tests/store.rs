@@ -164,7 +164,7 @@ async fn a_restart_keeps_the_chain() {
     let mock = MockUpstream::start().await;
     let mock_port = mock.port();
     let data = tempfile::tempdir().unwrap();
-    let path = data.path().join("responses.redb");
+    let path = data.path().join("responses");
     let store = json!({"type": "embedded", "path": path.to_string_lossy()});
     let s = store.clone();
     let mut first =

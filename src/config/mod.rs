@@ -163,7 +163,7 @@ pub enum StoreConfig {
     None,
     /// In this process's memory, bounded, lost on restart.
     Memory { retention: crate::store::Retention },
-    /// A redb file on local disk (the default).
+    /// An append-only log in a directory on local disk (the default).
     Embedded {
         path: PathBuf,
         retention: crate::store::Retention,

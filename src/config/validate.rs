@@ -690,13 +690,13 @@ const DEFAULT_EMBEDDED_MAX_BYTES: u64 = 1 << 30;
 
 const DEFAULT_MEMORY_MAX_BYTES: u64 = 256 << 20;
 
-/// The embedded store's default file: `data/responses.redb` beside the log directory.
+/// The embedded store's default directory: `data/responses` beside the log directory.
 fn default_store_path(log_dir: &Path) -> PathBuf {
     log_dir
         .parent()
         .unwrap_or_else(|| Path::new(""))
         .join("data")
-        .join("responses.redb")
+        .join("responses")
 }
 
 fn validate_store(raw: Option<RawStore>, log_dir: &Path) -> Result<StoreConfig, ConfigError> {
@@ -1075,7 +1075,7 @@ mod tests {
         let c = ok(r#"{"log_dir":"/var/log/ccp","backends":[{"name":"a","url":"http://h"}]}"#);
         match &c.store {
             StoreConfig::Embedded { path, retention } => {
-                assert_eq!(path, Path::new("/var/log/data/responses.redb"));
+                assert_eq!(path, Path::new("/var/log/data/responses"));
                 assert_eq!(retention.ttl.as_secs(), 30 * 86_400);
                 assert_eq!(retention.max_bytes, 1 << 30);
             }
@@ -1089,9 +1089,9 @@ mod tests {
         let c = ok(r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"none"}}"#);
         assert_eq!(c.store, StoreConfig::None);
         let c =
-            ok(r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"path":"/srv/r.redb"}}"#);
+            ok(r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"path":"/srv/responses"}}"#);
         assert!(
-            matches!(&c.store, StoreConfig::Embedded { path, .. } if path == Path::new("/srv/r.redb"))
+            matches!(&c.store, StoreConfig::Embedded { path, .. } if path == Path::new("/srv/responses"))
         );
         err(
             r#"{"backends":[{"name":"a","url":"http://h"}],"store":{"type":"redis"}}"#,

@@ -29,6 +29,56 @@ pub fn sniff_model(prefix: &[u8]) -> Option<String> {
     }
 }
 
+/// The values of the top-level keys `keys` of the JSON object `body`, as the spans they are
+/// in it (`None` for a key that is not there), by a structural scan that decodes nothing.
+/// `None` when the scan does not see a whole object (then the caller parses). Meant for a
+/// body that has been parsed once already: the spans are then valid JSON (and a key is
+/// there once), so the scan stops when every key is found.
+pub fn top_level<'a, const N: usize>(
+    body: &'a [u8],
+    keys: [&str; N],
+) -> Option<[Option<&'a [u8]>; N]> {
+    let mut found = [None; N];
+    let mut s = Scanner { b: body, i: 0 };
+    s.ws();
+    s.expect(b'{')?;
+    loop {
+        s.ws();
+        match s.peek()? {
+            b'}' => return Some(found),
+            b',' => {
+                s.i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let start = s.i;
+        s.skip_string()?;
+        let raw_key = body.get(start + 1..s.i - 1)?;
+        // A key with an escape is compared decoded.
+        let decoded;
+        let key = if raw_key.contains(&b'\\') {
+            decoded = serde_json::from_slice::<String>(body.get(start..s.i)?).ok()?;
+            decoded.as_bytes()
+        } else {
+            raw_key
+        };
+        s.ws();
+        s.expect(b':')?;
+        s.ws();
+        let at = s.i;
+        s.skip_value()?;
+        if let Some(n) = keys.iter().position(|k| k.as_bytes() == key) {
+            found[n] = Some(body.get(at..s.i)?);
+            // The rest is not scanned once every key is found.
+            if found.iter().all(Option::is_some) {
+                return Some(found);
+            }
+        }
+    }
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
@@ -107,13 +157,14 @@ impl Scanner<'_> {
     fn skip_string(&mut self) -> Option<()> {
         self.expect(b'"')?;
         loop {
+            let at = memchr::memchr2(b'"', b'\\', self.b.get(self.i..)?)?;
+            self.i += at;
             match self.peek()? {
                 b'\\' => self.i += 2,
-                b'"' => {
+                _ => {
                     self.i += 1;
                     return Some(());
                 }
-                _ => self.i += 1,
             }
         }
     }
@@ -149,7 +200,23 @@ pub fn glob_match(pattern: &str, model: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn top_level_spans_are_found_without_parsing() {
+        let body = br#"{"model":"m","tools":[{"d":"a \"input\": [1]","x":{"input":2}}],
+            "in\u0070ut" : [ {"t":"}"} ] , "n": -1.5e3, "store":true}"#;
+        let [input, n, store, none] = top_level(body, ["input", "n", "store", "missing"]).unwrap();
+        assert_eq!(input, Some(&br#"[ {"t":"}"} ]"#[..]));
+        assert_eq!(n, Some(&b"-1.5e3"[..]));
+        assert_eq!(store, Some(&b"true"[..]));
+        assert_eq!(none, None);
+        // Not a whole object: the caller parses.
+        assert!(top_level(br#"{"input": [1, 2"#, ["input"]).is_none());
+        assert!(top_level(b"[1]", ["input"]).is_none());
+        assert_eq!(top_level(b" {} ", ["input"]), Some([None]));
+    }
 
     #[test]
     fn finds_model_anywhere_at_top_level() {

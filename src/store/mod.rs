@@ -4,7 +4,7 @@
 //!
 //! A response is stored as a delta — its own new input, its output, its Response object and
 //! a link to its predecessor — so a long conversation costs O(n), and a chain is rebuilt by
-//! walking the links. Kinds: `embedded` (a redb file on local disk, the default), `redis`
+//! walking the links. Kinds: `embedded` (an append-only log on local disk, the default), `redis`
 //! (shared by several instances), `memory` (bounded, lost on restart), `none` (stateless). The
 //! rest of the proxy sees only [`Store`], behind [`staged::Staged`] (read-your-writes while a
 //! response is written in the background).

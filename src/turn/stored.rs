@@ -52,27 +52,29 @@ pub struct Pending {
     pub input: Vec<Box<RawValue>>,
 }
 
-/// The request's own `input` items as JSON (a string input is one user message).
+/// The request's own `input` items as JSON (a string input is one user message). The
+/// body has been parsed once: `input` is found by a structural scan, and only it is parsed.
 pub fn own_input(body: &[u8]) -> Vec<Box<RawValue>> {
     #[derive(Deserialize)]
     struct Top<'a> {
         #[serde(borrow, default)]
         input: Option<&'a RawValue>,
     }
-    let Ok(top) = serde_json::from_slice::<Top<'_>>(body) else {
+    let raw = match crate::convert::sniff::top_level(body, ["input"]) {
+        Some([found]) => found.and_then(|b| std::str::from_utf8(b).ok()),
+        None => match serde_json::from_slice::<Top<'_>>(body) {
+            Ok(top) => top.input.map(RawValue::get),
+            Err(_) => return Vec::new(),
+        },
+    };
+    let Some(raw) = raw else {
         return Vec::new();
     };
-    let Some(raw) = top.input else {
-        return Vec::new();
-    };
-    if raw.get().starts_with('"') {
-        let item = format!(
-            "{{\"type\":\"message\",\"role\":\"user\",\"content\":{}}}",
-            raw.get()
-        );
+    if raw.starts_with('"') {
+        let item = format!("{{\"type\":\"message\",\"role\":\"user\",\"content\":{raw}}}");
         return RawValue::from_string(item).into_iter().collect();
     }
-    serde_json::from_str::<Vec<Box<RawValue>>>(raw.get()).unwrap_or_default()
+    serde_json::from_str::<Vec<Box<RawValue>>>(raw).unwrap_or_default()
 }
 
 /// Put the chain's items in front of the request's input (read from the chain's bytes,
@@ -101,27 +103,29 @@ pub fn prepend_chain<'a>(req: &mut ResponsesRequest<'a>, chain: &'a [Box<RawValu
 /// The record of a finished response, from its final Response object. `None` for a failed
 /// one (a failed continuation is not continued) or an unreadable one.
 pub fn record_of(id: &str, response_json: &[u8], p: Pending) -> Option<StoredResponse> {
-    #[derive(Deserialize)]
-    struct Resp<'a> {
-        #[serde(default)]
-        status: Option<String>,
-        #[serde(default)]
-        created_at: u64,
-        #[serde(borrow, default)]
-        output: Vec<&'a RawValue>,
-    }
-    let r: Resp<'_> = serde_json::from_slice(response_json).ok()?;
-    if !matches!(r.status.as_deref(), Some("completed" | "incomplete")) {
+    let json = std::str::from_utf8(response_json).ok()?;
+    // The proxy wrote this JSON: its fields are found by a structural scan, and only the
+    // output is parsed (then the whole is checked once, as it becomes the record's).
+    let [status, created_at, output] =
+        crate::convert::sniff::top_level(response_json, ["status", "created_at", "output"])?;
+    let status = serde_json::from_slice::<&str>(status?).ok()?;
+    if !matches!(status, "completed" | "incomplete") {
         return None;
     }
-    let output = r.output.iter().map(|o| (*o).to_owned()).collect();
-    let response =
-        RawValue::from_string(String::from_utf8_lossy(response_json).into_owned()).ok()?;
+    let created_at = match created_at {
+        Some(c) => serde_json::from_slice::<u64>(c).ok()?,
+        None => 0,
+    };
+    let output = match output {
+        Some(o) => serde_json::from_slice::<Vec<Box<RawValue>>>(o).ok()?,
+        None => Vec::new(),
+    };
+    let response = RawValue::from_string(json.to_owned()).ok()?;
     Some(StoredResponse {
         id: id.to_owned(),
         owner: p.owner,
         previous: p.previous,
-        created_at: r.created_at,
+        created_at,
         input: p.input,
         output,
         response,
