@@ -68,6 +68,8 @@ struct Entry {
     size: u64,
     /// Its output item ids (indexed in [`Index::items`]).
     items: Box<[Box<str>]>,
+    /// Its place in the order written (set by [`Index::insert`]).
+    seq: u64,
 }
 
 struct Segment {
@@ -81,7 +83,10 @@ struct Segment {
 #[derive(Default)]
 struct Index {
     responses: HashMap<Arc<str>, Entry>,
-    by_age: BTreeSet<(u64, Arc<str>)>,
+    /// (created_at, the order written, id): oldest first, in the order written within a second.
+    by_age: BTreeSet<(u64, u64, Arc<str>)>,
+    /// The next write's place in that order.
+    seq: u64,
     items: HashMap<Box<str>, Arc<str>>,
     spend: HashMap<Box<str>, (u64, At)>,
     segments: BTreeMap<u32, Segment>,
@@ -95,12 +100,14 @@ impl Index {
         }
     }
 
-    fn insert(&mut self, id: &str, e: Entry) {
+    fn insert(&mut self, id: &str, mut e: Entry) {
         self.remove(id);
         let id: Arc<str> = Arc::from(id);
+        e.seq = self.seq;
+        self.seq += 1;
         self.live(e.at, 1);
         self.bytes += e.size;
-        self.by_age.insert((e.created_at, Arc::clone(&id)));
+        self.by_age.insert((e.created_at, e.seq, Arc::clone(&id)));
         for item in e.items.iter() {
             self.items.insert(item.clone(), Arc::clone(&id));
         }
@@ -111,7 +118,7 @@ impl Index {
         let (key, old) = self.responses.remove_entry(id)?;
         self.live(old.at, -1);
         self.bytes = self.bytes.saturating_sub(old.size);
-        self.by_age.remove(&(old.created_at, key));
+        self.by_age.remove(&(old.created_at, old.seq, key));
         for item in old.items.iter() {
             if self.items.get(item).is_some_and(|r| &**r == id) {
                 self.items.remove(item);
@@ -127,15 +134,27 @@ impl Index {
         self.live(at, 1);
     }
 
-    /// Retention: the expired, then the oldest while over the bound (never `keep`, the
-    /// response just written). Returns what went, with the segment each was in.
+    /// Retention: the expired, then the oldest while over the bound (but not `keep`, the
+    /// response just written, unless it expired). Returns what went, with the segment each
+    /// was in.
     fn trim(&mut self, retention: &Retention, keep: Option<&str>) -> Vec<(Arc<str>, u32)> {
         let now = now_secs();
         let mut gone = Vec::new();
-        while let Some((created, id)) = self.by_age.first().cloned() {
+        // Past `keep` (over the bound yet kept): it may be older by its created_at (a
+        // background response that took long) or share the oldest second with others.
+        let mut past_keep = false;
+        loop {
+            let skip = |k: &&(u64, u64, Arc<str>)| past_keep && keep == Some(&*k.2);
+            let Some((created, _, id)) = self.by_age.iter().find(|k| !skip(k)).cloned() else {
+                break;
+            };
             let expired = created + retention.ttl.as_secs() < now;
             let over = self.bytes > retention.max_bytes;
-            if !expired && (!over || keep == Some(&*id)) {
+            if !expired && over && keep == Some(&*id) {
+                past_keep = true;
+                continue;
+            }
+            if !expired && !over {
                 break;
             }
             if let Some(e) = self.remove(&id) {
@@ -706,6 +725,7 @@ impl Log {
                                 created_at: r.created_at,
                                 size: json.len() as u64,
                                 items: ids.into_iter().map(String::into_boxed_str).collect(),
+                                seq: 0,
                             },
                         ));
                         answers.push(true);
@@ -958,6 +978,7 @@ fn replay(idx: &mut Index, seg: u32, off: u64, whole: &[u8]) {
                 created_at,
                 size: json.len() as u64,
                 items: items.into_iter().map(Box::from).collect(),
+                seq: 0,
             },
         ),
         Some(Frame::Delete { id, .. }) => {
@@ -1293,6 +1314,22 @@ mod tests {
         assert_eq!(s.stats().evictions.load(Ordering::Relaxed), 3);
     }
 
+    /// Within one second the oldest is the first written (not the first by id), and the
+    /// response just written, whatever its id, does not stop the eviction of the others.
+    #[tokio::test]
+    async fn eviction_within_one_second_goes_in_the_order_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = now_secs();
+        let one = record("resp_c", None, now, "x").to_bytes().len() as u64;
+        let s = EmbeddedStore::open(dir.path(), retention(3600, one * 2)).unwrap();
+        for id in ["resp_c", "resp_b", "resp_a"] {
+            s.put(record(id, None, now, "x")).await.unwrap();
+        }
+        assert!(s.get("resp_c").await.unwrap().is_none());
+        assert!(s.get("resp_b").await.unwrap().is_some());
+        assert!(s.get("resp_a").await.unwrap().is_some());
+        assert_eq!(s.size(), (2, one * 2));
+    }
     /// Writes, replacements and deletes far past the bound: the directory stays within 2×
     /// `max_bytes` while running (compacted in the background between batches), the
     /// newest responses are all there, and a restart reads back the same.
