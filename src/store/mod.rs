@@ -22,14 +22,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// One stored response (a delta of its conversation).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct StoredResponse {
     pub id: String,
     /// SHA-256 (hex) of the client token that created it, when the proxy checks tokens: only
     /// that token sees it.
-    #[serde(default)]
     pub owner: Option<String>,
-    #[serde(default)]
     pub previous: Option<String>,
     /// Unix seconds.
     pub created_at: u64,
@@ -41,13 +39,100 @@ pub struct StoredResponse {
     pub response: Box<RawValue>,
 }
 
+/// A record as it is written: `output` only when it is not the Response object's own
+/// `output` (a response's items are written once; records written before this had both).
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    id: &'a str,
+    owner: &'a Option<String>,
+    previous: &'a Option<String>,
+    created_at: u64,
+    input: &'a [Box<RawValue>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a [Box<RawValue>]>,
+    response: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct RecordIn {
+    id: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    previous: Option<String>,
+    created_at: u64,
+    input: Vec<Box<RawValue>>,
+    #[serde(default)]
+    output: Option<Vec<Box<RawValue>>>,
+    response: Box<RawValue>,
+}
+
+/// The `output` span of a Response object's JSON.
+fn output_span(response: &RawValue) -> Option<&[u8]> {
+    match crate::convert::sniff::top_level(response.get().as_bytes(), ["output"]) {
+        Some([span]) => span,
+        None => None,
+    }
+}
+
 impl StoredResponse {
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let output = (!self.output_is_the_responses()).then_some(&self.output[..]);
+        serde_json::to_vec(&RecordOut {
+            id: &self.id,
+            owner: &self.owner,
+            previous: &self.previous,
+            created_at: self.created_at,
+            input: &self.input,
+            output,
+            response: &self.response,
+        })
+        .unwrap_or_default()
     }
 
     pub fn from_bytes(b: &[u8]) -> Option<StoredResponse> {
-        serde_json::from_slice(b).ok()
+        let r: RecordIn = serde_json::from_slice(b).ok()?;
+        let output = match r.output {
+            Some(o) => o,
+            None => match output_span(&r.response) {
+                Some(span) => serde_json::from_slice(span).ok()?,
+                None => Vec::new(),
+            },
+        };
+        Some(StoredResponse {
+            id: r.id,
+            owner: r.owner,
+            previous: r.previous,
+            created_at: r.created_at,
+            input: r.input,
+            output,
+            response: r.response,
+        })
+    }
+
+    /// Whether `output` is, byte for byte, the Response object's compact `output` array
+    /// (as for every response the proxy made): then it is not written a second time.
+    fn output_is_the_responses(&self) -> bool {
+        let Some(span) = output_span(&self.response) else {
+            return self.output.is_empty();
+        };
+        let Some(inner) = span.strip_prefix(b"[").and_then(|s| s.strip_suffix(b"]")) else {
+            return false;
+        };
+        let mut rest = inner;
+        for (i, item) in self.output.iter().enumerate() {
+            if i > 0 {
+                match rest.strip_prefix(b",") {
+                    Some(r) => rest = r,
+                    None => return false,
+                }
+            }
+            match rest.strip_prefix(item.get().as_bytes()) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 
     /// The ids of its output items (what an `item_reference` names), in order.
@@ -294,5 +379,41 @@ pub(crate) mod tests {
         assert_eq!(back.id, "resp_x");
         assert_eq!(back.input[0].get(), r.input[0].get());
         assert!(StoredResponse::from_bytes(b"nope").is_none());
+    }
+
+    /// A response's output items are written once (as its Response object's), and read
+    /// back as its output; an output that is not the Response object's is written as is,
+    /// and records written with both still read.
+    #[test]
+    fn output_items_are_written_once() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let item = r#"{"type":"message","id":"msg_once","role":"assistant","content":[]}"#;
+        let mut r = record("resp_x", None, 5, "hi");
+        r.output = vec![raw(item), raw(r#"{"type":"reasoning","id":"rs_1"}"#)];
+        r.response = raw(&format!(
+            r#"{{"id":"resp_x","output":[{item},{{"type":"reasoning","id":"rs_1"}}],"status":"completed"}}"#
+        ));
+        let bytes = r.to_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert_eq!(text.matches("msg_once").count(), 1, "{text}");
+        let back = StoredResponse::from_bytes(&bytes).unwrap();
+        assert_eq!(back.output_ids(), ["msg_once", "rs_1"]);
+        assert_eq!(back.output_item("msg_once").unwrap().get(), item);
+        // Not the Response object's: written beside it.
+        r.output.pop();
+        let back = StoredResponse::from_bytes(&r.to_bytes()).unwrap();
+        assert_eq!(back.output_ids(), ["msg_once"]);
+        // Written before (output beside the Response object): read as it was.
+        let old = format!(
+            r#"{{"id":"resp_o","owner":null,"previous":null,"created_at":1,"input":[],"output":[{item}],"response":{{"id":"resp_o"}}}}"#
+        );
+        let back = StoredResponse::from_bytes(old.as_bytes()).unwrap();
+        assert_eq!(back.output_ids(), ["msg_once"]);
+        // No output anywhere: none.
+        let none = r#"{"id":"resp_n","created_at":1,"input":[],"response":{"id":"resp_n"}}"#;
+        assert!(StoredResponse::from_bytes(none.as_bytes())
+            .unwrap()
+            .output
+            .is_empty());
     }
 }
