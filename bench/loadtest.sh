@@ -23,13 +23,15 @@
 #
 # Knobs: DURATION (s, default 8) CONNS (50) RATE (1000) RATE_SECS (8) STREAMS (2000)
 #        CHUNKS (SSE chunks per mock stream, 50) PORT_BASE (18300) SKIP_BUILD=1
-#        WS_SESSIONS (10000) ONLY (a space-separated subset of: base store ws growth)
+#        WS_SESSIONS (10000) STORE_ROUNDS (interleaved store on/off rounds, 3)
+#        ONLY (a space-separated subset of: base store ws growth)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 DURATION="${DURATION:-8}"
 CONNS="${CONNS:-50}"
+STORE_ROUNDS="${STORE_ROUNDS:-3}"
 RATE="${RATE:-1000}"
 RATE_SECS="${RATE_SECS:-8}"
 STREAMS="${STREAMS:-2000}"
@@ -423,15 +425,19 @@ if want store; then
   stop_server
   start_convert
   check_reply "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE" '"store":true'
-  log "store: convert tiny, tiny stored, codex, codex stored (idle in between)"
-  run_wrk convert tiny "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY"
-  settle
-  run_wrk convert tiny-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE"
-  settle
-  run_wrk convert json-nostore "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON"
-  settle
-  run_wrk convert json-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON_STORE"
-  settle
+  # Interleaved rounds (the report takes each mode's median): on a shared machine one
+  # pair of runs can differ by 30% from noise alone.
+  for round in $(seq 1 "$STORE_ROUNDS"); do
+    log "store round $round/$STORE_ROUNDS: convert tiny, tiny stored, codex, codex stored (idle in between)"
+    run_wrk convert tiny "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY"
+    settle
+    run_wrk convert tiny-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_TINY_STORE"
+    settle
+    run_wrk convert json-nostore "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON"
+    settle
+    run_wrk convert json-store "http://127.0.0.1:$CONVERT_PORT/v1/responses" "$BODY_JSON_STORE"
+    settle
+  done
   log "store directory: $(du -sk "$WORK"/data 2>/dev/null | cut -f1) KiB"
   stop_server
 fi
